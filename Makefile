@@ -1,0 +1,89 @@
+# ElixirScope — build, test, bench and demo. `make setup` is the single source of every
+# system package the project needs; every other target depends on it.
+
+ERL_ROOT   := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()]), halt().' 2>/dev/null)
+ERL_CFLAGS := -I$(ERL_ROOT)/usr/include
+CC         ?= cc
+CFLAGS     ?= -O2
+CFLAGS     += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
+ZSTD_LIBS  := $(shell pkg-config --libs libzstd 2>/dev/null)
+CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
+LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
+
+CORE_SRC := c_src/intern.c c_src/sample.c c_src/store.c c_src/query.c
+NIF_SRC  := $(CORE_SRC) c_src/codec.c c_src/es_nif.c
+HEADERS  := $(wildcard c_src/*.h)
+NIF      := priv/elixir_scope_nif.so
+CTESTS   := $(wildcard test/c/test_*.c)
+
+APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
+                pkg-config gcc make
+
+.PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
+
+all: nif
+
+# Installs what is missing (Debian/Ubuntu); elsewhere says what to install.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "setup: all system packages present"; \
+	elif command -v apt-get >/dev/null; then \
+	  echo "setup: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	else echo "setup: please install:$$missing (Erlang/OTP >= 25 headers, Elixir >= 1.14, zstd, mimalloc, criterion)"; exit 1; fi
+
+nif: $(NIF)
+
+$(NIF): $(NIF_SRC) $(HEADERS)
+	@mkdir -p priv
+	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS)
+
+build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Ic_src -o $@ $< $(CORE_SRC) $(LIBS) $(CRIT_FLAGS)
+
+test: setup
+	$(MAKE) test-c
+	$(MAKE) test-elixir
+
+test-c: $(CTESTS:test/c/test_%.c=build/test_%)
+	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
+
+test-elixir: setup
+	mix test
+
+# The concurrency tests under AddressSanitizer+UBSan, then ThreadSanitizer.
+test-sanitize: setup
+	$(MAKE) clean-tests
+	$(MAKE) test-c CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	$(MAKE) clean-tests
+	$(MAKE) test-c CC=clang CFLAGS="-O1 -g -fsanitize=thread"
+	$(MAKE) clean-tests
+
+clean-tests:
+	rm -rf build/test_*
+
+build/bench_store: bench/bench_store.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -O2 -Ic_src -o $@ $< $(CORE_SRC) $(LIBS)
+
+bench: setup build/bench_store
+	./build/bench_store
+	MIX_ENV=prod mix run bench/store_bench.exs
+
+demo: setup
+	mix run demo/demo.exs
+
+format:
+	clang-format -i c_src/*.c c_src/*.h test/c/*.c bench/*.c
+	mix format
+
+format-check:
+	clang-format --dry-run -Werror c_src/*.c c_src/*.h test/c/*.c bench/*.c
+	mix format --check-formatted
+
+clean:
+	rm -rf build priv/*.so _build

@@ -1,0 +1,280 @@
+/*
+ * codec.c — event maps to slots + payloads and back. See codec.h for the contract.
+ *
+ * Key bytes: an atom is its term word (atoms are global and never move); a local pid
+ * is 'L' + its ErlNifPid word; a remote pid is 'E' + its external term format; a
+ * {module, function} is two atom words; a pair is two pid key ids.
+ */
+#include "codec.h"
+
+#include <string.h>
+
+es_atoms es_atom;
+
+#define ATOM(field, name) es_atom.field = enif_make_atom(env, name)
+
+void es_codec_init_atoms(ErlNifEnv *env) {
+    ATOM(ok, "ok");
+    ATOM(error, "error");
+    ATOM(nil, "nil");
+    ATOM(true_, "true");
+    ATOM(false_, "false");
+    ATOM(asc, "asc");
+    ATOM(desc, "desc");
+    ATOM(id, "id");
+    ATOM(type, "type");
+    ATOM(timestamp, "timestamp");
+    ATOM(pid, "pid");
+    ATOM(from_pid, "from_pid");
+    ATOM(to_pid, "to_pid");
+    ATOM(module, "module");
+    ATOM(function, "function");
+    ATOM(arity, "arity");
+    ATOM(critical, "critical");
+    ATOM(truncated, "truncated");
+    ATOM(payload_size, "payload_size");
+    ATOM(spawn, "spawn");
+    ATOM(exit, "exit");
+    ATOM(crash, "crash");
+    ATOM(error_type, "error");
+    ATOM(governor, "governor");
+    ATOM(persist_error, "persist_error");
+    ATOM(max_events, "max_events");
+    ATOM(max_bytes, "max_bytes");
+    ATOM(max_payload_bytes, "max_payload_bytes");
+    ATOM(sample_rate, "sample_rate");
+    ATOM(max_keys, "max_keys");
+    ATOM(timestamp_start, "timestamp_start");
+    ATOM(timestamp_end, "timestamp_end");
+    ATOM(limit, "limit");
+    ATOM(order, "order");
+    ATOM(after_id, "after_id");
+    ATOM(before_id, "before_id");
+    ATOM(stored, "stored");
+    ATOM(appended, "appended");
+    ATOM(sampled_out, "sampled_out");
+    ATOM(pruned, "pruned");
+    ATOM(bytes, "bytes");
+    ATOM(memory, "memory");
+    ATOM(oldest_id, "oldest_id");
+    ATOM(newest_id, "newest_id");
+    ATOM(max_lateness, "max_lateness");
+    ATOM(by_type, "by_type");
+    ATOM(unindexed, "unindexed");
+    ATOM(struct_, "__struct__");
+    ATOM(exception, "__exception__");
+    ATOM(message, "message");
+    ATOM(argument_error, "Elixir.ArgumentError");
+}
+
+ERL_NIF_TERM es_raise_arg(ErlNifEnv *env, const char *message) {
+    ERL_NIF_TERM keys[3] = {es_atom.struct_, es_atom.exception, es_atom.message};
+    ERL_NIF_TERM msg;
+    size_t len = strlen(message);
+    memcpy(enif_make_new_binary(env, len, &msg), message, len);
+    ERL_NIF_TERM vals[3] = {es_atom.argument_error, es_atom.true_, msg};
+    ERL_NIF_TERM err;
+    if (!enif_make_map_from_arrays(env, keys, vals, 3, &err)) return enif_make_badarg(env);
+    return enif_raise_exception(env, err);
+}
+
+/* ---- keys ------------------------------------------------------------------------ */
+
+es_key *es_codec_atom_key(es_intern *t, ERL_NIF_TERM atom, bool create) {
+    return es_intern_get(t, &atom, sizeof atom, create, 0);
+}
+
+es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool create) {
+    if (!enif_is_pid(env, pid)) return NULL;
+    es_intern *t = &es_store_tables(s)->pid;
+    ErlNifPid local;
+    if (enif_get_local_pid(env, pid, &local)) {
+        uint8_t key[1 + sizeof(ERL_NIF_TERM)] = {'L'};
+        memcpy(key + 1, &local.pid, sizeof(ERL_NIF_TERM));
+        return es_intern_get(t, key, sizeof key, create, 0);
+    }
+    ErlNifBinary bin;
+    if (!enif_term_to_binary(env, pid, &bin)) return NULL;
+    uint8_t key[256];
+    es_key *k = NULL;
+    if (bin.size + 1 <= sizeof key) {
+        key[0] = 'E';
+        memcpy(key + 1, bin.data, bin.size);
+        k = es_intern_get(t, key, bin.size + 1, create, 0);
+    }
+    enif_release_binary(&bin);
+    return k;
+}
+
+es_key *es_codec_mf_key(es_store *s, ERL_NIF_TERM module, ERL_NIF_TERM function, bool create) {
+    es_tables *t = es_store_tables(s);
+    es_key *m = es_codec_atom_key(&t->module, module, create);
+    if (!m) return NULL;
+    ERL_NIF_TERM key[2] = {module, function};
+    return es_intern_get(&t->mf, key, sizeof key, create, m->id);
+}
+
+ERL_NIF_TERM es_codec_pid_term(ErlNifEnv *env, es_store *s, uint32_t id) {
+    es_key *k = es_intern_by_id(&es_store_tables(s)->pid, id);
+    if (!k) return es_atom.nil;
+    const uint8_t *b = es_key_bytes(k);
+    if (b[0] == 'L') {
+        ErlNifPid p;
+        memcpy(&p.pid, b + 1, sizeof(ERL_NIF_TERM));
+        return enif_make_pid(env, &p);
+    }
+    ERL_NIF_TERM t;
+    if (!enif_binary_to_term(env, b + 1, k->len - 1, &t, 0)) return es_atom.nil;
+    return t;
+}
+
+static ERL_NIF_TERM atom_of(es_key *k) {
+    ERL_NIF_TERM t;
+    memcpy(&t, es_key_bytes(k), sizeof t);
+    return t;
+}
+
+/* ---- encode ---------------------------------------------------------------------- */
+
+static bool is_critical_type(ERL_NIF_TERM type) {
+    return type == es_atom.spawn || type == es_atom.exit || type == es_atom.crash ||
+           type == es_atom.error_type || type == es_atom.governor || type == es_atom.persist_error;
+}
+
+const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_NIF_TERM map,
+                            es_encoded *out) {
+    memset(out, 0, sizeof *out);
+    if (!enif_is_atom(env, type)) return "event type must be an atom";
+    if (!enif_is_map(env, map)) return "event must be a map";
+    es_tables *t = es_store_tables(s);
+    es_event_in *in = &out->in;
+    in->type = es_codec_atom_key(&t->type, type, true);
+    if (!in->type) return "too many distinct event types (the store indexes at most 4096)";
+
+    ERL_NIF_TERM rest = map, v;
+    in->ts = ES_TS_NOW;
+    if (enif_get_map_value(env, rest, es_atom.timestamp, &v)) {
+        ErlNifSInt64 ts;
+        if (!enif_get_int64(env, v, &ts) || ts == INT64_MIN)
+            return "event :timestamp must be an integer in System.monotonic_time/0 units";
+        in->ts = ts;
+        enif_make_map_remove(env, rest, es_atom.timestamp, &rest);
+    }
+    enif_make_map_remove(env, rest, es_atom.id, &rest);
+    enif_make_map_remove(env, rest, es_atom.type, &rest);
+
+    if (enif_get_map_value(env, rest, es_atom.pid, &v) &&
+        (in->actor = es_codec_pid_key(env, s, v, true))) {
+        in->flags |= ES_F_ACTOR;
+        enif_make_map_remove(env, rest, es_atom.pid, &rest);
+    } else if (enif_get_map_value(env, rest, es_atom.from_pid, &v) &&
+               (in->actor = es_codec_pid_key(env, s, v, true))) {
+        in->flags |= ES_F_ACTOR | ES_F_ACTOR_FROM;
+        enif_make_map_remove(env, rest, es_atom.from_pid, &rest);
+    }
+    if (enif_get_map_value(env, rest, es_atom.to_pid, &v) &&
+        (in->peer = es_codec_pid_key(env, s, v, true))) {
+        in->flags |= ES_F_PEER;
+        enif_make_map_remove(env, rest, es_atom.to_pid, &rest);
+    }
+    if (in->actor && in->peer) {
+        uint32_t ids[2] = {in->actor->id, in->peer->id};
+        in->pair = es_intern_get(&t->pair, ids, sizeof ids, true, 0);
+    }
+    ERL_NIF_TERM module, function = 0;
+    if (enif_get_map_value(env, rest, es_atom.module, &module) && enif_is_atom(env, module)) {
+        bool has_fun = enif_get_map_value(env, rest, es_atom.function, &function) &&
+                       enif_is_atom(env, function);
+        if (!has_fun) function = 0;
+        in->mf = es_codec_mf_key(s, module, function, true);
+        in->module = in->mf ? es_intern_by_id(&t->module, in->mf->aux) : NULL;
+        if (in->mf && in->module) {
+            in->flags |= ES_F_MODULE;
+            enif_make_map_remove(env, rest, es_atom.module, &rest);
+            if (has_fun) {
+                in->flags |= ES_F_FUNCTION;
+                enif_make_map_remove(env, rest, es_atom.function, &rest);
+            }
+            int arity;
+            if (enif_get_map_value(env, rest, es_atom.arity, &v) && enif_get_int(env, v, &arity) &&
+                arity >= 0 && arity <= 255) {
+                in->flags |= ES_F_ARITY;
+                in->arity = (uint8_t)arity;
+                enif_make_map_remove(env, rest, es_atom.arity, &rest);
+            }
+        } else {
+            in->mf = in->module = NULL;
+        }
+    }
+    if (is_critical_type(type) ||
+        (enif_get_map_value(env, rest, es_atom.critical, &v) && v == es_atom.true_))
+        in->flags |= ES_F_CRITICAL;
+
+    size_t n = 0;
+    enif_get_map_size(env, rest, &n);
+    if (n > 0) {
+        if (!enif_term_to_binary(env, rest, &out->bin)) return "event could not be encoded";
+        out->has_bin = true;
+        if (out->bin.size > UINT32_MAX) {
+            es_codec_release(out);
+            return "event payload is larger than 4 GiB";
+        }
+        in->payload = out->bin.data;
+        in->payload_len = (uint32_t)out->bin.size;
+    }
+    return NULL;
+}
+
+void es_codec_release(es_encoded *e) {
+    if (e->has_bin) enif_release_binary(&e->bin);
+    e->has_bin = false;
+}
+
+/* ---- decode ---------------------------------------------------------------------- */
+
+#define MAX_FIELDS 9
+
+bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out) {
+    es_event_view v;
+    if (!es_store_peek(s, id, &v)) return false;
+    es_tables *t = es_store_tables(s);
+    ERL_NIF_TERM payload = 0;
+    if (!(v.flags & ES_F_TRUNCATED) && v.len > 0) {
+        uint8_t stack[1024];
+        uint8_t *buf = v.len <= sizeof stack ? stack : enif_alloc(v.len);
+        if (!buf) return false;
+        bool ok = es_store_payload(s, &v, buf) &&
+                  enif_binary_to_term(env, buf, v.len, &payload, 0) && enif_is_map(env, payload);
+        if (buf != stack) enif_free(buf);
+        if (!ok) return false;
+    }
+    ERL_NIF_TERM keys[MAX_FIELDS], vals[MAX_FIELDS];
+    size_t n = 0;
+#define FIELD(k, val) (keys[n] = (k), vals[n] = (val), n++)
+    es_key *type = es_intern_by_id(&t->type, v.type_id);
+    FIELD(es_atom.id, enif_make_uint64(env, v.id));
+    FIELD(es_atom.type, type ? atom_of(type) : es_atom.nil);
+    FIELD(es_atom.timestamp, enif_make_int64(env, v.ts));
+    if (v.flags & ES_F_ACTOR)
+        FIELD(v.flags & ES_F_ACTOR_FROM ? es_atom.from_pid : es_atom.pid,
+              es_codec_pid_term(env, s, v.actor));
+    if (v.flags & ES_F_PEER) FIELD(es_atom.to_pid, es_codec_pid_term(env, s, v.peer));
+    es_key *mf = (v.flags & ES_F_MODULE) ? es_intern_by_id(&t->mf, v.mf) : NULL;
+    if (mf) {
+        ERL_NIF_TERM words[2];
+        memcpy(words, es_key_bytes(mf), sizeof words);
+        FIELD(es_atom.module, words[0]);
+        if (v.flags & ES_F_FUNCTION) FIELD(es_atom.function, words[1]);
+        if (v.flags & ES_F_ARITY) FIELD(es_atom.arity, enif_make_uint(env, v.arity));
+    }
+    if (v.flags & ES_F_TRUNCATED) {
+        FIELD(es_atom.truncated, es_atom.true_);
+        FIELD(es_atom.payload_size, enif_make_uint(env, v.len));
+    }
+#undef FIELD
+    if (!payload) return enif_make_map_from_arrays(env, keys, vals, n, out);
+    ERL_NIF_TERM m = payload;
+    for (size_t i = 0; i < n; i++) enif_make_map_put(env, m, keys[i], vals[i], &m);
+    *out = m;
+    return true;
+}

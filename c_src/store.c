@@ -1,0 +1,537 @@
+/*
+ * store.c — the lock-free event ring, payload arena, index chains and time blocks.
+ * The contract, the reclamation scheme and the thread-safety rules are in store.h.
+ */
+#include "store.h"
+#include "sample.h"
+
+#include <mimalloc.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+#define LINK_UNSET 0        /* chain link not written yet */
+#define LINK_NONE INT32_MIN /* no older event in this chain */
+#define SPINS_BEFORE_YIELD 64
+
+typedef struct es_slot {
+    _Atomic uint64_t seq; /* id << 1, | 1 while being written; 0 = never used */
+    _Atomic int64_t ts;
+    _Atomic uint64_t off; /* payload position in the arena (logical, ever-growing) */
+    _Atomic uint32_t len;
+    _Atomic uint32_t csum;
+    _Atomic uint32_t meta; /* type id << 16 | flags << 8 | arity */
+    _Atomic uint32_t actor, peer, mf;
+    _Atomic int32_t link[ES_CHAIN_COUNT];
+} es_slot;
+
+_Static_assert(sizeof(es_slot) == 72, "a slot is 72 bytes");
+
+/* Summary of one block of ES_BLOCK ids, kept by the summarizer. */
+typedef struct es_block {
+    _Atomic uint64_t state;      /* block number << 9 | committed events in it */
+    _Atomic uint64_t summarized; /* block number + 1 once min/max/pmax describe it */
+    _Atomic int64_t min, max;
+    _Atomic int64_t pmax; /* greatest timestamp of any id up to the end of this block */
+    char pad[24];
+} es_block;
+
+struct es_store {
+    es_store_config cfg;
+    es_slot *slots;
+    uint64_t cap;
+    _Atomic uint64_t *arena;
+    uint64_t arena_words;
+    es_block *blocks;
+    uint64_t nblocks;
+    es_tables tables;
+
+    _Alignas(64) _Atomic uint64_t next_id;
+    _Alignas(64) _Atomic uint64_t arena_cursor; /* bytes reserved so far */
+    _Alignas(64) _Atomic uint64_t low_water;    /* ids below were cleared */
+    _Atomic uint64_t sample_threshold;
+    _Atomic uint64_t sampled_out, truncated, dropped, cleared;
+
+    _Alignas(64) _Atomic bool summarizing;
+    _Atomic uint64_t sum_cursor; /* blocks below are summarized (or pruned) */
+    _Atomic int64_t lateness;
+    int64_t pm_running; /* only touched by the thread holding `summarizing` */
+};
+
+static inline uint64_t block_of(uint64_t id) {
+    return (id - 1) / ES_BLOCK;
+}
+
+static int64_t monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int64_t es_store_now(const es_store *s) {
+    return s->cfg.clock();
+}
+
+static void spin_wait(unsigned *spins) {
+    if (++*spins > SPINS_BEFORE_YIELD) sched_yield();
+}
+
+es_store *es_store_new(const es_store_config *cfg) {
+    if (cfg->max_events < 16 || cfg->max_bytes < 4096 || cfg->max_keys < 16) return NULL;
+    es_store *s = mi_zalloc_aligned(sizeof *s, 64);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    if (!s->cfg.clock) s->cfg.clock = monotonic_ns;
+    s->cap = cfg->max_events;
+    s->arena_words = (cfg->max_bytes + 7) / 8;
+    s->nblocks = s->cap / ES_BLOCK + 3;
+    /* Large zeroed allocations come straight from the OS: pages are committed only
+     * when first written, so a store costs memory in proportion to what it holds. */
+    s->slots = mi_zalloc_aligned(s->cap * sizeof(es_slot), 64);
+    s->arena = mi_zalloc_aligned(s->arena_words * 8, 64);
+    s->blocks = mi_zalloc_aligned(s->nblocks * sizeof(es_block), 64);
+    bool ok = s->slots && s->arena && s->blocks;
+    uint32_t k = cfg->max_keys;
+    ok = ok && es_intern_init(&s->tables.type, 4096) && es_intern_init(&s->tables.pid, k) &&
+         es_intern_init(&s->tables.pair, k) && es_intern_init(&s->tables.module, k) &&
+         es_intern_init(&s->tables.mf, k);
+    if (!ok) {
+        es_store_free(s);
+        return NULL;
+    }
+    atomic_init(&s->next_id, 1);
+    atomic_init(&s->low_water, 1);
+    atomic_init(&s->sample_threshold, es_sample_threshold(cfg->sample_rate));
+    s->pm_running = INT64_MIN;
+    return s;
+}
+
+void es_store_free(es_store *s) {
+    if (!s) return;
+    es_intern_destroy(&s->tables.type);
+    es_intern_destroy(&s->tables.pid);
+    es_intern_destroy(&s->tables.pair);
+    es_intern_destroy(&s->tables.module);
+    es_intern_destroy(&s->tables.mf);
+    mi_free(s->slots);
+    mi_free(s->arena);
+    mi_free(s->blocks);
+    mi_free(s);
+}
+
+const es_store_config *es_store_config_of(const es_store *s) {
+    return &s->cfg;
+}
+es_tables *es_store_tables(es_store *s) {
+    return &s->tables;
+}
+
+void es_store_set_sample_rate(es_store *s, double rate) {
+    s->cfg.sample_rate = rate;
+    atomic_store_explicit(&s->sample_threshold, es_sample_threshold(rate), memory_order_relaxed);
+}
+
+uint64_t es_store_high_id(es_store *s) {
+    return atomic_load_explicit(&s->next_id, memory_order_acquire) - 1;
+}
+
+uint64_t es_store_low_id(es_store *s) {
+    uint64_t next = atomic_load_explicit(&s->next_id, memory_order_acquire);
+    uint64_t low = atomic_load_explicit(&s->low_water, memory_order_acquire);
+    if (next > s->cap && next - s->cap > low) low = next - s->cap;
+    return low;
+}
+
+/* ---- payload arena --------------------------------------------------------------- */
+
+static inline uint64_t mix_word(uint64_t h, uint64_t w) {
+    h ^= w * 0x87c37b91114253d5ULL;
+    h = (h << 31) | (h >> 33);
+    return h * 0x4cf5ad432745937fULL;
+}
+
+static inline uint32_t finish_csum(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+    return (uint32_t)h;
+}
+
+/* Copies len bytes into the arena at logical offset off; returns their checksum. */
+static uint32_t arena_write(es_store *s, uint64_t off, uint64_t id, const uint8_t *src,
+                            uint32_t len) {
+    uint64_t h = mix_word(id, len);
+    uint64_t w = (off / 8) % s->arena_words;
+    for (uint32_t done = 0; done < len; done += 8) {
+        uint64_t word = 0;
+        memcpy(&word, src + done, len - done >= 8 ? 8 : len - done);
+        h = mix_word(h, word);
+        atomic_store_explicit(&s->arena[w], word, memory_order_relaxed);
+        if (++w == s->arena_words) w = 0;
+    }
+    return finish_csum(h);
+}
+
+static inline bool arena_intact(es_store *s, uint64_t off) {
+    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
+    return cursor <= off + s->arena_words * 8;
+}
+
+bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
+    if (v->flags & ES_F_TRUNCATED) return true;
+    uint64_t h = mix_word(v->id, v->len);
+    uint64_t w = (v->off / 8) % s->arena_words;
+    for (uint32_t done = 0; done < v->len; done += 8) {
+        uint64_t word = atomic_load_explicit(&s->arena[w], memory_order_relaxed);
+        h = mix_word(h, word);
+        memcpy(buf + done, &word, v->len - done >= 8 ? 8 : v->len - done);
+        if (++w == s->arena_words) w = 0;
+    }
+    atomic_thread_fence(memory_order_acquire);
+    return arena_intact(s, v->off) && finish_csum(h) == v->csum;
+}
+
+/* ---- slots ----------------------------------------------------------------------- */
+
+enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };
+
+/* Reads slot `id` consistently. With chain >= 0 also returns that chain's link, which
+ * is valid for pending (still being written) slots too once it is non-zero. */
+static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int chain,
+                                 int32_t *link) {
+    es_slot *sl = &s->slots[(id - 1) % s->cap];
+    for (unsigned spins = 0;;) {
+        uint64_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((s1 >> 1) != id) return SLOT_GONE;
+        v->id = id;
+        v->ts = atomic_load_explicit(&sl->ts, memory_order_relaxed);
+        v->off = atomic_load_explicit(&sl->off, memory_order_relaxed);
+        v->len = atomic_load_explicit(&sl->len, memory_order_relaxed);
+        v->csum = atomic_load_explicit(&sl->csum, memory_order_relaxed);
+        uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
+        v->type_id = (uint16_t)(meta >> 16);
+        v->flags = (uint8_t)(meta >> 8);
+        v->arity = (uint8_t)meta;
+        v->actor = atomic_load_explicit(&sl->actor, memory_order_relaxed);
+        v->peer = atomic_load_explicit(&sl->peer, memory_order_relaxed);
+        v->mf = atomic_load_explicit(&sl->mf, memory_order_relaxed);
+        int32_t l = chain >= 0 ? atomic_load_explicit(&sl->link[chain], memory_order_acquire) : 0;
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+        if (s2 != s1) {
+            if ((s2 >> 1) == id) continue; /* it was just committed: read it again */
+            return SLOT_GONE;
+        }
+        if (chain >= 0 && l == LINK_UNSET) { /* linked but the link is not stored yet */
+            spin_wait(&spins);
+            continue;
+        }
+        if (link) *link = l;
+        if (s1 & 1) return SLOT_PENDING;
+        if (!(v->flags & ES_F_TRUNCATED) && !arena_intact(s, v->off)) return SLOT_NO_PAYLOAD;
+        return SLOT_LIVE;
+    }
+}
+
+bool es_store_peek(es_store *s, uint64_t id, es_event_view *out) {
+    if (id == 0 || id < es_store_low_id(s) || id > es_store_high_id(s)) return false;
+    return slot_read(s, id, out, -1, NULL) == SLOT_LIVE;
+}
+
+/* ---- time blocks ----------------------------------------------------------------- */
+
+static bool block_summary(es_store *s, uint64_t b, int64_t *min, int64_t *max, int64_t *pmax) {
+    es_block *bl = &s->blocks[b % s->nblocks];
+    uint64_t s1 = atomic_load_explicit(&bl->summarized, memory_order_acquire);
+    if (s1 != b + 1) return false;
+    *min = atomic_load_explicit(&bl->min, memory_order_relaxed);
+    *max = atomic_load_explicit(&bl->max, memory_order_relaxed);
+    *pmax = atomic_load_explicit(&bl->pmax, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&bl->summarized, memory_order_relaxed) == s1;
+}
+
+/* Summarizes complete blocks in order. One thread at a time (try-lock, never waits). */
+static void summarize(es_store *s) {
+    for (;;) {
+        if (atomic_exchange_explicit(&s->summarizing, true, memory_order_acquire)) return;
+        uint64_t c = atomic_load_explicit(&s->sum_cursor, memory_order_relaxed);
+        for (;;) {
+            uint64_t low = es_store_low_id(s);
+            if ((c + 1) * ES_BLOCK < low) { /* wholly pruned: nothing to describe */
+                c = block_of(low);
+                continue;
+            }
+            es_block *bl = &s->blocks[c % s->nblocks];
+            if (atomic_load_explicit(&bl->state, memory_order_acquire) != ((c << 9) | ES_BLOCK))
+                break;
+            int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0;
+            for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
+                es_event_view v;
+                if (slot_read(s, id, &v, -1, NULL) == SLOT_GONE) continue;
+                if (v.ts < mn) mn = v.ts;
+                if (v.ts > mx) mx = v.ts;
+                if (s->pm_running != INT64_MIN && s->pm_running - v.ts > late)
+                    late = s->pm_running - v.ts;
+                if (v.ts > s->pm_running) s->pm_running = v.ts;
+            }
+            if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
+                atomic_store_explicit(&s->lateness, late, memory_order_release);
+            atomic_store_explicit(&bl->summarized, 0, memory_order_relaxed);
+            atomic_thread_fence(memory_order_release);
+            atomic_store_explicit(&bl->min, mn, memory_order_relaxed);
+            atomic_store_explicit(&bl->max, mx, memory_order_relaxed);
+            atomic_store_explicit(&bl->pmax, s->pm_running, memory_order_relaxed);
+            atomic_store_explicit(&bl->summarized, c + 1, memory_order_release);
+            c++;
+        }
+        atomic_store_explicit(&s->sum_cursor, c, memory_order_release);
+        atomic_store_explicit(&s->summarizing, false, memory_order_release);
+        /* A block may have completed while we held the flag: don't leave it behind. */
+        es_block *bl = &s->blocks[c % s->nblocks];
+        if (atomic_load_explicit(&bl->state, memory_order_acquire) != ((c << 9) | ES_BLOCK)) return;
+    }
+}
+
+static void block_committed(es_store *s, uint64_t id) {
+    uint64_t b = block_of(id);
+    es_block *bl = &s->blocks[b % s->nblocks];
+    uint64_t st = atomic_load_explicit(&bl->state, memory_order_relaxed), next;
+    do {
+        if ((st >> 9) > b) return; /* this block was lapped while we wrote */
+        next = (st >> 9) == b ? st + 1 : (b << 9) | 1;
+    } while (!atomic_compare_exchange_weak_explicit(&bl->state, &st, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if ((next & 511) == ES_BLOCK) summarize(s);
+}
+
+/* ---- append ---------------------------------------------------------------------- */
+
+static inline int32_t link_to(uint64_t id, uint64_t prev) {
+    if (prev == 0) return LINK_NONE;
+    int64_t d = (int64_t)(id - prev);
+    if (d == 0 || d >= INT32_MAX || d <= -INT32_MAX) return LINK_NONE;
+    return (int32_t)d;
+}
+
+uint64_t es_store_append(es_store *s, const es_event_in *ev) {
+    uint8_t flags = ev->flags;
+    if (!(flags & ES_F_CRITICAL) &&
+        !es_sample_keep(atomic_load_explicit(&s->sample_threshold, memory_order_relaxed))) {
+        atomic_fetch_add_explicit(&s->sampled_out, 1, memory_order_relaxed);
+        return 0;
+    }
+    int64_t ts = ev->ts == ES_TS_NOW ? s->cfg.clock() : ev->ts;
+    uint32_t len = ev->payload_len;
+    if (len > s->cfg.max_payload_bytes) {
+        flags |= ES_F_TRUNCATED;
+        atomic_fetch_add_explicit(&s->truncated, 1, memory_order_relaxed);
+    }
+    uint32_t stored_len = (flags & ES_F_TRUNCATED) ? 0 : len;
+
+    uint64_t id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
+    es_slot *sl = &s->slots[(id - 1) % s->cap];
+    for (unsigned spins = 0;;) {
+        uint64_t seen = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((seen >> 1) > id) { /* a whole lap passed us by: the event is already pruned */
+            atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
+            return 0;
+        }
+        if (seen & 1) { /* the previous lap's writer is still here */
+            spin_wait(&spins);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&sl->seq, &seen, (id << 1) | 1,
+                                                  memory_order_acquire, memory_order_relaxed))
+            break;
+    }
+    atomic_thread_fence(memory_order_release);
+    for (int c = 0; c < ES_CHAIN_COUNT; c++)
+        atomic_store_explicit(&sl->link[c], LINK_UNSET, memory_order_relaxed);
+
+    uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
+                                             memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    uint32_t csum = arena_write(s, off, id, ev->payload, stored_len);
+
+    atomic_store_explicit(&sl->ts, ts, memory_order_relaxed);
+    atomic_store_explicit(&sl->off, off, memory_order_relaxed);
+    atomic_store_explicit(&sl->len, flags & ES_F_TRUNCATED ? len : stored_len,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sl->csum, csum, memory_order_relaxed);
+    uint32_t type_id = ev->type ? ev->type->id : 0;
+    atomic_store_explicit(&sl->meta, type_id << 16 | (uint32_t)flags << 8 | ev->arity,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sl->actor, ev->actor ? ev->actor->id : 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->peer, ev->peer ? ev->peer->id : 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->mf, ev->mf ? ev->mf->id : 0, memory_order_relaxed);
+
+    es_key *const keys[ES_CHAIN_COUNT] = {ev->actor,  ev->peer, ev->pair,
+                                          ev->module, ev->mf,   ev->type};
+    for (int c = 0; c < ES_CHAIN_COUNT; c++) {
+        int32_t l = LINK_NONE;
+        if (keys[c]) {
+            _Atomic uint64_t *head = &keys[c]->head[c == ES_CHAIN_PEER];
+            l = link_to(id, atomic_exchange_explicit(head, id, memory_order_acq_rel));
+        }
+        atomic_store_explicit(&sl->link[c], l, memory_order_release);
+    }
+    if (ev->type) atomic_fetch_add_explicit(&ev->type->count, 1, memory_order_relaxed);
+    atomic_store_explicit(&sl->seq, id << 1, memory_order_release);
+    block_committed(s, id);
+    return id;
+}
+
+/* ---- walks ----------------------------------------------------------------------- */
+
+void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
+                         es_visit_fn fn, void *ctx) {
+    uint64_t id = atomic_load_explicit(&key->head[chain == ES_CHAIN_PEER], memory_order_acquire);
+    uint64_t low = es_store_low_id(s);
+    uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
+    uint64_t accepted = 0;
+    int64_t worst = INT64_MAX; /* descending: smallest accepted timestamp */
+    while (id >= low && id != 0) {
+        es_event_view v;
+        int32_t link = LINK_NONE;
+        enum slot_state st = slot_read(s, id, &v, chain, &link);
+        if (st == SLOT_GONE) return;
+        if (id <= cursor_id) {
+            /* Every event at or before this block has a timestamp <= its pmax. */
+            int64_t mn, mx, pmax;
+            if (block_summary(s, block_of(id), &mn, &mx, &pmax) &&
+                (pmax < w->ts_min ||
+                 (w->descending && w->want && accepted >= w->want && pmax < worst)))
+                return;
+        }
+        if (st == SLOT_LIVE && v.ts >= w->ts_min && v.ts <= w->ts_max) {
+            int r = fn(&v, ctx);
+            if (r == ES_ABORT) return;
+            if (r == ES_ACCEPT) {
+                accepted++;
+                if (v.ts < worst) worst = v.ts;
+            }
+        }
+        if (link == LINK_NONE) return;
+        id = (uint64_t)((int64_t)id - link);
+    }
+}
+
+/* Visits ids [from, to] of one block in the given direction. */
+static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const es_walk *w,
+                    es_visit_fn fn, void *ctx, uint64_t *accepted, int64_t *best) {
+    for (uint64_t i = 0; i <= to - from; i++) {
+        uint64_t id = forward ? from + i : to - i;
+        es_event_view v;
+        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE) continue;
+        if (v.ts < w->ts_min || v.ts > w->ts_max) continue;
+        int r = fn(&v, ctx);
+        if (r == ES_ABORT) return r;
+        if (r == ES_ACCEPT) {
+            ++*accepted;
+            if (forward ? v.ts > *best : v.ts < *best) *best = v.ts;
+        }
+    }
+    return ES_REJECT;
+}
+
+void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx) {
+    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    if (low > high) return;
+    uint64_t b_lo = block_of(low), b_hi = block_of(high);
+    uint64_t cursor = atomic_load_explicit(&s->sum_cursor, memory_order_acquire);
+    if (cursor > b_hi + 1) cursor = b_hi + 1;
+    int64_t late = atomic_load_explicit(&s->lateness, memory_order_acquire);
+    uint64_t accepted = 0;
+    int64_t mn, mx, pmax;
+    /* Ascending results walk forward, descending ones backward, so `want` can stop
+     * the walk as soon as the rest cannot sort before what was found. */
+    bool forward = !w->descending;
+    if (forward) {
+        int64_t best = INT64_MIN; /* greatest accepted timestamp */
+        /* First summarized block whose running max reaches ts_min. */
+        uint64_t lo = b_lo, hi = cursor > b_lo ? cursor : b_lo;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (block_summary(s, mid, &mn, &mx, &pmax) && pmax >= w->ts_min)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        int64_t prev_pmax = INT64_MIN;
+        if (lo > b_lo && block_summary(s, lo - 1, &mn, &mx, &pmax)) prev_pmax = pmax;
+        for (uint64_t b = lo; b <= b_hi; b++) {
+            bool summarized = b < cursor && block_summary(s, b, &mn, &mx, &pmax);
+            if (summarized) {
+                /* Later events have ts >= prev_pmax - lateness: past ts_max, or past
+                 * every result we already need? Then only the unsummarized tail is left. */
+                int64_t floor = prev_pmax == INT64_MIN ? INT64_MIN : prev_pmax - late;
+                if (floor > w->ts_max || (w->want && accepted >= w->want && floor > best)) {
+                    b = cursor - 1;
+                    prev_pmax = INT64_MIN;
+                    continue;
+                }
+                prev_pmax = pmax;
+                if (mn > w->ts_max || mx < w->ts_min) continue;
+            }
+            uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
+            if (from < low) from = low;
+            if (to > high) to = high;
+            if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
+        }
+    } else {
+        int64_t best = INT64_MAX; /* smallest accepted timestamp */
+        for (uint64_t b = b_hi + 1; b-- > b_lo;) {
+            if (b < cursor && block_summary(s, b, &mn, &mx, &pmax)) {
+                /* Every event up to this block has ts <= pmax. */
+                if (pmax < w->ts_min || (w->want && accepted >= w->want && pmax < best)) return;
+                if (mn > w->ts_max || mx < w->ts_min) continue;
+            }
+            uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
+            if (from < low) from = low;
+            if (to > high) to = high;
+            if (scan_ids(s, from, to, false, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
+        }
+    }
+}
+
+/* ---- maintenance ------------------------------------------------------------------ */
+
+void es_store_clear(es_store *s) {
+    uint64_t next = atomic_load_explicit(&s->next_id, memory_order_acquire);
+    uint64_t old = atomic_exchange_explicit(&s->low_water, next, memory_order_acq_rel);
+    if (next > old) atomic_fetch_add_explicit(&s->cleared, next - old, memory_order_relaxed);
+}
+
+void es_store_get_stats(es_store *s, es_store_stats *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
+    uint64_t arena_bytes = s->arena_words * 8;
+    /* Events whose payload the arena has lapped are pruned too: find the first intact
+     * one (payload offsets grow with ids, give or take concurrent appends). */
+    uint64_t lo = low, hi = high + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        es_event_view v;
+        enum slot_state st = slot_read(s, mid, &v, -1, NULL);
+        if (st == SLOT_LIVE || st == SLOT_PENDING)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint64_t first = lo;
+    out->appended = high - atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    out->stored = first <= high ? high - first + 1 : 0;
+    if (out->stored > out->appended) out->stored = out->appended;
+    out->pruned = out->appended - out->stored;
+    out->sampled_out = atomic_load_explicit(&s->sampled_out, memory_order_relaxed);
+    out->truncated = atomic_load_explicit(&s->truncated, memory_order_relaxed);
+    es_event_view v;
+    if (out->stored && slot_read(s, first, &v, -1, NULL) != SLOT_GONE)
+        out->bytes = cursor - v.off < arena_bytes ? cursor - v.off : arena_bytes;
+    out->oldest_id = out->stored ? first : 0;
+    out->newest_id = out->stored ? high : 0;
+    out->max_lateness = atomic_load_explicit(&s->lateness, memory_order_relaxed);
+    out->memory = s->cap * sizeof(es_slot) + arena_bytes + s->nblocks * sizeof(es_block);
+}

@@ -1,0 +1,175 @@
+/*
+ * store.h — the bounded, lock-free event store every ElixirScope feature reads.
+ *
+ * Contract
+ *  - Events get ids 1, 2, 3, ... from one atomic counter: unique and increasing.
+ *  - An event is a fixed 72-byte slot (timestamp, type, flags, interned actor pid,
+ *    peer pid, {module, function} and arity, and one link per index chain) plus a
+ *    payload of opaque bytes (the NIF layer stores external term format there).
+ *  - Bounded: `max_events` slots in a ring and `max_bytes` of payload in a byte ring
+ *    (the arena). Appending past either bound overwrites the oldest events: pruning
+ *    is implicit, oldest first, and costs nothing extra.
+ *  - Indexes: every interned key (es_key, see intern.h) holds the newest event id of
+ *    its chain; each slot links to the previous event of the same key as a signed
+ *    32-bit id delta. A query walks one chain newest-to-oldest: O(results).
+ *  - Time: every 256 ids form a block; once a block is complete one thread at a
+ *    time records its min/max timestamp and the running maximum of all timestamps up
+ *    to it, plus the largest "lateness" ever seen (how far a timestamp fell behind an
+ *    earlier id's). Time-range queries binary-search those blocks and stop exactly
+ *    where no later event can match, so caller-given timestamps may be out of order.
+ *
+ * Reclamation (why readers never see freed or torn memory)
+ *  Nothing is freed while the store lives: slots and arena are allocated once and
+ *  reused in place. Each slot is a seqlock: a writer claims it with a CAS on `seq`
+ *  (id<<1 | 1), writes, then publishes id<<1. Readers copy the fields and re-check
+ *  `seq`; a change means the slot was reused (the event was pruned). Payload bytes
+ *  are copied and then validated twice: the arena's reservation cursor must not have
+ *  lapped them, and a 32-bit checksum of (id, bytes) stored in the slot must match,
+ *  which also catches a writer that stalled for a whole lap of the arena and wrote
+ *  late. The store itself is freed only when its last reference (an Erlang resource)
+ *  is gone, so no query or append can outlive it.
+ *
+ * Thread-safety: es_store_append() may run on any number of threads at once with no
+ * lock; readers (es_store_peek/read, chain walks, time scans) run concurrently with
+ * appends and never block them. es_store_clear() is safe at any time. Only creation
+ * and destruction need exclusive access. The only waits: a writer whose slot is
+ * still being written by the previous lap's writer (which needs `max_events`
+ * appends during one append), and readers meeting a chain link that is a few
+ * instructions from being published; both spin briefly, then yield.
+ */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include "intern.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ES_BLOCK 256 /* ids per time-summary block */
+#define ES_TS_NOW INT64_MIN
+
+enum es_chain {
+    ES_CHAIN_ACTOR,  /* key: pid table, head[0] */
+    ES_CHAIN_PEER,   /* key: pid table, head[1] */
+    ES_CHAIN_PAIR,   /* key: pair table */
+    ES_CHAIN_MODULE, /* key: module table */
+    ES_CHAIN_MF,     /* key: {module, function} table */
+    ES_CHAIN_TYPE,   /* key: type table */
+    ES_CHAIN_COUNT
+};
+
+/* Slot flags: which optional fields an event has, and how it was stored. */
+enum {
+    ES_F_CRITICAL = 1 << 0,   /* never sampled out */
+    ES_F_TRUNCATED = 1 << 1,  /* payload over max_payload_bytes: len is its size, no bytes */
+    ES_F_ACTOR = 1 << 2,      /* has an actor pid */
+    ES_F_ACTOR_FROM = 1 << 3, /* the actor came from :from_pid rather than :pid */
+    ES_F_PEER = 1 << 4,       /* has a peer pid (:to_pid) */
+    ES_F_MODULE = 1 << 5,
+    ES_F_FUNCTION = 1 << 6,
+    ES_F_ARITY = 1 << 7,
+};
+
+typedef struct es_store_config {
+    uint64_t max_events;        /* slots in the ring, >= 16 */
+    uint64_t max_bytes;         /* payload arena bytes, >= 4096 */
+    uint32_t max_payload_bytes; /* larger payloads are stored as truncated markers */
+    double sample_rate;         /* share of non-critical events kept, 0.0..1.0 */
+    uint32_t max_keys;          /* distinct pids / modules / functions / pairs indexed */
+    int64_t (*clock)(void);     /* timestamp source; NULL = CLOCK_MONOTONIC in ns */
+} es_store_config;
+
+/* What an append stores. Keys are entries of the store's own tables (es_store_*_key). */
+typedef struct es_event_in {
+    int64_t ts; /* ES_TS_NOW: taken at append */
+    es_key *type;
+    es_key *actor, *peer, *pair, *module, *mf;
+    uint8_t flags, arity;
+    const uint8_t *payload;
+    uint32_t payload_len;
+} es_event_in;
+
+/* A consistent copy of one event's slot. */
+typedef struct es_event_view {
+    uint64_t id;
+    int64_t ts;
+    uint64_t off;
+    uint32_t len, csum;
+    uint16_t type_id;
+    uint8_t flags, arity;
+    uint32_t actor, peer, mf; /* key ids, 0 = absent */
+} es_event_view;
+
+typedef struct es_store_stats {
+    uint64_t stored;      /* events currently held (approximate under concurrent appends) */
+    uint64_t appended;    /* events ever accepted */
+    uint64_t sampled_out; /* events dropped by sampling */
+    uint64_t pruned;      /* accepted events no longer held (cap, bytes, clear) */
+    uint64_t truncated;   /* events whose payload exceeded max_payload_bytes */
+    uint64_t bytes;       /* payload bytes currently held */
+    uint64_t memory;      /* bytes the store has reserved: slots + arena + tables */
+    uint64_t oldest_id, newest_id;
+    int64_t max_lateness; /* largest out-of-order timestamp step seen */
+} es_store_stats;
+
+typedef struct es_store es_store;
+
+/* Key tables, exposed so callers intern once and append many times. */
+typedef struct es_tables {
+    es_intern type, pid, pair, module, mf;
+} es_tables;
+
+es_store *es_store_new(const es_store_config *cfg);
+void es_store_free(es_store *s);
+const es_store_config *es_store_config_of(const es_store *s);
+es_tables *es_store_tables(es_store *s);
+
+/* Sets the sample rate at runtime (0.0..1.0). */
+void es_store_set_sample_rate(es_store *s, double rate);
+
+/* Appends an event. Returns its id, or 0 when it was sampled out or dropped. */
+uint64_t es_store_append(es_store *s, const es_event_in *ev);
+
+/* Current timestamp in the store's clock (System.monotonic_time/0 native units). */
+int64_t es_store_now(const es_store *s);
+
+/* Copies the slot of `id` when that event is live. */
+bool es_store_peek(es_store *s, uint64_t id, es_event_view *out);
+
+/* Copies the payload of a peeked event into buf (at least view->len bytes).
+ * Returns false when the payload has been overwritten since (the event is pruned). */
+bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf);
+
+/* Lowest id that may still be live, and the newest id handed out. */
+uint64_t es_store_low_id(es_store *s);
+uint64_t es_store_high_id(es_store *s);
+
+/* Visitor for walks: returns ES_ACCEPT when the event is a result, ES_REJECT when it
+ * is not, ES_ABORT to end the walk at once. */
+enum { ES_REJECT = 0, ES_ACCEPT = 1, ES_ABORT = -1 };
+typedef int (*es_visit_fn)(const es_event_view *v, void *ctx);
+
+/* A walk visits every live event with ts in [ts_min, ts_max] among those it covers.
+ * With want > 0 it may stop early once `want` events were accepted and no event not
+ * yet visited can sort before them (ascending: smaller (ts, id); descending: larger). */
+typedef struct es_walk {
+    int64_t ts_min, ts_max;
+    uint64_t want;
+    bool descending; /* the order the caller will sort results in */
+} es_walk;
+
+/* Walks one index chain from `key` newest-to-oldest. */
+void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
+                         es_visit_fn fn, void *ctx);
+
+/* Walks all events by time, using the block summaries to skip what cannot match. */
+void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx);
+
+/* Forgets every event appended so far. */
+void es_store_clear(es_store *s);
+
+void es_store_get_stats(es_store *s, es_store_stats *out);
+
+#endif

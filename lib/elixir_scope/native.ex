@@ -1,0 +1,38 @@
+defmodule ElixirScope.Native do
+  @moduledoc false
+  # The C core (c_src/es_nif.c). Every function here is replaced by a NIF when the
+  # module loads; the bodies only run when the library could not be loaded.
+
+  @on_load :load_nif
+
+  @doc false
+  def load_nif do
+    path = :filename.join(:code.priv_dir(:elixir_scope), ~c"elixir_scope_nif")
+
+    case :erlang.load_nif(path, 0) do
+      :ok ->
+        :ok
+
+      {:error, {reason, text}} ->
+        require Logger
+
+        Logger.error(
+          "ElixirScope could not load its NIF from #{path}: #{reason} #{text}. " <>
+            "Run `make setup` and `mix compile` in the elixir_scope directory."
+        )
+
+        :ok
+    end
+  end
+
+  defp not_loaded, do: :erlang.nif_error(:elixir_scope_nif_not_loaded)
+
+  def store_new(_opts), do: not_loaded()
+  def set_sample_rate(_store, _rate), do: not_loaded()
+  def append(_store, _type, _event), do: not_loaded()
+  def query(_store, _filters), do: not_loaded()
+  def get(_store, _id), do: not_loaded()
+  def live_pids(_store, _timestamp), do: not_loaded()
+  def clear(_store), do: not_loaded()
+  def stats(_store), do: not_loaded()
+end

@@ -1,0 +1,403 @@
+defmodule ElixirScope.TraceDB do
+  @moduledoc """
+  The event store every ElixirScope feature reads and writes, backed by C.
+
+  Events live in a bounded, lock-free ring inside a NIF (see `c_src/store.h`): any
+  number of processes (and, later, tracer callbacks on every scheduler) append at
+  once without a lock, readers never block writers, and queries walk per-key index
+  chains, so their cost follows the number of results, not the size of the store.
+
+  Starting it is the only thing that costs anything: adding the dependency starts no
+  process and allocates nothing.
+
+      iex> {:ok, _pid} = ElixirScope.TraceDB.start_link(max_events: 10_000)
+      iex> ElixirScope.TraceDB.store_event(:state, %{pid: self(), state: %{count: 1}})
+      :ok
+      iex> [event] = ElixirScope.TraceDB.query_events(type: :state, pid: self())
+      iex> event.state
+      %{count: 1}
+
+  ## Events
+
+  An event is any map stored under a type atom. The store adds `:id` (unique and
+  increasing) and `:type`, and `:timestamp` in `System.monotonic_time/0` native units
+  unless the map has one. Every term comes back exactly as stored (maps, lists,
+  tuples, binaries, pids, refs, funs, structs...), except that a payload larger than
+  `:max_payload_bytes` is replaced by `truncated: true, payload_size: bytes`.
+
+  These fields are indexed when present and of the right kind:
+
+    * `:pid` (or, for messages, `:from_pid`) — the process the event is about;
+    * `:to_pid` — the other process of a message;
+    * `:module`, `:function`, `:arity` — the code involved.
+
+  Events of type `:spawn`, `:exit`, `:crash`, `:error`, `:governor` and
+  `:persist_error`, and any event with `critical: true`, are never sampled out.
+
+  ## Options
+
+  | option | default | meaning |
+  |---|---|---|
+  | `:max_events` | `1_000_000` | events kept; the oldest are pruned first |
+  | `:max_bytes` | `268_435_456` (256 MiB) | payload bytes kept; the oldest are pruned first |
+  | `:max_payload_bytes` | `65_536` | larger payloads are stored as a truncated marker |
+  | `:sample_rate` | `1.0` | share of non-critical events kept (`0.2` keeps about one in five) |
+  | `:max_keys` | `262_144` | distinct pids, modules, functions and pid pairs indexed |
+  | `:name` | `ElixirScope.TraceDB` | registered name; queries take `store: name` |
+
+  Memory is reserved up front but committed by the OS only as it is written: a store
+  costs about 72 bytes per event held plus the payload bytes.
+  """
+  use GenServer
+
+  alias ElixirScope.Native
+
+  @type event :: %{
+          required(:id) => pos_integer(),
+          required(:type) => atom(),
+          required(:timestamp) => integer(),
+          optional(atom()) => term()
+        }
+
+  @type filters :: keyword() | map()
+
+  @defaults [
+    max_events: 1_000_000,
+    max_bytes: 256 * 1024 * 1024,
+    max_payload_bytes: 64 * 1024,
+    sample_rate: 1.0,
+    max_keys: 262_144
+  ]
+
+  @filter_keys [
+    :type,
+    :pid,
+    :from_pid,
+    :to_pid,
+    :module,
+    :function,
+    :timestamp_start,
+    :timestamp_end,
+    :limit,
+    :order,
+    :after_id,
+    :before_id,
+    :store
+  ]
+
+  ## Lifecycle
+
+  @doc """
+  Starts a store and registers it under `opts[:name]` (default `ElixirScope.TraceDB`).
+
+  Raises `ArgumentError` for an unknown option or a value out of range.
+  """
+  @spec start_link(keyword()) :: GenServer.on_start()
+  def start_link(opts \\ []) do
+    {name, config} = validate_options!(opts)
+    GenServer.start_link(__MODULE__, {name, config}, name: name)
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{id: Keyword.get(opts, :name, __MODULE__), start: {__MODULE__, :start_link, [opts]}}
+  end
+
+  @doc "Stops the store registered under `name` and frees its memory."
+  @spec stop(atom()) :: :ok
+  def stop(name \\ __MODULE__), do: GenServer.stop(name)
+
+  @impl true
+  def init({name, config}) do
+    Process.flag(:trap_exit, true)
+    store = Native.store_new(config)
+    :persistent_term.put({__MODULE__, name}, store)
+    {:ok, %{name: name, store: store}}
+  end
+
+  @impl true
+  def terminate(_reason, %{name: name}) do
+    :persistent_term.erase({__MODULE__, name})
+    :ok
+  end
+
+  ## Writing
+
+  @doc """
+  Stores `event` under `type`. The event can be queried as soon as this returns.
+
+  Returns `{:error, :not_running}` when no store is running (so instrumented code
+  keeps working while ElixirScope is off). Raises `ArgumentError` when `type` is not
+  an atom, `event` is not a map, or its `:timestamp` is not an integer.
+  """
+  @spec store_event(atom(), map()) :: :ok | {:error, :not_running}
+  def store_event(type, event) when is_atom(type) and is_map(event) do
+    case lookup(__MODULE__) do
+      nil -> {:error, :not_running}
+      store -> Native.append(store, type, event)
+    end
+  end
+
+  def store_event(type, event) do
+    cond do
+      not is_atom(type) ->
+        raise ArgumentError, "event type must be an atom, got: #{inspect(type)}"
+
+      true ->
+        raise ArgumentError, "event must be a map, got: #{inspect(event)}"
+    end
+  end
+
+  @doc """
+  Records `state` as the state of GenServer `pid` running `module` (a `:state` event).
+  """
+  @spec log_state(module(), pid(), term()) :: :ok | {:error, :not_running}
+  def log_state(module, pid, state) when is_atom(module) and is_pid(pid) do
+    store_event(:state, %{module: module, pid: pid, state: state})
+  end
+
+  def log_state(module, pid, _state) do
+    if is_atom(module),
+      do: raise(ArgumentError, "log_state/3 expects a pid, got: #{inspect(pid)}"),
+      else: raise(ArgumentError, "log_state/3 expects a module atom, got: #{inspect(module)}")
+  end
+
+  ## Reading
+
+  @doc """
+  Returns the events matching `filters`, sorted by timestamp then id (reversed for
+  `order: :desc`).
+
+  Filters (keyword list or map, all optional, combined with *and*):
+
+    * `:type` — event type atom
+    * `:pid`, `:from_pid` — the process the event is about (see "Events")
+    * `:to_pid` — the receiving process of a message
+    * `:module`, `:function` — `:function` needs `:module`
+    * `:timestamp_start`, `:timestamp_end` — inclusive bounds, native units
+    * `:after_id`, `:before_id` — exclusive id bounds, to continue a long listing
+    * `:limit` — at most this many events; `:order` — `:asc` (default) or `:desc`
+    * `:store` — the name of a store other than the default
+
+  Raises `ArgumentError` for an unknown key or a value of the wrong kind.
+  """
+  @spec query_events(filters()) :: [event()]
+  def query_events(filters \\ []) do
+    {store, native} = validate_filters!(filters)
+    Native.query(store, native)
+  end
+
+  @doc "Every recorded state of `pid`, oldest first."
+  @spec get_state_history(pid(), keyword()) :: [event()]
+  def get_state_history(pid, opts \\ []) do
+    check_pid!(pid, "get_state_history/1")
+    query_events([type: :state, pid: pid] ++ opts)
+  end
+
+  @doc """
+  The state `pid` had at `timestamp`: the last `:state` event at or before it.
+  """
+  @spec get_state_at(pid(), integer(), keyword()) :: {:ok, term()} | {:error, :not_found}
+  def get_state_at(pid, timestamp, opts \\ []) do
+    check_pid!(pid, "get_state_at/2")
+    check_integer!(timestamp, "get_state_at/2 timestamp")
+
+    case query_events(
+           [type: :state, pid: pid, timestamp_end: timestamp, order: :desc, limit: 1] ++ opts
+         ) do
+      [%{state: state}] -> {:ok, state}
+      _ -> {:error, :not_found}
+    end
+  end
+
+  @doc """
+  Events within `window_ms` milliseconds either side of `timestamp`, oldest first.
+  """
+  @spec get_events_at(integer(), non_neg_integer(), keyword()) :: [event()]
+  def get_events_at(timestamp, window_ms \\ 100, opts \\ []) do
+    check_integer!(timestamp, "get_events_at/2 timestamp")
+
+    unless is_integer(window_ms) and window_ms >= 0,
+      do:
+        raise(
+          ArgumentError,
+          "window_ms must be a non-negative integer, got: #{inspect(window_ms)}"
+        )
+
+    window = System.convert_time_unit(window_ms, :millisecond, :native)
+    query_events([timestamp_start: timestamp - window, timestamp_end: timestamp + window] ++ opts)
+  end
+
+  @doc "The first event after `timestamp`, or `nil`."
+  @spec next_event_after(integer(), keyword()) :: event() | nil
+  def next_event_after(timestamp, opts \\ []) do
+    check_integer!(timestamp, "next_event_after/1 timestamp")
+    List.first(query_events([timestamp_start: timestamp + 1, limit: 1] ++ opts))
+  end
+
+  @doc "The last event before `timestamp`, or `nil`."
+  @spec prev_event_before(integer(), keyword()) :: event() | nil
+  def prev_event_before(timestamp, opts \\ []) do
+    check_integer!(timestamp, "prev_event_before/1 timestamp")
+    List.first(query_events([timestamp_end: timestamp - 1, order: :desc, limit: 1] ++ opts))
+  end
+
+  @doc """
+  Pids that had a `:spawn` event and no `:exit` event at or before `timestamp`.
+  """
+  @spec get_processes_at(integer(), keyword()) :: [pid()]
+  def get_processes_at(timestamp, opts \\ []) do
+    check_integer!(timestamp, "get_processes_at/1 timestamp")
+    Native.live_pids(store!(Keyword.get(opts, :store, __MODULE__)), timestamp)
+  end
+
+  @doc "Forgets every stored event. Statistics of what was appended are kept."
+  @spec clear(atom()) :: :ok
+  def clear(name \\ __MODULE__), do: Native.clear(store!(name))
+
+  @doc """
+  Store statistics: `:stored` (held now), `:appended`, `:sampled_out`, `:pruned`,
+  `:truncated`, `:bytes` (payload held), `:memory` (reserved), `:by_type` (appended
+  per type), `:oldest_id`, `:newest_id`, the configuration, and `:unindexed` (true
+  once `:max_keys` distinct keys were seen and newer ones are stored unindexed).
+  """
+  @spec stats(atom()) :: map()
+  def stats(name \\ __MODULE__), do: Native.stats(store!(name))
+
+  @doc "Changes the sample rate (0.0..1.0) of a running store."
+  @spec set_sample_rate(number(), atom()) :: :ok
+  def set_sample_rate(rate, name \\ __MODULE__) do
+    Native.set_sample_rate(store!(name), sample_rate!(rate))
+  end
+
+  @doc false
+  # The store resource of a running store, or nil.
+  def lookup(name), do: :persistent_term.get({__MODULE__, name}, nil)
+
+  @doc false
+  def store!(name) do
+    lookup(name) ||
+      raise RuntimeError,
+            "ElixirScope store #{inspect(name)} is not running: start it with " <>
+              "ElixirScope.TraceDB.start_link/1 (or ElixirScope.setup/1)"
+  end
+
+  ## Validation
+
+  defp validate_options!(opts) do
+    unless Keyword.keyword?(opts),
+      do: raise(ArgumentError, "options must be a keyword list, got: #{inspect(opts)}")
+
+    {name, opts} = Keyword.pop(opts, :name, __MODULE__)
+
+    unless is_atom(name) and name != nil,
+      do: raise(ArgumentError, ":name must be an atom, got: #{inspect(name)}")
+
+    config =
+      Enum.reduce(opts, Map.new(@defaults), fn
+        {:max_events, v}, acc ->
+          Map.put(acc, :max_events, int_in!(:max_events, v, 16, 2 ** 31))
+
+        {:max_bytes, v}, acc ->
+          Map.put(acc, :max_bytes, int_in!(:max_bytes, v, 4096, 2 ** 40))
+
+        {:max_payload_bytes, v}, acc ->
+          Map.put(acc, :max_payload_bytes, int_in!(:max_payload_bytes, v, 0, 2 ** 32 - 1))
+
+        {:max_keys, v}, acc ->
+          Map.put(acc, :max_keys, int_in!(:max_keys, v, 16, 2 ** 26))
+
+        {:sample_rate, v}, acc ->
+          Map.put(acc, :sample_rate, sample_rate!(v))
+
+        {key, _}, _ ->
+          raise ArgumentError,
+                "unknown TraceDB option #{inspect(key)}; allowed: :name, " <>
+                  Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
+      end)
+
+    if config.max_payload_bytes > div(config.max_bytes, 4) do
+      raise ArgumentError,
+            ":max_payload_bytes (#{config.max_payload_bytes}) must be at most :max_bytes / 4 " <>
+              "(#{div(config.max_bytes, 4)})"
+    end
+
+    {name, config}
+  end
+
+  defp int_in!(key, v, min, max) do
+    if is_integer(v) and v >= min and v <= max do
+      v
+    else
+      raise ArgumentError,
+            "#{inspect(key)} must be an integer in #{min}..#{max}, got: #{inspect(v)}"
+    end
+  end
+
+  defp sample_rate!(v) when is_number(v) and v >= 0 and v <= 1, do: v / 1
+
+  defp sample_rate!(v),
+    do: raise(ArgumentError, ":sample_rate must be a number in 0.0..1.0, got: #{inspect(v)}")
+
+  defp validate_filters!(filters) when is_list(filters) do
+    unless Keyword.keyword?(filters),
+      do:
+        raise(ArgumentError, "filters must be a keyword list or a map, got: #{inspect(filters)}")
+
+    validate_filters!(Map.new(filters))
+  end
+
+  defp validate_filters!(filters) when is_map(filters) do
+    {name, filters} = Map.pop(filters, :store, __MODULE__)
+    Enum.each(filters, &check_filter!/1)
+
+    if Map.has_key?(filters, :function) and not Map.has_key?(filters, :module),
+      do: raise(ArgumentError, "filter :function needs :module")
+
+    {store!(name), filters}
+  end
+
+  defp validate_filters!(filters),
+    do: raise(ArgumentError, "filters must be a keyword list or a map, got: #{inspect(filters)}")
+
+  defp check_filter!({key, v}) when key in [:type, :module, :function] and is_atom(v), do: :ok
+  defp check_filter!({key, v}) when key in [:pid, :from_pid, :to_pid] and is_pid(v), do: :ok
+
+  defp check_filter!({key, v}) when key in [:timestamp_start, :timestamp_end] and is_integer(v),
+    do: :ok
+
+  defp check_filter!({key, v})
+       when key in [:limit, :after_id, :before_id] and is_integer(v) and v >= 0,
+       do: :ok
+
+  defp check_filter!({:order, v}) when v in [:asc, :desc], do: :ok
+
+  defp check_filter!({key, v}) when key in @filter_keys do
+    expected =
+      case key do
+        k when k in [:type, :module, :function] -> "an atom"
+        k when k in [:pid, :from_pid, :to_pid] -> "a pid"
+        k when k in [:timestamp_start, :timestamp_end] -> "an integer"
+        k when k in [:limit, :after_id, :before_id] -> "a non-negative integer"
+        :order -> ":asc or :desc"
+      end
+
+    raise ArgumentError, "filter #{inspect(key)} must be #{expected}, got: #{inspect(v)}"
+  end
+
+  defp check_filter!({key, _}) do
+    raise ArgumentError,
+          "unknown filter #{inspect(key)}; allowed: " <>
+            Enum.map_join(@filter_keys, ", ", &inspect/1)
+  end
+
+  defp check_pid!(pid, _what) when is_pid(pid), do: :ok
+
+  defp check_pid!(pid, what),
+    do: raise(ArgumentError, "#{what} expects a pid, got: #{inspect(pid)}")
+
+  defp check_integer!(v, _what) when is_integer(v), do: :ok
+
+  defp check_integer!(v, what),
+    do: raise(ArgumentError, "#{what} must be an integer, got: #{inspect(v)}")
+end
