@@ -94,7 +94,7 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
         es_store_walk_time(s, &w, visit, &q);
     if (q.status != ES_Q_OK) return q.status;
 
-    qsort(out->v, out->n, sizeof *out->v, cmp_hit);
+    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_hit);
     if (f->descending)
         for (size_t i = 0, j = out->n; i + 1 < j--; i++) {
             es_hit t = out->v[i];

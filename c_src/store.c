@@ -521,7 +521,8 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
             lo = mid + 1;
     }
     uint64_t first = lo;
-    out->appended = high - atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    out->appended = high - out->dropped;
     out->stored = first <= high ? high - first + 1 : 0;
     if (out->stored > out->appended) out->stored = out->appended;
     out->pruned = out->appended - out->stored;

@@ -108,6 +108,7 @@ typedef struct es_store_stats {
     uint64_t sampled_out; /* events dropped by sampling */
     uint64_t pruned;      /* accepted events no longer held (cap, bytes, clear) */
     uint64_t truncated;   /* events whose payload exceeded max_payload_bytes */
+    uint64_t dropped;     /* events lapped by the ring before their append finished */
     uint64_t bytes;       /* payload bytes currently held */
     uint64_t memory;      /* bytes the store has reserved: slots + arena + tables */
     uint64_t oldest_id, newest_id;

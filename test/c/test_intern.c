@@ -1,0 +1,79 @@
+/* Unit and concurrency tests of intern.c. */
+#include "intern.h"
+
+#include "harness.h"
+#include <pthread.h>
+#include <string.h>
+
+Test(intern, same_key_same_entry_distinct_ids) {
+    es_intern t;
+    cr_assert(es_intern_init(&t, 100));
+    es_key *a = es_intern_get(&t, "alpha", 5, true, 7);
+    es_key *b = es_intern_get(&t, "beta", 4, true, 0);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_neq(a->id, b->id);
+    cr_assert_eq(es_intern_get(&t, "alpha", 5, true, 0), a);
+    cr_assert_eq(es_intern_get(&t, "alpha", 5, false, 0), a);
+    cr_assert_eq(a->aux, 7, "aux is fixed at first insert");
+    cr_assert_null(es_intern_get(&t, "gamma", 5, false, 0));
+    cr_assert_eq(es_intern_by_id(&t, a->id), a);
+    cr_assert_null(es_intern_by_id(&t, 0));
+    cr_assert_null(es_intern_by_id(&t, 101));
+    es_intern_destroy(&t);
+}
+
+Test(intern, long_keys_are_stored_outside_the_entry) {
+    es_intern t;
+    cr_assert(es_intern_init(&t, 16));
+    char big[300], other[300];
+    memset(big, 'x', sizeof big);
+    memcpy(other, big, sizeof other);
+    other[299] = 'y';
+    es_key *a = es_intern_get(&t, big, sizeof big, true, 0);
+    es_key *b = es_intern_get(&t, other, sizeof other, true, 0);
+    cr_assert_neq(a, b);
+    cr_assert_eq(es_intern_get(&t, big, sizeof big, false, 0), a);
+    cr_assert(memcmp(es_key_bytes(a), big, sizeof big) == 0);
+    es_intern_destroy(&t);
+}
+
+Test(intern, full_table_refuses_new_keys_and_says_so) {
+    es_intern t;
+    cr_assert(es_intern_init(&t, 16));
+    for (uint64_t i = 0; i < 16; i++) cr_assert_not_null(es_intern_get(&t, &i, 8, true, 0));
+    uint64_t extra = 99;
+    cr_assert_null(es_intern_get(&t, &extra, 8, true, 0));
+    cr_assert(t.overflowed);
+    uint64_t old = 3;
+    cr_assert_not_null(es_intern_get(&t, &old, 8, false, 0), "existing keys still resolve");
+    es_intern_destroy(&t);
+}
+
+#define THREADS 4
+#define KEYS 5000
+
+static es_intern shared;
+static es_key *seen[THREADS][KEYS];
+
+static void *insert_all(void *arg) {
+    long me = (long)arg;
+    for (uint64_t i = 0; i < KEYS; i++) {
+        uint64_t k = (i * 7919 + (uint64_t)me * 13) % KEYS; /* same keys, different orders */
+        seen[me][k] = es_intern_get(&shared, &k, sizeof k, true, 0);
+    }
+    return NULL;
+}
+
+Test(intern, concurrent_inserts_agree_on_one_entry_per_key) {
+    cr_assert(es_intern_init(&shared, KEYS * 2));
+    pthread_t th[THREADS];
+    for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, insert_all, (void *)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    for (uint64_t k = 0; k < KEYS; k++) {
+        cr_assert_not_null(seen[0][k]);
+        for (int i = 1; i < THREADS; i++) cr_assert_eq(seen[i][k], seen[0][k], "key %lu", k);
+        cr_assert_eq(es_intern_by_id(&shared, seen[0][k]->id), seen[0][k]);
+    }
+    es_intern_destroy(&shared);
+}
