@@ -290,9 +290,8 @@ static ERL_NIF_TERM stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         if (!k) continue;
         ERL_NIF_TERM atom;
         memcpy(&atom, es_key_bytes(k), sizeof atom);
-        enif_make_map_put(
-            env, by_type, atom,
-            enif_make_uint64(env, atomic_load_explicit(&k->count, memory_order_relaxed)), &by_type);
+        enif_make_map_put(env, by_type, atom, enif_make_uint64(env, es_store_type_count(s, k->id)),
+                          &by_type);
     }
     bool full = t->pid.overflowed || t->pair.overflowed || t->module.overflowed || t->mf.overflowed;
     const es_store_config *cfg = es_store_config_of(s);

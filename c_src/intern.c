@@ -120,7 +120,6 @@ es_key *es_intern_get(es_intern *t, const void *key, size_t len, bool create, ui
             k->aux = aux;
             atomic_store_explicit(&k->head[0], 0, memory_order_relaxed);
             atomic_store_explicit(&k->head[1], 0, memory_order_relaxed);
-            atomic_store_explicit(&k->count, 0, memory_order_relaxed);
             atomic_store_explicit(&k->hash, h, memory_order_release);
             __atomic_store_n(&t->by_id[reserved_id], k, __ATOMIC_RELEASE);
             return k;

@@ -5,7 +5,7 @@
  * pair, ...) to an entry with a dense id (1..capacity) that never changes. Entries
  * are never removed until the table is destroyed, so an entry pointer stays valid
  * for the table's whole life. Each entry also carries the heads of the index
- * chains that the store links through it (see store.h) and a counter.
+ * chains that the store links through it (see store.h).
  *
  * Capacity is fixed at creation (the bucket array is kept at most half full). Once
  * `capacity` keys are in, es_intern_get() with create=true returns NULL and sets
@@ -30,7 +30,6 @@
 typedef struct es_key {
     _Atomic uint64_t hash;    /* 0 = empty, 1 = being filled, else published hash|2 */
     _Atomic uint64_t head[2]; /* newest event id of the chains keyed by this entry */
-    _Atomic uint64_t count;   /* events appended under this key (for stats) */
     uint32_t id;              /* dense id, 1-based */
     uint32_t aux;             /* caller data fixed at insert (e.g. module id of an MF) */
     uint32_t len;

@@ -29,12 +29,19 @@ _Static_assert(sizeof(es_slot) == 72, "a slot is 72 bytes");
 
 /* Summary of one block of ES_BLOCK ids, kept by the summarizer. */
 typedef struct es_block {
-    _Atomic uint64_t state;      /* block number << 9 | committed events in it */
     _Atomic uint64_t summarized; /* block number + 1 once min/max/pmax describe it */
     _Atomic int64_t min, max;
     _Atomic int64_t pmax; /* greatest timestamp of any id up to the end of this block */
-    char pad[24];
 } es_block;
+
+#define SHARDS 8
+#define SHARDED_CHAINS 3 /* module, mf, type: chains ES_CHAIN_MODULE.. */
+#define CHUNK_MAX (64u << 10)
+
+/* Per-shard counters, a cache line each so producers never share one. */
+typedef struct es_shard_stats {
+    _Alignas(64) _Atomic uint64_t sampled_out, truncated, dropped;
+} es_shard_stats;
 
 struct es_store {
     es_store_config cfg;
@@ -45,18 +52,33 @@ struct es_store {
     es_block *blocks;
     uint64_t nblocks;
     es_tables tables;
+    uint64_t serial; /* tells thread-local arena chunks of different stores apart */
+    uint64_t chunk;  /* bytes per thread-local arena chunk */
+    /* Heads of sharded chains: heads[chain][shard][key id]. A shard's array is
+     * written by the threads of that shard only, so shards never share a line. */
+    _Atomic uint64_t *heads[SHARDED_CHAINS][SHARDS];
+    _Atomic uint64_t *type_counts[SHARDS];
+    es_shard_stats shard_stats[SHARDS];
 
     _Alignas(64) _Atomic uint64_t next_id;
     _Alignas(64) _Atomic uint64_t arena_cursor; /* bytes reserved so far */
     _Alignas(64) _Atomic uint64_t low_water;    /* ids below were cleared */
     _Atomic uint64_t sample_threshold;
-    _Atomic uint64_t sampled_out, truncated, dropped, cleared;
 
     _Alignas(64) _Atomic bool summarizing;
     _Atomic uint64_t sum_cursor; /* blocks below are summarized (or pruned) */
     _Atomic int64_t lateness;
     int64_t pm_running; /* only touched by the thread holding `summarizing` */
 };
+
+/* Where id lives in the ring. Consecutive ids go to slots SPREAD apart: producers
+ * appending at once get neighbouring ids, and must not share cache lines. The map is
+ * a bijection on [0, cap) (the last cap % SPREAD slots map to themselves). */
+#define SPREAD 8
+static inline uint64_t slot_index(const es_store *s, uint64_t id) {
+    uint64_t k = (id - 1) % s->cap, full = s->cap - s->cap % SPREAD;
+    return k < full ? (k % SPREAD) * (full / SPREAD) + k / SPREAD : k;
+}
 
 static inline uint64_t block_of(uint64_t id) {
     return (id - 1) / ES_BLOCK;
@@ -74,6 +96,26 @@ int64_t es_store_now(const es_store *s) {
 
 static void spin_wait(unsigned *spins) {
     if (++*spins > SPINS_BEFORE_YIELD) sched_yield();
+}
+
+static _Atomic uint64_t store_serials = 1;
+static _Atomic unsigned thread_ordinals;
+static _Thread_local int my_shard = -1;
+
+/* The shard of the calling thread: threads are dealt round-robin. */
+static inline unsigned shard_of_thread(void) {
+    if (my_shard < 0) my_shard = (int)(atomic_fetch_add(&thread_ordinals, 1) % SHARDS);
+    return (unsigned)my_shard;
+}
+
+/* Head of key k's chain c in shard sh. */
+static inline _Atomic uint64_t *head_of(es_store *s, es_key *k, int c, unsigned sh) {
+    if (c < ES_CHAIN_MODULE) return &k->head[c == ES_CHAIN_PEER];
+    return &s->heads[c - ES_CHAIN_MODULE][sh][k->id];
+}
+
+static inline int shards_of(int c) {
+    return c < ES_CHAIN_MODULE ? 1 : SHARDS;
 }
 
 es_store *es_store_new(const es_store_config *cfg) {
@@ -95,6 +137,16 @@ es_store *es_store_new(const es_store_config *cfg) {
     ok = ok && es_intern_init(&s->tables.type, 4096) && es_intern_init(&s->tables.pid, k) &&
          es_intern_init(&s->tables.pair, k) && es_intern_init(&s->tables.module, k) &&
          es_intern_init(&s->tables.mf, k);
+    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.module, &s->tables.mf, &s->tables.type};
+    for (int c = 0; ok && c < SHARDED_CHAINS; c++)
+        for (int sh = 0; ok && sh < SHARDS; sh++)
+            ok = (s->heads[c][sh] = mi_zalloc_aligned(((size_t)sharded[c]->capacity + 1) * 8, 64));
+    for (int sh = 0; ok && sh < SHARDS; sh++)
+        ok = (s->type_counts[sh] = mi_zalloc_aligned((s->tables.type.capacity + 1) * 8, 64));
+    s->serial = atomic_fetch_add(&store_serials, 1);
+    /* Small enough that the chunks of every thread together are a sliver of the arena. */
+    s->chunk = (s->arena_words * 8 / 256) & ~7ull;
+    if (s->chunk > CHUNK_MAX) s->chunk = CHUNK_MAX;
     if (!ok) {
         es_store_free(s);
         return NULL;
@@ -113,6 +165,9 @@ void es_store_free(es_store *s) {
     es_intern_destroy(&s->tables.pair);
     es_intern_destroy(&s->tables.module);
     es_intern_destroy(&s->tables.mf);
+    for (int c = 0; c < SHARDED_CHAINS; c++)
+        for (int sh = 0; sh < SHARDS; sh++) mi_free(s->heads[c][sh]);
+    for (int sh = 0; sh < SHARDS; sh++) mi_free(s->type_counts[sh]);
     mi_free(s->slots);
     mi_free(s->arena);
     mi_free(s->blocks);
@@ -199,7 +254,7 @@ enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };
  * is valid for pending (still being written) slots too once it is non-zero. */
 static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int chain,
                                  int32_t *link) {
-    es_slot *sl = &s->slots[(id - 1) % s->cap];
+    es_slot *sl = &s->slots[slot_index(s, id)];
     for (unsigned spins = 0;;) {
         uint64_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
         if ((s1 >> 1) != id) return SLOT_GONE;
@@ -251,61 +306,85 @@ static bool block_summary(es_store *s, uint64_t b, int64_t *min, int64_t *max, i
     return atomic_load_explicit(&bl->summarized, memory_order_relaxed) == s1;
 }
 
-/* Summarizes complete blocks in order. One thread at a time (try-lock, never waits). */
-static void summarize(es_store *s) {
-    for (;;) {
-        if (atomic_exchange_explicit(&s->summarizing, true, memory_order_acquire)) return;
-        uint64_t c = atomic_load_explicit(&s->sum_cursor, memory_order_relaxed);
-        for (;;) {
-            uint64_t low = es_store_low_id(s);
-            if ((c + 1) * ES_BLOCK < low) { /* wholly pruned: nothing to describe */
-                c = block_of(low);
-                continue;
-            }
-            es_block *bl = &s->blocks[c % s->nblocks];
-            if (atomic_load_explicit(&bl->state, memory_order_acquire) != ((c << 9) | ES_BLOCK))
-                break;
-            int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0;
-            for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
-                es_event_view v;
-                if (slot_read(s, id, &v, -1, NULL) == SLOT_GONE) continue;
-                if (v.ts < mn) mn = v.ts;
-                if (v.ts > mx) mx = v.ts;
-                if (s->pm_running != INT64_MIN && s->pm_running - v.ts > late)
-                    late = s->pm_running - v.ts;
-                if (v.ts > s->pm_running) s->pm_running = v.ts;
-            }
-            if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
-                atomic_store_explicit(&s->lateness, late, memory_order_release);
-            atomic_store_explicit(&bl->summarized, 0, memory_order_relaxed);
-            atomic_thread_fence(memory_order_release);
-            atomic_store_explicit(&bl->min, mn, memory_order_relaxed);
-            atomic_store_explicit(&bl->max, mx, memory_order_relaxed);
-            atomic_store_explicit(&bl->pmax, s->pm_running, memory_order_relaxed);
-            atomic_store_explicit(&bl->summarized, c + 1, memory_order_release);
-            c++;
-        }
-        atomic_store_explicit(&s->sum_cursor, c, memory_order_release);
-        atomic_store_explicit(&s->summarizing, false, memory_order_release);
-        /* A block may have completed while we held the flag: don't leave it behind. */
-        es_block *bl = &s->blocks[c % s->nblocks];
-        if (atomic_load_explicit(&bl->state, memory_order_acquire) != ((c << 9) | ES_BLOCK)) return;
+/* True when every id of block c has been committed (or lapped); false while an
+ * append of it is still in flight or not yet started. */
+static bool block_complete(es_store *s, uint64_t c) {
+    if ((c + 1) * ES_BLOCK > es_store_high_id(s)) return false;
+    for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
+        uint64_t seq = atomic_load_explicit(&s->slots[slot_index(s, id)].seq, memory_order_acquire);
+        if ((seq >> 1) < id || seq == ((id << 1) | 1)) return false;
     }
+    return true;
 }
 
-static void block_committed(es_store *s, uint64_t id) {
-    uint64_t b = block_of(id);
-    es_block *bl = &s->blocks[b % s->nblocks];
-    uint64_t st = atomic_load_explicit(&bl->state, memory_order_relaxed), next;
-    do {
-        if ((st >> 9) > b) return; /* this block was lapped while we wrote */
-        next = (st >> 9) == b ? st + 1 : (b << 9) | 1;
-    } while (!atomic_compare_exchange_weak_explicit(&bl->state, &st, next, memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    if ((next & 511) == ES_BLOCK) summarize(s);
+/* Summarizes complete blocks in order. One thread at a time (try-lock, never waits);
+ * a block found incomplete is picked up again at the next block's end. */
+static void summarize(es_store *s) {
+    if (atomic_exchange_explicit(&s->summarizing, true, memory_order_acquire)) return;
+    uint64_t c = atomic_load_explicit(&s->sum_cursor, memory_order_relaxed);
+    for (;;) {
+        uint64_t low = es_store_low_id(s);
+        if ((c + 1) * ES_BLOCK < low) { /* wholly pruned: nothing to describe */
+            c = block_of(low);
+            continue;
+        }
+        if (!block_complete(s, c)) break;
+        es_block *bl = &s->blocks[c % s->nblocks];
+        int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0;
+        for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
+            es_event_view v;
+            if (slot_read(s, id, &v, -1, NULL) == SLOT_GONE) continue;
+            if (v.ts < mn) mn = v.ts;
+            if (v.ts > mx) mx = v.ts;
+            if (s->pm_running != INT64_MIN && s->pm_running - v.ts > late)
+                late = s->pm_running - v.ts;
+            if (v.ts > s->pm_running) s->pm_running = v.ts;
+        }
+        if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
+            atomic_store_explicit(&s->lateness, late, memory_order_release);
+        atomic_store_explicit(&bl->summarized, 0, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&bl->min, mn, memory_order_relaxed);
+        atomic_store_explicit(&bl->max, mx, memory_order_relaxed);
+        atomic_store_explicit(&bl->pmax, s->pm_running, memory_order_relaxed);
+        atomic_store_explicit(&bl->summarized, c + 1, memory_order_release);
+        c++;
+    }
+    atomic_store_explicit(&s->sum_cursor, c, memory_order_release);
+    atomic_store_explicit(&s->summarizing, false, memory_order_release);
 }
 
 /* ---- append ---------------------------------------------------------------------- */
+
+typedef struct arena_chunk {
+    uint64_t serial, pos, end;
+} arena_chunk;
+
+static _Thread_local arena_chunk my_chunks[2]; /* the two stores used last */
+
+/* Reserves payload space. Small payloads come from the calling thread's chunk so
+ * producers do not all bump the shared cursor. */
+static uint64_t arena_reserve(es_store *s, uint64_t bytes) {
+    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
+    if (bytes == 0) return cursor;
+    if (bytes > s->chunk / 4)
+        return atomic_fetch_add_explicit(&s->arena_cursor, bytes, memory_order_relaxed);
+    arena_chunk *c = &my_chunks[0];
+    if (c->serial != s->serial) {
+        arena_chunk t = my_chunks[1];
+        my_chunks[1] = my_chunks[0];
+        my_chunks[0] = t;
+    }
+    /* A chunk left half an arena behind would be lapped soon after we wrote into it. */
+    if (c->serial != s->serial || c->pos + bytes > c->end || cursor - c->pos > s->arena_words * 4) {
+        c->serial = s->serial;
+        c->pos = atomic_fetch_add_explicit(&s->arena_cursor, s->chunk, memory_order_relaxed);
+        c->end = c->pos + s->chunk;
+    }
+    uint64_t off = c->pos;
+    c->pos += bytes;
+    return off;
+}
 
 static inline int32_t link_to(uint64_t id, uint64_t prev) {
     if (prev == 0) return LINK_NONE;
@@ -316,25 +395,27 @@ static inline int32_t link_to(uint64_t id, uint64_t prev) {
 
 uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     uint8_t flags = ev->flags;
+    unsigned shard = shard_of_thread();
+    es_shard_stats *stats = &s->shard_stats[shard];
     if (!(flags & ES_F_CRITICAL) &&
         !es_sample_keep(atomic_load_explicit(&s->sample_threshold, memory_order_relaxed))) {
-        atomic_fetch_add_explicit(&s->sampled_out, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&stats->sampled_out, 1, memory_order_relaxed);
         return 0;
     }
     int64_t ts = ev->ts == ES_TS_NOW ? s->cfg.clock() : ev->ts;
     uint32_t len = ev->payload_len;
     if (len > s->cfg.max_payload_bytes) {
         flags |= ES_F_TRUNCATED;
-        atomic_fetch_add_explicit(&s->truncated, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&stats->truncated, 1, memory_order_relaxed);
     }
     uint32_t stored_len = (flags & ES_F_TRUNCATED) ? 0 : len;
 
     uint64_t id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
-    es_slot *sl = &s->slots[(id - 1) % s->cap];
+    es_slot *sl = &s->slots[slot_index(s, id)];
     for (unsigned spins = 0;;) {
         uint64_t seen = atomic_load_explicit(&sl->seq, memory_order_acquire);
         if ((seen >> 1) > id) { /* a whole lap passed us by: the event is already pruned */
-            atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&stats->dropped, 1, memory_order_relaxed);
             return 0;
         }
         if (seen & 1) { /* the previous lap's writer is still here */
@@ -349,8 +430,7 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     for (int c = 0; c < ES_CHAIN_COUNT; c++)
         atomic_store_explicit(&sl->link[c], LINK_UNSET, memory_order_relaxed);
 
-    uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
-                                             memory_order_relaxed);
+    uint64_t off = arena_reserve(s, ((uint64_t)stored_len + 7) & ~7ull);
     atomic_thread_fence(memory_order_release);
     uint32_t csum = arena_write(s, off, id, ev->payload, stored_len);
 
@@ -370,23 +450,23 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
                                           ev->module, ev->mf,   ev->type};
     for (int c = 0; c < ES_CHAIN_COUNT; c++) {
         int32_t l = LINK_NONE;
-        if (keys[c]) {
-            _Atomic uint64_t *head = &keys[c]->head[c == ES_CHAIN_PEER];
-            l = link_to(id, atomic_exchange_explicit(head, id, memory_order_acq_rel));
-        }
+        if (keys[c])
+            l = link_to(id, atomic_exchange_explicit(head_of(s, keys[c], c, shard), id,
+                                                     memory_order_acq_rel));
         atomic_store_explicit(&sl->link[c], l, memory_order_release);
     }
-    if (ev->type) atomic_fetch_add_explicit(&ev->type->count, 1, memory_order_relaxed);
+    if (ev->type)
+        atomic_fetch_add_explicit(&s->type_counts[shard][type_id], 1, memory_order_relaxed);
     atomic_store_explicit(&sl->seq, id << 1, memory_order_release);
-    block_committed(s, id);
+    if (id % ES_BLOCK == 0) summarize(s);
     return id;
 }
 
 /* ---- walks ----------------------------------------------------------------------- */
 
-void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
-                         es_visit_fn fn, void *ctx) {
-    uint64_t id = atomic_load_explicit(&key->head[chain == ES_CHAIN_PEER], memory_order_acquire);
+/* Walks one chain (one shard's, for sharded keys) from `id` towards older events. */
+static void walk_one(es_store *s, uint64_t id, int chain, const es_walk *w, es_visit_fn fn,
+                     void *ctx) {
     uint64_t low = es_store_low_id(s);
     uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
     uint64_t accepted = 0;
@@ -415,6 +495,14 @@ void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es
         if (link == LINK_NONE) return;
         id = (uint64_t)((int64_t)id - link);
     }
+}
+
+void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
+                         es_visit_fn fn, void *ctx) {
+    for (int sh = 0; sh < shards_of(chain); sh++)
+        walk_one(s,
+                 atomic_load_explicit(head_of(s, key, chain, (unsigned)sh), memory_order_acquire),
+                 chain, w, fn, ctx);
 }
 
 /* Visits ids [from, to] of one block in the given direction. */
@@ -499,8 +587,7 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
 
 void es_store_clear(es_store *s) {
     uint64_t next = atomic_load_explicit(&s->next_id, memory_order_acquire);
-    uint64_t old = atomic_exchange_explicit(&s->low_water, next, memory_order_acq_rel);
-    if (next > old) atomic_fetch_add_explicit(&s->cleared, next - old, memory_order_relaxed);
+    atomic_store_explicit(&s->low_water, next, memory_order_release);
 }
 
 void es_store_get_stats(es_store *s, es_store_stats *out) {
@@ -521,13 +608,16 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
             lo = mid + 1;
     }
     uint64_t first = lo;
-    out->dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    for (int sh = 0; sh < SHARDS; sh++) {
+        out->dropped += atomic_load_explicit(&s->shard_stats[sh].dropped, memory_order_relaxed);
+        out->sampled_out +=
+            atomic_load_explicit(&s->shard_stats[sh].sampled_out, memory_order_relaxed);
+        out->truncated += atomic_load_explicit(&s->shard_stats[sh].truncated, memory_order_relaxed);
+    }
     out->appended = high - out->dropped;
     out->stored = first <= high ? high - first + 1 : 0;
     if (out->stored > out->appended) out->stored = out->appended;
     out->pruned = out->appended - out->stored;
-    out->sampled_out = atomic_load_explicit(&s->sampled_out, memory_order_relaxed);
-    out->truncated = atomic_load_explicit(&s->truncated, memory_order_relaxed);
     es_event_view v;
     if (out->stored && slot_read(s, first, &v, -1, NULL) != SLOT_GONE)
         out->bytes = cursor - v.off < arena_bytes ? cursor - v.off : arena_bytes;
@@ -535,4 +625,12 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
     out->newest_id = out->stored ? high : 0;
     out->max_lateness = atomic_load_explicit(&s->lateness, memory_order_relaxed);
     out->memory = s->cap * sizeof(es_slot) + arena_bytes + s->nblocks * sizeof(es_block);
+}
+
+uint64_t es_store_type_count(es_store *s, uint32_t type_id) {
+    uint64_t n = 0;
+    if (type_id > s->tables.type.capacity) return 0;
+    for (int sh = 0; sh < SHARDS; sh++)
+        n += atomic_load_explicit(&s->type_counts[sh][type_id], memory_order_relaxed);
+    return n;
 }

@@ -9,14 +9,21 @@
  *  - Bounded: `max_events` slots in a ring and `max_bytes` of payload in a byte ring
  *    (the arena). Appending past either bound overwrites the oldest events: pruning
  *    is implicit, oldest first, and costs nothing extra.
- *  - Indexes: every interned key (es_key, see intern.h) holds the newest event id of
- *    its chain; each slot links to the previous event of the same key as a signed
- *    32-bit id delta. A query walks one chain newest-to-oldest: O(results).
+ *  - Indexes: every interned key has the newest event id of its chain; each slot links
+ *    to the previous event of the same key as a signed 32-bit id delta. A query walks
+ *    one chain newest-to-oldest: O(results). Pid keys (actor, peer, pair) keep their
+ *    head in the key entry (one process appends its own events); keys that many
+ *    threads append under at once (type, module, {module, function}) have one head
+ *    per shard, a thread appending to its own shard's chain, so producers do not
+ *    fight over one cache line; a walk of such a key walks every shard.
+ *  - Payload space is reserved from the arena in per-thread chunks for the same
+ *    reason; an append touches one shared counter, the id.
  *  - Time: every 256 ids form a block; once a block is complete one thread at a
- *    time records its min/max timestamp and the running maximum of all timestamps up
- *    to it, plus the largest "lateness" ever seen (how far a timestamp fell behind an
- *    earlier id's). Time-range queries binary-search those blocks and stop exactly
- *    where no later event can match, so caller-given timestamps may be out of order.
+ *    time (the one appending a block's last id, if nobody else is at it) records its min/max
+ * timestamp and the running maximum of all timestamps up to it, plus the largest "lateness" ever
+ * seen (how far a timestamp fell behind an earlier id's). Time-range queries binary-search those
+ * blocks and stop exactly where no later event can match, so caller-given timestamps may be out of
+ * order.
  *
  * Reclamation (why readers never see freed or torn memory)
  *  Nothing is freed while the store lives: slots and arena are allocated once and
@@ -172,5 +179,8 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
 void es_store_clear(es_store *s);
 
 void es_store_get_stats(es_store *s, es_store_stats *out);
+
+/* Events ever appended with a type key id. */
+uint64_t es_store_type_count(es_store *s, uint32_t type_id);
 
 #endif
