@@ -6,6 +6,7 @@
  * {module, function} is two atom words; a pair is two pid key ids.
  */
 #include "codec.h"
+#include "etf.h"
 
 #include <string.h>
 
@@ -136,6 +137,9 @@ static ERL_NIF_TERM atom_of(es_key *k) {
 
 /* ---- encode ---------------------------------------------------------------------- */
 
+/* Each scheduler thread encodes into its own buffer, reused from event to event. */
+static _Thread_local etf_buf tl_payload;
+
 static bool is_critical_type(ERL_NIF_TERM type) {
     return type == es_atom.spawn || type == es_atom.exit || type == es_atom.crash ||
            type == es_atom.error_type || type == es_atom.governor || type == es_atom.persist_error;
@@ -213,21 +217,14 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
     size_t n = 0;
     enif_get_map_size(env, rest, &n);
     if (n > 0) {
-        if (!enif_term_to_binary(env, rest, &out->bin)) return "event could not be encoded";
-        out->has_bin = true;
-        if (out->bin.size > UINT32_MAX) {
-            es_codec_release(out);
-            return "event payload is larger than 4 GiB";
-        }
-        in->payload = out->bin.data;
-        in->payload_len = (uint32_t)out->bin.size;
+        etf_buf *b = &tl_payload;
+        etf_reset(b);
+        if (!etf_encode(env, b, rest)) return "event could not be encoded";
+        if (b->len > UINT32_MAX) return "event payload is larger than 4 GiB";
+        in->payload = b->data;
+        in->payload_len = (uint32_t)b->len;
     }
     return NULL;
-}
-
-void es_codec_release(es_encoded *e) {
-    if (e->has_bin) enif_release_binary(&e->bin);
-    e->has_bin = false;
 }
 
 /* ---- decode ---------------------------------------------------------------------- */

@@ -34,17 +34,15 @@ extern es_atoms es_atom;
 
 void es_codec_init_atoms(ErlNifEnv *env);
 
-/* An event being encoded: owns its payload binary until es_codec_release(). */
+/* An event being encoded. Its payload lives in a buffer of the calling thread, valid
+ * until that thread's next encode. */
 typedef struct es_encoded {
     es_event_in in;
-    ErlNifBinary bin;
-    bool has_bin;
 } es_encoded;
 
 /* Returns NULL on success, or a static message naming what is wrong with the input. */
 const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_NIF_TERM map,
                             es_encoded *out);
-void es_codec_release(es_encoded *e);
 
 /* Builds the event map of a live event; false when it was pruned meanwhile. */
 bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out);

@@ -9,7 +9,9 @@
  * A store lives as long as any term refers to its resource.
  */
 #include "codec.h"
+#include "nif.h"
 #include "query.h"
+#include "tracer.h"
 
 #include <erl_nif.h>
 #include <string.h>
@@ -17,11 +19,7 @@
 #define NORMAL_VISITS 4000 /* events a query may visit on a normal scheduler */
 #define NORMAL_RESULTS 400 /* event maps it may build there */
 
-typedef struct es_ref {
-    es_store *store;
-} es_ref;
-
-static ErlNifResourceType *store_type;
+ErlNifResourceType *es_store_resource_type;
 
 static void store_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
@@ -32,14 +30,15 @@ static int64_t erlang_monotonic(void) {
     return enif_monotonic_time(ERL_NIF_NSEC);
 }
 
-static es_store *get_store(ErlNifEnv *env, ERL_NIF_TERM term) {
-    es_ref *r;
-    if (!enif_get_resource(env, term, store_type, (void **)&r)) return NULL;
-    return r->store;
+es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref) {
+    es_ref *r = NULL;
+    if (!enif_get_resource(env, term, es_store_resource_type, (void **)&r)) r = NULL;
+    if (ref) *ref = r;
+    return r ? r->store : NULL;
 }
 
 #define STORE_OR_RAISE(var, term)                                                                  \
-    es_store *var = get_store(env, term);                                                          \
+    es_store *var = es_get_store(env, term, NULL);                                                 \
     if (!var) return es_raise_arg(env, "not an ElixirScope store")
 
 /* ---- options --------------------------------------------------------------------- */
@@ -81,7 +80,7 @@ static ERL_NIF_TERM store_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
             return es_raise_arg(env, "sample_rate must be a float in 0.0..1.0");
         cfg.sample_rate = rate;
     }
-    es_ref *r = enif_alloc_resource(store_type, sizeof *r);
+    es_ref *r = enif_alloc_resource(es_store_resource_type, sizeof *r);
     if (!r) return es_raise_arg(env, "out of memory creating the store");
     r->store = es_store_new(&cfg);
     ERL_NIF_TERM term = enif_make_resource(env, r);
@@ -109,7 +108,6 @@ static ERL_NIF_TERM append(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     const char *err = es_codec_encode(env, s, argv[1], argv[2], &e);
     if (err) return es_raise_arg(env, err);
     es_store_append(s, &e.in);
-    es_codec_release(&e);
     return es_atom.ok;
 }
 
@@ -328,9 +326,10 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     (void)priv;
     (void)info;
     es_codec_init_atoms(env);
-    store_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
-                                         ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    return store_type ? 0 : 1;
+    es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
+                                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    if (!es_store_resource_type) return 1;
+    return es_tracer_load(env);
 }
 
 static int upgrade(ErlNifEnv *env, void **priv, void **old, ERL_NIF_TERM info) {
@@ -339,10 +338,21 @@ static int upgrade(ErlNifEnv *env, void **priv, void **old, ERL_NIF_TERM info) {
 }
 
 static ErlNifFunc funcs[] = {
-    {"store_new", 1, store_new, 0}, {"set_sample_rate", 2, set_sample_rate, 0},
-    {"append", 3, append, 0},       {"query", 2, query, 0},
-    {"get", 2, get_event, 0},       {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
-    {"clear", 1, clear, 0},         {"stats", 1, stats, 0},
+    {"store_new", 1, store_new, 0},
+    {"set_sample_rate", 2, set_sample_rate, 0},
+    {"append", 3, append, 0},
+    {"query", 2, query, 0},
+    {"get", 2, get_event, 0},
+    {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"clear", 1, clear, 0},
+    {"stats", 1, stats, 0},
+    {"tracer_new", 2, es_tracer_new, 0},
+    {"tracer_set", 3, es_tracer_set, 0},
+    {"tracer_watch", 2, es_tracer_watch, 0},
+    {"tracer_counts", 1, es_tracer_counts, 0},
+    /* The erl_tracer behaviour: this module is the tracer module. */
+    {"enabled", 3, es_tracer_enabled, 0},
+    {"trace", 5, es_tracer_trace, 0},
 };
 
 ERL_NIF_INIT(Elixir.ElixirScope.Native, funcs, load, NULL, upgrade, NULL)

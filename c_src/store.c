@@ -108,6 +108,10 @@ static inline unsigned shard_of_thread(void) {
     return (unsigned)my_shard;
 }
 
+unsigned es_thread_shard(void) {
+    return shard_of_thread();
+}
+
 /* Head of key k's chain c in shard sh. */
 static inline _Atomic uint64_t *head_of(es_store *s, es_key *k, int c, unsigned sh) {
     if (c < ES_CHAIN_MODULE) return &k->head[c == ES_CHAIN_PEER];
@@ -393,15 +397,19 @@ static inline int32_t link_to(uint64_t id, uint64_t prev) {
     return (int32_t)d;
 }
 
+bool es_store_keep(es_store *s, uint64_t threshold) {
+    uint64_t own = atomic_load_explicit(&s->sample_threshold, memory_order_relaxed);
+    if (es_sample_keep(own < threshold ? own : threshold)) return true;
+    atomic_fetch_add_explicit(&s->shard_stats[shard_of_thread()].sampled_out, 1,
+                              memory_order_relaxed);
+    return false;
+}
+
 uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     uint8_t flags = ev->flags;
     unsigned shard = shard_of_thread();
     es_shard_stats *stats = &s->shard_stats[shard];
-    if (!(flags & ES_F_CRITICAL) &&
-        !es_sample_keep(atomic_load_explicit(&s->sample_threshold, memory_order_relaxed))) {
-        atomic_fetch_add_explicit(&stats->sampled_out, 1, memory_order_relaxed);
-        return 0;
-    }
+    if (!(flags & ES_F_CRITICAL) && !ev->sampled && !es_store_keep(s, ES_SAMPLE_ALL)) return 0;
     int64_t ts = ev->ts == ES_TS_NOW ? s->cfg.clock() : ev->ts;
     uint32_t len = ev->payload_len;
     if (len > s->cfg.max_payload_bytes) {

@@ -94,6 +94,7 @@ typedef struct es_event_in {
     es_key *type;
     es_key *actor, *peer, *pair, *module, *mf;
     uint8_t flags, arity;
+    bool sampled; /* the caller already applied es_store_keep() */
     const uint8_t *payload;
     uint32_t payload_len;
 } es_event_in;
@@ -137,7 +138,16 @@ es_tables *es_store_tables(es_store *s);
 /* Sets the sample rate at runtime (0.0..1.0). */
 void es_store_set_sample_rate(es_store *s, double rate);
 
-/* Appends an event. Returns its id, or 0 when it was sampled out or dropped. */
+/* The sampling decision for one non-critical event, at the store's rate or at
+ * `threshold` (see sample.h) if lower; counts it when dropped. Callers that decide
+ * before doing expensive work (the tracer) pass `sampled = true` to the append. */
+bool es_store_keep(es_store *s, uint64_t threshold);
+
+/* Small per-thread index (0..7) that spreads per-thread counters apart. */
+unsigned es_thread_shard(void);
+
+/* Appends an event. Returns its id, or 0 when it was sampled out or dropped.
+ * ES_F_TRUNCATED in flags stores the payload as a truncated marker. */
 uint64_t es_store_append(es_store *s, const es_event_in *ev);
 
 /* Current timestamp in the store's clock (System.monotonic_time/0 native units). */

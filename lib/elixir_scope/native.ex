@@ -35,4 +35,13 @@ defmodule ElixirScope.Native do
   def live_pids(_store, _timestamp), do: not_loaded()
   def clear(_store), do: not_loaded()
   def stats(_store), do: not_loaded()
+
+  def tracer_new(_store, _mask), do: not_loaded()
+  def tracer_set(_tracer, _key, _value), do: not_loaded()
+  def tracer_watch(_tracer, _what), do: not_loaded()
+  def tracer_counts(_tracer), do: not_loaded()
+
+  # The erl_tracer behaviour: this module is the tracer module of ElixirScope.
+  def enabled(_tag, _tracer, _tracee), do: not_loaded()
+  def trace(_tag, _tracer, _tracee, _term, _opts), do: not_loaded()
 end

@@ -1,0 +1,583 @@
+/*
+ * tracer.c — erl_tracer NIF callbacks writing into the store, and the NIFs that
+ * control a tracer. See tracer.h for the contract and the event shapes.
+ */
+#include "tracer.h"
+#include "codec.h"
+#include "etf.h"
+#include "nif.h"
+#include "sample.h"
+
+#include <mimalloc.h>
+#include <string.h>
+
+enum { T_LIFECYCLE = 1, T_MESSAGES = 2, T_CALLS = 4, T_STATES = 8 };
+enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
+
+#define MAX_DEPTH 64
+#define SHARDS 8
+
+typedef struct frame {
+    int64_t ts;
+    uint64_t call_id;      /* id of the recorded :call event, 0 when not recorded */
+    es_key *mf;            /* what was called, to match the return */
+    ERL_NIF_TERM callback; /* GenServer callback name, 0 when not one */
+    uint8_t *cause;        /* encoded first argument of that callback */
+    uint32_t cause_len;
+} frame;
+
+/* Call frames of one process, touched only from that process's own callbacks. */
+typedef struct proc {
+    uint32_t depth;
+    frame frames[MAX_DEPTH];
+} proc;
+
+typedef struct gs_watch {
+    _Atomic uint64_t module;     /* callback module atom of a watched GenServer, 0 = none */
+    _Atomic uint64_t last_state; /* hash of the last state stored */
+} gs_watch;
+
+typedef struct es_tracer {
+    es_ref *store_ref;
+    es_store *store;
+    _Atomic uint32_t mask, step, truncate_bytes;
+    _Atomic uint64_t step3_threshold;
+    _Atomic bool stopped;
+    uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
+    proc *_Atomic *procs;
+    gs_watch *gs;
+    _Atomic uint8_t *modules, *functions;
+    es_key *k_send, *k_receive, *k_call, *k_return, *k_exception, *k_state, *k_spawn, *k_exit,
+        *k_crash, *k_link, *k_unlink, *k_register, *k_unregister;
+    struct {
+        _Alignas(64) _Atomic uint64_t events, bytes;
+    } counts[SHARDS];
+} es_tracer;
+
+static ErlNifResourceType *tracer_type;
+
+static struct {
+    ERL_NIF_TERM send, receive, call, return_from, exception_from, spawn, exit, link, unlink,
+        register_, unregister, trace_status, trace, discard, remove, extra, normal, shutdown, reply,
+        noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue, mask, step,
+        truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+} A;
+
+static _Thread_local etf_buf tl_buf;
+
+static void tracer_dtor(ErlNifEnv *env, void *obj) {
+    (void)env;
+    es_tracer *t = obj;
+    if (t->procs)
+        for (uint32_t i = 0; i <= t->nkeys; i++) {
+            proc *p = atomic_load_explicit(&t->procs[i], memory_order_relaxed);
+            if (!p) continue;
+            for (uint32_t d = 0; d < p->depth && d < MAX_DEPTH; d++) mi_free(p->frames[d].cause);
+            mi_free(p);
+        }
+    mi_free(t->procs);
+    mi_free(t->gs);
+    mi_free(t->modules);
+    mi_free(t->functions);
+    if (t->store_ref) enif_release_resource(t->store_ref);
+}
+
+#define ATOM(f, name) A.f = enif_make_atom(env, name)
+
+int es_tracer_load(ErlNifEnv *env) {
+    ATOM(send, "send");
+    ATOM(receive, "receive");
+    ATOM(call, "call");
+    ATOM(return_from, "return_from");
+    ATOM(exception_from, "exception_from");
+    ATOM(spawn, "spawn");
+    ATOM(exit, "exit");
+    ATOM(link, "link");
+    ATOM(unlink, "unlink");
+    ATOM(register_, "register");
+    ATOM(unregister, "unregister");
+    ATOM(trace_status, "trace_status");
+    ATOM(trace, "trace");
+    ATOM(discard, "discard");
+    ATOM(remove, "remove");
+    ATOM(extra, "extra");
+    ATOM(normal, "normal");
+    ATOM(shutdown, "shutdown");
+    ATOM(reply, "reply");
+    ATOM(noreply, "noreply");
+    ATOM(stop, "stop");
+    ATOM(ok, "ok");
+    ATOM(handle_call, "handle_call");
+    ATOM(handle_cast, "handle_cast");
+    ATOM(handle_info, "handle_info");
+    ATOM(handle_continue, "handle_continue");
+    ATOM(mask, "mask");
+    ATOM(step, "step");
+    ATOM(truncate_bytes, "truncate_bytes");
+    ATOM(step3_rate, "step3_rate");
+    ATOM(stopped, "stopped");
+    ATOM(module, "module");
+    ATOM(function, "function");
+    ATOM(genserver, "genserver");
+    ATOM(initial, "initial");
+    tracer_type = enif_open_resource_type(env, NULL, "elixir_scope_tracer", tracer_dtor,
+                                          ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    return tracer_type ? 0 : 1;
+}
+
+static es_tracer *get_tracer(ErlNifEnv *env, ERL_NIF_TERM term) {
+    es_tracer *t;
+    return enif_get_resource(env, term, tracer_type, (void **)&t) ? t : NULL;
+}
+
+/* ---- control --------------------------------------------------------------------- */
+
+ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_ref *ref;
+    es_store *s = es_get_store(env, argv[0], &ref);
+    if (!s) return es_raise_arg(env, "not an ElixirScope store");
+    unsigned mask;
+    if (!enif_get_uint(env, argv[1], &mask) || mask > 15)
+        return es_raise_arg(env, "tracer mask must be an integer in 0..15");
+    es_tracer *t = enif_alloc_resource(tracer_type, sizeof *t);
+    if (!t) return es_raise_arg(env, "out of memory creating the tracer");
+    memset(t, 0, sizeof *t);
+    ERL_NIF_TERM term = enif_make_resource(env, t);
+    enif_release_resource(t);
+    es_tables *tb = es_store_tables(s);
+    t->nkeys = tb->pid.capacity > tb->mf.capacity ? tb->pid.capacity : tb->mf.capacity;
+    t->procs = mi_zalloc(((size_t)t->nkeys + 1) * sizeof *t->procs);
+    t->gs = mi_zalloc(((size_t)t->nkeys + 1) * sizeof *t->gs);
+    t->modules = mi_zalloc((size_t)t->nkeys + 1);
+    t->functions = mi_zalloc((size_t)t->nkeys + 1);
+    if (!t->procs || !t->gs || !t->modules || !t->functions)
+        return es_raise_arg(env, "out of memory creating the tracer");
+    enif_keep_resource(ref);
+    t->store_ref = ref;
+    t->store = s;
+    atomic_init(&t->mask, mask);
+    atomic_init(&t->truncate_bytes, 256);
+    atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
+    es_key **keys[] = {&t->k_send,   &t->k_receive,  &t->k_call,      &t->k_return, &t->k_exception,
+                       &t->k_state,  &t->k_spawn,    &t->k_exit,      &t->k_crash,  &t->k_link,
+                       &t->k_unlink, &t->k_register, &t->k_unregister};
+    const char *names[] = {"send", "receive", "call", "return", "exception", "state",     "spawn",
+                           "exit", "crash",   "link", "unlink", "register",  "unregister"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        *keys[i] = es_codec_atom_key(&tb->type, enif_make_atom(env, names[i]), true);
+        if (!*keys[i]) return es_raise_arg(env, "too many distinct event types");
+    }
+    return term;
+}
+
+ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    unsigned u;
+    double d;
+    if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= 15)
+        atomic_store(&t->mask, u);
+    else if (argv[1] == A.step && enif_get_uint(env, argv[2], &u) && u <= STEP_CRITICAL_ONLY)
+        atomic_store(&t->step, u);
+    else if (argv[1] == A.truncate_bytes && enif_get_uint(env, argv[2], &u))
+        atomic_store(&t->truncate_bytes, u);
+    else if (argv[1] == A.step3_rate && enif_get_double(env, argv[2], &d) && d >= 0 && d <= 1)
+        atomic_store(&t->step3_threshold, es_sample_threshold(d));
+    else if (argv[1] == A.stopped && enif_is_atom(env, argv[2]))
+        atomic_store(&t->stopped, argv[2] == es_atom.true_);
+    else
+        return es_raise_arg(env, "tracer setting must be mask 0..15, step 0..4, truncate_bytes, "
+                                 "step3_rate 0.0..1.0 or stopped");
+    return A.ok;
+}
+
+static uint64_t hash_payload(const etf_buf *b) {
+    return es_hash_bytes(b->data, b->len, 0x5eed) | 1; /* never 0, which means "none" */
+}
+
+ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    const ERL_NIF_TERM *el;
+    int n;
+    if (!enif_get_tuple(env, argv[1], &n, &el) || n < 2)
+        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
+                                 "{:genserver, pid, module, state}");
+    es_store *s = t->store;
+    if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
+        es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
+        if (!m) return es_raise_arg(env, "too many distinct modules to index (max_keys)");
+        atomic_store(&t->modules[m->id], el[2] == es_atom.true_);
+        return A.ok;
+    }
+    if (el[0] == A.function && n == 4 && enif_is_atom(env, el[1]) && enif_is_atom(env, el[2])) {
+        es_key *mf = es_codec_mf_key(s, el[1], el[2], true);
+        if (!mf) return es_raise_arg(env, "too many distinct functions to index (max_keys)");
+        atomic_store(&t->functions[mf->id], el[3] == es_atom.true_);
+        return A.ok;
+    }
+    if (el[0] == A.genserver && n == 4 && enif_is_pid(env, el[1]) && enif_is_atom(env, el[2])) {
+        es_key *pid = es_codec_pid_key(env, s, el[1], true);
+        if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
+        gs_watch *w = &t->gs[pid->id];
+        if (el[2] == es_atom.nil) { /* stop watching */
+            atomic_store(&w->module, 0);
+            return A.ok;
+        }
+        /* The state when watching starts: an :state event with callback :initial. */
+        etf_buf *b = &tl_buf;
+        etf_reset(b);
+        if (!etf_encode(env, b, el[3])) return es_raise_arg(env, "state could not be encoded");
+        uint64_t h = hash_payload(b);
+        etf_reset(b);
+        es_key *mf = es_codec_mf_key(s, el[2], 0, true);
+        if (!mf || !etf_map_begin(b) || !etf_map_term(env, b, "state", el[3]) ||
+            !etf_map_atom(b, "callback", "initial"))
+            return es_raise_arg(env, "state could not be encoded");
+        etf_map_end(b);
+        es_event_in in = {.ts = ES_TS_NOW,
+                          .type = t->k_state,
+                          .actor = pid,
+                          .mf = mf,
+                          .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
+                          .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_CRITICAL,
+                          .payload = b->data,
+                          .payload_len = (uint32_t)b->len};
+        es_store_append(s, &in);
+        atomic_store(&w->last_state, h);
+        atomic_store(&w->module, (uint64_t)el[2]);
+        return A.ok;
+    }
+    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
+                             "{:genserver, pid, module, state}");
+}
+
+ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    uint64_t events = 0, bytes = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        events += atomic_exchange(&t->counts[i].events, 0);
+        bytes += atomic_exchange(&t->counts[i].bytes, 0);
+    }
+    return enif_make_tuple2(env, enif_make_uint64(env, events), enif_make_uint64(env, bytes));
+}
+
+/* ---- callbacks ------------------------------------------------------------------- */
+
+ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[1]);
+    if (!t || atomic_load_explicit(&t->stopped, memory_order_relaxed)) return A.remove;
+    ERL_NIF_TERM tag = argv[0];
+    if (tag == A.trace_status) return A.trace;
+    uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
+    if (tag == A.exit) return mask ? A.trace : A.discard; /* crashes show at every level */
+    if (tag == A.spawn) return mask & T_LIFECYCLE ? A.trace : A.discard;
+    if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
+        return A.discard;
+    uint32_t cat = 0;
+    if (tag == A.send || tag == A.receive)
+        cat = T_MESSAGES;
+    else if (tag == A.call || tag == A.return_from || tag == A.exception_from)
+        cat = T_CALLS | T_STATES;
+    else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister)
+        cat = T_LIFECYCLE;
+    return mask & cat ? A.trace : A.discard;
+}
+
+/* The payload under construction for one event: governed by the step. */
+typedef struct payload {
+    etf_buf *b;
+    bool fields; /* false: metadata only, no fields are encoded */
+} payload;
+
+static payload payload_begin(uint32_t step) {
+    payload p = {&tl_buf, step < STEP_METADATA};
+    etf_reset(p.b);
+    if (p.fields && !etf_map_begin(p.b)) p.fields = false;
+    return p;
+}
+
+/* Finishes the payload into `in`; returns false when encoding failed. */
+static bool payload_end(es_tracer *t, payload *p, uint32_t step, es_event_in *in) {
+    if (!p->fields) {
+        in->flags |= ES_F_TRUNCATED;
+        return true;
+    }
+    etf_map_end(p->b);
+    in->payload = p->b->data;
+    in->payload_len = (uint32_t)p->b->len;
+    if (step == STEP_TRUNCATE && p->b->len > atomic_load(&t->truncate_bytes))
+        in->flags |= ES_F_TRUNCATED;
+    return true;
+}
+
+static void append(es_tracer *t, es_event_in *in, uint64_t *id) {
+    uint64_t got = es_store_append(t->store, in);
+    if (id) *id = got;
+    unsigned sh = es_thread_shard();
+    atomic_fetch_add_explicit(&t->counts[sh].events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->counts[sh].bytes, in->payload_len + 72, memory_order_relaxed);
+}
+
+/* Sampling for non-critical events, decided before any encoding. */
+static bool keep(es_tracer *t, uint32_t step, es_event_in *in) {
+    uint64_t threshold = step >= STEP_SAMPLE ? atomic_load(&t->step3_threshold) : ES_SAMPLE_ALL;
+    in->sampled = true;
+    return es_store_keep(t->store, threshold);
+}
+
+static bool is_normal_exit(ErlNifEnv *env, ERL_NIF_TERM reason) {
+    if (reason == A.normal || reason == A.shutdown) return true;
+    const ERL_NIF_TERM *el;
+    int n;
+    return enif_get_tuple(env, reason, &n, &el) && n == 2 && el[0] == A.shutdown;
+}
+
+static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
+    proc *p = atomic_load_explicit(&t->procs[pid_id], memory_order_relaxed);
+    if (!p && create) {
+        p = mi_zalloc(sizeof *p);
+        atomic_store_explicit(&t->procs[pid_id], p, memory_order_relaxed);
+    }
+    return p;
+}
+
+static bool is_gs_callback(ERL_NIF_TERM f) {
+    return f == A.handle_call || f == A.handle_cast || f == A.handle_info || f == A.handle_continue;
+}
+
+/* The new state in a GenServer callback's return value, or 0 when there is none. */
+static ERL_NIF_TERM state_of_result(ErlNifEnv *env, ERL_NIF_TERM result) {
+    const ERL_NIF_TERM *el;
+    int n;
+    if (!enif_get_tuple(env, result, &n, &el) || n < 2) return 0;
+    if (el[0] == A.reply && n >= 3) return el[2];
+    if (el[0] == A.noreply) return el[1];
+    if (el[0] == A.stop) return n == 3 ? el[2] : n == 4 ? el[3] : 0;
+    if (el[0] == A.ok) return el[1];
+    return 0;
+}
+
+static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM mfa) {
+    const ERL_NIF_TERM *el;
+    int n;
+    unsigned arity;
+    if (!enif_get_tuple(env, mfa, &n, &el) || n != 3 || !enif_get_list_length(env, el[2], &arity))
+        return;
+    es_store *s = t->store;
+    es_key *mf = es_codec_mf_key(s, el[0], el[1], true);
+    proc *p = proc_of(t, pid->id, true);
+    if (!mf || !p) return;
+    if (p->depth++ >= MAX_DEPTH) return; /* deeper frames are counted, not kept */
+    frame *f = &p->frames[p->depth - 1];
+    *f = (frame){.ts = es_store_now(s), .mf = mf};
+    uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
+    gs_watch *w = &t->gs[pid->id];
+    if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
+        is_gs_callback(el[1])) {
+        ERL_NIF_TERM msg;
+        etf_buf cause = {0};
+        if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
+            etf_encode(env, &cause, msg)) {
+            f->cause = mi_malloc(cause.len);
+            if (f->cause) memcpy(f->cause, cause.data, cause.len);
+            f->cause_len = f->cause ? (uint32_t)cause.len : 0;
+        }
+        etf_free(&cause);
+        f->callback = el[1];
+    }
+    es_tables *tb = es_store_tables(s);
+    bool traced = atomic_load_explicit(&t->functions[mf->id], memory_order_relaxed) ||
+                  atomic_load_explicit(&t->modules[mf->aux], memory_order_relaxed);
+    if (!(mask & T_CALLS) || !traced || arity > 255) return;
+    es_event_in in = {.ts = f->ts,
+                      .type = t->k_call,
+                      .actor = pid,
+                      .mf = mf,
+                      .module = es_intern_by_id(&tb->module, mf->aux),
+                      .arity = (uint8_t)arity,
+                      .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY};
+    if (!keep(t, step, &in)) return;
+    payload pl = payload_begin(step);
+    if (pl.fields && !etf_map_term(env, pl.b, "args", el[2])) return;
+    payload_end(t, &pl, step, &in);
+    append(t, &in, &f->call_id);
+}
+
+static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, frame *f,
+                         ERL_NIF_TERM result) {
+    ERL_NIF_TERM state = state_of_result(env, result);
+    gs_watch *w = &t->gs[pid->id];
+    uint64_t module = atomic_load_explicit(&w->module, memory_order_relaxed);
+    if (!state || !module) return;
+    etf_buf *b = &tl_buf;
+    etf_reset(b);
+    if (!etf_encode(env, b, state)) return;
+    uint64_t h = hash_payload(b);
+    if (h == atomic_load_explicit(&w->last_state, memory_order_relaxed)) return;
+    atomic_store_explicit(&w->last_state, h, memory_order_relaxed);
+    es_store *s = t->store;
+    es_key *mf = es_codec_mf_key(s, (ERL_NIF_TERM)module, 0, true);
+    if (!mf) return;
+    es_event_in in = {.ts = ES_TS_NOW,
+                      .type = t->k_state,
+                      .actor = pid,
+                      .mf = mf,
+                      .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
+                      .flags = ES_F_ACTOR | ES_F_MODULE};
+    if (!keep(t, step, &in)) return;
+    payload pl = payload_begin(step);
+    if (pl.fields) {
+        char cb[32];
+        enif_get_atom(env, f->callback, cb, sizeof cb, ERL_NIF_LATIN1);
+        if (!etf_map_term(env, pl.b, "state", state) || !etf_map_atom(pl.b, "callback", cb)) return;
+        if (f->cause && !etf_map_encoded(pl.b, "cause", f->cause, f->cause_len)) return;
+    }
+    payload_end(t, &pl, step, &in);
+    append(t, &in, NULL);
+}
+
+static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM mfa,
+                      ERL_NIF_TERM extra, bool exception) {
+    proc *p = proc_of(t, pid->id, false);
+    if (!p || p->depth == 0) return; /* tracing began inside this call */
+    const ERL_NIF_TERM *el;
+    int n;
+    if (!enif_get_tuple(env, mfa, &n, &el) || n != 3) return;
+    es_key *mf = es_codec_mf_key(t->store, el[0], el[1], false);
+    if (p->depth-- > MAX_DEPTH) return;
+    frame f = p->frames[p->depth];
+    if (f.mf != mf) { /* out of step (a frame was lost): start over rather than mispair */
+        mi_free(f.cause);
+        for (uint32_t d = 0; d < p->depth; d++) mi_free(p->frames[d].cause);
+        p->depth = 0;
+        return;
+    }
+    if (f.callback && !exception) record_state(env, t, step, pid, &f, extra);
+    mi_free(f.cause);
+    if (!f.call_id) return;
+    int64_t now = es_store_now(t->store);
+    es_event_in in = {.ts = now,
+                      .type = exception ? t->k_exception : t->k_return,
+                      .actor = pid,
+                      .mf = mf,
+                      .module = es_intern_by_id(&es_store_tables(t->store)->module, mf->aux),
+                      .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY,
+                      .sampled = true};
+    unsigned arity;
+    if (enif_get_uint(env, el[2], &arity) && arity <= 255) in.arity = (uint8_t)arity;
+    payload pl = payload_begin(step);
+    if (pl.fields) {
+        bool ok = etf_map_int(pl.b, "duration", now - f.ts) &&
+                  etf_map_int(pl.b, "call_id", (int64_t)f.call_id);
+        const ERL_NIF_TERM *cv;
+        int cn;
+        if (exception && enif_get_tuple(env, extra, &cn, &cv) && cn == 2)
+            ok = ok && etf_map_term(env, pl.b, "class", cv[0]) &&
+                 etf_map_term(env, pl.b, "reason", cv[1]);
+        else
+            ok = ok && etf_map_term(env, pl.b, "result", extra);
+        if (!ok) return;
+    }
+    payload_end(t, &pl, step, &in);
+    append(t, &in, NULL);
+}
+
+static ERL_NIF_TERM opt_extra(ErlNifEnv *env, ERL_NIF_TERM opts) {
+    ERL_NIF_TERM v;
+    return enif_is_map(env, opts) && enif_get_map_value(env, opts, A.extra, &v) ? v : 0;
+}
+
+ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[1]);
+    if (!t || atomic_load_explicit(&t->stopped, memory_order_relaxed)) return A.ok;
+    ERL_NIF_TERM tag = argv[0], tracee = argv[2], term = argv[3];
+    es_store *s = t->store;
+    es_key *pid = es_codec_pid_key(env, s, tracee, true);
+    if (!pid) return A.ok; /* a port, or the key table is full */
+    uint32_t step = atomic_load_explicit(&t->step, memory_order_relaxed);
+    uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
+
+    if (tag == A.call) {
+        on_call(env, t, step, pid, term);
+        return A.ok;
+    }
+    if (tag == A.return_from || tag == A.exception_from) {
+        on_return(env, t, step, pid, term, opt_extra(env, argv[4]), tag == A.exception_from);
+        return A.ok;
+    }
+
+    es_event_in in = {.ts = ES_TS_NOW, .actor = pid, .flags = ES_F_ACTOR};
+    payload pl;
+    if (tag == A.send || tag == A.receive) {
+        if (!(mask & T_MESSAGES) || !keep(t, step, &in)) return A.ok;
+        in.type = tag == A.send ? t->k_send : t->k_receive;
+        if (tag == A.send) {
+            ERL_NIF_TERM to = opt_extra(env, argv[4]);
+            in.flags |= ES_F_ACTOR_FROM;
+            if (to && (in.peer = es_codec_pid_key(env, s, to, true))) {
+                in.flags |= ES_F_PEER;
+                uint32_t ids[2] = {pid->id, in.peer->id};
+                in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
+            }
+        }
+        pl = payload_begin(step);
+        if (pl.fields && !etf_map_term(env, pl.b, "message", term)) return A.ok;
+        if (tag == A.send && pl.fields && !in.peer &&
+            !etf_map_term(env, pl.b, "to", opt_extra(env, argv[4])))
+            return A.ok;
+    } else if (tag == A.spawn) {
+        in.type = t->k_spawn;
+        in.flags |= ES_F_CRITICAL;
+        if (!(in.actor = es_codec_pid_key(env, s, term, true))) return A.ok;
+        pl = payload_begin(step < STEP_METADATA ? step : STEP_FULL); /* small: always whole */
+        const ERL_NIF_TERM *el;
+        int n;
+        unsigned len;
+        ERL_NIF_TERM mfa = opt_extra(env, argv[4]);
+        if (!etf_map_term(env, pl.b, "parent", tracee)) return A.ok;
+        if (mfa && enif_get_tuple(env, mfa, &n, &el) && n == 3 &&
+            enif_get_list_length(env, el[2], &len)) {
+            ERL_NIF_TERM ic = enif_make_tuple3(env, el[0], el[1], enif_make_uint(env, len));
+            if (!etf_map_term(env, pl.b, "initial_call", ic)) return A.ok;
+        }
+    } else if (tag == A.exit) {
+        bool normal = is_normal_exit(env, term);
+        in.type = normal ? t->k_exit : t->k_crash;
+        in.flags |= ES_F_CRITICAL;
+        pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
+        if (!etf_map_term(env, pl.b, "reason", term)) return A.ok;
+        proc *p = atomic_exchange(&t->procs[pid->id], NULL); /* the process is gone */
+        if (p) {
+            for (uint32_t d = 0; d < p->depth && d < MAX_DEPTH; d++) mi_free(p->frames[d].cause);
+            mi_free(p);
+        }
+    } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
+        if (!keep(t, step, &in)) return A.ok;
+        bool links = tag == A.link || tag == A.unlink;
+        in.type = tag == A.link        ? t->k_link
+                  : tag == A.unlink    ? t->k_unlink
+                  : tag == A.register_ ? t->k_register
+                                       : t->k_unregister;
+        pl = payload_begin(step);
+        if (links && (in.peer = es_codec_pid_key(env, s, term, true))) {
+            in.flags |= ES_F_PEER;
+            uint32_t ids[2] = {pid->id, in.peer->id};
+            in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
+        } else if (pl.fields && !etf_map_term(env, pl.b, links ? "other" : "name", term)) {
+            return A.ok;
+        }
+    } else {
+        return A.ok;
+    }
+    payload_end(t, &pl, step, &in);
+    append(t, &in, NULL);
+    return A.ok;
+}
