@@ -54,6 +54,12 @@ typedef struct es_tracer {
     } counts[SHARDS];
 } es_tracer;
 
+/* The resource only points at the tracer: enif_alloc_resource() memory is not
+ * 64-byte aligned, and the per-shard counters must be. */
+typedef struct tracer_ref {
+    es_tracer *t;
+} tracer_ref;
+
 static ErlNifResourceType *tracer_type;
 
 static struct {
@@ -67,7 +73,8 @@ static _Thread_local etf_buf tl_buf;
 
 static void tracer_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
-    es_tracer *t = obj;
+    es_tracer *t = ((tracer_ref *)obj)->t;
+    if (!t) return;
     if (t->procs)
         for (uint32_t i = 0; i <= t->nkeys; i++) {
             proc *p = atomic_load_explicit(&t->procs[i], memory_order_relaxed);
@@ -80,6 +87,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     mi_free(t->modules);
     mi_free(t->functions);
     if (t->store_ref) enif_release_resource(t->store_ref);
+    mi_free(t);
 }
 
 #define ATOM(f, name) A.f = enif_make_atom(env, name)
@@ -126,8 +134,8 @@ int es_tracer_load(ErlNifEnv *env) {
 }
 
 static es_tracer *get_tracer(ErlNifEnv *env, ERL_NIF_TERM term) {
-    es_tracer *t;
-    return enif_get_resource(env, term, tracer_type, (void **)&t) ? t : NULL;
+    tracer_ref *r;
+    return enif_get_resource(env, term, tracer_type, (void **)&r) ? r->t : NULL;
 }
 
 /* ---- control --------------------------------------------------------------------- */
@@ -140,11 +148,12 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     unsigned mask;
     if (!enif_get_uint(env, argv[1], &mask) || mask > 15)
         return es_raise_arg(env, "tracer mask must be an integer in 0..15");
-    es_tracer *t = enif_alloc_resource(tracer_type, sizeof *t);
+    tracer_ref *r = enif_alloc_resource(tracer_type, sizeof *r);
+    if (!r) return es_raise_arg(env, "out of memory creating the tracer");
+    es_tracer *t = r->t = mi_zalloc_aligned(sizeof *t, 64);
+    ERL_NIF_TERM term = enif_make_resource(env, r);
+    enif_release_resource(r);
     if (!t) return es_raise_arg(env, "out of memory creating the tracer");
-    memset(t, 0, sizeof *t);
-    ERL_NIF_TERM term = enif_make_resource(env, t);
-    enif_release_resource(t);
     es_tables *tb = es_store_tables(s);
     t->nkeys = tb->pid.capacity > tb->mf.capacity ? tb->pid.capacity : tb->mf.capacity;
     t->procs = mi_zalloc(((size_t)t->nkeys + 1) * sizeof *t->procs);
