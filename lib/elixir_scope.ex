@@ -4,13 +4,284 @@ defmodule ElixirScope do
 
   ElixirScope records what processes do — lifecycles, messages, function calls and
   GenServer state changes — into a bounded store written in C, and answers questions
-  about it from IEx: what did this GenServer's state look like at a given moment and
+  about it from IEx: what did this GenServer's state look like at a given moment, and
   which message changed it? Which messages flowed between two processes?
 
-  The store is `ElixirScope.TraceDB`. Nothing runs until you start it.
+  Trace events go from the BEAM's trace hook straight into the C store: ElixirScope's
+  tracer is a set of NIF callbacks (`:erl_tracer`) that run in the traced process, so
+  there is no tracer process, no mailbox and no backlog.
+
+  ## Starting
+
+      # application.ex, or IEx
+      ElixirScope.setup(tracing_level: :full, max_events: 1_000_000)
+
+      # or in your own supervision tree
+      children = [{ElixirScope, tracing_level: :minimal}]
+
+  Nothing runs before that: adding the dependency starts no process.
+
+  ## Options
+
+  Defaults come from `config :elixir_scope, ...` and then from the built-in values.
+
+  | option | default | meaning |
+  |---|---|---|
+  | `:tracing_level` | `:full` | what is recorded, see below |
+  | `:trace_all` | `false` | trace every process (messages, lifecycle, calls of traced functions) |
+  | `:sample_rate` | `1.0` | share of non-critical events kept |
+  | `:max_events` | `1_000_000` | events kept; oldest pruned first |
+  | `:max_bytes` | 256 MiB | payload bytes kept; oldest pruned first |
+  | `:max_payload_bytes` | 64 KiB | larger payloads are stored as truncated markers |
+  | `:max_keys` | `262_144` | distinct pids, modules, functions and pid pairs indexed |
+  | `:max_events_per_sec` | `500_000` | governor cap on recorded events per second |
+  | `:max_bytes_per_sec` | 64 MiB | governor cap on recorded bytes per second |
+  | `:governor_interval` | `100` | ms between governor measurements |
+  | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
+  | `:phoenix` | `false` | Phoenix telemetry capture — not in this version (a warning is logged) |
+  | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
+
+  ## Tracing levels
+
+  | level | records |
+  |---|---|
+  | `:full` | process lifecycle, messages, function calls of traced modules, GenServer states |
+  | `:messages_only` | messages of traced processes |
+  | `:states_only` | GenServer state changes |
+  | `:minimal` | lifecycle (spawn, exit, link, register), crashes and state changes |
+  | `:off` | nothing; the store stays up for manual events and queries |
+
+  Crashes (abnormal exits) are recorded at every level but `:off`, and spawn, exit,
+  crash and governor events are never sampled out. See `ElixirScope.Governor` for what
+  happens under overload.
   """
+
+  alias ElixirScope.{Config, Tracing, TraceDB}
+  require Logger
+
+  @supervisor ElixirScope.Supervisor
 
   @doc "The version of ElixirScope."
   @spec version() :: String.t()
   def version, do: unquote(Mix.Project.config()[:version])
+
+  ## Lifecycle
+
+  @doc """
+  Starts ElixirScope: the store, the tracer and the governor.
+
+  Returns `:ok`. If ElixirScope is already tracing it returns
+  `{:error, {:already_started, pid}}`: change the level or sample rate of a running
+  instance with `set_tracing_level/1` and `set_sample_rate/1`, or call `stop/0` first.
+  After `stop/0`, `setup/1` starts afresh and discards the previous recording.
+
+  Raises `ArgumentError` for an unknown option or a value out of range.
+  """
+  @spec setup(keyword()) :: :ok | {:error, {:already_started, pid()}}
+  def setup(opts \\ []) do
+    config = Config.validate!(opts)
+
+    case Process.whereis(@supervisor) do
+      nil ->
+        start_unlinked(config)
+
+      sup ->
+        if Process.whereis(Tracing) do
+          {:error, {:already_started, sup}}
+        else
+          Supervisor.stop(sup)
+          start_unlinked(config)
+        end
+    end
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{id: __MODULE__, start: {__MODULE__, :start_link, [opts]}, type: :supervisor}
+  end
+
+  @doc """
+  Starts ElixirScope linked to the caller, for use in a supervision tree as
+  `{ElixirScope, opts}`. Options as for `setup/1`.
+  """
+  @spec start_link(keyword()) :: Supervisor.on_start()
+  def start_link(opts \\ []) do
+    config = Config.validate!(opts)
+    warn_unavailable(config)
+    Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor)
+  end
+
+  defp start_unlinked(config) do
+    warn_unavailable(config)
+
+    case Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor) do
+      {:ok, sup} ->
+        Process.unlink(sup)
+        :ok
+
+      {:error, reason} ->
+        {:error, reason}
+    end
+  end
+
+  defp children(config) do
+    [
+      {TraceDB, Config.store_options(config)},
+      {Tracing, config},
+      {ElixirScope.Governor, config}
+    ]
+  end
+
+  defp warn_unavailable(config) do
+    if config.phoenix,
+      do: Logger.warning("ElixirScope: phoenix: true is not available in this version; ignored")
+
+    if config.ai_integration,
+      do:
+        Logger.warning(
+          "ElixirScope: ai_integration: true is not available in this version; ignored"
+        )
+  end
+
+  @doc """
+  Stops tracing: removes every trace flag and trace pattern ElixirScope set (and no
+  others) and stops the tracer and the governor. The recording stays queryable until
+  `TraceDB.clear/0` or the next `setup/1`; pass `keep_data: false` to free it now.
+  Safe to call when ElixirScope is not running, and twice.
+  """
+  @spec stop(keyword()) :: :ok
+  def stop(opts \\ []) do
+    case Process.whereis(@supervisor) do
+      nil ->
+        :ok
+
+      sup ->
+        if Keyword.get(opts, :keep_data, true) do
+          for child <- [ElixirScope.Governor, Tracing], do: Supervisor.terminate_child(sup, child)
+          :ok
+        else
+          Supervisor.stop(sup)
+        end
+    end
+  end
+
+  @doc "True while ElixirScope is tracing."
+  @spec running?() :: boolean()
+  def running?, do: Process.whereis(Tracing) != nil
+
+  ## What to trace
+
+  @doc """
+  Traces a process: its messages, its lifecycle, calls of traced functions, and, if it
+  is a GenServer, its state changes (see `trace_genserver/1`).
+
+  Returns `{:error, {:traced_by_another_tool, tracer}}` when another tool (`:dbg`,
+  recon, ...) already traces it: a process has one tracer and ElixirScope does not take
+  it over.
+  """
+  @spec trace_process(pid()) :: :ok | {:error, term()}
+  def trace_process(pid) when is_pid(pid), do: Tracing.call({:trace_process, pid})
+
+  def trace_process(other),
+    do: raise(ArgumentError, "trace_process/1 expects a pid, got: #{inspect(other)}")
+
+  @doc "Traces the process registered under `name`, as `trace_process/1`."
+  @spec trace_named_process(atom()) :: :ok | {:error, term()}
+  def trace_named_process(name) when is_atom(name) do
+    case Process.whereis(name) do
+      nil -> {:error, {:not_registered, name}}
+      pid -> trace_process(pid)
+    end
+  end
+
+  def trace_named_process(other),
+    do: raise(ArgumentError, "trace_named_process/1 expects an atom, got: #{inspect(other)}")
+
+  @doc """
+  Records a GenServer's state with no change to its code: the state now (callback
+  `:initial`), then after each `handle_call/3`, `handle_cast/2`, `handle_info/2` and
+  `handle_continue/2` the new state with the callback and the message that caused it
+  (`:cause`), timestamped when the callback returned. A state equal to the previous one
+  is not stored again. At levels that include messages its messages are recorded too.
+  """
+  @spec trace_genserver(pid() | atom()) :: :ok | {:error, term()}
+  def trace_genserver(pid) when is_pid(pid), do: Tracing.call({:trace_genserver, pid})
+
+  def trace_genserver(name) when is_atom(name) do
+    case Process.whereis(name) do
+      nil -> {:error, {:not_registered, name}}
+      pid -> trace_genserver(pid)
+    end
+  end
+
+  def trace_genserver(other),
+    do: raise(ArgumentError, "trace_genserver/1 expects a pid or a name, got: #{inspect(other)}")
+
+  @doc "Stops tracing a process."
+  @spec untrace_process(pid()) :: :ok | {:error, :not_running}
+  def untrace_process(pid) when is_pid(pid), do: Tracing.call({:untrace_process, pid})
+
+  def untrace_process(other),
+    do: raise(ArgumentError, "untrace_process/1 expects a pid, got: #{inspect(other)}")
+
+  @doc """
+  Traces every function of `module`, local calls included, in every process not traced
+  by another tool: arguments, return value or exception, and duration.
+  """
+  @spec trace_module(module()) :: :ok | {:error, term()}
+  def trace_module(module) when is_atom(module), do: Tracing.call({:trace_module, module})
+
+  def trace_module(other),
+    do: raise(ArgumentError, "trace_module/1 expects a module, got: #{inspect(other)}")
+
+  @doc "Stops tracing the functions of `module`."
+  @spec stop_trace_module(module()) :: :ok | {:error, :not_running}
+  def stop_trace_module(module) when is_atom(module),
+    do: Tracing.call({:stop_trace_module, module})
+
+  def stop_trace_module(other),
+    do: raise(ArgumentError, "stop_trace_module/1 expects a module, got: #{inspect(other)}")
+
+  @doc "Traces one function, given as `{module, function, arity}`."
+  @spec trace_function({module(), atom(), non_neg_integer()}) :: :ok | {:error, term()}
+  def trace_function({m, f, a} = mfa) when is_atom(m) and is_atom(f) and is_integer(a) and a >= 0,
+    do: Tracing.call({:trace_function, mfa})
+
+  def trace_function(other),
+    do:
+      raise(
+        ArgumentError,
+        "trace_function/1 expects {module, function, arity}, got: #{inspect(other)}"
+      )
+
+  @doc "Changes the tracing level of a running ElixirScope. See the module doc."
+  @spec set_tracing_level(atom()) :: :ok | {:error, :not_running}
+  def set_tracing_level(level) do
+    unless level in Config.levels(),
+      do:
+        raise(
+          ArgumentError,
+          "tracing level must be one of #{inspect(Config.levels())}, got: #{inspect(level)}"
+        )
+
+    Tracing.call({:set_level, level})
+  end
+
+  @doc "Changes the share (0.0..1.0) of non-critical events kept."
+  @spec set_sample_rate(number()) :: :ok
+  def set_sample_rate(rate), do: TraceDB.set_sample_rate(rate)
+
+  @doc "What ElixirScope traces now: level, GenServers, modules and functions."
+  @spec tracing_info() :: map() | {:error, :not_running}
+  def tracing_info, do: Tracing.call(:info)
+
+  ## Inspecting the live system
+
+  @doc """
+  The live supervision tree, from each application's top supervisor down: strategy,
+  restart intensity and recent restarts, and children (id, pid, type, modules).
+  See `ElixirScope.SupervisionTree`.
+  """
+  @spec get_supervision_tree(keyword()) :: [map()]
+  def get_supervision_tree(opts \\ []), do: ElixirScope.SupervisionTree.get(opts)
 end

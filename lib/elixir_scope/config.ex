@@ -1,0 +1,98 @@
+defmodule ElixirScope.Config do
+  @moduledoc false
+  # Validation of ElixirScope.setup/1 options, merged over `config :elixir_scope, ...`.
+
+  @levels [:full, :messages_only, :states_only, :minimal, :off]
+
+  # Which kinds of event each level records (bits of the C tracer's mask):
+  # 1 process lifecycle, 2 messages, 4 function calls, 8 GenServer states.
+  @masks %{full: 15, messages_only: 2, states_only: 8, minimal: 9, off: 0}
+
+  @defaults [
+    storage: :ets,
+    phoenix: false,
+    trace_all: false,
+    ai_integration: false,
+    tracing_level: :full,
+    sample_rate: 1.0,
+    max_events: 1_000_000,
+    max_bytes: 256 * 1024 * 1024,
+    max_payload_bytes: 64 * 1024,
+    max_keys: 262_144,
+    max_events_per_sec: 500_000,
+    max_bytes_per_sec: 64 * 1024 * 1024,
+    governor_interval: 100
+  ]
+
+  @store_keys [:max_events, :max_bytes, :max_payload_bytes, :max_keys, :sample_rate]
+
+  def levels, do: @levels
+  def mask(level), do: Map.fetch!(@masks, level)
+  def defaults, do: @defaults
+
+  @doc false
+  def validate!(opts) do
+    unless Keyword.keyword?(opts),
+      do:
+        raise(ArgumentError, "ElixirScope options must be a keyword list, got: #{inspect(opts)}")
+
+    app_env = Application.get_all_env(:elixir_scope) |> Keyword.take(Keyword.keys(@defaults))
+    merged = @defaults |> Keyword.merge(app_env) |> Keyword.merge(opts)
+    Enum.each(merged, &check!/1)
+    Map.new(merged)
+  end
+
+  def store_options(config), do: config |> Map.take(@store_keys) |> Map.to_list()
+
+  defp check!({:storage, v}) when v in [:ets, :c], do: :ok
+  defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
+
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration] and is_boolean(v),
+    do: :ok
+
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
+    do: bad(key, "a boolean", v)
+
+  defp check!({:tracing_level, v}) when v in @levels, do: :ok
+  defp check!({:tracing_level, v}), do: bad(:tracing_level, "one of #{inspect(@levels)}", v)
+  defp check!({:sample_rate, v}) when is_number(v) and v >= 0 and v <= 1, do: :ok
+  defp check!({:sample_rate, v}), do: bad(:sample_rate, "a number in 0.0..1.0", v)
+
+  defp check!({key, v})
+       when key in [:max_events, :max_bytes, :max_payload_bytes, :max_keys] and is_integer(v) and
+              v > 0,
+       do: :ok
+
+  defp check!({key, v})
+       when key in [:max_events_per_sec, :max_bytes_per_sec] and is_integer(v) and v > 0,
+       do: :ok
+
+  defp check!({:governor_interval, v}) when is_integer(v) and v >= 10 and v <= 10_000, do: :ok
+
+  defp check!({:governor_interval, v}),
+    do: bad(:governor_interval, "milliseconds in 10..10000", v)
+
+  defp check!({key, v})
+       when key in [
+              :max_events,
+              :max_bytes,
+              :max_payload_bytes,
+              :max_keys,
+              :max_events_per_sec,
+              :max_bytes_per_sec
+            ],
+       do: bad(key, "a positive integer", v)
+
+  defp check!({key, _}) do
+    raise ArgumentError,
+          "unknown ElixirScope option #{inspect(key)}; allowed: " <>
+            Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
+  end
+
+  defp bad(key, expected, v),
+    do:
+      raise(
+        ArgumentError,
+        "ElixirScope option #{inspect(key)} must be #{expected}, got: #{inspect(v)}"
+      )
+end
