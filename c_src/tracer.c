@@ -528,10 +528,15 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (tag == A.send || tag == A.receive) {
         if (!(mask & T_MESSAGES) || !keep(t, step, &in)) return A.ok;
         in.type = tag == A.send ? t->k_send : t->k_receive;
+        /* A send to a registered name is reported with the name: resolve it, so the
+         * message joins the pair index, and keep the name as :to_name. */
+        ERL_NIF_TERM to = tag == A.send ? opt_extra(env, argv[4]) : 0, to_pid = to;
+        ErlNifPid resolved;
+        if (to && enif_is_atom(env, to) && enif_whereis_pid(env, to, &resolved))
+            to_pid = enif_make_pid(env, &resolved);
         if (tag == A.send) {
-            ERL_NIF_TERM to = opt_extra(env, argv[4]);
             in.flags |= ES_F_ACTOR_FROM;
-            if (to && (in.peer = es_codec_pid_key(env, s, to, true))) {
+            if (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true))) {
                 in.flags |= ES_F_PEER;
                 uint32_t ids[2] = {pid->id, in.peer->id};
                 in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
@@ -539,9 +544,8 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         }
         pl = payload_begin(step);
         if (pl.fields && !etf_map_term(env, pl.b, "message", term)) return A.ok;
-        if (tag == A.send && pl.fields && !in.peer &&
-            !etf_map_term(env, pl.b, "to", opt_extra(env, argv[4])))
-            return A.ok;
+        if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, "to_name", to)) return A.ok;
+        if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, "to", to)) return A.ok;
     } else if (tag == A.spawn) {
         in.type = t->k_spawn;
         in.flags |= ES_F_CRITICAL;

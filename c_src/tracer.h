@@ -8,7 +8,7 @@
  * fires (level mask, governor step, stopped tracer: 'remove' detaches us); trace/5
  * samples, encodes only what the governor allows and appends:
  *
- *   send       -> :send     from_pid, to_pid, message
+ *   send       -> :send     from_pid, to_pid, message (+ to_name for a registered name)
  *   receive    -> :receive  pid, message
  *   call       -> :call     pid, module, function, arity, args        (traced modules)
  *   return     -> :return   ... result, duration, call_id

@@ -1,7 +1,8 @@
-# `make demo` — ElixirScope's store at work, on a small job-queue workload.
+# `make demo` — ElixirScope tracing a small job-queue application.
 #
-# A queue GenServer hands jobs to worker processes; every state change and message
-# is recorded in the C store, then we ask the store what happened.
+# A supervised queue GenServer hands jobs to workers; one job crashes its worker.
+# ElixirScope traces the queue (state + messages), the job module's functions and the
+# workers' lifecycles without any change to their code, then we ask what happened.
 
 alias ElixirScope.TraceDB
 
@@ -10,72 +11,111 @@ defmodule Demo.Queue do
 
   def start_link(_), do: GenServer.start_link(__MODULE__, :ok, name: __MODULE__)
   def push(job), do: GenServer.call(__MODULE__, {:push, job})
-  def pop(worker), do: GenServer.call(__MODULE__, {:pop, worker})
+  def pop, do: GenServer.call(__MODULE__, :pop)
+  def done(id), do: GenServer.cast(__MODULE__, {:done, id})
 
   @impl true
-  def init(:ok) do
-    state = %{pending: [], done: 0}
-    TraceDB.log_state(__MODULE__, self(), state)
-    {:ok, state}
-  end
+  def init(:ok), do: {:ok, %{pending: [], running: 0, done: []}}
 
   @impl true
-  def handle_call({:push, job}, {from, _}, state) do
-    TraceDB.store_event(:message, %{from_pid: from, to_pid: self(), message: {:push, job}})
-    state = %{state | pending: state.pending ++ [job]}
-    TraceDB.log_state(__MODULE__, self(), state)
-    {:reply, :ok, state}
-  end
+  def handle_call({:push, job}, _from, state),
+    do: {:reply, :ok, %{state | pending: state.pending ++ [job]}}
 
-  def handle_call({:pop, worker}, _from, %{pending: [job | rest]} = state) do
-    TraceDB.store_event(:message, %{from_pid: self(), to_pid: worker, message: {:job, job}})
-    state = %{state | pending: rest, done: state.done + 1}
-    TraceDB.log_state(__MODULE__, self(), state)
-    {:reply, {:ok, job}, state}
-  end
+  def handle_call(:pop, _from, %{pending: [job | rest]} = state),
+    do: {:reply, {:ok, job}, %{state | pending: rest, running: state.running + 1}}
 
-  def handle_call({:pop, _worker}, _from, state), do: {:reply, :empty, state}
+  def handle_call(:pop, _from, state), do: {:reply, :empty, state}
+
+  @impl true
+  def handle_cast({:done, id}, state),
+    do: {:noreply, %{state | running: state.running - 1, done: [id | state.done]}}
 end
 
-{:ok, _} = TraceDB.start_link(max_events: 100_000)
-{:ok, queue} = Demo.Queue.start_link(nil)
-t0 = System.monotonic_time()
+defmodule Demo.Jobs do
+  def run(%{id: id, n: n}) when n < 0, do: raise(ArgumentError, "job #{id}: negative input #{n}")
+  def run(%{n: n}), do: fib(n)
 
-for n <- 1..5, do: Demo.Queue.push(%{id: n, work: String.duplicate("x", n)})
+  defp fib(n) when n < 2, do: n
+  defp fib(n), do: fib(n - 1) + fib(n - 2)
+end
 
-workers =
-  for w <- 1..2 do
+defmodule Demo.Worker do
+  def start(parent) do
     spawn(fn ->
-      TraceDB.store_event(:spawn, %{pid: self(), name: "worker #{w}"})
-      Stream.repeatedly(fn -> Demo.Queue.pop(self()) end) |> Enum.take_while(&(&1 != :empty))
-      TraceDB.store_event(:exit, %{pid: self(), reason: :normal})
+      # Wait until tracing is on, so the whole life of the worker is recorded.
+      receive do
+        :go -> loop()
+      end
+
+      send(parent, {:worker_done, self()})
     end)
   end
 
-Process.sleep(100)
+  defp loop do
+    case Demo.Queue.pop() do
+      {:ok, job} ->
+        Demo.Jobs.run(job)
+        Demo.Queue.done(job.id)
+        loop()
 
-IO.puts("\n== Store statistics")
-TraceDB.stats() |> Map.take([:stored, :appended, :bytes, :by_type]) |> IO.inspect()
-
-IO.puts("\n== State history of the queue (#{inspect(queue)})")
-
-for %{timestamp: ts, state: state} <- TraceDB.get_state_history(queue) do
-  ms = System.convert_time_unit(ts - t0, :native, :microsecond) / 1000
-  IO.puts("  +#{:erlang.float_to_binary(ms, decimals: 3)} ms  #{inspect(state)}")
+      :empty ->
+        :ok
+    end
+  end
 end
 
-IO.puts("\n== Messages from the queue to the first worker")
+:ok = ElixirScope.setup(tracing_level: :full, max_events: 100_000)
+{:ok, _sup} = Supervisor.start_link([Demo.Queue], strategy: :one_for_one, name: Demo.Sup)
+queue = Process.whereis(Demo.Queue)
+:ok = ElixirScope.trace_genserver(queue)
+:ok = ElixirScope.trace_module(Demo.Jobs)
 
-for e <- TraceDB.query_events(from_pid: queue, to_pid: hd(workers)),
+for {n, id} <- Enum.with_index([10, 15, -1, 12, 5], 1), do: Demo.Queue.push(%{id: id, n: n})
+
+Process.flag(:trap_exit, true)
+workers = for _ <- 1..2, do: Demo.Worker.start(self())
+for w <- workers, do: :ok = ElixirScope.trace_process(w)
+for w <- workers, do: send(w, :go)
+Process.sleep(300)
+ElixirScope.stop()
+
+IO.puts("== Store: #{inspect(Map.take(TraceDB.stats(), [:stored, :bytes]))}")
+IO.puts("   events by type: #{inspect(Map.reject(TraceDB.stats().by_type, &(elem(&1, 1) == 0)))}")
+
+IO.puts(
+  "\n== The queue's state timeline (#{inspect(queue)}): each state and the message that made it"
+)
+
+for e <- TraceDB.get_state_history(queue) do
+  IO.puts("  #{e.callback} #{inspect(e[:cause])}\n      -> #{inspect(e.state)}")
+end
+
+[first_worker | _] = workers
+IO.puts("\n== Messages from the first worker #{inspect(first_worker)} to the queue")
+
+for e <- TraceDB.query_events(from_pid: first_worker, to_pid: queue),
     do: IO.puts("  ##{e.id} #{inspect(e.message)}")
 
-IO.puts("\n== The queue's state just after the third push")
-third = Enum.at(TraceDB.query_events(type: :state, pid: queue), 3)
-IO.inspect(TraceDB.get_state_at(queue, third.timestamp))
+IO.puts("\n== Calls of Demo.Jobs.run/1 and their results")
 
-[first_spawn | _] = TraceDB.query_events(type: :spawn)
-IO.puts("\n== Processes alive when the first worker started (spawned, not yet exited)")
-IO.inspect(TraceDB.get_processes_at(first_spawn.timestamp))
+for e <- TraceDB.query_events(module: Demo.Jobs, function: :run),
+    e.type in [:return, :exception] do
+  us = System.convert_time_unit(e.duration, :native, :microsecond)
 
-IO.puts("\n== The last three events, newest first")
-for e <- TraceDB.query_events(limit: 3, order: :desc), do: IO.inspect(e)
+  outcome =
+    if e.type == :return, do: "returned #{inspect(e.result)}", else: "raised #{inspect(e.reason)}"
+
+  IO.puts("  #{inspect(e.pid)} #{outcome} in #{us} µs")
+end
+
+IO.puts("\n== Crashes")
+
+for e <- TraceDB.query_events(type: :crash) do
+  IO.puts(
+    "  #{inspect(e.pid)} crashed: #{Exception.format_exit(e.reason) |> String.slice(0, 120)}"
+  )
+end
+
+IO.puts("\n== The queue's state at the moment of the crash")
+[crash | _] = TraceDB.query_events(type: :crash)
+IO.inspect(TraceDB.get_state_at(queue, crash.timestamp))
