@@ -152,9 +152,6 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
     if (!enif_is_map(env, map)) return "event must be a map";
     es_tables *t = es_store_tables(s);
     es_event_in *in = &out->in;
-    in->type = es_codec_atom_key(&t->type, type, true);
-    if (!in->type) return "too many distinct event types (the store indexes at most 4096)";
-
     ERL_NIF_TERM rest = map, v;
     in->ts = ES_TS_NOW;
     if (enif_get_map_value(env, rest, es_atom.timestamp, &v)) {
@@ -164,6 +161,8 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
         in->ts = ts;
         enif_make_map_remove(env, rest, es_atom.timestamp, &rest);
     }
+    in->type = es_codec_atom_key(&t->type, type, true);
+    if (!in->type) return "too many distinct event types (the store indexes at most 4096)";
     enif_make_map_remove(env, rest, es_atom.id, &rest);
     enif_make_map_remove(env, rest, es_atom.type, &rest);
 
@@ -270,8 +269,37 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out)
     }
 #undef FIELD
     if (!payload) return enif_make_map_from_arrays(env, keys, vals, n, out);
-    ERL_NIF_TERM m = payload;
-    for (size_t i = 0; i < n; i++) enif_make_map_put(env, m, keys[i], vals[i], &m);
-    *out = m;
+    /* One map built from arrays costs one allocation; putting each field into the
+     * payload map would copy it once per field. */
+    size_t m = 0;
+    enif_get_map_size(env, payload, &m);
+    ERL_NIF_TERM kstack[32], vstack[32];
+    ERL_NIF_TERM *ks = kstack, *vs = vstack;
+    if (m + n > 32) {
+        ks = enif_alloc((m + n) * sizeof *ks);
+        vs = enif_alloc((m + n) * sizeof *vs);
+    }
+    bool ok = ks && vs;
+    size_t i = 0;
+    ErlNifMapIterator it;
+    if (ok && enif_map_iterator_create(env, payload, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
+        while (i < m && enif_map_iterator_get_pair(env, &it, &ks[i], &vs[i])) {
+            i++;
+            enif_map_iterator_next(env, &it);
+        }
+        enif_map_iterator_destroy(env, &it);
+        memcpy(ks + i, keys, n * sizeof *ks);
+        memcpy(vs + i, vals, n * sizeof *vs);
+        ok = enif_make_map_from_arrays(env, ks, vs, i + n, out);
+    } else {
+        ok = false;
+    }
+    if (ks != kstack) enif_free(ks);
+    if (vs != vstack) enif_free(vs);
+    if (ok) return true;
+    /* A payload that repeats a field name (never written by ElixirScope itself). */
+    ERL_NIF_TERM map = payload;
+    for (size_t f = 0; f < n; f++) enif_make_map_put(env, map, keys[f], vals[f], &map);
+    *out = map;
     return true;
 }

@@ -192,6 +192,12 @@ static const char *parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, e
         if (!(f->module = es_codec_atom_key(&t->module, module, false))) none = true;
     }
     if (f->ts_min > f->ts_max) none = true;
+    /* A key the store never indexed matches nothing, unless the key tables filled up
+     * and newer keys went unindexed: then "nothing" would be a wrong answer. */
+    if (none &&
+        (t->pid.overflowed || t->pair.overflowed || t->module.overflowed || t->mf.overflowed))
+        return "a filter names a pid, module or function the store did not index because it "
+               "reached :max_keys distinct keys; start the store with a larger :max_keys";
     return none ? "" : NULL;
 }
 
@@ -285,11 +291,12 @@ static ERL_NIF_TERM stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     ERL_NIF_TERM by_type = enif_make_new_map(env);
     for (uint32_t id = 1; id <= es_intern_size(&t->type); id++) {
         es_key *k = es_intern_by_id(&t->type, id);
-        if (!k) continue;
+        if (!k || es_intern_get(&t->type, es_key_bytes(k), k->len, false, 0) != k) continue;
+        uint64_t n = es_store_type_count(s, k->id);
+        if (n == 0) continue;
         ERL_NIF_TERM atom;
         memcpy(&atom, es_key_bytes(k), sizeof atom);
-        enif_make_map_put(env, by_type, atom, enif_make_uint64(env, es_store_type_count(s, k->id)),
-                          &by_type);
+        enif_make_map_put(env, by_type, atom, enif_make_uint64(env, n), &by_type);
     }
     bool full = t->pid.overflowed || t->pair.overflowed || t->module.overflowed || t->mf.overflowed;
     const es_store_config *cfg = es_store_config_of(s);
@@ -298,7 +305,8 @@ static ERL_NIF_TERM stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
                            es_atom.memory,       es_atom.oldest_id, es_atom.newest_id,
                            es_atom.max_lateness, es_atom.by_type,   es_atom.unindexed,
                            es_atom.max_events,   es_atom.max_bytes, es_atom.max_payload_bytes,
-                           es_atom.sample_rate};
+                           es_atom.sample_rate,  es_atom.max_keys};
+    _Static_assert(sizeof keys / sizeof *keys == 17, "one value per key");
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, st.stored),
                            enif_make_uint64(env, st.appended),
                            enif_make_uint64(env, st.sampled_out),
@@ -314,7 +322,8 @@ static ERL_NIF_TERM stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
                            enif_make_uint64(env, cfg->max_events),
                            enif_make_uint64(env, cfg->max_bytes),
                            enif_make_uint64(env, cfg->max_payload_bytes),
-                           enif_make_double(env, cfg->sample_rate)};
+                           enif_make_double(env, cfg->sample_rate),
+                           enif_make_uint(env, cfg->max_keys)};
     ERL_NIF_TERM map;
     enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof *keys, &map);
     return map;

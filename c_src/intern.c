@@ -1,18 +1,15 @@
 /*
  * intern.c — lock-free insert-only hash table from byte keys to dense ids.
  *
- * Open addressing with linear probing over a power-of-two bucket array at most half
- * full (capacity keys in >= 2*capacity buckets), so probe sequences stay short and
- * always end at an empty bucket. See intern.h for the contract.
+ * Open addressing with linear probing over a power-of-two index at most half full
+ * (capacity keys in >= 2*capacity slots), so probe sequences stay short and always
+ * end at an empty slot. See intern.h for the contract.
  */
 #include "intern.h"
+#include "vmem.h"
 
 #include <mimalloc.h>
-#include <sched.h>
 #include <string.h>
-
-#define HASH_EMPTY 0u
-#define HASH_BUSY 1u
 
 static inline uint64_t rotl64(uint64_t x, int r) {
     return (x << r) | (x >> (64 - r));
@@ -43,92 +40,84 @@ uint64_t es_hash_bytes(const void *data, size_t len, uint64_t seed) {
     return mix64(h);
 }
 
+static size_t entries_bytes(const es_intern *t) {
+    return ((size_t)t->capacity + 1) * sizeof(es_key);
+}
+static size_t index_bytes(const es_intern *t) {
+    return (t->mask + 1) * sizeof(uint32_t);
+}
+
+size_t es_intern_reserved(const es_intern *t) {
+    return entries_bytes(t) + index_bytes(t);
+}
+
 bool es_intern_init(es_intern *t, uint32_t capacity) {
     memset(t, 0, sizeof *t);
-    uint64_t buckets = 16;
-    while (buckets < (uint64_t)capacity * 2) buckets <<= 1;
-    t->buckets = mi_zalloc_aligned(buckets * sizeof(es_key), 64);
-    t->by_id = mi_zalloc(((size_t)capacity + 1) * sizeof(es_key *));
-    if (!t->buckets || !t->by_id) {
-        mi_free(t->buckets);
-        mi_free(t->by_id);
+    uint64_t slots = 16;
+    while (slots < (uint64_t)capacity * 2) slots <<= 1;
+    t->mask = slots - 1;
+    t->capacity = capacity;
+    t->entries = es_vm_zalloc(entries_bytes(t));
+    t->index = es_vm_zalloc(index_bytes(t));
+    if (!t->entries || !t->index) {
+        es_intern_destroy(t);
         return false;
     }
-    t->mask = buckets - 1;
-    t->capacity = capacity;
     return true;
 }
 
 void es_intern_destroy(es_intern *t) {
-    if (!t->buckets) return;
-    for (uint64_t i = 0; i <= t->mask; i++) {
-        es_key *k = &t->buckets[i];
-        if (atomic_load_explicit(&k->hash, memory_order_relaxed) > HASH_BUSY &&
-            k->len > ES_KEY_INLINE)
-            mi_free(k->key.ptr);
-    }
-    mi_free(t->buckets);
-    mi_free(t->by_id);
+    uint32_t n = atomic_load_explicit(&t->next_id, memory_order_relaxed);
+    if (t->entries)
+        for (uint32_t id = 1; id <= n && id <= t->capacity; id++)
+            if (t->entries[id].len > ES_KEY_INLINE) mi_free(t->entries[id].key.ptr);
+    es_vm_free(t->entries, entries_bytes(t));
+    es_vm_free((void *)t->index, index_bytes(t));
     memset(t, 0, sizeof *t);
 }
 
-/* Waits until a bucket claimed by another thread is published; returns its hash. */
-static uint64_t published_hash(es_key *k) {
-    uint64_t h;
-    unsigned spins = 0;
-    while ((h = atomic_load_explicit(&k->hash, memory_order_acquire)) == HASH_BUSY) {
-        if (++spins > 64) sched_yield();
-    }
-    return h;
+static inline bool same_key(const es_key *k, uint64_t h, const void *key, size_t len) {
+    return k->hash == h && k->len == len && memcmp(es_key_bytes(k), key, len) == 0;
 }
 
 es_key *es_intern_get(es_intern *t, const void *key, size_t len, bool create, uint32_t aux) {
-    uint64_t h = es_hash_bytes(key, len, 0) | 2u; /* never EMPTY or BUSY */
-    uint32_t reserved_id = 0;
+    uint64_t h = es_hash_bytes(key, len, 0);
+    es_key *mine = NULL; /* our filled, not yet published entry */
     for (uint64_t i = h;; i++) {
-        es_key *k = &t->buckets[i & t->mask];
-        uint64_t seen = atomic_load_explicit(&k->hash, memory_order_acquire);
-        if (seen == HASH_BUSY) seen = published_hash(k);
-        if (seen == HASH_EMPTY) {
-            if (!create) return NULL;
-            if (!reserved_id) {
-                reserved_id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) + 1;
-                if (reserved_id > t->capacity) {
-                    atomic_fetch_sub_explicit(&t->next_id, 1, memory_order_relaxed);
-                    atomic_store_explicit(&t->overflowed, true, memory_order_relaxed);
-                    return NULL;
-                }
-            }
-            uint64_t expected = HASH_EMPTY;
-            if (!atomic_compare_exchange_strong_explicit(
-                    &k->hash, &expected, HASH_BUSY, memory_order_acquire, memory_order_acquire)) {
-                i--; /* someone claimed it first: look at the same bucket again */
-                continue;
-            }
-            uint8_t *dst = k->key.bytes;
-            if (len > ES_KEY_INLINE) {
-                dst = mi_malloc(len);
-                if (!dst) { /* leave a published tombstone-free empty bucket */
-                    atomic_store_explicit(&k->hash, HASH_EMPTY, memory_order_release);
-                    return NULL;
-                }
-                k->key.ptr = dst;
-            }
-            memcpy(dst, key, len);
-            k->len = (uint32_t)len;
-            k->id = reserved_id;
-            k->aux = aux;
-            atomic_store_explicit(&k->head[0], 0, memory_order_relaxed);
-            atomic_store_explicit(&k->head[1], 0, memory_order_relaxed);
-            atomic_store_explicit(&k->hash, h, memory_order_release);
-            __atomic_store_n(&t->by_id[reserved_id], k, __ATOMIC_RELEASE);
-            return k;
+        _Atomic uint32_t *slot = &t->index[i & t->mask];
+        uint32_t id = atomic_load_explicit(slot, memory_order_acquire);
+        if (id != 0) {
+            es_key *k = &t->entries[id];
+            if (same_key(k, h, key, len)) return k; /* mine, if any, stays unused */
+            continue;
         }
-        if (seen == h && k->len == len && memcmp(es_key_bytes(k), key, len) == 0) return k;
+        if (!create) return NULL;
+        if (!mine) {
+            uint32_t nid = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) + 1;
+            if (nid > t->capacity) {
+                atomic_fetch_sub_explicit(&t->next_id, 1, memory_order_relaxed);
+                atomic_store_explicit(&t->overflowed, true, memory_order_relaxed);
+                return NULL;
+            }
+            mine = &t->entries[nid];
+            uint8_t *dst = mine->key.bytes;
+            if (len > ES_KEY_INLINE && !(dst = mine->key.ptr = mi_malloc(len))) return NULL;
+            memcpy(dst, key, len);
+            mine->len = (uint32_t)len;
+            mine->hash = h;
+            mine->id = nid;
+            mine->aux = aux;
+        }
+        uint32_t expected = 0;
+        if (atomic_compare_exchange_strong_explicit(slot, &expected, mine->id, memory_order_release,
+                                                    memory_order_acquire))
+            return mine;
+        i--; /* someone published into this slot first: look at it again */
     }
 }
 
 es_key *es_intern_by_id(es_intern *t, uint32_t id) {
     if (id == 0 || id > t->capacity) return NULL;
-    return __atomic_load_n(&t->by_id[id], __ATOMIC_ACQUIRE);
+    if (id > atomic_load_explicit(&t->next_id, memory_order_acquire)) return NULL;
+    return &t->entries[id];
 }

@@ -4,6 +4,7 @@
  */
 #include "store.h"
 #include "sample.h"
+#include "vmem.h"
 
 #include <mimalloc.h>
 #include <sched.h>
@@ -36,7 +37,6 @@ typedef struct es_block {
 
 #define SHARDS 8
 #define SHARDED_CHAINS 3 /* module, mf, type: chains ES_CHAIN_MODULE.. */
-#define CHUNK_MAX (64u << 10)
 
 /* Per-shard counters, a cache line each so producers never share one. */
 typedef struct es_shard_stats {
@@ -52,8 +52,6 @@ struct es_store {
     es_block *blocks;
     uint64_t nblocks;
     es_tables tables;
-    uint64_t serial; /* tells thread-local arena chunks of different stores apart */
-    uint64_t chunk;  /* bytes per thread-local arena chunk */
     /* Heads of sharded chains: heads[chain][shard][key id]. A shard's array is
      * written by the threads of that shard only, so shards never share a line. */
     _Atomic uint64_t *heads[SHARDED_CHAINS][SHARDS];
@@ -80,6 +78,13 @@ static inline uint64_t slot_index(const es_store *s, uint64_t id) {
     return k < full ? (k % SPREAD) * (full / SPREAD) + k / SPREAD : k;
 }
 
+/* a - b, clamped to the int64 range (timestamps may span all of it). */
+static inline int64_t sat_sub(int64_t a, int64_t b) {
+    int64_t r;
+    if (!__builtin_sub_overflow(a, b, &r)) return r;
+    return b < 0 ? INT64_MAX : INT64_MIN;
+}
+
 static inline uint64_t block_of(uint64_t id) {
     return (id - 1) / ES_BLOCK;
 }
@@ -98,7 +103,6 @@ static void spin_wait(unsigned *spins) {
     if (++*spins > SPINS_BEFORE_YIELD) sched_yield();
 }
 
-static _Atomic uint64_t store_serials = 1;
 static _Atomic unsigned thread_ordinals;
 static _Thread_local int my_shard = -1;
 
@@ -122,6 +126,11 @@ static inline int shards_of(int c) {
     return c < ES_CHAIN_MODULE ? 1 : SHARDS;
 }
 
+/* Bytes of one shard's head (or counter) array for the keys of table t. */
+static size_t heads_bytes(const es_intern *t) {
+    return ((size_t)t->capacity + 1) * 8;
+}
+
 es_store *es_store_new(const es_store_config *cfg) {
     if (cfg->max_events < 16 || cfg->max_bytes < 4096 || cfg->max_keys < 16) return NULL;
     es_store *s = mi_zalloc_aligned(sizeof *s, 64);
@@ -133,9 +142,9 @@ es_store *es_store_new(const es_store_config *cfg) {
     s->nblocks = s->cap / ES_BLOCK + 3;
     /* Large zeroed allocations come straight from the OS: pages are committed only
      * when first written, so a store costs memory in proportion to what it holds. */
-    s->slots = mi_zalloc_aligned(s->cap * sizeof(es_slot), 64);
-    s->arena = mi_zalloc_aligned(s->arena_words * 8, 64);
-    s->blocks = mi_zalloc_aligned(s->nblocks * sizeof(es_block), 64);
+    s->slots = es_vm_zalloc(s->cap * sizeof(es_slot));
+    s->arena = es_vm_zalloc(s->arena_words * 8);
+    s->blocks = es_vm_zalloc(s->nblocks * sizeof(es_block));
     bool ok = s->slots && s->arena && s->blocks;
     uint32_t k = cfg->max_keys;
     ok = ok && es_intern_init(&s->tables.type, 4096) && es_intern_init(&s->tables.pid, k) &&
@@ -144,13 +153,10 @@ es_store *es_store_new(const es_store_config *cfg) {
     es_intern *sharded[SHARDED_CHAINS] = {&s->tables.module, &s->tables.mf, &s->tables.type};
     for (int c = 0; ok && c < SHARDED_CHAINS; c++)
         for (int sh = 0; ok && sh < SHARDS; sh++)
-            ok = (s->heads[c][sh] = mi_zalloc_aligned(((size_t)sharded[c]->capacity + 1) * 8, 64));
+            ok = (s->heads[c][sh] = es_vm_zalloc(heads_bytes(sharded[c])));
     for (int sh = 0; ok && sh < SHARDS; sh++)
-        ok = (s->type_counts[sh] = mi_zalloc_aligned((s->tables.type.capacity + 1) * 8, 64));
-    s->serial = atomic_fetch_add(&store_serials, 1);
-    /* Small enough that the chunks of every thread together are a sliver of the arena. */
-    s->chunk = (s->arena_words * 8 / 256) & ~7ull;
-    if (s->chunk > CHUNK_MAX) s->chunk = CHUNK_MAX;
+        ok = (s->type_counts[sh] = es_vm_zalloc(heads_bytes(&s->tables.type)));
+
     if (!ok) {
         es_store_free(s);
         return NULL;
@@ -164,17 +170,19 @@ es_store *es_store_new(const es_store_config *cfg) {
 
 void es_store_free(es_store *s) {
     if (!s) return;
+    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.module, &s->tables.mf, &s->tables.type};
+    for (int c = 0; c < SHARDED_CHAINS; c++)
+        for (int sh = 0; sh < SHARDS; sh++) es_vm_free(s->heads[c][sh], heads_bytes(sharded[c]));
+    for (int sh = 0; sh < SHARDS; sh++)
+        es_vm_free(s->type_counts[sh], heads_bytes(&s->tables.type));
+    es_vm_free(s->slots, s->cap * sizeof(es_slot));
+    es_vm_free(s->arena, s->arena_words * 8);
+    es_vm_free(s->blocks, s->nblocks * sizeof(es_block));
     es_intern_destroy(&s->tables.type);
     es_intern_destroy(&s->tables.pid);
     es_intern_destroy(&s->tables.pair);
     es_intern_destroy(&s->tables.module);
     es_intern_destroy(&s->tables.mf);
-    for (int c = 0; c < SHARDED_CHAINS; c++)
-        for (int sh = 0; sh < SHARDS; sh++) mi_free(s->heads[c][sh]);
-    for (int sh = 0; sh < SHARDS; sh++) mi_free(s->type_counts[sh]);
-    mi_free(s->slots);
-    mi_free(s->arena);
-    mi_free(s->blocks);
     mi_free(s);
 }
 
@@ -287,9 +295,39 @@ static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int
         }
         if (link) *link = l;
         if (s1 & 1) return SLOT_PENDING;
-        if (!(v->flags & ES_F_TRUNCATED) && !arena_intact(s, v->off)) return SLOT_NO_PAYLOAD;
+        /* Truncated markers hold no bytes but sit at an arena position too, so byte
+         * pruning takes them in order with everything else. */
+        if (!arena_intact(s, v->off)) return SLOT_NO_PAYLOAD;
         return SLOT_LIVE;
     }
+}
+
+#define INVERSION_WINDOW 64
+
+/* The lowest id that is live: above clears and the ring's lap, and above every event
+ * whose payload the arena has lapped. Payload offsets follow ids except where two
+ * appends raced between taking an id and reserving bytes, so after a binary search
+ * a short window is checked: ids below a lapped event count as pruned too, keeping
+ * the live ids one contiguous run (oldest first, as the contract says). */
+static uint64_t live_floor(es_store *s) {
+    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
+    if (cursor <= s->arena_words * 8 || low > high) return low;
+    uint64_t lo = low, hi = high + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        es_event_view v;
+        if (slot_read(s, mid, &v, -1, NULL) == SLOT_NO_PAYLOAD)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t floor = lo;
+    for (uint64_t id = lo; id <= high && id < lo + INVERSION_WINDOW; id++) {
+        es_event_view v;
+        if (slot_read(s, id, &v, -1, NULL) == SLOT_NO_PAYLOAD) floor = id + 1;
+    }
+    return floor;
 }
 
 bool es_store_peek(es_store *s, uint64_t id, es_event_view *out) {
@@ -340,8 +378,8 @@ static void summarize(es_store *s) {
             if (slot_read(s, id, &v, -1, NULL) == SLOT_GONE) continue;
             if (v.ts < mn) mn = v.ts;
             if (v.ts > mx) mx = v.ts;
-            if (s->pm_running != INT64_MIN && s->pm_running - v.ts > late)
-                late = s->pm_running - v.ts;
+            if (s->pm_running != INT64_MIN && sat_sub(s->pm_running, v.ts) > late)
+                late = sat_sub(s->pm_running, v.ts);
             if (v.ts > s->pm_running) s->pm_running = v.ts;
         }
         if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
@@ -359,36 +397,6 @@ static void summarize(es_store *s) {
 }
 
 /* ---- append ---------------------------------------------------------------------- */
-
-typedef struct arena_chunk {
-    uint64_t serial, pos, end;
-} arena_chunk;
-
-static _Thread_local arena_chunk my_chunks[2]; /* the two stores used last */
-
-/* Reserves payload space. Small payloads come from the calling thread's chunk so
- * producers do not all bump the shared cursor. */
-static uint64_t arena_reserve(es_store *s, uint64_t bytes) {
-    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
-    if (bytes == 0) return cursor;
-    if (bytes > s->chunk / 4)
-        return atomic_fetch_add_explicit(&s->arena_cursor, bytes, memory_order_relaxed);
-    arena_chunk *c = &my_chunks[0];
-    if (c->serial != s->serial) {
-        arena_chunk t = my_chunks[1];
-        my_chunks[1] = my_chunks[0];
-        my_chunks[0] = t;
-    }
-    /* A chunk left half an arena behind would be lapped soon after we wrote into it. */
-    if (c->serial != s->serial || c->pos + bytes > c->end || cursor - c->pos > s->arena_words * 4) {
-        c->serial = s->serial;
-        c->pos = atomic_fetch_add_explicit(&s->arena_cursor, s->chunk, memory_order_relaxed);
-        c->end = c->pos + s->chunk;
-    }
-    uint64_t off = c->pos;
-    c->pos += bytes;
-    return off;
-}
 
 static inline int32_t link_to(uint64_t id, uint64_t prev) {
     if (prev == 0) return LINK_NONE;
@@ -438,7 +446,9 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     for (int c = 0; c < ES_CHAIN_COUNT; c++)
         atomic_store_explicit(&sl->link[c], LINK_UNSET, memory_order_relaxed);
 
-    uint64_t off = arena_reserve(s, ((uint64_t)stored_len + 7) & ~7ull);
+    /* One shared cursor, bumped in (nearly) id order, keeps byte pruning oldest-first. */
+    uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
+                                             memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     uint32_t csum = arena_write(s, off, id, ev->payload, stored_len);
 
@@ -473,9 +483,8 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
 /* ---- walks ----------------------------------------------------------------------- */
 
 /* Walks one chain (one shard's, for sharded keys) from `id` towards older events. */
-static void walk_one(es_store *s, uint64_t id, int chain, const es_walk *w, es_visit_fn fn,
-                     void *ctx) {
-    uint64_t low = es_store_low_id(s);
+static void walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
+                     es_visit_fn fn, void *ctx) {
     uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
     uint64_t accepted = 0;
     int64_t worst = INT64_MAX; /* descending: smallest accepted timestamp */
@@ -507,8 +516,9 @@ static void walk_one(es_store *s, uint64_t id, int chain, const es_walk *w, es_v
 
 void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
                          es_visit_fn fn, void *ctx) {
+    uint64_t low = live_floor(s);
     for (int sh = 0; sh < shards_of(chain); sh++)
-        walk_one(s,
+        walk_one(s, low,
                  atomic_load_explicit(head_of(s, key, chain, (unsigned)sh), memory_order_acquire),
                  chain, w, fn, ctx);
 }
@@ -532,7 +542,7 @@ static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const
 }
 
 void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx) {
-    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    uint64_t low = live_floor(s), high = es_store_high_id(s);
     if (low > high) return;
     uint64_t b_lo = block_of(low), b_hi = block_of(high);
     uint64_t cursor = atomic_load_explicit(&s->sum_cursor, memory_order_acquire);
@@ -561,7 +571,10 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
             if (summarized) {
                 /* Later events have ts >= prev_pmax - lateness: past ts_max, or past
                  * every result we already need? Then only the unsummarized tail is left. */
-                int64_t floor = prev_pmax == INT64_MIN ? INT64_MIN : prev_pmax - late;
+                /* A saturated lateness means "unbounded": no floor. */
+                int64_t floor = prev_pmax == INT64_MIN || late == INT64_MAX
+                                    ? INT64_MIN
+                                    : sat_sub(prev_pmax, late);
                 if (floor > w->ts_max || (w->want && accepted >= w->want && floor > best)) {
                     b = cursor - 1;
                     prev_pmax = INT64_MIN;
@@ -603,19 +616,8 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
     uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
     uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
     uint64_t arena_bytes = s->arena_words * 8;
-    /* Events whose payload the arena has lapped are pruned too: find the first intact
-     * one (payload offsets grow with ids, give or take concurrent appends). */
-    uint64_t lo = low, hi = high + 1;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        es_event_view v;
-        enum slot_state st = slot_read(s, mid, &v, -1, NULL);
-        if (st == SLOT_LIVE || st == SLOT_PENDING)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    uint64_t first = lo;
+    uint64_t first = live_floor(s);
+    (void)low;
     for (int sh = 0; sh < SHARDS; sh++) {
         out->dropped += atomic_load_explicit(&s->shard_stats[sh].dropped, memory_order_relaxed);
         out->sampled_out +=
@@ -632,7 +634,12 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
     out->oldest_id = out->stored ? first : 0;
     out->newest_id = out->stored ? high : 0;
     out->max_lateness = atomic_load_explicit(&s->lateness, memory_order_relaxed);
+    const es_intern *tables[] = {&s->tables.type, &s->tables.pid, &s->tables.pair,
+                                 &s->tables.module, &s->tables.mf};
     out->memory = s->cap * sizeof(es_slot) + arena_bytes + s->nblocks * sizeof(es_block);
+    for (int i = 0; i < 5; i++) out->memory += es_intern_reserved(tables[i]);
+    out->memory += SHARDS * (heads_bytes(&s->tables.module) + heads_bytes(&s->tables.mf) +
+                             2 * heads_bytes(&s->tables.type));
 }
 
 uint64_t es_store_type_count(es_store *s, uint32_t type_id) {

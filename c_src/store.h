@@ -16,8 +16,10 @@
  *    threads append under at once (type, module, {module, function}) have one head
  *    per shard, a thread appending to its own shard's chain, so producers do not
  *    fight over one cache line; a walk of such a key walks every shard.
- *  - Payload space is reserved from the arena in per-thread chunks for the same
- *    reason; an append touches one shared counter, the id.
+ *  - Payload space comes from one shared cursor, bumped right after the id, so the
+ *    arena overwrites payloads oldest-first. Two appends racing between the two
+ *    counters may reserve in the opposite order of their ids; readers then count
+ *    every id below a lapped payload as pruned, so the live ids stay one run.
  *  - Time: every 256 ids form a block; once a block is complete one thread at a
  *    time (the one appending a block's last id, if nobody else is at it) records its min/max
  * timestamp and the running maximum of all timestamps up to it, plus the largest "lateness" ever

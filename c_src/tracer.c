@@ -7,6 +7,7 @@
 #include "etf.h"
 #include "nif.h"
 #include "sample.h"
+#include "vmem.h"
 
 #include <mimalloc.h>
 #include <string.h>
@@ -82,10 +83,11 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
             for (uint32_t d = 0; d < p->depth && d < MAX_DEPTH; d++) mi_free(p->frames[d].cause);
             mi_free(p);
         }
-    mi_free(t->procs);
-    mi_free(t->gs);
-    mi_free(t->modules);
-    mi_free(t->functions);
+    size_t n = (size_t)t->nkeys + 1;
+    es_vm_free((void *)t->procs, n * sizeof *t->procs);
+    es_vm_free(t->gs, n * sizeof *t->gs);
+    es_vm_free((void *)t->modules, n);
+    es_vm_free((void *)t->functions, n);
     if (t->store_ref) enif_release_resource(t->store_ref);
     mi_free(t);
 }
@@ -156,10 +158,11 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     if (!t) return es_raise_arg(env, "out of memory creating the tracer");
     es_tables *tb = es_store_tables(s);
     t->nkeys = tb->pid.capacity > tb->mf.capacity ? tb->pid.capacity : tb->mf.capacity;
-    t->procs = mi_zalloc(((size_t)t->nkeys + 1) * sizeof *t->procs);
-    t->gs = mi_zalloc(((size_t)t->nkeys + 1) * sizeof *t->gs);
-    t->modules = mi_zalloc((size_t)t->nkeys + 1);
-    t->functions = mi_zalloc((size_t)t->nkeys + 1);
+    size_t n = (size_t)t->nkeys + 1;
+    t->procs = es_vm_zalloc(n * sizeof *t->procs);
+    t->gs = es_vm_zalloc(n * sizeof *t->gs);
+    t->modules = es_vm_zalloc(n);
+    t->functions = es_vm_zalloc(n);
     if (!t->procs || !t->gs || !t->modules || !t->functions)
         return es_raise_arg(env, "out of memory creating the tracer");
     enif_keep_resource(ref);

@@ -129,16 +129,20 @@ defmodule ElixirScope.TraceDB do
   Returns `{:error, :not_running}` when no store is running (so instrumented code
   keeps working while ElixirScope is off). Raises `ArgumentError` when `type` is not
   an atom, `event` is not a map, or its `:timestamp` is not an integer.
+
+  Pass `store: name` to write to a store other than the default one.
   """
-  @spec store_event(atom(), map()) :: :ok | {:error, :not_running}
-  def store_event(type, event) when is_atom(type) and is_map(event) do
-    case lookup(__MODULE__) do
+  @spec store_event(atom(), map(), keyword()) :: :ok | {:error, :not_running}
+  def store_event(type, event, opts \\ [])
+
+  def store_event(type, event, opts) when is_atom(type) and is_map(event) and is_list(opts) do
+    case lookup(Keyword.get(opts, :store, __MODULE__)) do
       nil -> {:error, :not_running}
       store -> Native.append(store, type, event)
     end
   end
 
-  def store_event(type, event) do
+  def store_event(type, event, _opts) do
     cond do
       not is_atom(type) ->
         raise ArgumentError, "event type must be an atom, got: #{inspect(type)}"
@@ -151,12 +155,14 @@ defmodule ElixirScope.TraceDB do
   @doc """
   Records `state` as the state of GenServer `pid` running `module` (a `:state` event).
   """
-  @spec log_state(module(), pid(), term()) :: :ok | {:error, :not_running}
-  def log_state(module, pid, state) when is_atom(module) and is_pid(pid) do
-    store_event(:state, %{module: module, pid: pid, state: state})
+  @spec log_state(module(), pid(), term(), keyword()) :: :ok | {:error, :not_running}
+  def log_state(module, pid, state, opts \\ [])
+
+  def log_state(module, pid, state, opts) when is_atom(module) and is_pid(pid) do
+    store_event(:state, %{module: module, pid: pid, state: state}, opts)
   end
 
-  def log_state(module, pid, _state) do
+  def log_state(module, pid, _state, _opts) do
     if is_atom(module),
       do: raise(ArgumentError, "log_state/3 expects a pid, got: #{inspect(pid)}"),
       else: raise(ArgumentError, "log_state/3 expects a module atom, got: #{inspect(module)}")
