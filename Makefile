@@ -11,7 +11,7 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/query.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/tracer.c c_src/es_nif.c
+NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
 NIF      := priv/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
@@ -37,9 +37,11 @@ setup:
 
 nif: $(NIF)
 
+# initial-exec TLS: the tracer reads thread-locals on every event, and the default
+# model for a shared library calls __tls_get_addr each time.
 $(NIF): $(NIF_SRC) $(HEADERS)
 	@mkdir -p priv
-	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS)
+	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS)
 
 build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
@@ -79,9 +81,14 @@ build/bench_store: bench/bench_store.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -O2 -Ic_src -o $@ $< $(CORE_SRC) $(LIBS)
 
-bench: setup build/bench_store
+build/noop_tracer.so: bench/noop_tracer.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $<
+
+bench: setup build/bench_store build/noop_tracer.so
 	./build/bench_store
 	MIX_ENV=prod mix run bench/store_bench.exs
+	MIX_ENV=prod mix run bench/tracer_bench.exs
 
 demo: setup
 	mix run demo/demo.exs

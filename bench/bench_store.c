@@ -39,8 +39,12 @@ static void *produce(void *arg) {
     job *j = arg;
     uint8_t payload[PAYLOAD];
     memset(payload, 7, sizeof payload);
-    es_event_in in = {.ts = ES_TS_NOW, .type = j->type, .actor = j->actor, .payload = payload,
-                      .payload_len = PAYLOAD, .flags = j->actor ? ES_F_ACTOR : 0};
+    es_event_in in = {.ts = ES_TS_NOW,
+                      .type = j->type,
+                      .actor = j->actor,
+                      .payload = payload,
+                      .payload_len = PAYLOAD,
+                      .flags = j->actor ? ES_F_ACTOR : 0};
     for (uint64_t i = 0; i < j->n; i++) {
         memcpy(payload, &i, sizeof i);
         es_store_append(j->s, &in);
@@ -58,7 +62,8 @@ static double append_rate(int threads, uint64_t per_thread, bool indexed) {
     pthread_t th[8];
     for (int i = 0; i < threads; i++) {
         uint64_t a = (uint64_t)i + 100;
-        jobs[i] = (job){s, type, indexed ? es_intern_get(&t->pid, &a, 8, true, 0) : NULL, per_thread};
+        jobs[i] =
+            (job){s, type, indexed ? es_intern_get(&t->pid, &a, 8, true, 0) : NULL, per_thread};
     }
     /* Touch the memory once so page faults are not what we measure. */
     produce(&(job){s, NULL, NULL, per_thread * (uint64_t)threads});
@@ -69,6 +74,24 @@ static double append_rate(int threads, uint64_t per_thread, bool indexed) {
     double rate = (double)per_thread * threads / (now_s() - t0);
     es_store_free(s);
     return rate;
+}
+
+/* The machine's own ceiling: independent arithmetic on 1 and 2 threads. */
+static void *spin(void *arg) {
+    volatile uint64_t x = (uintptr_t)arg;
+    for (long i = 0; i < 100000000; i++) x = x * 6364136223846793005ULL + 1;
+    return NULL;
+}
+
+static double compute_scaling(void) {
+    pthread_t th[2];
+    double t0 = now_s();
+    spin((void *)1);
+    double one = now_s() - t0;
+    t0 = now_s();
+    for (uintptr_t i = 0; i < 2; i++) pthread_create(&th[i], NULL, spin, (void *)(i + 1));
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    return 2 * one / (now_s() - t0);
 }
 
 static double best_of(int reps, int threads, uint64_t n, bool indexed) {
@@ -116,8 +139,11 @@ int main(void) {
     printf("%-34s %12.1f M/s %12.1f M/s %9.2fx\n", "no index keys", one_plain / 1e6,
            two_plain / 1e6, two_plain / one_plain);
     printf("%-34s %12.1f ns   %12.1f ns\n", "ns per append (indexed)", 1e9 / one, 1e9 / two);
+    printf("%-34s %14s %14s %9.2fx\n", "machine ceiling: independent math", "", "",
+           compute_scaling());
 
-    printf("\nC store: one pid's :state events (100 hits) among N events, query without decoding\n");
+    printf(
+        "\nC store: one pid's :state events (100 hits) among N events, query without decoding\n");
     printf("%-12s %12s %8s\n", "N", "median µs", "hits");
     es_store *s = new_store(1000000);
     es_tables *t = es_store_tables(s);
@@ -136,9 +162,12 @@ int main(void) {
         for (; filled < sizes[i]; filled++) {
             uint64_t p = filled % 1000 + 100;
             bool hit = filled % every == every / 2;
-            es_event_in in = {.ts = ES_TS_NOW, .type = hit ? state : other, .flags = ES_F_ACTOR,
+            es_event_in in = {.ts = ES_TS_NOW,
+                              .type = hit ? state : other,
+                              .flags = ES_F_ACTOR,
                               .actor = hit ? pid : es_intern_get(&t->pid, &p, 8, true, 0),
-                              .payload = payload, .payload_len = PAYLOAD};
+                              .payload = payload,
+                              .payload_len = PAYLOAD};
             es_store_append(s, &in);
         }
         uint64_t hits;

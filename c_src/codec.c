@@ -85,14 +85,35 @@ es_key *es_codec_atom_key(es_intern *t, ERL_NIF_TERM atom, bool create) {
     return es_intern_get(t, &atom, sizeof atom, create, 0);
 }
 
+/* The last local pids this thread interned: a traced process's events come from
+ * the scheduler running it, so most lookups hit. */
+#define PID_CACHE 4
+static _Thread_local struct {
+    uint64_t serial;
+    ERL_NIF_TERM pid;
+    es_key *key;
+} pid_cache[PID_CACHE];
+static _Thread_local unsigned pid_cache_next;
+
 es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool create) {
     if (!enif_is_pid(env, pid)) return NULL;
     es_intern *t = &es_store_tables(s)->pid;
     ErlNifPid local;
     if (enif_get_local_pid(env, pid, &local)) {
+        uint64_t serial = es_store_serial(s);
+        for (unsigned i = 0; i < PID_CACHE; i++)
+            if (pid_cache[i].pid == local.pid && pid_cache[i].serial == serial)
+                return pid_cache[i].key;
         uint8_t key[1 + sizeof(ERL_NIF_TERM)] = {'L'};
         memcpy(key + 1, &local.pid, sizeof(ERL_NIF_TERM));
-        return es_intern_get(t, key, sizeof key, create, 0);
+        es_key *k = es_intern_get(t, key, sizeof key, create, 0);
+        if (k) {
+            unsigned i = pid_cache_next++ % PID_CACHE;
+            pid_cache[i].serial = serial;
+            pid_cache[i].pid = local.pid;
+            pid_cache[i].key = k;
+        }
+        return k;
     }
     ErlNifBinary bin;
     if (!enif_term_to_binary(env, pid, &bin)) return NULL;

@@ -9,12 +9,15 @@
  * A store lives as long as any term refers to its resource.
  */
 #include "codec.h"
+#include "diff.h"
 #include "nif.h"
 #include "query.h"
 #include "tracer.h"
 
 #include <erl_nif.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define NORMAL_VISITS 4000 /* events a query may visit on a normal scheduler */
 #define NORMAL_RESULTS 400 /* event maps it may build there */
@@ -26,8 +29,36 @@ static void store_dtor(ErlNifEnv *env, void *obj) {
     es_store_free(((es_ref *)obj)->store);
 }
 
+/* System.monotonic_time/0 in nanoseconds (the native unit on Linux), read the cheap
+ * way: CLOCK_MONOTONIC plus the runtime's offset from it. enif_monotonic_time()
+ * costs several times a vDSO clock read, and the tracer reads the clock on every
+ * event. The offset is measured at load and again by calibrate_clock/0 (the governor
+ * calls it every tick), so the runtime's time correction cannot drift us apart. */
+static _Atomic int64_t clock_offset;
+
+static int64_t os_monotonic(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void measure_clock_offset(void) {
+    int64_t before = os_monotonic();
+    int64_t erl = enif_monotonic_time(ERL_NIF_NSEC);
+    int64_t after = os_monotonic();
+    atomic_store_explicit(&clock_offset, erl - (before + (after - before) / 2),
+                          memory_order_relaxed);
+}
+
 static int64_t erlang_monotonic(void) {
-    return enif_monotonic_time(ERL_NIF_NSEC);
+    return os_monotonic() + atomic_load_explicit(&clock_offset, memory_order_relaxed);
+}
+
+static ERL_NIF_TERM calibrate_clock(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    (void)argv;
+    measure_clock_offset();
+    return enif_make_int64(env, atomic_load_explicit(&clock_offset, memory_order_relaxed));
 }
 
 es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref) {
@@ -273,6 +304,11 @@ static ERL_NIF_TERM live_pids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     return list;
 }
 
+static ERL_NIF_TERM diff(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    return es_diff(env, argv[0], argv[1]);
+}
+
 /* ---- maintenance ----------------------------------------------------------------- */
 
 static ERL_NIF_TERM clear(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -335,6 +371,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     (void)priv;
     (void)info;
     es_codec_init_atoms(env);
+    measure_clock_offset();
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
                                                      ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     if (!es_store_resource_type) return 1;
@@ -354,6 +391,8 @@ static ErlNifFunc funcs[] = {
     {"get", 2, get_event, 0},
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},
+    {"diff", 2, diff, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"calibrate_clock", 0, calibrate_clock, 0},
     {"stats", 1, stats, 0},
     {"tracer_new", 2, es_tracer_new, 0},
     {"tracer_set", 3, es_tracer_set, 0},

@@ -57,6 +57,7 @@ struct es_store {
     _Atomic uint64_t *heads[SHARDED_CHAINS][SHARDS];
     _Atomic uint64_t *type_counts[SHARDS];
     es_shard_stats shard_stats[SHARDS];
+    uint64_t serial;
 
     _Alignas(64) _Atomic uint64_t next_id;
     _Alignas(64) _Atomic uint64_t arena_cursor; /* bytes reserved so far */
@@ -161,6 +162,8 @@ es_store *es_store_new(const es_store_config *cfg) {
         es_store_free(s);
         return NULL;
     }
+    static _Atomic uint64_t serials = 1;
+    s->serial = atomic_fetch_add(&serials, 1);
     atomic_init(&s->next_id, 1);
     atomic_init(&s->low_water, 1);
     atomic_init(&s->sample_threshold, es_sample_threshold(cfg->sample_rate));
@@ -184,6 +187,10 @@ void es_store_free(es_store *s) {
     es_intern_destroy(&s->tables.module);
     es_intern_destroy(&s->tables.mf);
     mi_free(s);
+}
+
+uint64_t es_store_serial(const es_store *s) {
+    return s->serial;
 }
 
 const es_store_config *es_store_config_of(const es_store *s) {

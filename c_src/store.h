@@ -135,6 +135,10 @@ typedef struct es_tables {
 es_store *es_store_new(const es_store_config *cfg);
 void es_store_free(es_store *s);
 const es_store_config *es_store_config_of(const es_store *s);
+
+/* A number no other store of this process ever had (caches key on it, not on the
+ * address, which a later store may reuse). */
+uint64_t es_store_serial(const es_store *s);
 es_tables *es_store_tables(es_store *s);
 
 /* Sets the sample rate at runtime (0.0..1.0). */

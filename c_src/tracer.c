@@ -30,6 +30,8 @@ typedef struct frame {
 /* Call frames of one process, touched only from that process's own callbacks. */
 typedef struct proc {
     uint32_t depth;
+    ERL_NIF_TERM last_m, last_f; /* the function called last, and its key */
+    es_key *last_mf;
     frame frames[MAX_DEPTH];
 } proc;
 
@@ -239,6 +241,11 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             atomic_store(&w->module, 0);
             return A.ok;
         }
+        if (!(atomic_load(&t->mask) & T_STATES)) { /* watch, but record nothing yet */
+            atomic_store(&w->last_state, 0);
+            atomic_store(&w->module, (uint64_t)el[2]);
+            return A.ok;
+        }
         /* The state when watching starts: an :state event with callback :initial. */
         etf_buf *b = &tl_buf;
         etf_reset(b);
@@ -332,9 +339,16 @@ static bool payload_end(es_tracer *t, payload *p, uint32_t step, es_event_in *in
 static void append(es_tracer *t, es_event_in *in, uint64_t *id) {
     uint64_t got = es_store_append(t->store, in);
     if (id) *id = got;
+    /* Rate counters for the governor: a shard's line is (nearly) its own thread's, so a
+     * plain add is enough; a rare lost update only blurs a rate estimate. */
     unsigned sh = es_thread_shard();
-    atomic_fetch_add_explicit(&t->counts[sh].events, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&t->counts[sh].bytes, in->payload_len + 72, memory_order_relaxed);
+    atomic_store_explicit(&t->counts[sh].events,
+                          atomic_load_explicit(&t->counts[sh].events, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->counts[sh].bytes,
+                          atomic_load_explicit(&t->counts[sh].bytes, memory_order_relaxed) +
+                              in->payload_len + 72,
+                          memory_order_relaxed);
 }
 
 /* Sampling for non-critical events, decided before any encoding. */
@@ -383,9 +397,13 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     if (!enif_get_tuple(env, mfa, &n, &el) || n != 3 || !enif_get_list_length(env, el[2], &arity))
         return;
     es_store *s = t->store;
-    es_key *mf = es_codec_mf_key(s, el[0], el[1], true);
     proc *p = proc_of(t, pid->id, true);
-    if (!mf || !p) return;
+    if (!p) return;
+    es_key *mf = p->last_mf;
+    if (!mf || p->last_m != el[0] || p->last_f != el[1]) { /* hot loops call one function */
+        if (!(mf = es_codec_mf_key(s, el[0], el[1], true))) return;
+        p->last_m = el[0], p->last_f = el[1], p->last_mf = mf;
+    }
     if (p->depth++ >= MAX_DEPTH) return; /* deeper frames are counted, not kept */
     frame *f = &p->frames[p->depth - 1];
     *f = (frame){.ts = es_store_now(s), .mf = mf};
@@ -462,10 +480,12 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, mfa, &n, &el) || n != 3) return;
-    es_key *mf = es_codec_mf_key(t->store, el[0], el[1], false);
     if (p->depth-- > MAX_DEPTH) return;
     frame f = p->frames[p->depth];
-    if (f.mf != mf) { /* out of step (a frame was lost): start over rather than mispair */
+    ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
+    es_key *mf = f.mf;
+    if (memcmp(es_key_bytes(mf), called, sizeof called) != 0) {
+        /* out of step (a frame was lost): start over rather than mispair */
         mi_free(f.cause);
         for (uint32_t d = 0; d < p->depth; d++) mi_free(p->frames[d].cause);
         p->depth = 0;
@@ -566,6 +586,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         }
     } else if (tag == A.exit) {
         bool normal = is_normal_exit(env, term);
+        if (normal && !(mask & T_LIFECYCLE)) return A.ok; /* crashes show at every level */
         in.type = normal ? t->k_exit : t->k_crash;
         in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);

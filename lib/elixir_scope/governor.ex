@@ -64,6 +64,7 @@ defmodule ElixirScope.Governor do
 
   @impl true
   def handle_info(:tick, state) do
+    Native.calibrate_clock()
     {events, bytes} = Native.tracer_counts(state.tracer)
     eps = events * 1000 / state.interval
     bps = bytes * 1000 / state.interval

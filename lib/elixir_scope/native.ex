@@ -35,6 +35,8 @@ defmodule ElixirScope.Native do
   def live_pids(_store, _timestamp), do: not_loaded()
   def clear(_store), do: not_loaded()
   def stats(_store), do: not_loaded()
+  def diff(_old, _new), do: not_loaded()
+  def calibrate_clock, do: not_loaded()
 
   def tracer_new(_store, _mask), do: not_loaded()
   def tracer_set(_tracer, _key, _value), do: not_loaded()

@@ -9,7 +9,15 @@ defmodule ElixirScope.Tracing do
   alias ElixirScope.{Config, Native, TraceDB}
 
   @match_spec [{:_, [], [{:return_trace}, {:exception_trace}]}]
-  @process_flags [:send, :receive, :procs, :call]
+  # Trace flags a traced process gets at each level: a probe the level does not record
+  # would still cost a call into the tracer, so it is not set at all.
+  @flags %{
+    full: [:send, :receive, :procs, :call],
+    messages_only: [:send, :receive, :procs],
+    states_only: [:procs, :call],
+    minimal: [:procs, :call],
+    off: [:procs]
+  }
   @gen_server_callbacks [handle_call: 3, handle_cast: 2, handle_info: 2, handle_continue: 2]
   @timeout 10_000
 
@@ -33,6 +41,7 @@ defmodule ElixirScope.Tracing do
 
     state = %{
       tracer: tracer,
+      pids: MapSet.new(),
       level: config.tracing_level,
       trace_all: config.trace_all,
       all_processes: false,
@@ -42,14 +51,18 @@ defmodule ElixirScope.Tracing do
       patterns: MapSet.new()
     }
 
-    state = if config.trace_all, do: trace_all_processes(state, @process_flags), else: state
+    state =
+      if config.trace_all,
+        do: trace_all_processes(state, @flags[config.tracing_level]),
+        else: state
+
     {:ok, state}
   end
 
   @impl true
   def handle_call({:trace_process, pid}, _from, state) do
     with :ok <- check_traceable(pid, state) do
-      set_flags(pid, state)
+      state = set_flags(pid, state)
 
       case gen_server_module(pid) do
         {:ok, module} -> reply_with(watch_gen_server(pid, module, state))
@@ -63,7 +76,7 @@ defmodule ElixirScope.Tracing do
   def handle_call({:trace_genserver, pid}, _from, state) do
     with :ok <- check_traceable(pid, state),
          {:ok, module} <- gen_server_module(pid) |> or_error(:not_a_gen_server) do
-      set_flags(pid, state)
+      state = set_flags(pid, state)
       reply_with(watch_gen_server(pid, module, state))
     else
       error -> {:reply, error, state}
@@ -76,7 +89,12 @@ defmodule ElixirScope.Tracing do
     if Map.has_key?(state.genservers, pid),
       do: Native.tracer_watch(state.tracer, {:genserver, pid, nil, nil})
 
-    {:reply, :ok, %{state | genservers: Map.delete(state.genservers, pid)}}
+    {:reply, :ok,
+     %{
+       state
+       | genservers: Map.delete(state.genservers, pid),
+         pids: MapSet.delete(state.pids, pid)
+     }}
   end
 
   def handle_call({:trace_module, module}, _from, state) do
@@ -118,6 +136,16 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:set_level, level}, _from, state) do
     Native.tracer_set(state.tracer, :mask, Config.mask(level))
+    old = @flags[state.level]
+    new = @flags[level]
+
+    pids = if state.trace_all, do: Process.list(), else: state.pids
+
+    for pid <- pids, ours?(pid, state) do
+      retrace(pid, false, old -- new)
+      retrace(pid, true, [tracer_spec(state) | new -- old])
+    end
+
     {:reply, :ok, %{state | level: level}}
   end
 
@@ -170,16 +198,26 @@ defmodule ElixirScope.Tracing do
   end
 
   defp set_flags(pid, state) do
-    :erlang.trace(pid, true, [tracer_spec(state) | @process_flags])
+    retrace(pid, true, [tracer_spec(state) | @flags[state.level]])
+    %{state | pids: MapSet.put(state.pids, pid)}
+  end
+
+  defp retrace(_pid, _on, []), do: :ok
+  defp retrace(_pid, true, [_tracer]), do: :ok
+
+  defp retrace(pid, on, flags) do
+    :erlang.trace(pid, on, flags)
   rescue
     ArgumentError -> :ok
   end
 
-  # The callback module of a :gen_server process, from proc_lib's initial call.
+  # The callback module of a :gen_server process. Only processes started by proc_lib
+  # with an init/1 initial call are asked (a plain process would never answer the
+  # system message, and it would sit in its mailbox).
   defp gen_server_module(pid) do
-    with {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000),
-         {:dictionary, dict} <- Process.info(pid, :dictionary),
-         {module, :init, 1} <- dict[:"$initial_call"] do
+    with {:dictionary, dict} <- Process.info(pid, :dictionary),
+         {module, :init, 1} <- dict[:"$initial_call"],
+         {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
       {:ok, module}
     else
       _ -> :error

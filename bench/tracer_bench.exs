@@ -1,0 +1,584 @@
+# ElixirScope tracer benchmark: what tracing costs the traced code.
+#
+#   make build/noop_tracer.so && MIX_ENV=prod mix run bench/tracer_bench.exs   (or: make bench)
+#
+# Table 1: ns per traced call (call + return event) of a small function, called N times
+# in a loop by one process, with call tracing on that process and the trace pattern
+# [{:_, [], [{:return_trace}]}] (local) on the function:
+#
+#   untraced                     no trace flag, no trace pattern
+#   no-op NIF tracer (floor)     erl_tracer NIF module :es_noop_tracer (bench/noop_tracer.c):
+#                                enabled/3 -> trace, trace/5 -> ok; the runtime's own cost
+#   ElixirScope :full            ElixirScope.setup/1 + trace_function/1: NIF callbacks
+#                                writing into the C store (events checked after each run),
+#                                with the default governor caps, then with the caps raised
+#                                so that every event is recorded in full
+#   :dbg process tracer          :dbg.tracer(:process, counting handler), :dbg.p(pid, [:c])
+#   process tracer + ETS (orig)  the original design: a {:tracer, pid} process that
+#                                inserts every trace message into an ETS :ordered_set
+#
+# For the two process tracers the time runs until the tracer has handled all 2N trace
+# messages (its backlog drained); the caller's own time is shown beside it, with the
+# peak mailbox length of the tracer (sampled by the tracer every 1024 messages and by
+# the caller when its loop ends). CPU ns/call is the busy time of all schedulers
+# together: a process tracer works on the other core, in parallel with the caller.
+#
+# Table 2: GenServer.call ping-pong between two processes, untraced and with
+# ElixirScope at :full, :messages_only and :minimal (default governor), and at :full
+# with the governor caps raised.
+#
+# Every figure is the median of several samples; the alternatives are interleaved
+# (round-robin, rotated each round) in the same run so machine noise hits them alike.
+# Tracing is switched off completely between samples. Progress goes to stderr.
+
+Code.require_file("support/bench_util.exs", __DIR__)
+
+defmodule :es_noop_tracer do
+  @moduledoc false
+  # erl_tracer callbacks that do nothing: replaced by the NIFs of build/noop_tracer.so.
+  @on_load :load_nif
+  @so Path.expand("../build/noop_tracer", __DIR__)
+
+  def load_nif do
+    case :erlang.load_nif(String.to_charlist(@so), 0) do
+      :ok ->
+        :ok
+
+      {:error, {reason, text}} ->
+        IO.puts(
+          :stderr,
+          "cannot load #{@so}.so (#{reason}: #{text}); run `make build/noop_tracer.so`"
+        )
+
+        :error
+    end
+  end
+
+  def enabled(_tag, _state, _tracee), do: :erlang.nif_error(:not_loaded)
+  def trace(_tag, _state, _tracee, _term, _opts), do: :erlang.nif_error(:not_loaded)
+end
+
+defmodule Bench.TracerWork do
+  @moduledoc false
+  # The traced function and the loop that calls it (a local call, not a tail call).
+  def work(x), do: x + 1
+
+  def loop(0, acc), do: acc
+  def loop(n, acc), do: loop(n - 1, work(acc))
+end
+
+defmodule Bench.PingServer do
+  @moduledoc false
+  use GenServer
+
+  @impl true
+  def init(n), do: {:ok, n}
+
+  @impl true
+  def handle_call(:ping, _from, n), do: {:reply, n, n + 1}
+end
+
+defmodule Bench.TracerBench do
+  @moduledoc false
+  alias Bench.{PingServer, TracerWork, Util}
+  alias ElixirScope.TraceDB
+
+  @n 200_000
+  @reps 7
+  @pings 100_000
+  @ping_reps 5
+  @match_spec [{:_, [], [{:return_trace}]}]
+  @mfa {TracerWork, :work, 1}
+  # ElixirScope's governor caps (500k events/s by default) out of the way: every event
+  # is recorded in full, whatever the rate.
+  @no_caps [max_events_per_sec: 1_000_000_000, max_bytes_per_sec: 1_000_000_000_000]
+  @rows [:untraced, :noop, :es, :es_nocap, :dbg, :orig]
+  @names %{
+    untraced: "untraced",
+    noop: "no-op NIF tracer (floor)",
+    es: "ElixirScope :full",
+    es_nocap: "ElixirScope :full, governor caps raised",
+    dbg: ":dbg process tracer (counting)",
+    orig: "process tracer + ETS (orig design)"
+  }
+  @levels [:untraced, :full, :messages_only, :minimal, :full_nocap]
+
+  def run do
+    header()
+    check_noop_tracer!()
+    :erlang.system_flag(:scheduler_wall_time, true)
+    reset()
+    calls = call_table()
+    pings = ping_table()
+    print_calls(calls)
+    print_pings(pings)
+    progress("done")
+  end
+
+  defp progress(msg) do
+    secs = div(System.monotonic_time(:millisecond) - :persistent_term.get(:tracer_bench_t0), 1000)
+    IO.puts(:stderr, "[tracer bench #{secs}s] #{msg}")
+  end
+
+  defp header do
+    :persistent_term.put(:tracer_bench_t0, System.monotonic_time(:millisecond))
+
+    IO.puts("""
+    ElixirScope tracer benchmark
+      Elixir #{System.version()}, OTP #{System.otp_release()}, #{System.schedulers_online()} schedulers, \
+    MIX_ENV=#{Mix.env()}
+      median of several samples; alternatives interleaved in the same run.\
+    """)
+  end
+
+  defp check_noop_tracer! do
+    unless Code.ensure_loaded?(:es_noop_tracer) and
+             :es_noop_tracer.trace(:call, [], self(), :x, %{}) == :ok do
+      raise "the no-op tracer NIF is not loaded; run `make build/noop_tracer.so`"
+    end
+  end
+
+  # Everything any row may have switched on, switched off.
+  defp reset do
+    ElixirScope.stop(keep_data: false)
+    :dbg.stop()
+    :erlang.trace(:all, false, [:all])
+    :erlang.trace_pattern({:_, :_, :_}, false, [:local])
+    :erlang.trace_pattern({:_, :_, :_}, false, [])
+    :ok
+  end
+
+  defp rotate(list, k) do
+    k = rem(k, length(list))
+    Enum.drop(list, k) ++ Enum.take(list, k)
+  end
+
+  ## Table 1: traced calls --------------------------------------------------------------
+
+  defp call_table do
+    progress("table 1: 1 warm-up round + #{@reps} rounds x #{length(@rows)} rows, N = #{@n}")
+
+    for rep <- 0..@reps, row <- rotate(@rows, rep), reduce: %{} do
+      acc ->
+        sample = measure(row, @n)
+        reset()
+        :erlang.garbage_collect()
+        if rep == 0, do: acc, else: Map.update(acc, row, [sample], &[sample | &1])
+    end
+  end
+
+  # A process that runs the loop when told to, timing itself; when its loop ends it
+  # reads the mailbox length of `observe` (a tracer process) and reports to the caller.
+  defp spawn_worker(n) do
+    parent = self()
+
+    spawn(fn ->
+      observe =
+        receive do
+          {:go, observe} -> observe
+        end
+
+      t0 = Util.now_ns()
+      TracerWork.loop(n, 0)
+      t1 = Util.now_ns()
+      qlen = if observe, do: elem(Process.info(observe, :message_queue_len), 1), else: 0
+      send(parent, {:worker_done, self(), t0, t1, qlen})
+    end)
+  end
+
+  # Scheduler busy time, all schedulers together (ns): the CPU the VM spent, wherever.
+  defp busy_ns do
+    :scheduler_wall_time
+    |> :erlang.statistics()
+    |> Enum.reduce(0, fn {_id, active, _total}, acc -> acc + active end)
+    |> :erlang.convert_time_unit(:native, :nanosecond)
+  end
+
+  defp go(worker, observe \\ nil) do
+    busy0 = busy_ns()
+    send(worker, {:go, observe})
+
+    receive do
+      {:worker_done, ^worker, t0, t1, qlen} -> {t0, t1, qlen, busy0}
+    after
+      60_000 -> raise "worker did not finish"
+    end
+  end
+
+  defp measure(:untraced, n) do
+    w = spawn_worker(n)
+    {t0, t1, _, busy0} = go(w)
+    %{caller: t1 - t0, total: t1 - t0, cpu: busy_ns() - busy0}
+  end
+
+  defp measure(:noop, n) do
+    w = spawn_worker(n)
+    1 = :erlang.trace_pattern(@mfa, @match_spec, [:local])
+    1 = :erlang.trace(w, true, [:call, {:tracer, :es_noop_tracer, []}])
+    {t0, t1, _, busy0} = go(w)
+    %{caller: t1 - t0, total: t1 - t0, cpu: busy_ns() - busy0}
+  end
+
+  defp measure(row, n) when row in [:es, :es_nocap] do
+    caps = if row == :es_nocap, do: @no_caps, else: []
+    :ok = ElixirScope.setup([tracing_level: :full, max_events: 2_000_000] ++ caps)
+    :ok = ElixirScope.trace_function(@mfa)
+    # trace_function/1 traces calls in every process, new ones included.
+    w = spawn_worker(n)
+    {t0, t1, _, busy0} = go(w)
+    cpu = busy_ns() - busy0
+    stats = TraceDB.stats()
+    governor = ElixirScope.Governor.status()
+    [first] = TraceDB.query_events(type: :call, pid: w, limit: 1)
+    [last] = TraceDB.query_events(type: :return, pid: w, limit: 1, order: :desc)
+    :ok = ElixirScope.stop(keep_data: false)
+
+    %{
+      caller: t1 - t0,
+      total: t1 - t0,
+      cpu: cpu,
+      calls: Map.get(stats.by_type, :call, 0),
+      returns: Map.get(stats.by_type, :return, 0),
+      governor_changes: Map.get(stats.by_type, :governor, 0),
+      governor_step: governor.step,
+      sampled_out: stats.sampled_out,
+      first: first,
+      last: last
+    }
+  end
+
+  defp measure(:dbg, n) do
+    parent = self()
+    target = 2 * n
+
+    # Counts trace messages; samples its own mailbox length every 1024 messages.
+    handler = fn
+      msg, {count, peak} when elem(msg, 0) == :trace ->
+        count = count + 1
+
+        peak =
+          if Bitwise.band(count, 1023) == 0,
+            do: max(peak, elem(Process.info(self(), :message_queue_len), 1)),
+            else: peak
+
+        if count == target, do: send(parent, {:drained, Util.now_ns(), peak})
+        {count, peak}
+
+      _msg, acc ->
+        acc
+    end
+
+    {:ok, _} = :dbg.tracer(:process, {handler, {0, 0}})
+    {:ok, tracer} = :dbg.get_tracer()
+    w = spawn_worker(n)
+    {:ok, [{:matched, _, 1}]} = :dbg.p(w, [:c])
+    {:ok, [{:matched, _, 1} | _]} = :dbg.tpl(TracerWork, :work, 1, @match_spec)
+    {t0, t1, qlen, busy0} = go(w, tracer)
+    {t2, peak} = await_drained()
+    cpu = busy_ns() - busy0
+    %{caller: t1 - t0, total: t2 - t0, cpu: cpu, backlog: max(peak, qlen)}
+  end
+
+  defp measure(:orig, n) do
+    parent = self()
+    table = :ets.new(:orig_trace_events, [:ordered_set, :public])
+    tracer = spawn(fn -> orig_tracer(table, parent, 2 * n, 0, 0) end)
+    w = spawn_worker(n)
+    1 = :erlang.trace_pattern(@mfa, @match_spec, [:local])
+    1 = :erlang.trace(w, true, [:call, {:tracer, tracer}])
+    {t0, t1, qlen, busy0} = go(w, tracer)
+    {t2, peak} = await_drained()
+    cpu = busy_ns() - busy0
+    stored = :ets.info(table, :size)
+    send(tracer, :stop)
+    :ets.delete(table)
+    %{caller: t1 - t0, total: t2 - t0, cpu: cpu, backlog: max(peak, qlen), stored: stored}
+  end
+
+  defp await_drained do
+    receive do
+      {:drained, t2, peak} -> {t2, peak}
+    after
+      120_000 -> raise "the tracer did not drain its mailbox"
+    end
+  end
+
+  # The original ElixirScope design: the tracer process turns each trace message into an
+  # event map (id, type, timestamp, pid, mfa, args or result) in an ETS :ordered_set.
+  defp orig_tracer(table, parent, target, count, peak) do
+    receive do
+      {:trace, pid, :call, {m, f, args}} ->
+        orig_insert(table, %{type: :call, pid: pid, module: m, function: f, args: args})
+        orig_next(table, parent, target, count, peak)
+
+      {:trace, pid, :return_from, {m, f, a}, result} ->
+        orig_insert(table, %{
+          type: :return,
+          pid: pid,
+          module: m,
+          function: f,
+          arity: a,
+          result: result
+        })
+
+        orig_next(table, parent, target, count, peak)
+
+      :stop ->
+        :ok
+    end
+  end
+
+  defp orig_next(table, parent, target, count, peak) do
+    count = count + 1
+
+    peak =
+      if Bitwise.band(count, 1023) == 0,
+        do: max(peak, elem(Process.info(self(), :message_queue_len), 1)),
+        else: peak
+
+    if count == target, do: send(parent, {:drained, Util.now_ns(), peak})
+    orig_tracer(table, parent, target, count, peak)
+  end
+
+  defp orig_insert(table, event) do
+    id = :erlang.unique_integer([:monotonic, :positive])
+    ts = System.monotonic_time()
+    :ets.insert(table, {{ts, id}, Map.merge(event, %{id: id, timestamp: ts})})
+  end
+
+  ## Table 2: GenServer ping-pong ------------------------------------------------------
+
+  defp ping_table do
+    progress(
+      "table 2: 1 warm-up round + #{@ping_reps} rounds x #{length(@levels)} configurations, " <>
+        "#{Util.int(@pings)} calls"
+    )
+
+    for rep <- 0..@ping_reps, level <- rotate(@levels, rep), reduce: %{} do
+      acc ->
+        sample = ping(level, @pings)
+        reset()
+        :erlang.garbage_collect()
+        if rep == 0, do: acc, else: Map.update(acc, level, [sample], &[sample | &1])
+    end
+  end
+
+  defp ping(level, calls) do
+    parent = self()
+    {:ok, server} = GenServer.start(PingServer, 0)
+
+    client =
+      spawn(fn ->
+        receive do
+          :go -> :ok
+        end
+
+        t0 = Util.now_ns()
+        ping_loop(server, calls)
+        send(parent, {:ping_done, Util.now_ns() - t0})
+      end)
+
+    {setup_ns, extra} =
+      if level == :untraced do
+        {0, %{}}
+      else
+        Util.time_ns(fn ->
+          opts =
+            if level == :full_nocap,
+              do: [tracing_level: :full] ++ @no_caps,
+              else: [tracing_level: level]
+
+          :ok = ElixirScope.setup([max_events: 2_000_000] ++ opts)
+          :ok = ElixirScope.trace_genserver(server)
+          {trace_process_ns, :ok} = Util.time_ns(fn -> ElixirScope.trace_process(client) end)
+          %{trace_process_ns: trace_process_ns}
+        end)
+      end
+
+    send(client, :go)
+
+    ns =
+      receive do
+        {:ping_done, ns} -> ns
+      after
+        120_000 -> raise "ping-pong did not finish"
+      end
+
+    extra =
+      if level == :untraced do
+        extra
+      else
+        stats = TraceDB.stats()
+
+        Map.merge(extra, %{
+          stored: stats.appended,
+          by_type: stats.by_type,
+          governor_step: ElixirScope.Governor.status().step,
+          setup_ns: setup_ns
+        })
+      end
+
+    GenServer.stop(server)
+    Map.put(extra, :ns, ns)
+  end
+
+  defp ping_loop(_server, 0), do: :ok
+
+  defp ping_loop(server, n) do
+    GenServer.call(server, :ping)
+    ping_loop(server, n - 1)
+  end
+
+  ## Printing --------------------------------------------------------------------------
+
+  defp values(samples, key), do: Enum.map(samples, &Map.fetch!(&1, key))
+  defp med(samples, key), do: samples |> values(key) |> Util.median()
+  defp uniq_join(samples, key), do: samples |> values(key) |> Enum.uniq() |> Enum.join(",")
+  defp ints(samples, key), do: samples |> values(key) |> Enum.map_join(" ", &Util.int/1)
+
+  defp print_calls(calls) do
+    per_call = fn row, key -> med(calls[row], key) / @n end
+    total = Map.new(@rows, &{&1, per_call.(&1, :total)})
+    floor = total.noop
+
+    rows =
+      for row <- @rows do
+        samples = calls[row]
+
+        backlog =
+          case row do
+            r when r in [:dbg, :orig] -> Util.int(med(samples, :backlog))
+            r when r in [:es, :es_nocap] -> "0"
+            _ -> "-"
+          end
+
+        [
+          @names[row],
+          Util.f(per_call.(row, :caller), 1),
+          Util.f(total[row], 1),
+          Util.f(Enum.min(values(samples, :total)) / @n, 1),
+          Util.f(per_call.(row, :cpu), 1),
+          Util.f(total[row] - total.untraced, 1),
+          Util.ratio(total[row] / floor),
+          Util.ratio(total[row] / total.es),
+          Util.ratio(total[row] / total.es_nocap),
+          backlog
+        ]
+      end
+
+    Util.table(
+      "1. Traced calls: #{Util.int(@n)} calls of TracerWork.work/1 by one process " <>
+        "(call + return events), median of #{@reps}",
+      [
+        "tracer",
+        "caller ns/call",
+        "ns/call",
+        "min ns/call",
+        "CPU ns/call",
+        "overhead ns",
+        "vs floor",
+        "vs ES",
+        "vs ES caps raised",
+        "peak backlog"
+      ],
+      rows
+    )
+
+    es = calls.es
+    nc = calls.es_nocap
+    s = hd(nc)
+
+    IO.puts("""
+      ns/call: until every event is recorded; for the process tracers, until the tracer has \
+    handled all #{Util.int(2 * @n)} trace messages (the caller's own time is beside it).
+      CPU ns/call: busy time of all schedulers together (the tracer process runs on the \
+    other core).
+      peak backlog: the largest mailbox length of the tracer process (sampled every 1024 \
+    messages and when the caller's loop ends).
+
+      ElixirScope :full, :call events recorded in each run (expected #{Util.int(@n)}):
+        default governor:     #{ints(es, :calls)}  (:return #{ints(es, :returns)})
+        governor caps raised: #{ints(nc, :calls)}  (:return #{ints(nc, :returns)})
+      governor, default caps: step changes per run #{ints(es, :governor_changes)}, step at end \
+    #{uniq_join(es, :governor_step)}, events sampled out per run #{ints(es, :sampled_out)}
+      governor, caps raised:  step changes per run #{ints(nc, :governor_changes)}, step at end \
+    #{uniq_join(nc, :governor_step)}
+      first :call event:  #{inspect(Map.drop(s.first, [:pid]))}
+      last :return event: #{inspect(Map.drop(s.last, [:pid]))}
+      process tracer + ETS, rows in the table per run: #{ints(calls.orig, :stored)} \
+    (expected #{Util.int(2 * @n)})
+
+      ElixirScope / floor:                   #{Util.ratio(total.es / floor)} default governor, \
+    #{Util.ratio(total.es_nocap / floor)} caps raised   (target <= 1.4x)
+      (process tracer + ETS) / ElixirScope:  #{Util.ratio(total.orig / total.es)} default governor, \
+    #{Util.ratio(total.orig / total.es_nocap)} caps raised   (target >= 2.5x)
+      :dbg (counting only) / ElixirScope:    #{Util.ratio(total.dbg / total.es)} default governor, \
+    #{Util.ratio(total.dbg / total.es_nocap)} caps raised
+      ElixirScope backlog: 0 (no tracer process: the traced process stores its own events)\
+    """)
+  end
+
+  defp print_pings(pings) do
+    base = med(pings.untraced, :ns)
+
+    rows =
+      for level <- @levels do
+        samples = pings[level]
+        ns = med(samples, :ns)
+
+        {events, step, tp} =
+          if level == :untraced do
+            {"-", "-", "-"}
+          else
+            {Util.int(med(samples, :stored)), uniq_join(samples, :governor_step),
+             Util.int(med(samples, :trace_process_ns) / 1_000_000)}
+          end
+
+        name =
+          case level do
+            :untraced -> "untraced"
+            :full_nocap -> "ElixirScope :full, governor caps raised"
+            level -> "ElixirScope #{inspect(level)}"
+          end
+
+        [
+          name,
+          Util.int(@pings * 1.0e9 / ns),
+          Util.f(ns / @pings / 1000, 2),
+          Util.ratio(ns / base),
+          events,
+          step,
+          tp
+        ]
+      end
+
+    Util.table(
+      "2. GenServer ping-pong: #{Util.int(@pings)} GenServer.call round trips, client and " <>
+        "server traced, median of #{@ping_reps}",
+      [
+        "configuration",
+        "calls/s",
+        "us/call",
+        "slowdown",
+        "events stored",
+        "governor step at end",
+        "trace_process ms"
+      ],
+      rows
+    )
+
+    IO.puts("""
+      events stored: events appended to the store during the run (median); governor step: \
+    ElixirScope.Governor.status().step after the run.
+      trace_process ms: ElixirScope.trace_process(client) on the (non-GenServer) client process.\
+    """)
+
+    for level <- tl(@levels) do
+      bt = hd(pings[level]).by_type |> Enum.filter(fn {_, c} -> c > 0 end) |> Enum.sort()
+      IO.puts("  #{inspect(level)} events by type (one run): #{inspect(bt)}")
+    end
+  end
+end
+
+Logger.configure(level: :error)
+Bench.TracerBench.run()

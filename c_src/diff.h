@@ -1,0 +1,23 @@
+/*
+ * diff.h — structural difference of two terms, for state timelines.
+ *
+ * Contract: es_diff() returns a list of {path, op, old, new} tuples, op one of
+ * :added, :removed, :changed, in the order the terms are walked. Maps and structs
+ * are compared key by key; keyword lists (every element a {atom, value} pair, keys
+ * unique) key by key; other lists and same-size tuples position by position (extra
+ * list elements are :added or :removed at their index); anything else that is not
+ * identical is :changed at its path. `path` is the list of keys and indices from the
+ * root. Identical terms give []. Recursion deeper than 100 levels reports the subtree
+ * as :changed.
+ *
+ * Thread-safety: pure; any scheduler. Cost grows with the size of the terms: callers
+ * run it on a dirty scheduler.
+ */
+#ifndef ES_DIFF_H
+#define ES_DIFF_H
+
+#include <erl_nif.h>
+
+ERL_NIF_TERM es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_);
+
+#endif
