@@ -42,12 +42,19 @@ static int64_t os_monotonic(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* The runtime's monotonic clock is CLOCK_MONOTONIC plus a constant, so every sample
+ * bounds the offset: erl - after <= offset <= erl - before. Taking the tightest
+ * bounds of many samples pins it down to the nanosecond. */
 static void measure_clock_offset(void) {
-    int64_t before = os_monotonic();
-    int64_t erl = enif_monotonic_time(ERL_NIF_NSEC);
-    int64_t after = os_monotonic();
-    atomic_store_explicit(&clock_offset, erl - (before + (after - before) / 2),
-                          memory_order_relaxed);
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    for (int i = 0; i < 64; i++) {
+        int64_t before = os_monotonic();
+        int64_t erl = enif_monotonic_time(ERL_NIF_NSEC);
+        int64_t after = os_monotonic();
+        if (erl - after > lo) lo = erl - after;
+        if (erl - before < hi) hi = erl - before;
+    }
+    atomic_store_explicit(&clock_offset, lo <= hi ? lo + (hi - lo) / 2 : lo, memory_order_relaxed);
 }
 
 static int64_t erlang_monotonic(void) {

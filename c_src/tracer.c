@@ -15,7 +15,7 @@
 enum { T_LIFECYCLE = 1, T_MESSAGES = 2, T_CALLS = 4, T_STATES = 8 };
 enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
 
-#define MAX_DEPTH 64
+#define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
 #define SHARDS 8
 
 typedef struct frame {
@@ -29,11 +29,30 @@ typedef struct frame {
 
 /* Call frames of one process, touched only from that process's own callbacks. */
 typedef struct proc {
-    uint32_t depth;
+    uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
     ERL_NIF_TERM last_m, last_f; /* the function called last, and its key */
     es_key *last_mf;
-    frame frames[MAX_DEPTH];
+    frame *frames;
 } proc;
+
+static void proc_free(proc *p) {
+    if (!p) return;
+    for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
+    mi_free(p->frames);
+    mi_free(p);
+}
+
+/* Room for one more frame; false past MAX_DEPTH or when out of memory. */
+static bool proc_reserve(proc *p) {
+    if (p->depth < p->cap) return true;
+    if (p->depth >= MAX_DEPTH || p->depth > p->cap) return false;
+    uint32_t cap = p->cap ? p->cap * 2 : 16;
+    frame *f = mi_realloc(p->frames, (size_t)cap * sizeof *f);
+    if (!f) return false;
+    p->frames = f;
+    p->cap = cap;
+    return true;
+}
 
 typedef struct gs_watch {
     _Atomic uint64_t module;     /* callback module atom of a watched GenServer, 0 = none */
@@ -80,10 +99,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     if (!t) return;
     if (t->procs)
         for (uint32_t i = 0; i <= t->nkeys; i++) {
-            proc *p = atomic_load_explicit(&t->procs[i], memory_order_relaxed);
-            if (!p) continue;
-            for (uint32_t d = 0; d < p->depth && d < MAX_DEPTH; d++) mi_free(p->frames[d].cause);
-            mi_free(p);
+            proc_free(atomic_load_explicit(&t->procs[i], memory_order_relaxed));
         }
     size_t n = (size_t)t->nkeys + 1;
     es_vm_free((void *)t->procs, n * sizeof *t->procs);
@@ -404,8 +420,11 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         if (!(mf = es_codec_mf_key(s, el[0], el[1], true))) return;
         p->last_m = el[0], p->last_f = el[1], p->last_mf = mf;
     }
-    if (p->depth++ >= MAX_DEPTH) return; /* deeper frames are counted, not kept */
-    frame *f = &p->frames[p->depth - 1];
+    if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
+        p->depth++;
+        return;
+    }
+    frame *f = &p->frames[p->depth++];
     *f = (frame){.ts = es_store_now(s), .mf = mf};
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
     gs_watch *w = &t->gs[pid->id];
@@ -480,14 +499,14 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, mfa, &n, &el) || n != 3) return;
-    if (p->depth-- > MAX_DEPTH) return;
+    if (p->depth-- > p->cap) return;
     frame f = p->frames[p->depth];
     ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
     es_key *mf = f.mf;
     if (memcmp(es_key_bytes(mf), called, sizeof called) != 0) {
         /* out of step (a frame was lost): start over rather than mispair */
         mi_free(f.cause);
-        for (uint32_t d = 0; d < p->depth; d++) mi_free(p->frames[d].cause);
+        for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
         p->depth = 0;
         return;
     }
@@ -591,11 +610,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, "reason", term)) return A.ok;
-        proc *p = atomic_exchange(&t->procs[pid->id], NULL); /* the process is gone */
-        if (p) {
-            for (uint32_t d = 0; d < p->depth && d < MAX_DEPTH; d++) mi_free(p->frames[d].cause);
-            mi_free(p);
-        }
+        proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;

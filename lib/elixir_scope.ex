@@ -86,13 +86,28 @@ defmodule ElixirScope do
         start_unlinked(config)
 
       sup ->
-        if Process.whereis(Tracing) do
-          {:error, {:already_started, sup}}
-        else
-          Supervisor.stop(sup)
-          start_unlinked(config)
-        end
+        if Process.whereis(Tracing),
+          do: {:error, {:already_started, sup}},
+          else: restart(sup, config)
     end
+  end
+
+  # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
+  # afresh with the new configuration.
+  defp restart(sup, config) do
+    for %{id: id} <- Enum.reverse(children_specs(config)) do
+      Supervisor.terminate_child(sup, id)
+      Supervisor.delete_child(sup, id)
+    end
+
+    warn_unavailable(config)
+
+    Enum.reduce_while(children_specs(config), :ok, fn spec, :ok ->
+      case Supervisor.start_child(sup, spec) do
+        {:ok, _} -> {:cont, :ok}
+        {:error, reason} -> {:halt, {:error, reason}}
+      end
+    end)
   end
 
   @doc false
@@ -117,6 +132,7 @@ defmodule ElixirScope do
     case Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor) do
       {:ok, sup} ->
         Process.unlink(sup)
+        :persistent_term.put({__MODULE__, :started_by_setup}, sup)
         :ok
 
       {:error, reason} ->
@@ -131,6 +147,8 @@ defmodule ElixirScope do
       {ElixirScope.Governor, config}
     ]
   end
+
+  defp children_specs(config), do: Enum.map(children(config), &Supervisor.child_spec(&1, []))
 
   defp warn_unavailable(config) do
     if config.phoenix,
@@ -151,16 +169,33 @@ defmodule ElixirScope do
   """
   @spec stop(keyword()) :: :ok
   def stop(opts \\ []) do
+    keep_data =
+      case opts do
+        [] -> true
+        [keep_data: keep] when is_boolean(keep) -> keep
+        _ -> raise ArgumentError, "stop/1 takes keep_data: boolean, got: #{inspect(opts)}"
+      end
+
     case Process.whereis(@supervisor) do
       nil ->
         :ok
 
       sup ->
-        if Keyword.get(opts, :keep_data, true) do
-          for child <- [ElixirScope.Governor, Tracing], do: Supervisor.terminate_child(sup, child)
-          :ok
-        else
-          Supervisor.stop(sup)
+        cond do
+          keep_data ->
+            for id <- [ElixirScope.Governor, Tracing], do: Supervisor.terminate_child(sup, id)
+            :ok
+
+          :persistent_term.get({__MODULE__, :started_by_setup}, nil) == sup ->
+            Supervisor.stop(sup)
+
+          true ->
+            # Under the caller's own supervisor, which would restart ours if it stopped:
+            # stop every child instead.
+            for id <- [ElixirScope.Governor, Tracing, TraceDB],
+                do: Supervisor.terminate_child(sup, id)
+
+            :ok
         end
     end
   end
@@ -268,8 +303,13 @@ defmodule ElixirScope do
   end
 
   @doc "Changes the share (0.0..1.0) of non-critical events kept."
-  @spec set_sample_rate(number()) :: :ok
-  def set_sample_rate(rate), do: TraceDB.set_sample_rate(rate)
+  @spec set_sample_rate(number()) :: :ok | {:error, :not_running}
+  def set_sample_rate(rate) do
+    unless is_number(rate) and rate >= 0 and rate <= 1,
+      do: raise(ArgumentError, "sample rate must be a number in 0.0..1.0, got: #{inspect(rate)}")
+
+    if TraceDB.lookup(TraceDB), do: TraceDB.set_sample_rate(rate), else: {:error, :not_running}
+  end
 
   @doc "What ElixirScope traces now: level, GenServers, modules and functions."
   @spec tracing_info() :: map() | {:error, :not_running}

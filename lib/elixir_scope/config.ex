@@ -39,6 +39,8 @@ defmodule ElixirScope.Config do
     app_env = Application.get_all_env(:elixir_scope) |> Keyword.take(Keyword.keys(@defaults))
     merged = @defaults |> Keyword.merge(app_env) |> Keyword.merge(opts)
     Enum.each(merged, &check!/1)
+    # The store checks its own options (ranges, max_payload_bytes <= max_bytes / 4).
+    ElixirScope.TraceDB.validate_options!(Keyword.take(merged, @store_keys))
     Map.new(merged)
   end
 

@@ -290,7 +290,9 @@ defmodule ElixirScope.TraceDB do
 
   ## Validation
 
-  defp validate_options!(opts) do
+  @doc false
+  # Validates store options; returns {name, config map}. ElixirScope.setup/1 uses it too.
+  def validate_options!(opts) do
     unless Keyword.keyword?(opts),
       do: raise(ArgumentError, "options must be a keyword list, got: #{inspect(opts)}")
 

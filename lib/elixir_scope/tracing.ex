@@ -113,11 +113,18 @@ defmodule ElixirScope.Tracing do
     :erlang.trace_pattern({module, :_, :_}, false, [:local])
     patterns = MapSet.reject(state.patterns, &match?({^module, _, _}, &1))
     state = %{state | modules: MapSet.delete(state.modules, module), patterns: patterns}
-    # A watched GenServer of this module still needs its callbacks traced.
+    # Functions of this module traced one by one, and watched GenServers of it, still
+    # need their patterns.
+    for {^module, _, _} = mfa <- state.functions do
+      :erlang.trace_pattern(mfa, @match_spec, [:local])
+    end
+
+    state = Enum.reduce(state.functions, state, fn mfa, acc -> add_pattern(acc, mfa) end)
+
     state =
-      state.genservers
-      |> Enum.filter(fn {_pid, m} -> m == module end)
-      |> Enum.reduce(state, fn _, acc -> gen_server_patterns(module, acc) end)
+      if module in Map.values(state.genservers),
+        do: gen_server_patterns(module, state),
+        else: state
 
     {:reply, :ok, state}
   end
@@ -216,14 +223,20 @@ defmodule ElixirScope.Tracing do
   # system message, and it would sit in its mailbox).
   defp gen_server_module(pid) do
     with {:dictionary, dict} <- Process.info(pid, :dictionary),
-         {module, :init, 1} <- dict[:"$initial_call"],
+         {module, _, _} <- dict[:"$initial_call"],
          {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
-      {:ok, module}
+      {:ok, callback_module(module)}
     else
       _ -> :error
     end
   catch
     :exit, _ -> :error
+  end
+
+  # proc_lib's initial call names the callback module ({Mod, :init, 1}), except for
+  # Agents: Agent.Server puts the agent's own function there.
+  defp callback_module(module) do
+    if function_exported?(module, :handle_call, 3), do: module, else: Agent.Server
   end
 
   # The starting state is recorded from inside the GenServer, between two callbacks,
