@@ -260,8 +260,8 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out)
         uint8_t stack[1024];
         uint8_t *buf = v.len <= sizeof stack ? stack : enif_alloc(v.len);
         if (!buf) return false;
-        bool ok = es_store_payload(s, &v, buf) &&
-                  enif_binary_to_term(env, buf, v.len, &payload, 0) && enif_is_map(env, payload);
+        bool ok = es_store_payload(s, &v, buf) && etf_decode(env, buf, v.len, &payload) &&
+                  enif_is_map(env, payload);
         if (buf != stack) enif_free(buf);
         if (!ok) return false;
     }

@@ -1,6 +1,6 @@
 /*
- * etf.c — a direct encoder for small terms, falling back to enif_term_to_binary().
- * See etf.h for the contract.
+ * etf.c — the payload term format: a direct encoder and decoder for small terms,
+ * with enif_term_to_binary()/enif_binary_to_term() for the rest. See etf.h.
  */
 #include "etf.h"
 
@@ -17,12 +17,14 @@
 #define BINARY_EXT 109
 #define SMALL_BIG_EXT 110
 #define MAP_EXT 116
-#define SMALL_ATOM_UTF8_EXT 119
-#define ATOM_UTF8_EXT 118
+#define ES_ATOM_REF 200
+#define ES_ETF_BLOB 201
 
-#define DIRECT_DEPTH 8      /* deeper terms go to enif_term_to_binary() */
+#define DIRECT_DEPTH 8      /* deeper terms become blobs */
 #define DIRECT_BINARY 4096  /* so do larger binaries */
 #define DIRECT_ELEMENTS 256 /* and longer lists, tuples and maps */
+
+/* ---- writing ---------------------------------------------------------------------- */
 
 static bool reserve(etf_buf *b, size_t n) {
     if (b->len + n <= b->cap) return true;
@@ -46,8 +48,14 @@ static inline bool put_u8(etf_buf *b, uint8_t v) {
     return put(b, &v, 1);
 }
 
+static inline void be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
+}
+
 static inline bool put_u32(etf_buf *b, uint32_t v) {
-    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    uint8_t x[4];
+    be32(x, v);
     return put(b, x, 4);
 }
 
@@ -73,49 +81,31 @@ static bool put_int(etf_buf *b, int64_t v) {
     return put_u8(b, SMALL_BIG_EXT) && put_u8(b, n) && put_u8(b, v < 0) && put(b, digits, n);
 }
 
-static bool put_atom_text(etf_buf *b, const char *name, size_t len) {
-    if (len <= 255)
-        return put_u8(b, SMALL_ATOM_UTF8_EXT) && put_u8(b, (uint8_t)len) && put(b, name, len);
-    return put_u8(b, ATOM_UTF8_EXT) && put_u8(b, (uint8_t)(len >> 8)) && put_u8(b, (uint8_t)len) &&
-           put(b, name, len);
+static bool put_atom(etf_buf *b, ERL_NIF_TERM atom) {
+    return put_u8(b, ES_ATOM_REF) && put(b, &atom, sizeof atom);
 }
 
-static bool fallback(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
+static bool blob(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     ErlNifBinary bin;
     if (!enif_term_to_binary(env, t, &bin)) return false;
-    bool ok = put(b, bin.data + 1, bin.size - 1); /* drop the version byte */
+    bool ok = bin.size <= UINT32_MAX && put_u8(b, ES_ETF_BLOB) && put_u32(b, (uint32_t)bin.size) &&
+              put(b, bin.data, bin.size);
     enif_release_binary(&bin);
     return ok;
 }
 
 static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
-    if (depth > DIRECT_DEPTH) return fallback(env, b, t);
+    if (depth > DIRECT_DEPTH) return blob(env, b, t);
     switch (enif_term_type(env, t)) {
-    case ERL_NIF_TERM_TYPE_ATOM: {
-        /* OTP 25 reads atom text as Latin-1 only (atoms with other characters fall
-         * back); ETF wants UTF-8, so characters 128..255 become two bytes. */
-        char latin1[256], utf8[512];
-        int n = enif_get_atom(env, t, latin1, sizeof latin1, ERL_NIF_LATIN1);
-        if (n <= 0) return fallback(env, b, t);
-        size_t len = 0;
-        for (int i = 0; i < n - 1; i++) {
-            uint8_t c = (uint8_t)latin1[i];
-            if (c < 128) {
-                utf8[len++] = (char)c;
-            } else {
-                utf8[len++] = (char)(0xc0 | c >> 6);
-                utf8[len++] = (char)(0x80 | (c & 0x3f));
-            }
-        }
-        return put_atom_text(b, utf8, len);
-    }
+    case ERL_NIF_TERM_TYPE_ATOM:
+        return put_atom(b, t);
     case ERL_NIF_TERM_TYPE_INTEGER: {
         ErlNifSInt64 v;
-        return enif_get_int64(env, t, &v) ? put_int(b, v) : fallback(env, b, t);
+        return enif_get_int64(env, t, &v) ? put_int(b, v) : blob(env, b, t);
     }
     case ERL_NIF_TERM_TYPE_FLOAT: {
         double d;
-        if (!enif_get_double(env, t, &d)) return fallback(env, b, t);
+        if (!enif_get_double(env, t, &d)) return blob(env, b, t);
         uint64_t bits;
         memcpy(&bits, &d, 8);
         uint8_t x[9] = {NEW_FLOAT_EXT};
@@ -125,15 +115,14 @@ static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
     case ERL_NIF_TERM_TYPE_BITSTRING: {
         ErlNifBinary bin;
         if (!enif_inspect_binary(env, t, &bin) || bin.size > DIRECT_BINARY)
-            return fallback(env, b, t); /* bitstrings with a partial byte, or large */
+            return blob(env, b, t); /* bitstrings with a partial byte, or large */
         return put_u8(b, BINARY_EXT) && put_u32(b, (uint32_t)bin.size) &&
                put(b, bin.data, bin.size);
     }
     case ERL_NIF_TERM_TYPE_TUPLE: {
         const ERL_NIF_TERM *el;
         int arity;
-        if (!enif_get_tuple(env, t, &arity, &el) || arity > DIRECT_ELEMENTS)
-            return fallback(env, b, t);
+        if (!enif_get_tuple(env, t, &arity, &el) || arity > DIRECT_ELEMENTS) return blob(env, b, t);
         if (!(arity <= 255 ? put_u8(b, SMALL_TUPLE_EXT) && put_u8(b, (uint8_t)arity)
                            : put_u8(b, LARGE_TUPLE_EXT) && put_u32(b, (uint32_t)arity)))
             return false;
@@ -144,29 +133,26 @@ static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
     case ERL_NIF_TERM_TYPE_LIST: {
         if (enif_is_empty_list(env, t)) return put_u8(b, NIL_EXT);
         size_t start = b->len;
-        ERL_NIF_TERM list = t;
+        ERL_NIF_TERM list = t, head;
         if (!put_u8(b, LIST_EXT) || !put_u32(b, 0)) return false;
         uint32_t n = 0;
-        ERL_NIF_TERM head;
         while (enif_get_list_cell(env, t, &head, &t)) {
             if (++n > DIRECT_ELEMENTS) {
                 b->len = start;
-                return fallback(env, b, list);
+                return blob(env, b, list);
             }
             if (!encode(env, b, head, depth + 1)) return false;
         }
         if (!encode(env, b, t, depth + 1)) return false; /* [] or an improper tail */
-        uint8_t *p = b->data + start + 1;
-        p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8),
-        p[3] = (uint8_t)n;
+        be32(b->data + start + 1, n);
         return true;
     }
     case ERL_NIF_TERM_TYPE_MAP: {
         size_t n;
-        if (!enif_get_map_size(env, t, &n) || n > DIRECT_ELEMENTS) return fallback(env, b, t);
+        if (!enif_get_map_size(env, t, &n) || n > DIRECT_ELEMENTS) return blob(env, b, t);
         ErlNifMapIterator it;
         if (!enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST))
-            return fallback(env, b, t);
+            return blob(env, b, t);
         bool ok = put_u8(b, MAP_EXT) && put_u32(b, (uint32_t)n);
         ERL_NIF_TERM k, v;
         while (ok && enif_map_iterator_get_pair(env, &it, &k, &v)) {
@@ -177,7 +163,7 @@ static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
         return ok;
     }
     default:
-        return fallback(env, b, t);
+        return blob(env, b, t);
     }
 }
 
@@ -196,30 +182,169 @@ bool etf_map_begin(etf_buf *b) {
     return put_u32(b, 0);
 }
 
-static bool key(etf_buf *b, const char *k) {
+static bool key(etf_buf *b, ERL_NIF_TERM k) {
     b->map_fields++;
-    return put_atom_text(b, k, strlen(k));
+    return put_atom(b, k);
 }
 
-bool etf_map_term(ErlNifEnv *env, etf_buf *b, const char *k, ERL_NIF_TERM value) {
+bool etf_map_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM k, ERL_NIF_TERM value) {
     return key(b, k) && etf_term(env, b, value);
 }
 
-bool etf_map_int(etf_buf *b, const char *k, int64_t value) {
+bool etf_map_int(etf_buf *b, ERL_NIF_TERM k, int64_t value) {
     return key(b, k) && put_int(b, value);
 }
 
-bool etf_map_atom(etf_buf *b, const char *k, const char *atom) {
-    return key(b, k) && put_atom_text(b, atom, strlen(atom));
-}
-
-bool etf_map_encoded(etf_buf *b, const char *k, const uint8_t *image, size_t len) {
+bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM k, const uint8_t *image, size_t len) {
     return len > 1 && key(b, k) && put(b, image + 1, len - 1);
 }
 
 void etf_map_end(etf_buf *b) {
-    uint8_t *p = b->data + b->map_at;
-    uint32_t n = b->map_fields;
-    p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8),
-    p[3] = (uint8_t)n;
+    be32(b->data + b->map_at, b->map_fields);
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+typedef struct reader {
+    ErlNifEnv *env;
+    const uint8_t *p, *end;
+} reader;
+
+static inline bool need(reader *r, size_t n) {
+    return (size_t)(r->end - r->p) >= n;
+}
+
+static inline uint32_t get_u32(reader *r) {
+    uint32_t v =
+        (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
+    r->p += 4;
+    return v;
+}
+
+static bool decode(reader *r, ERL_NIF_TERM *out, int depth);
+
+/* Decodes n terms into an array (on the stack when small). */
+static bool decode_many(reader *r, uint32_t n, ERL_NIF_TERM *stack, size_t stack_n,
+                        ERL_NIF_TERM **items, int depth) {
+    *items = n <= stack_n ? stack : enif_alloc(n * sizeof **items);
+    if (!*items) return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (!decode(r, &(*items)[i], depth + 1)) {
+            if (*items != stack) enif_free(*items);
+            return false;
+        }
+    return true;
+}
+
+static bool decode(reader *r, ERL_NIF_TERM *out, int depth) {
+    ErlNifEnv *env = r->env;
+    if (depth > DIRECT_DEPTH + 1 || !need(r, 1)) return false;
+    uint8_t tag = *r->p++;
+    switch (tag) {
+    case ES_ATOM_REF:
+        if (!need(r, sizeof *out)) return false;
+        memcpy(out, r->p, sizeof *out);
+        r->p += sizeof *out;
+        return true;
+    case SMALL_INTEGER_EXT:
+        if (!need(r, 1)) return false;
+        *out = enif_make_int(env, *r->p++);
+        return true;
+    case INTEGER_EXT:
+        if (!need(r, 4)) return false;
+        *out = enif_make_int(env, (int32_t)get_u32(r));
+        return true;
+    case SMALL_BIG_EXT: {
+        if (!need(r, 2)) return false;
+        uint8_t n = r->p[0], sign = r->p[1];
+        r->p += 2;
+        if (n > 8 || !need(r, n)) return false;
+        uint64_t mag = 0;
+        for (int i = n - 1; i >= 0; i--) mag = mag << 8 | r->p[i];
+        r->p += n;
+        *out = sign ? enif_make_int64(env, (int64_t)(0 - mag)) : enif_make_uint64(env, mag);
+        return true;
+    }
+    case NEW_FLOAT_EXT: {
+        if (!need(r, 8)) return false;
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; i++) bits = bits << 8 | r->p[i];
+        r->p += 8;
+        double d;
+        memcpy(&d, &bits, 8);
+        *out = enif_make_double(env, d);
+        return true;
+    }
+    case BINARY_EXT: {
+        if (!need(r, 4)) return false;
+        uint32_t n = get_u32(r);
+        if (!need(r, n)) return false;
+        memcpy(enif_make_new_binary(env, n, out), r->p, n);
+        r->p += n;
+        return true;
+    }
+    case NIL_EXT:
+        *out = enif_make_list(env, 0);
+        return true;
+    case SMALL_TUPLE_EXT:
+    case LARGE_TUPLE_EXT: {
+        uint32_t n;
+        if (tag == SMALL_TUPLE_EXT) {
+            if (!need(r, 1)) return false;
+            n = *r->p++;
+        } else {
+            if (!need(r, 4)) return false;
+            n = get_u32(r);
+        }
+        ERL_NIF_TERM stack[16], *items;
+        if (!decode_many(r, n, stack, 16, &items, depth)) return false;
+        *out = enif_make_tuple_from_array(env, items, n);
+        if (items != stack) enif_free(items);
+        return true;
+    }
+    case LIST_EXT: {
+        if (!need(r, 4)) return false;
+        uint32_t n = get_u32(r);
+        ERL_NIF_TERM stack[16], *items, tail;
+        if (!decode_many(r, n, stack, 16, &items, depth)) return false;
+        bool ok = decode(r, &tail, depth + 1);
+        if (ok) {
+            *out = tail;
+            for (uint32_t i = n; i-- > 0;) *out = enif_make_list_cell(env, items[i], *out);
+        }
+        if (items != stack) enif_free(items);
+        return ok;
+    }
+    case MAP_EXT: {
+        if (!need(r, 4)) return false;
+        uint32_t n = get_u32(r);
+        ERL_NIF_TERM stack[32], *kv;
+        if (n > UINT32_MAX / 2 || !decode_many(r, 2 * n, stack, 32, &kv, depth)) return false;
+        ERL_NIF_TERM ks[16], vs[16];
+        ERL_NIF_TERM *k = n <= 16 ? ks : enif_alloc(n * sizeof *k);
+        ERL_NIF_TERM *v = n <= 16 ? vs : enif_alloc(n * sizeof *v);
+        bool ok = k && v;
+        for (uint32_t i = 0; ok && i < n; i++) k[i] = kv[2 * i], v[i] = kv[2 * i + 1];
+        ok = ok && enif_make_map_from_arrays(env, k, v, n, out);
+        if (k && k != ks) enif_free(k);
+        if (v && v != vs) enif_free(v);
+        if (kv != stack) enif_free(kv);
+        return ok;
+    }
+    case ES_ETF_BLOB: {
+        if (!need(r, 4)) return false;
+        uint32_t n = get_u32(r);
+        if (!need(r, n) || enif_binary_to_term(env, r->p, n, out, 0) != n) return false;
+        r->p += n;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+bool etf_decode(ErlNifEnv *env, const uint8_t *data, size_t len, ERL_NIF_TERM *out) {
+    reader r = {env, data, data + len};
+    if (len < 1 || *r.p++ != ETF_VERSION) return false;
+    return decode(&r, out, 0) && r.p == r.end;
 }

@@ -89,6 +89,9 @@ static struct {
         register_, unregister, trace_status, trace, discard, remove, extra, normal, shutdown, reply,
         noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue, mask, step,
         truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+    /* payload field names */
+    ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
+        to_name, to, parent, initial_call, other, name;
 } A;
 
 static _Thread_local etf_buf tl_buf;
@@ -148,6 +151,22 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(function, "function");
     ATOM(genserver, "genserver");
     ATOM(initial, "initial");
+    ATOM(args, "args");
+    ATOM(result, "result");
+    ATOM(class_, "class");
+    ATOM(reason, "reason");
+    ATOM(duration, "duration");
+    ATOM(call_id, "call_id");
+    ATOM(state, "state");
+    ATOM(callback, "callback");
+    ATOM(cause, "cause");
+    ATOM(message, "message");
+    ATOM(to_name, "to_name");
+    ATOM(to, "to");
+    ATOM(parent, "parent");
+    ATOM(initial_call, "initial_call");
+    ATOM(other, "other");
+    ATOM(name, "name");
     tracer_type = enif_open_resource_type(env, NULL, "elixir_scope_tracer", tracer_dtor,
                                           ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     return tracer_type ? 0 : 1;
@@ -269,8 +288,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         uint64_t h = hash_payload(b);
         etf_reset(b);
         es_key *mf = es_codec_mf_key(s, el[2], 0, true);
-        if (!mf || !etf_map_begin(b) || !etf_map_term(env, b, "state", el[3]) ||
-            !etf_map_atom(b, "callback", "initial"))
+        if (!mf || !etf_map_begin(b) || !etf_map_term(env, b, A.state, el[3]) ||
+            !etf_map_term(env, b, A.callback, A.initial))
             return es_raise_arg(env, "state could not be encoded");
         etf_map_end(b);
         es_event_in in = {.ts = ES_TS_NOW,
@@ -454,7 +473,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
                       .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY};
     if (!keep(t, step, &in)) return;
     payload pl = payload_begin(step);
-    if (pl.fields && !etf_map_term(env, pl.b, "args", el[2])) return;
+    if (pl.fields && !etf_map_term(env, pl.b, A.args, el[2])) return;
     payload_end(t, &pl, step, &in);
     append(t, &in, &f->call_id);
 }
@@ -483,10 +502,10 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
     if (!keep(t, step, &in)) return;
     payload pl = payload_begin(step);
     if (pl.fields) {
-        char cb[32];
-        enif_get_atom(env, f->callback, cb, sizeof cb, ERL_NIF_LATIN1);
-        if (!etf_map_term(env, pl.b, "state", state) || !etf_map_atom(pl.b, "callback", cb)) return;
-        if (f->cause && !etf_map_encoded(pl.b, "cause", f->cause, f->cause_len)) return;
+        if (!etf_map_term(env, pl.b, A.state, state) ||
+            !etf_map_term(env, pl.b, A.callback, f->callback))
+            return;
+        if (f->cause && !etf_map_encoded(pl.b, A.cause, f->cause, f->cause_len)) return;
     }
     payload_end(t, &pl, step, &in);
     append(t, &in, NULL);
@@ -525,15 +544,15 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     if (enif_get_uint(env, el[2], &arity) && arity <= 255) in.arity = (uint8_t)arity;
     payload pl = payload_begin(step);
     if (pl.fields) {
-        bool ok = etf_map_int(pl.b, "duration", now - f.ts) &&
-                  etf_map_int(pl.b, "call_id", (int64_t)f.call_id);
+        bool ok = etf_map_int(pl.b, A.duration, now - f.ts) &&
+                  etf_map_int(pl.b, A.call_id, (int64_t)f.call_id);
         const ERL_NIF_TERM *cv;
         int cn;
         if (exception && enif_get_tuple(env, extra, &cn, &cv) && cn == 2)
-            ok = ok && etf_map_term(env, pl.b, "class", cv[0]) &&
-                 etf_map_term(env, pl.b, "reason", cv[1]);
+            ok = ok && etf_map_term(env, pl.b, A.class_, cv[0]) &&
+                 etf_map_term(env, pl.b, A.reason, cv[1]);
         else
-            ok = ok && etf_map_term(env, pl.b, "result", extra);
+            ok = ok && etf_map_term(env, pl.b, A.result, extra);
         if (!ok) return;
     }
     payload_end(t, &pl, step, &in);
@@ -585,9 +604,9 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             }
         }
         pl = payload_begin(step);
-        if (pl.fields && !etf_map_term(env, pl.b, "message", term)) return A.ok;
-        if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, "to_name", to)) return A.ok;
-        if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, "to", to)) return A.ok;
+        if (pl.fields && !etf_map_term(env, pl.b, A.message, term)) return A.ok;
+        if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, A.to_name, to)) return A.ok;
+        if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, A.to, to)) return A.ok;
     } else if (tag == A.spawn) {
         in.type = t->k_spawn;
         in.flags |= ES_F_CRITICAL;
@@ -597,11 +616,11 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         int n;
         unsigned len;
         ERL_NIF_TERM mfa = opt_extra(env, argv[4]);
-        if (!etf_map_term(env, pl.b, "parent", tracee)) return A.ok;
+        if (!etf_map_term(env, pl.b, A.parent, tracee)) return A.ok;
         if (mfa && enif_get_tuple(env, mfa, &n, &el) && n == 3 &&
             enif_get_list_length(env, el[2], &len)) {
             ERL_NIF_TERM ic = enif_make_tuple3(env, el[0], el[1], enif_make_uint(env, len));
-            if (!etf_map_term(env, pl.b, "initial_call", ic)) return A.ok;
+            if (!etf_map_term(env, pl.b, A.initial_call, ic)) return A.ok;
         }
     } else if (tag == A.exit) {
         bool normal = is_normal_exit(env, term);
@@ -609,7 +628,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         in.type = normal ? t->k_exit : t->k_crash;
         in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
-        if (!etf_map_term(env, pl.b, "reason", term)) return A.ok;
+        if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
         proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
@@ -623,7 +642,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             in.flags |= ES_F_PEER;
             uint32_t ids[2] = {pid->id, in.peer->id};
             in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
-        } else if (pl.fields && !etf_map_term(env, pl.b, links ? "other" : "name", term)) {
+        } else if (pl.fields && !etf_map_term(env, pl.b, links ? A.other : A.name, term)) {
             return A.ok;
         }
     } else {
