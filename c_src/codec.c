@@ -51,6 +51,7 @@ void es_codec_init_atoms(ErlNifEnv *env) {
     ATOM(order, "order");
     ATOM(after_id, "after_id");
     ATOM(before_id, "before_id");
+    ATOM(between, "between");
     ATOM(stored, "stored");
     ATOM(appended, "appended");
     ATOM(sampled_out, "sampled_out");

@@ -24,7 +24,7 @@ typedef struct es_atoms {
     ERL_NIF_TERM critical, truncated, payload_size;
     ERL_NIF_TERM spawn, exit, crash, error_type, governor, persist_error;
     ERL_NIF_TERM max_events, max_bytes, max_payload_bytes, sample_rate, max_keys;
-    ERL_NIF_TERM timestamp_start, timestamp_end, limit, order, after_id, before_id;
+    ERL_NIF_TERM timestamp_start, timestamp_end, limit, order, after_id, before_id, between;
     ERL_NIF_TERM stored, appended, sampled_out, pruned, bytes, memory, oldest_id, newest_id,
         max_lateness, by_type, unindexed;
     ERL_NIF_TERM struct_, exception, message, argument_error;

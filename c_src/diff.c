@@ -72,6 +72,20 @@ static bool keyword_map(ErlNifEnv *env, ERL_NIF_TERM list, ERL_NIF_TERM *map) {
     return true;
 }
 
+/* The elements of a list as an array (on the stack when short) and its tail. */
+static bool list_items(ErlNifEnv *env, ERL_NIF_TERM list, ERL_NIF_TERM *stack, unsigned stack_n,
+                       ERL_NIF_TERM **items, unsigned *n, ERL_NIF_TERM *tail) {
+    unsigned len = 0;
+    ERL_NIF_TERM h, t = list;
+    while (enif_get_list_cell(env, t, &h, &t)) len++;
+    *items = len <= stack_n ? stack : enif_alloc(len * sizeof **items);
+    if (!*items) return false;
+    *n = 0;
+    for (t = list; enif_get_list_cell(env, t, &h, &t);) (*items)[(*n)++] = h;
+    *tail = t;
+    return true;
+}
+
 static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth) {
     ErlNifEnv *env = c->env;
     ERL_NIF_TERM ma, mb;
@@ -79,18 +93,37 @@ static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_
         walk_maps(c, rpath, ma, mb, depth);
         return;
     }
-    ERL_NIF_TERM ha, hb, ta, tb;
-    unsigned i = 0;
-    for (; enif_get_list_cell(env, a, &ha, &ta) && enif_get_list_cell(env, b, &hb, &tb); i++) {
-        walk(c, enif_make_list_cell(env, enif_make_uint(env, i), rpath), ha, hb, depth + 1);
-        a = ta;
-        b = tb;
+    /* Elements the two lists share at the front and at the back are equal; only the
+     * middle differs: compared position by position, then what one has more of is
+     * :removed (indices of the old list) or :added (indices of the new one). So taking
+     * the head off a queue reads as one removal, not a change at every index. */
+    ERL_NIF_TERM sa[64], sb[64], *va = sa, *vb = sb, ta, tb;
+    unsigned na = 0, nb = 0;
+    if (!list_items(env, a, sa, 64, &va, &na, &ta) || !list_items(env, b, sb, 64, &vb, &nb, &tb)) {
+        if (va != sa) enif_free(va);
+        emit(c, rpath, c->changed, a, b);
+        return;
     }
-    /* One list ran out: the rest of the other is removed or added element by element. */
-    for (; enif_get_list_cell(env, a, &ha, &a); i++)
-        emit(c, enif_make_list_cell(env, enif_make_uint(env, i), rpath), c->removed, ha, c->nil);
-    for (; enif_get_list_cell(env, b, &hb, &b); i++)
-        emit(c, enif_make_list_cell(env, enif_make_uint(env, i), rpath), c->added, c->nil, hb);
+    unsigned pre = 0, suf = 0;
+    while (pre < na && pre < nb && enif_is_identical(va[pre], vb[pre])) pre++;
+    while (suf < na - pre && suf < nb - pre &&
+           enif_is_identical(va[na - 1 - suf], vb[nb - 1 - suf]))
+        suf++;
+    unsigned mid_a = na - pre - suf, mid_b = nb - pre - suf;
+    unsigned common = mid_a < mid_b ? mid_a : mid_b;
+    for (unsigned i = 0; i < common; i++)
+        walk(c, enif_make_list_cell(env, enif_make_uint(env, pre + i), rpath), va[pre + i],
+             vb[pre + i], depth + 1);
+    for (unsigned i = common; i < mid_a; i++)
+        emit(c, enif_make_list_cell(env, enif_make_uint(env, pre + i), rpath), c->removed,
+             va[pre + i], c->nil);
+    for (unsigned i = common; i < mid_b; i++)
+        emit(c, enif_make_list_cell(env, enif_make_uint(env, pre + i), rpath), c->added, c->nil,
+             vb[pre + i]);
+    if (va != sa) enif_free(va);
+    if (vb != sb) enif_free(vb);
+    a = ta;
+    b = tb;
     /* Improper tails: compare them as the element after the last index. */
     if (!enif_is_identical(a, b) && !(enif_is_empty_list(env, a) && enif_is_empty_list(env, b)))
         emit(c, enif_make_list_cell(env, enif_make_atom(env, "tail"), rpath), c->changed, a, b);

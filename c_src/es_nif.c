@@ -180,6 +180,18 @@ static const char *parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, e
                 if (!a || (f->actor && f->actor != a)) none = true;
                 f->actor = a;
             }
+        } else if (k == es_atom.between) {
+            const ERL_NIF_TERM *two;
+            int n;
+            if (!enif_get_tuple(env, v, &n, &two) || n != 2 || !enif_is_pid(env, two[0]) ||
+                !enif_is_pid(env, two[1])) {
+                err = "filter :between must be a {pid, pid} tuple";
+            } else {
+                f->actor = es_codec_pid_key(env, s, two[0], false);
+                f->peer = es_codec_pid_key(env, s, two[1], false);
+                f->both_directions = true;
+                if (!f->actor || !f->peer) none = true;
+            }
         } else if (k == es_atom.to_pid) {
             if (!enif_is_pid(env, v))
                 err = "filter :to_pid must be a pid";
@@ -217,8 +229,8 @@ static const char *parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, e
             else if (v != es_atom.asc)
                 err = "filter :order must be :asc or :desc";
         } else {
-            err = "unknown filter key (allowed: type, pid, from_pid, to_pid, module, function, "
-                  "timestamp_start, timestamp_end, limit, order, after_id, before_id)";
+            err = "unknown filter key (allowed: type, pid, from_pid, to_pid, between, module, "
+                  "function, timestamp_start, timestamp_end, limit, order, after_id, before_id)";
         }
     }
     enif_map_iterator_destroy(env, &it);

@@ -48,8 +48,14 @@ static int visit(const es_event_view *v, void *p) {
     }
     if (v->id <= f->after_id || (f->before_id && v->id >= f->before_id)) return ES_REJECT;
     if (f->type && v->type_id != f->type->id) return ES_REJECT;
-    if (f->actor && v->actor != f->actor->id) return ES_REJECT;
-    if (f->peer && v->peer != f->peer->id) return ES_REJECT;
+    if (f->both_directions) {
+        bool ab = v->actor == f->actor->id && v->peer == f->peer->id;
+        bool ba = v->actor == f->peer->id && v->peer == f->actor->id;
+        if (!ab && !ba) return ES_REJECT;
+    } else {
+        if (f->actor && v->actor != f->actor->id) return ES_REJECT;
+        if (f->peer && v->peer != f->peer->id) return ES_REJECT;
+    }
     if (f->mf && v->mf != f->mf->id) return ES_REJECT;
     if (f->module) {
         es_key *mf = v->mf ? es_intern_by_id(&es_store_tables(q->s)->mf, v->mf) : NULL;
@@ -72,15 +78,17 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
     query_ctx q = {.s = s, .f = f, .out = out, .status = ES_Q_OK};
     es_walk w = {
         .ts_min = f->ts_min, .ts_max = f->ts_max, .want = f->limit, .descending = f->descending};
-    es_key *pair = NULL;
     if (f->actor && f->peer) {
-        uint32_t ids[2] = {f->actor->id, f->peer->id};
-        pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, false, 0);
-        if (!pair) return ES_Q_OK; /* these two never met */
-    }
-    if (pair)
-        es_store_walk_chain(s, pair, ES_CHAIN_PAIR, &w, visit, &q);
-    else if (f->mf)
+        es_intern *pairs = &es_store_tables(s)->pair;
+        uint32_t ab[2] = {f->actor->id, f->peer->id}, ba[2] = {f->peer->id, f->actor->id};
+        es_key *one = es_intern_get(pairs, ab, sizeof ab, false, 0);
+        es_key *other = f->both_directions && f->actor != f->peer
+                            ? es_intern_get(pairs, ba, sizeof ba, false, 0)
+                            : NULL;
+        if (one) es_store_walk_chain(s, one, ES_CHAIN_PAIR, &w, visit, &q);
+        if (other && q.status == ES_Q_OK)
+            es_store_walk_chain(s, other, ES_CHAIN_PAIR, &w, visit, &q);
+    } else if (f->mf)
         es_store_walk_chain(s, f->mf, ES_CHAIN_MF, &w, visit, &q);
     else if (f->actor)
         es_store_walk_chain(s, f->actor, ES_CHAIN_ACTOR, &w, visit, &q);

@@ -23,6 +23,7 @@ typedef struct es_filter {
     /* NULL: not filtered. The caller resolves terms to keys; a term with no key
      * matches nothing and should not reach es_query(). */
     es_key *type, *actor, *peer, *module, *mf;
+    bool both_directions;   /* actor/peer match either way round (messages between two) */
     int64_t ts_min, ts_max; /* inclusive */
     uint64_t after_id;      /* only ids greater than this (0: no bound) */
     uint64_t before_id;     /* only ids smaller than this (0: no bound) */

@@ -82,19 +82,20 @@ ElixirScope.stop()
 IO.puts("== Store: #{inspect(Map.take(TraceDB.stats(), [:stored, :bytes]))}")
 IO.puts("   events by type: #{inspect(Map.reject(TraceDB.stats().by_type, &(elem(&1, 1) == 0)))}")
 
-IO.puts(
-  "\n== The queue's state timeline (#{inspect(queue)}): each state and the message that made it"
-)
+IO.puts("\n== The queue's state timeline (#{inspect(queue)}): each change and its cause")
 
-for e <- TraceDB.get_state_history(queue) do
-  IO.puts("  #{e.callback} #{inspect(e[:cause])}\n      -> #{inspect(e.state)}")
+for e <- ElixirScope.state_timeline(queue) do
+  change = if e.diff, do: inspect(e.diff), else: inspect(e.state)
+  IO.puts("  #{e.callback} #{inspect(e[:cause])}\n      #{change}")
 end
 
 [first_worker | _] = workers
-IO.puts("\n== Messages from the first worker #{inspect(first_worker)} to the queue")
+IO.puts("\n== Messages between the first worker #{inspect(first_worker)} and the queue")
 
-for e <- TraceDB.query_events(from_pid: first_worker, to_pid: queue),
-    do: IO.puts("  ##{e.id} #{inspect(e.message)}")
+for e <- ElixirScope.message_flow(first_worker, queue) do
+  arrow = if e.from_pid == queue, do: "<-", else: "->"
+  IO.puts("  ##{e.id} #{arrow} #{inspect(e.message)}")
+end
 
 IO.puts("\n== Calls of Demo.Jobs.run/1 and their results")
 

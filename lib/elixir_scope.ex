@@ -315,6 +315,40 @@ defmodule ElixirScope do
   @spec tracing_info() :: map() | {:error, :not_running}
   def tracing_info, do: Tracing.call(:info)
 
+  ## Time travel (see ElixirScope.TimeTravel)
+
+  @doc "Messages between two processes, both directions. See `ElixirScope.TimeTravel.message_flow/3`."
+  defdelegate message_flow(a, b, opts \\ []), to: ElixirScope.TimeTravel
+
+  @doc "Every state of a process with causes and diffs. See `ElixirScope.TimeTravel.state_timeline/2`."
+  defdelegate state_timeline(pid, opts \\ []), to: ElixirScope.TimeTravel
+
+  @doc "Everything a process did, in order. See `ElixirScope.TimeTravel.execution_path/2`."
+  defdelegate execution_path(pid, opts \\ []), to: ElixirScope.TimeTravel
+
+  @doc "The state of a process at a time. See `ElixirScope.TimeTravel.get_state_at/3`."
+  defdelegate get_state_at(pid, timestamp, opts \\ []), to: ElixirScope.TimeTravel
+
+  @doc "Events between two times. See `ElixirScope.TimeTravel.get_events_between/3`."
+  defdelegate get_events_between(t1, t2, filters \\ []), to: ElixirScope.TimeTravel
+
+  @doc "The next event. See `ElixirScope.TimeTravel.next_event/2`."
+  defdelegate next_event(event_or_ts, filters \\ []), to: ElixirScope.TimeTravel
+
+  @doc "The previous event. See `ElixirScope.TimeTravel.prev_event/2`."
+  defdelegate prev_event(event_or_ts, filters \\ []), to: ElixirScope.TimeTravel
+
+  @doc "Events around an event. See `ElixirScope.TimeTravel.events_around/3`."
+  defdelegate events_around(event_id, window_ms \\ 100, opts \\ []), to: ElixirScope.TimeTravel
+
+  @doc """
+  The structural difference of two terms, computed in C.
+
+      iex> ElixirScope.diff(%{a: 1, b: [1, 2]}, %{a: 2, b: [1, 2, 3]})
+      [{[:a], :changed, 1, 2}, {[:b, 2], :added, nil, 3}]
+  """
+  defdelegate diff(old, new), to: ElixirScope.TimeTravel
+
   ## Inspecting the live system
 
   @doc """

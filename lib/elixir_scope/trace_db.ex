@@ -74,6 +74,7 @@ defmodule ElixirScope.TraceDB do
     :pid,
     :from_pid,
     :to_pid,
+    :between,
     :module,
     :function,
     :timestamp_start,
@@ -179,6 +180,7 @@ defmodule ElixirScope.TraceDB do
     * `:type` — event type atom
     * `:pid`, `:from_pid` — the process the event is about (see "Events")
     * `:to_pid` — the receiving process of a message
+    * `:between` — `{pid_a, pid_b}`: events from either one to the other
     * `:module`, `:function` — `:function` needs `:module`
     * `:timestamp_start`, `:timestamp_end` — inclusive bounds, native units
     * `:after_id`, `:before_id` — exclusive id bounds, to continue a long listing
@@ -370,6 +372,7 @@ defmodule ElixirScope.TraceDB do
 
   defp check_filter!({key, v}) when key in [:type, :module, :function] and is_atom(v), do: :ok
   defp check_filter!({key, v}) when key in [:pid, :from_pid, :to_pid] and is_pid(v), do: :ok
+  defp check_filter!({:between, {a, b}}) when is_pid(a) and is_pid(b), do: :ok
 
   defp check_filter!({key, v}) when key in [:timestamp_start, :timestamp_end] and is_integer(v),
     do: :ok
@@ -385,6 +388,7 @@ defmodule ElixirScope.TraceDB do
       case key do
         k when k in [:type, :module, :function] -> "an atom"
         k when k in [:pid, :from_pid, :to_pid] -> "a pid"
+        :between -> "a {pid, pid} tuple"
         k when k in [:timestamp_start, :timestamp_end] -> "an integer"
         k when k in [:limit, :after_id, :before_id] -> "a non-negative integer"
         :order -> ":asc or :desc"

@@ -1,0 +1,154 @@
+defmodule ElixirScope.TimeTravel do
+  @moduledoc """
+  Stepping through what happened: message flows, state timelines with diffs, a
+  process's execution path, and moving from one event to the next.
+
+  Every function reads the C store through its indexes (`ElixirScope.TraceDB`), so its
+  cost follows the size of its answer, not the size of the recording. Functions that
+  return lists take the filters of `ElixirScope.TraceDB.query_events/1` as options —
+  `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:after_id` to continue
+  a long listing, `:store` — and return events oldest first unless `order: :desc`.
+
+  They are also available on `ElixirScope` itself.
+  """
+
+  alias ElixirScope.{Native, TraceDB}
+
+  @type event :: TraceDB.event()
+
+  @doc """
+  The messages between two processes, both directions, in the order they were sent
+  (`:send` events recorded for traced senders).
+
+      ElixirScope.message_flow(client, server, limit: 20)
+  """
+  @spec message_flow(pid(), pid(), keyword()) :: [event()]
+  def message_flow(a, b, opts \\ []) do
+    unless is_pid(a) and is_pid(b),
+      do:
+        raise(ArgumentError, "message_flow/2 expects two pids, got: #{inspect(a)}, #{inspect(b)}")
+
+    TraceDB.query_events([type: :send, between: {a, b}] ++ opts)
+  end
+
+  @doc """
+  Every recorded state of a process, oldest first. Each entry is the `:state` event
+  (`:state`, `:timestamp`, `:callback`, `:cause`, ...) plus `:diff`, the change from the
+  previous state as `diff/2` entries (`nil` for the first state in the listing).
+  """
+  @spec state_timeline(pid(), keyword()) :: [map()]
+  def state_timeline(pid, opts \\ []) do
+    check_pid!(pid, "state_timeline/1")
+
+    {entries, _} =
+      [type: :state, pid: pid]
+      |> Kernel.++(opts)
+      |> TraceDB.query_events()
+      |> Enum.map_reduce(:none, fn event, previous ->
+        diff = if previous == :none, do: nil, else: Native.diff(previous, event.state)
+        {Map.put(event, :diff, diff), event.state}
+      end)
+
+    entries
+  end
+
+  @doc """
+  What a process did, in order: its calls and returns, messages sent and received,
+  state changes, lifecycle events.
+  """
+  @spec execution_path(pid(), keyword()) :: [event()]
+  def execution_path(pid, opts \\ []) do
+    check_pid!(pid, "execution_path/1")
+    TraceDB.query_events([pid: pid] ++ opts)
+  end
+
+  @doc "The state of `pid` at `timestamp`: `{:ok, state}` or `{:error, :not_found}`."
+  @spec get_state_at(pid(), integer(), keyword()) :: {:ok, term()} | {:error, :not_found}
+  defdelegate get_state_at(pid, timestamp, opts \\ []), to: TraceDB
+
+  @doc "Events with timestamps from `t1` to `t2` (inclusive) matching `filters`."
+  @spec get_events_between(integer(), integer(), keyword()) :: [event()]
+  def get_events_between(t1, t2, filters \\ []) do
+    unless is_integer(t1) and is_integer(t2),
+      do: raise(ArgumentError, "get_events_between/2 expects two integer timestamps")
+
+    TraceDB.query_events([timestamp_start: t1, timestamp_end: t2] ++ filters)
+  end
+
+  @doc """
+  The event right after an event (or after a timestamp), matching `filters`; `nil` at
+  the end of the recording.
+  """
+  @spec next_event(event() | integer(), keyword()) :: event() | nil
+  def next_event(event_or_ts, filters \\ []), do: step(event_or_ts, filters, :asc)
+
+  @doc """
+  The event right before an event (or before a timestamp), matching `filters`; `nil`
+  at the start of the recording.
+  """
+  @spec prev_event(event() | integer(), keyword()) :: event() | nil
+  def prev_event(event_or_ts, filters \\ []), do: step(event_or_ts, filters, :desc)
+
+  @doc """
+  The events within `window_ms` milliseconds either side of the event with id
+  `event_id`, oldest first; `[]` when that event is no longer stored.
+  """
+  @spec events_around(pos_integer(), non_neg_integer(), keyword()) :: [event()]
+  def events_around(event_id, window_ms \\ 100, opts \\ []) do
+    unless is_integer(event_id) and event_id > 0,
+      do: raise(ArgumentError, "events_around/2 expects an event id, got: #{inspect(event_id)}")
+
+    store = TraceDB.store!(Keyword.get(opts, :store, TraceDB))
+
+    case Native.get(store, event_id) do
+      nil -> []
+      event -> TraceDB.get_events_at(event.timestamp, window_ms, opts)
+    end
+  end
+
+  @doc """
+  The structural difference between two terms, computed in C: a list of
+  `{path, :added | :removed | :changed, old, new}`. Maps, structs and keyword lists are
+  compared key by key, other lists and tuples position by position.
+
+      iex> ElixirScope.diff(%{a: 1, b: [1, 2]}, %{a: 2, b: [1, 2, 3]})
+      [{[:a], :changed, 1, 2}, {[:b, 2], :added, nil, 3}]
+  """
+  @spec diff(term(), term()) :: [{list(), :added | :removed | :changed, term(), term()}]
+  def diff(old, new), do: Native.diff(old, new)
+
+  # The nearest event strictly after/before a point, where a point is an event
+  # ({timestamp, id}) or a bare timestamp. Events sharing a timestamp are ordered by id.
+  defp step(%{timestamp: ts, id: id}, filters, order) when is_integer(ts) and is_integer(id),
+    do: nearest({ts, id}, filters, order, 16)
+
+  defp step(ts, filters, :asc) when is_integer(ts),
+    do: List.first(TraceDB.query_events([timestamp_start: ts + 1, limit: 1] ++ filters))
+
+  defp step(ts, filters, :desc) when is_integer(ts),
+    do:
+      List.first(TraceDB.query_events([timestamp_end: ts - 1, order: :desc, limit: 1] ++ filters))
+
+  defp step(other, _filters, _order),
+    do: raise(ArgumentError, "expected an event or a timestamp, got: #{inspect(other)}")
+
+  defp nearest({ts, id} = point, filters, order, window) do
+    bound = if order == :asc, do: [timestamp_start: ts], else: [timestamp_end: ts]
+    events = TraceDB.query_events(bound ++ [order: order, limit: window] ++ filters)
+
+    beyond? =
+      if order == :asc,
+        do: &({&1.timestamp, &1.id} > {ts, id}),
+        else: &({&1.timestamp, &1.id} < {ts, id})
+
+    case Enum.find(events, beyond?) do
+      nil when length(events) == window -> nearest(point, filters, order, window * 4)
+      found -> found
+    end
+  end
+
+  defp check_pid!(pid, _what) when is_pid(pid), do: :ok
+
+  defp check_pid!(pid, what),
+    do: raise(ArgumentError, "#{what} expects a pid, got: #{inspect(pid)}")
+end
