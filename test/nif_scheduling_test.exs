@@ -1,0 +1,58 @@
+defmodule ElixirScope.NifSchedulingTest do
+  @moduledoc """
+  NIF calls must not hold a normal scheduler for more than about a millisecond:
+  queries with large answers move to a dirty scheduler. `:erlang.system_monitor/2`
+  with `long_schedule` reports any process that ran longer than 1 ms without yielding.
+  """
+  use ExUnit.Case, async: false
+
+  alias ElixirScope.TraceDB
+
+  setup do
+    start_supervised!({TraceDB, max_events: 300_000})
+    pids = for _ <- 1..50, do: spawn(fn -> Process.sleep(:infinity) end)
+
+    for i <- 1..200_000 do
+      :ok = TraceDB.store_event(:tick, %{pid: Enum.at(pids, rem(i, 50)), module: Tick, i: i})
+    end
+
+    on_exit(fn -> Enum.each(pids, &Process.exit(&1, :kill)) end)
+    %{pids: pids}
+  end
+
+  test "large queries, stats and clear stay within a normal scheduler's slice", %{pids: [p | _]} do
+    previous = :erlang.system_monitor(self(), [{:long_schedule, 1}])
+
+    try do
+      assert length(TraceDB.query_events(type: :tick)) == 200_000
+      assert length(TraceDB.query_events(pid: p)) == 4000
+      assert length(TraceDB.query_events(module: Tick, limit: 50_000)) == 50_000
+      now = System.monotonic_time()
+      assert length(TraceDB.query_events(timestamp_end: now)) == 200_000
+      assert TraceDB.stats().stored == 200_000
+      assert TraceDB.get_processes_at(now) == []
+      TraceDB.clear()
+    after
+      case previous do
+        {pid, opts} -> :erlang.system_monitor(pid, opts)
+        :undefined -> :erlang.system_monitor(:undefined)
+      end
+    end
+
+    me = self()
+
+    long =
+      Stream.repeatedly(fn ->
+        receive do
+          {:monitor, ^me, :long_schedule, info} -> info
+          {:monitor, _other, :long_schedule, _info} -> :other
+        after
+          0 -> :done
+        end
+      end)
+      |> Enum.take_while(&(&1 != :done))
+      |> Enum.reject(&(&1 == :other))
+
+    assert long == [], "the test process held a scheduler too long: #{inspect(long)}"
+  end
+end
