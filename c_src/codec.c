@@ -35,6 +35,7 @@ void es_codec_init_atoms(ErlNifEnv *env) {
     ATOM(truncated, "truncated");
     ATOM(payload_size, "payload_size");
     ATOM(spawn, "spawn");
+    ATOM(alive, "alive");
     ATOM(exit, "exit");
     ATOM(crash, "crash");
     ATOM(error_type, "error");
@@ -163,8 +164,9 @@ static ERL_NIF_TERM atom_of(es_key *k) {
 static _Thread_local etf_buf tl_payload;
 
 static bool is_critical_type(ERL_NIF_TERM type) {
-    return type == es_atom.spawn || type == es_atom.exit || type == es_atom.crash ||
-           type == es_atom.error_type || type == es_atom.governor || type == es_atom.persist_error;
+    return type == es_atom.spawn || type == es_atom.alive || type == es_atom.exit ||
+           type == es_atom.crash || type == es_atom.error_type || type == es_atom.governor ||
+           type == es_atom.persist_error;
 }
 
 const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_NIF_TERM map,

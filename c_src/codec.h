@@ -22,7 +22,7 @@ typedef struct es_atoms {
     ERL_NIF_TERM ok, error, nil, true_, false_, asc, desc;
     ERL_NIF_TERM id, type, timestamp, pid, from_pid, to_pid, module, function, arity;
     ERL_NIF_TERM critical, truncated, payload_size;
-    ERL_NIF_TERM spawn, exit, crash, error_type, governor, persist_error;
+    ERL_NIF_TERM spawn, alive, exit, crash, error_type, governor, persist_error;
     ERL_NIF_TERM max_events, max_bytes, max_payload_bytes, sample_rate, max_keys;
     ERL_NIF_TERM timestamp_start, timestamp_end, limit, order, after_id, before_id, between;
     ERL_NIF_TERM stored, appended, sampled_out, pruned, bytes, memory, oldest_id, newest_id,

@@ -150,12 +150,15 @@ static size_t sort_unique(uint32_t *v, size_t n) {
     return k;
 }
 
-enum es_query_status es_query_live_actors(es_store *s, es_key *born, es_key *died, int64_t ts,
+enum es_query_status es_query_live_actors(es_store *s, es_key *const born[], size_t nborn,
+                                          es_key *const died[], size_t ndied, int64_t ts,
                                           uint32_t **out, size_t *n) {
     actors_ctx b = {0}, d = {0};
     es_walk w = {.ts_min = INT64_MIN, .ts_max = ts};
-    if (born) es_store_walk_chain(s, born, ES_CHAIN_TYPE, &w, collect_actor, &b);
-    if (died && !b.oom) es_store_walk_chain(s, died, ES_CHAIN_TYPE, &w, collect_actor, &d);
+    for (size_t i = 0; i < nborn && !b.oom; i++)
+        if (born[i]) es_store_walk_chain(s, born[i], ES_CHAIN_TYPE, &w, collect_actor, &b);
+    for (size_t i = 0; i < ndied && !b.oom && !d.oom; i++)
+        if (died[i]) es_store_walk_chain(s, died[i], ES_CHAIN_TYPE, &w, collect_actor, &d);
     if (b.oom || d.oom) {
         mi_free(b.ids);
         mi_free(d.ids);

@@ -48,9 +48,11 @@ void es_filter_init(es_filter *f);
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out);
 void es_hits_free(es_hits *h);
 
-/* Actors of `born` events at or before ts that have no `died` event at or before ts
- * (e.g. processes alive at ts). Writes key ids of the pid table into out. */
-enum es_query_status es_query_live_actors(es_store *s, es_key *born, es_key *died, int64_t ts,
+/* Actors of events of a `born` type at or before ts that have no event of a `died`
+ * type at or before ts (processes alive at ts). NULL keys are skipped. Writes key ids
+ * of the pid table into out. */
+enum es_query_status es_query_live_actors(es_store *s, es_key *const born[], size_t nborn,
+                                          es_key *const died[], size_t ndied, int64_t ts,
                                           uint32_t **out, size_t *n);
 void es_ids_free(uint32_t *ids);
 

@@ -37,6 +37,11 @@ defmodule ElixirScope.Native do
   def stats(_store), do: not_loaded()
   def diff(_old, _new), do: not_loaded()
   def calibrate_clock, do: not_loaded()
+  def perf(_store, _module), do: not_loaded()
+  def slowest(_store, _limit, _module), do: not_loaded()
+  def traffic(_store, _from, _to), do: not_loaded()
+  def peers(_store, _pid), do: not_loaded()
+  def actor_summary(_store, _pid), do: not_loaded()
 
   def tracer_new(_store, _mask), do: not_loaded()
   def tracer_set(_tracer, _key, _value), do: not_loaded()

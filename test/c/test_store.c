@@ -251,12 +251,12 @@ Test(store, live_actors_at_a_time) {
     test_append(s, 40, spawn, p3, NULL, 0);
     uint32_t *ids;
     size_t n;
-    cr_assert_eq(es_query_live_actors(s, spawn, exit_, 25, &ids, &n), ES_Q_OK);
+    cr_assert_eq(es_query_live_actors(s, &spawn, 1, &exit_, 1, 25, &ids, &n), ES_Q_OK);
     cr_assert_eq(n, 2);
     cr_assert_eq(ids[0], p1->id);
     cr_assert_eq(ids[1], p2->id);
     es_ids_free(ids);
-    cr_assert_eq(es_query_live_actors(s, spawn, exit_, 35, &ids, &n), ES_Q_OK);
+    cr_assert_eq(es_query_live_actors(s, &spawn, 1, &exit_, 1, 35, &ids, &n), ES_Q_OK);
     cr_assert_eq(n, 1);
     cr_assert_eq(ids[0], p2->id);
     es_ids_free(ids);
