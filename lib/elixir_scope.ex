@@ -349,6 +349,17 @@ defmodule ElixirScope do
   """
   defdelegate diff(old, new), to: ElixirScope.TimeTravel
 
+  ## Performance (see ElixirScope.Analysis)
+
+  @doc "Per-function call statistics of a module. See `ElixirScope.Analysis.performance_analysis/2`."
+  defdelegate performance_analysis(module, opts \\ []), to: ElixirScope.Analysis
+
+  @doc "The slowest completed calls. See `ElixirScope.Analysis.slowest_function_calls/1`."
+  defdelegate slowest_function_calls(opts \\ []), to: ElixirScope.Analysis
+
+  @doc "Nested calls with durations. See `ElixirScope.Analysis.call_tree/2`."
+  defdelegate call_tree(pid_or_call_id, opts \\ []), to: ElixirScope.Analysis
+
   ## Inspecting the live system
 
   @doc """

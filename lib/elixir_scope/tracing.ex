@@ -56,6 +56,7 @@ defmodule ElixirScope.Tracing do
         do: trace_all_processes(state, @flags[config.tracing_level]),
         else: state
 
+    record_alive_processes()
     {:ok, state}
   end
 
@@ -283,6 +284,29 @@ defmodule ElixirScope.Tracing do
     for pid <- own_processes(), do: :erlang.trace(pid, false, [:all])
     %{state | all_processes: true}
   end
+
+  # One :alive event per process running when tracing starts, so "what was alive at
+  # time T" also knows the processes that were never seen spawning.
+  defp record_alive_processes do
+    for pid <- Process.list(), pid != self() do
+      case Process.info(pid, [:registered_name, :dictionary]) do
+        [registered_name: name, dictionary: dict] ->
+          TraceDB.store_event(:alive, %{
+            pid: pid,
+            name: if(name == [], do: nil, else: name),
+            initial_call: dict[:"$initial_call"],
+            parent: parent(dict[:"$ancestors"])
+          })
+
+        nil ->
+          :ok
+      end
+    end
+  end
+
+  defp parent([first | _]) when is_pid(first), do: first
+  defp parent([first | _]) when is_atom(first), do: Process.whereis(first)
+  defp parent(_), do: nil
 
   defp own_processes do
     [self(), Process.whereis(ElixirScope.Governor), Process.whereis(TraceDB)]
