@@ -56,6 +56,7 @@ defmodule Demo.Worker do
       {:ok, job} ->
         Demo.Jobs.run(job)
         Demo.Queue.done(job.id)
+        Demo.Stats.report(self(), job.id)
         loop()
 
       :empty ->
@@ -64,10 +65,51 @@ defmodule Demo.Worker do
   end
 end
 
+defmodule Demo.Stats do
+  # Counts finished jobs per worker; a report it cannot read crashes it, and its
+  # supervisor restarts it.
+  use GenServer
+
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
+  def report(worker, id), do: GenServer.cast(__MODULE__, {:done, worker, id})
+
+  @impl true
+  def init(counts), do: {:ok, counts}
+
+  @impl true
+  def handle_cast({:done, worker, id}, counts) when is_integer(id),
+    do: {:noreply, Map.update(counts, worker, 1, &(&1 + 1))}
+end
+
+defmodule Demo.App do
+  use Application
+
+  @impl true
+  def start(_type, _args) do
+    Supervisor.start_link([Demo.Queue, Demo.Stats], strategy: :one_for_one, name: Demo.Sup)
+  end
+end
+
+# The sample application, as a real OTP application with its own supervision tree.
+:ok =
+  :application.load(
+    {:application, :demo_queue,
+     [
+       description: ~c"ElixirScope demo",
+       vsn: ~c"1.0.0",
+       modules: [],
+       registered: [],
+       applications: [:kernel, :stdlib, :elixir],
+       mod: {Demo.App, []}
+     ]}
+  )
+
 :ok = ElixirScope.setup(tracing_level: :full, max_events: 100_000)
-{:ok, _sup} = Supervisor.start_link([Demo.Queue], strategy: :one_for_one, name: Demo.Sup)
+{:ok, _} = Application.ensure_all_started(:demo_queue)
 queue = Process.whereis(Demo.Queue)
+stats = Process.whereis(Demo.Stats)
 :ok = ElixirScope.trace_genserver(queue)
+:ok = ElixirScope.trace_genserver(stats)
 :ok = ElixirScope.trace_module(Demo.Jobs)
 
 for {n, id} <- Enum.with_index([10, 15, -1, 12, 5], 1), do: Demo.Queue.push(%{id: id, n: n})
@@ -77,10 +119,24 @@ workers = for _ <- 1..2, do: Demo.Worker.start(self())
 for w <- workers, do: :ok = ElixirScope.trace_process(w)
 for w <- workers, do: send(w, :go)
 Process.sleep(300)
+# A report the stats server cannot handle: it crashes and is restarted.
+Demo.Stats.report(self(), "not a job id")
+Process.sleep(100)
 ElixirScope.stop()
 
 IO.puts("== Store: #{inspect(Map.take(TraceDB.stats(), [:stored, :bytes]))}")
 IO.puts("   events by type: #{inspect(Map.reject(TraceDB.stats().by_type, &(elem(&1, 1) == 0)))}")
+
+IO.puts("\n== The demo application's supervision tree (live)")
+
+for %{application: :demo_queue} = app <- ElixirScope.get_supervision_tree() do
+  IO.puts(
+    "  #{inspect(app.name)} #{app.strategy}, #{app.restarts} restart(s) in the last #{app.period} s"
+  )
+
+  for child <- app.children,
+      do: IO.puts("    #{inspect(child.id)} #{inspect(child.pid)} #{child.type}")
+end
 
 IO.puts("\n== The queue's state timeline (#{inspect(queue)}): each change and its cause")
 
@@ -109,6 +165,24 @@ for e <- TraceDB.query_events(module: Demo.Jobs, function: :run),
   IO.puts("  #{inspect(e.pid)} #{outcome} in #{us} µs")
 end
 
+IO.puts("\n== Demo.Jobs performance (µs)")
+us = fn n -> n && System.convert_time_unit(n, :native, :microsecond) end
+
+for f <- ElixirScope.performance_analysis(Demo.Jobs) do
+  IO.puts(
+    "  #{f.function}/#{f.arity}: #{f.calls} calls, #{f.exceptions} exceptions, " <>
+      "mean #{us.(f.mean)}, p50 #{us.(f.p50)}, p99 #{us.(f.p99)}, max #{us.(f.max)}"
+  )
+end
+
+IO.puts("\n== The three slowest calls")
+
+for c <- ElixirScope.slowest_function_calls(limit: 3) do
+  IO.puts(
+    "  #{c.module}.#{c.function}#{inspect(c.args)} took #{us.(c.duration)} µs in #{inspect(c.pid)}"
+  )
+end
+
 IO.puts("\n== Crashes")
 
 for e <- TraceDB.query_events(type: :crash) do
@@ -117,6 +191,20 @@ for e <- TraceDB.query_events(type: :crash) do
   )
 end
 
-IO.puts("\n== The queue's state at the moment of the crash")
-[crash | _] = TraceDB.query_events(type: :crash)
-IO.inspect(TraceDB.get_state_at(queue, crash.timestamp))
+IO.puts("\n== The stats server's crash, and its state just before it")
+[crash] = TraceDB.query_events(type: :crash, pid: stats)
+{:ok, before} = ElixirScope.get_state_at(stats, crash.timestamp)
+
+[last] =
+  TraceDB.query_events(
+    type: :receive,
+    pid: stats,
+    timestamp_end: crash.timestamp,
+    order: :desc,
+    limit: 1
+  )
+
+IO.puts("  #{inspect(stats)} crashed on the message #{inspect(last.message)}")
+
+IO.puts("  state before the crash: #{inspect(before)}")
+IO.puts("  restarted as #{inspect(Process.whereis(Demo.Stats))}")
