@@ -88,8 +88,12 @@ static bool list_items(ErlNifEnv *env, ERL_NIF_TERM list, ERL_NIF_TERM *stack, u
 
 static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth) {
     ErlNifEnv *env = c->env;
-    ERL_NIF_TERM ma, mb;
-    if (keyword_map(env, a, &ma) && keyword_map(env, b, &mb)) {
+    /* Keyword lists key by key; an empty list counts as one when the other list is. */
+    ERL_NIF_TERM ma, mb, empty = enif_make_new_map(env);
+    bool ka = keyword_map(env, a, &ma), kb = keyword_map(env, b, &mb);
+    if (!ka && enif_is_empty_list(env, a)) ka = kb, ma = empty;
+    if (!kb && enif_is_empty_list(env, b)) kb = ka, mb = empty;
+    if (ka && kb) {
         walk_maps(c, rpath, ma, mb, depth);
         return;
     }
@@ -140,8 +144,7 @@ static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b
         walk_maps(c, rpath, a, b, depth);
         return;
     }
-    if (enif_is_list(env, a) && enif_is_list(env, b) && !enif_is_empty_list(env, a) &&
-        !enif_is_empty_list(env, b)) {
+    if (enif_is_list(env, a) && enif_is_list(env, b)) {
         walk_lists(c, rpath, a, b, depth);
         return;
     }

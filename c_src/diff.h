@@ -4,13 +4,12 @@
  * Contract: es_diff() returns a list of {path, op, old, new} tuples, op one of
  * :added, :removed, :changed, in the order the terms are walked. Maps and structs
  * are compared key by key; keyword lists (every element a {atom, value} pair, keys
- * unique) key by key; other lists by their differing middle — equal elements at the
- * front and back are skipped, the rest compared position by position, and what one
- * list has more of is :removed (old index) or :added (new index); same-size tuples
- * position by position; anything else that is not
- * identical is :changed at its path. `path` is the list of keys and indices from the
- * root. Identical terms give []. Recursion deeper than 100 levels reports the subtree
- * as :changed.
+ * unique; [] counts as one next to a keyword list) key by key; other lists by their differing
+ * middle — equal elements at the front and back are skipped, the rest compared position by
+ * position, and what one list has more of is :removed (old index) or :added (new index); same-size
+ * tuples position by position; anything else that is not identical is :changed at its path. `path`
+ * is the list of keys and indices from the root. Identical terms give []. Recursion deeper than 100
+ * levels reports the subtree as :changed.
  *
  * Thread-safety: pure; any scheduler. Cost grows with the size of the terms: callers
  * run it on a dirty scheduler.

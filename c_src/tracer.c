@@ -28,11 +28,20 @@ typedef struct frame {
 } frame;
 
 /* Call frames of one process, touched only from that process's own callbacks. */
+#define CALL_TAGS 8
+
 typedef struct proc {
     uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
     ERL_NIF_TERM last_m, last_f; /* the function called last, and its key */
     es_key *last_mf;
     frame *frames;
+    /* gen calls this process received lately: the hash of the reply alias and the
+     * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
+    struct {
+        uint64_t alias;
+        es_key *caller;
+    } tags[CALL_TAGS];
+    unsigned next_tag;
 } proc;
 
 static void proc_free(proc *p) {
@@ -91,7 +100,7 @@ static struct {
         truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
-        to_name, to, parent, initial_call, other, name;
+        to_name, to, parent, initial_call, other, name, gen_call, alias;
 } A;
 
 static _Thread_local etf_buf tl_buf;
@@ -167,6 +176,8 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(initial_call, "initial_call");
     ATOM(other, "other");
     ATOM(name, "name");
+    ATOM(gen_call, "$gen_call");
+    ATOM(alias, "alias");
     tracer_type = enif_open_resource_type(env, NULL, "elixir_scope_tracer", tracer_dtor,
                                           ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     return tracer_type ? 0 : 1;
@@ -409,6 +420,28 @@ static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
     return p;
 }
 
+static uint64_t ref_hash(ErlNifEnv *env, ERL_NIF_TERM ref) {
+    (void)env;
+    return enif_hash(ERL_NIF_INTERNAL_HASH, ref, 0) << 32 |
+           enif_hash(ERL_NIF_INTERNAL_HASH, ref, 1);
+}
+
+/* The reply alias of a gen call message {'$gen_call', {Caller, Tag}, Request}, where
+ * Tag is a reference or [alias | Ref]; false for any other message. */
+static bool gen_call_tag(ErlNifEnv *env, ERL_NIF_TERM msg, ERL_NIF_TERM *caller,
+                         ERL_NIF_TERM *ref) {
+    const ERL_NIF_TERM *el, *from;
+    int n;
+    if (!enif_get_tuple(env, msg, &n, &el) || n != 3 || el[0] != A.gen_call ||
+        !enif_get_tuple(env, el[1], &n, &from) || n != 2 || !enif_is_pid(env, from[0]))
+        return false;
+    ERL_NIF_TERM head, tail = from[1];
+    if (enif_get_list_cell(env, from[1], &head, &tail) && head != A.alias) return false;
+    *caller = from[0];
+    *ref = tail;
+    return enif_is_ref(env, tail);
+}
+
 static bool is_gs_callback(ERL_NIF_TERM f) {
     return f == A.handle_call || f == A.handle_cast || f == A.handle_info || f == A.handle_continue;
 }
@@ -595,9 +628,27 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         ErlNifPid resolved;
         if (to && enif_is_atom(env, to) && enif_whereis_pid(env, to, &resolved))
             to_pid = enif_make_pid(env, &resolved);
+        ERL_NIF_TERM caller, ref;
+        if (tag == A.receive && gen_call_tag(env, term, &caller, &ref)) {
+            proc *p = proc_of(t, pid->id, true);
+            es_key *c = es_codec_pid_key(env, s, caller, true);
+            if (p && c) {
+                unsigned i = p->next_tag++ % CALL_TAGS;
+                p->tags[i].alias = ref_hash(env, ref);
+                p->tags[i].caller = c;
+            }
+        }
+        es_key *reply_to = NULL; /* a gen reply goes to the caller's alias */
+        if (to && enif_is_ref(env, to)) {
+            proc *p = proc_of(t, pid->id, false);
+            uint64_t h = p ? ref_hash(env, to) : 0;
+            for (unsigned i = 0; p && i < CALL_TAGS; i++)
+                if (p->tags[i].caller && p->tags[i].alias == h) reply_to = p->tags[i].caller;
+        }
         if (tag == A.send) {
             in.flags |= ES_F_ACTOR_FROM;
-            if (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true))) {
+            if ((in.peer = reply_to) ||
+                (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true)))) {
                 in.flags |= ES_F_PEER;
                 uint32_t ids[2] = {pid->id, in.peer->id};
                 in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);

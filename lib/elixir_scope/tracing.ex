@@ -56,7 +56,7 @@ defmodule ElixirScope.Tracing do
         do: trace_all_processes(state, @flags[config.tracing_level]),
         else: state
 
-    record_alive_processes()
+    if config.tracing_level != :off, do: record_alive_processes()
     {:ok, state}
   end
 
