@@ -655,7 +655,8 @@ defmodule ElixirScope.TimeTravelTest do
         )
 
       assert e.tag == tag
-      e
+      # the time-travel functions return events as ElixirScope.Event
+      ElixirScope.Event.wrap(e)
     end
 
     test "step through events in timestamp order, same timestamps by id, nil at both ends" do
@@ -757,7 +758,7 @@ defmodule ElixirScope.TimeTravelTest do
       assert tags.(ElixirScope.events_around(center.id, 10)) ==
                [:before_3, :center, :after_5, :after_10]
 
-      assert ElixirScope.events_around(center.id, 0) == [center]
+      assert ElixirScope.events_around(center.id, 0) == [ElixirScope.Event.wrap(center)]
 
       # default window: 100 ms
       assert tags.(ElixirScope.events_around(center.id)) ==

@@ -47,7 +47,7 @@ defmodule ElixirScope.Analysis do
     unless is_atom(module),
       do: raise(ArgumentError, "module must be an atom, got: #{inspect(module)}")
 
-    Native.slowest(store(opts), limit, module)
+    store(opts) |> Native.slowest(limit, module) |> Enum.map(&ElixirScope.Event.wrap/1)
   end
 
   @doc """

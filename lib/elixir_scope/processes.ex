@@ -265,8 +265,7 @@ defmodule ElixirScope.Processes do
 
     {name, _store} = store!(opts)
 
-    live =
-      for pid <- Process.list(), live_runs?(pid, module), into: MapSet.new(), do: pid
+    live = for pid <- Process.list(), live_runs?(pid, module), into: MapSet.new(), do: pid
 
     recorded =
       MapSet.new()
@@ -738,9 +737,7 @@ defmodule ElixirScope.Processes do
     bound = if ts == :infinity, do: [], else: [timestamp_end: ts]
 
     List.first(
-      TraceDB.query_events(
-        [type: type, pid: pid, order: :desc, limit: 1, store: name] ++ bound
-      )
+      TraceDB.query_events([type: type, pid: pid, order: :desc, limit: 1, store: name] ++ bound)
     )
   end
 

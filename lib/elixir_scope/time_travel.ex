@@ -9,10 +9,12 @@ defmodule ElixirScope.TimeTravel do
   `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:after_id` to continue
   a long listing, `:store` — and return events oldest first unless `order: :desc`.
 
+  Events come back as `ElixirScope.Event`s: maps that IEx prints on one line.
+
   They are also available on `ElixirScope` itself.
   """
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.{Event, Native, TraceDB}
 
   @type event :: TraceDB.event()
 
@@ -28,7 +30,7 @@ defmodule ElixirScope.TimeTravel do
       do:
         raise(ArgumentError, "message_flow/2 expects two pids, got: #{inspect(a)}, #{inspect(b)}")
 
-    TraceDB.query_events([type: :send, between: {a, b}] ++ opts)
+    events([type: :send, between: {a, b}] ++ opts)
   end
 
   @doc """
@@ -40,7 +42,7 @@ defmodule ElixirScope.TimeTravel do
   @spec state_timeline(pid(), keyword()) :: [map()]
   def state_timeline(pid, opts \\ []) do
     check_pid!(pid, "state_timeline/1")
-    events = TraceDB.query_events([type: :state, pid: pid] ++ opts)
+    events = events([type: :state, pid: pid] ++ opts)
     descending = Keyword.get(opts, :order, :asc) == :desc
     oldest_first = if descending, do: Enum.reverse(events), else: events
 
@@ -73,7 +75,7 @@ defmodule ElixirScope.TimeTravel do
   @spec execution_path(pid(), keyword()) :: [event()]
   def execution_path(pid, opts \\ []) do
     check_pid!(pid, "execution_path/1")
-    TraceDB.query_events([pid: pid] ++ opts)
+    events([pid: pid] ++ opts)
   end
 
   @doc "The state of `pid` at `timestamp`: `{:ok, state}` or `{:error, :not_found}`."
@@ -86,7 +88,7 @@ defmodule ElixirScope.TimeTravel do
     unless is_integer(t1) and is_integer(t2),
       do: raise(ArgumentError, "get_events_between/2 expects two integer timestamps")
 
-    TraceDB.query_events([timestamp_start: t1, timestamp_end: t2] ++ filters)
+    events([timestamp_start: t1, timestamp_end: t2] ++ filters)
   end
 
   @doc """
@@ -115,8 +117,11 @@ defmodule ElixirScope.TimeTravel do
     store = TraceDB.store!(Keyword.get(opts, :store, TraceDB))
 
     case Native.get(store, event_id) do
-      nil -> []
-      event -> TraceDB.get_events_at(event.timestamp, window_ms, opts)
+      nil ->
+        []
+
+      event ->
+        event.timestamp |> TraceDB.get_events_at(window_ms, opts) |> Enum.map(&Event.wrap/1)
     end
   end
 
@@ -137,18 +142,17 @@ defmodule ElixirScope.TimeTravel do
     do: nearest({ts, id}, filters, order, 16)
 
   defp step(ts, filters, :asc) when is_integer(ts),
-    do: List.first(TraceDB.query_events([timestamp_start: ts + 1, limit: 1] ++ filters))
+    do: List.first(events([timestamp_start: ts + 1, limit: 1] ++ filters))
 
   defp step(ts, filters, :desc) when is_integer(ts),
-    do:
-      List.first(TraceDB.query_events([timestamp_end: ts - 1, order: :desc, limit: 1] ++ filters))
+    do: List.first(events([timestamp_end: ts - 1, order: :desc, limit: 1] ++ filters))
 
   defp step(other, _filters, _order),
     do: raise(ArgumentError, "expected an event or a timestamp, got: #{inspect(other)}")
 
   defp nearest({ts, id} = point, filters, order, window) do
     bound = if order == :asc, do: [timestamp_start: ts], else: [timestamp_end: ts]
-    events = TraceDB.query_events(bound ++ [order: order, limit: window] ++ filters)
+    events = events(bound ++ [order: order, limit: window] ++ filters)
 
     beyond? =
       if order == :asc,
@@ -160,6 +164,8 @@ defmodule ElixirScope.TimeTravel do
       found -> found
     end
   end
+
+  defp events(filters), do: filters |> TraceDB.query_events() |> Enum.map(&Event.wrap/1)
 
   defp check_pid!(pid, _what) when is_pid(pid), do: :ok
 

@@ -1,0 +1,73 @@
+defmodule ElixirScope.Event do
+  @moduledoc """
+  A recorded event, as the time-travel and analysis functions return it: a map with
+  `:id`, `:type`, `:timestamp` and the fields of its type (see the README's event
+  table), tagged so that IEx prints it on one line:
+
+      #Event<42 send #PID<0.120.0> → #PID<0.121.0> {:push, :a}>
+
+  It is still a map: use `event.message`, `event[:cause]`, `Map.get/2`, pattern
+  matching (`%{type: :send}`), `Map.from_struct/1` for a plain map.
+  """
+
+  @behaviour Access
+
+  defstruct [:id, :type, :timestamp]
+
+  @type t :: %__MODULE__{id: pos_integer(), type: atom(), timestamp: integer()}
+
+  @doc "Tags a stored event map (as `ElixirScope.TraceDB` returns it)."
+  @spec wrap(map()) :: t()
+  def wrap(%__MODULE__{} = event), do: event
+  def wrap(%{} = event), do: Map.put(event, :__struct__, __MODULE__)
+
+  @impl Access
+  def fetch(event, key), do: Map.fetch(event, key)
+
+  @impl Access
+  def get_and_update(event, key, fun), do: Map.get_and_update(event, key, fun)
+
+  @impl Access
+  def pop(event, key), do: Map.pop(event, key)
+
+  @doc false
+  # A one-line summary of what happened, for Inspect.
+  def summary(%{type: :send} = e),
+    do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{short(e[:message])}"
+
+  def summary(%{type: :receive} = e), do: "#{pid(e[:pid])} #{short(e[:message])}"
+  def summary(%{type: :call} = e), do: "#{pid(e[:pid])} #{mfa(e)}#{short(e[:args])}"
+
+  def summary(%{type: :return} = e),
+    do: "#{pid(e[:pid])} #{mfa(e)} → #{short(e[:result])} in #{duration(e[:duration])}"
+
+  def summary(%{type: :exception} = e),
+    do: "#{pid(e[:pid])} #{mfa(e)} #{e[:class]} #{short(e[:reason])} in #{duration(e[:duration])}"
+
+  def summary(%{type: :state} = e),
+    do: "#{pid(e[:pid])} #{e[:callback]} #{short(e[:cause])} → #{short(e[:state])}"
+
+  def summary(%{type: type} = e) when type in [:exit, :crash],
+    do: "#{pid(e[:pid])} #{short(e[:reason])}"
+
+  def summary(e), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short()
+
+  defp pid(nil), do: "?"
+  defp pid(p), do: inspect(p)
+
+  defp mfa(e), do: "#{inspect(e[:module])}.#{e[:function]}/#{e[:arity]}"
+
+  defp short(term) do
+    text = inspect(term, limit: 8, printable_limit: 40)
+    if String.length(text) > 60, do: String.slice(text, 0, 57) <> "...", else: text
+  end
+
+  defp duration(nil), do: "?"
+  defp duration(native), do: "#{System.convert_time_unit(native, :native, :microsecond)}µs"
+
+  defimpl Inspect do
+    def inspect(event, _opts) do
+      "#Event<#{event.id} #{event.type} #{ElixirScope.Event.summary(event)}>"
+    end
+  end
+end
