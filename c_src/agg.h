@@ -64,7 +64,8 @@ typedef struct es_traffic {
 } es_traffic;
 
 /* Per process, between ts_min and ts_max: :send events it sent, :send events sent to
- * it (inflow) and :receive events (messages it took from its queue). */
+ * it (inflow) and :receive events (messages that arrived in its queue: the runtime
+ * reports a receive when a message is queued, not when it is taken out). */
 bool es_agg_traffic(es_store *s, const es_key *send, const es_key *receive, int64_t ts_min,
                     int64_t ts_max, es_traffic **out, size_t *n);
 

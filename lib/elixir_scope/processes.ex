@@ -43,7 +43,8 @@ defmodule ElixirScope.Processes do
       ElixirScope.Processes.message_queue_analysis(window_ms: 2_000)
 
   Timestamps are `System.monotonic_time/0` values in native units, as in every
-  ElixirScope event.
+  ElixirScope event. Events come back as `ElixirScope.Event`s (maps that IEx prints
+  on one line).
 
   ## Options and errors
 
@@ -57,9 +58,9 @@ defmodule ElixirScope.Processes do
   examined from the recording alone.
   """
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.{Event, Native, TraceDB}
 
-  @type event :: TraceDB.event()
+  @type event :: Event.t()
 
   @type live_info :: %{
           registered_name: atom() | nil,
@@ -192,8 +193,9 @@ defmodule ElixirScope.Processes do
       alive: live != nil,
       live: live,
       history: Native.actor_summary(store, pid),
-      last_state: List.first(TraceDB.get_state_history(pid, order: :desc, limit: 1, store: name)),
-      crash: last_event(:crash, pid, name)
+      last_state:
+        wrap(List.first(TraceDB.get_state_history(pid, order: :desc, limit: 1, store: name))),
+      crash: wrap(last_event(:crash, pid, name))
     }
   end
 
@@ -550,11 +552,11 @@ defmodule ElixirScope.Processes do
 
       {:ok,
        %{
-         before: before,
-         after: later,
+         before: Event.wrap(before),
+         after: Event.wrap(later),
          cause: Map.get(later, :cause),
          callback: Map.get(later, :callback),
-         events_between: between,
+         events_between: Enum.map(between, &Event.wrap/1),
          diff: ElixirScope.diff(before_state, after_state)
        }}
     end
@@ -589,11 +591,15 @@ defmodule ElixirScope.Processes do
       (processes with an empty queue are left out).
     * `traffic` — per process, the recorded messages of the last `window_ms`
       milliseconds: `sent` by it, `inflow` (sent to it by traced senders) and
-      `received` (taken from its queue, when it is traced itself), with their rates.
+      `received` (its `:receive` events, when it is traced itself), with their rates.
       Sorted by inflow, highest first. `growing` flags a mailbox filling faster than
       it is read: an inflow above zero and more than 1.2 times the receive rate, and
       the process alive with a non-empty queue now. `message_queue_len` is `nil` for a
       process that is not running.
+
+  The runtime reports a `:receive` when a message enters the process's queue, not
+  when the process takes it out: for a traced consumer `received` follows `inflow`
+  closely, and its live `message_queue_len` is the surer sign of a backlog.
 
   Options: `:limit` — entries in each list, default `10`; `:window_ms` — default
   `5000`; `:store`.
@@ -785,6 +791,9 @@ defmodule ElixirScope.Processes do
   defp resolve(pid) when is_pid(pid), do: pid
   defp resolve(name) when is_atom(name), do: Process.whereis(name)
   defp resolve(_), do: nil
+
+  defp wrap(nil), do: nil
+  defp wrap(event), do: Event.wrap(event)
 
   defp alive?(pid), do: local?(pid) and Process.alive?(pid)
 

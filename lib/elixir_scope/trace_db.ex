@@ -251,7 +251,8 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc """
-  Pids that had a `:spawn` event and no `:exit` event at or before `timestamp`.
+  Pids that had a `:spawn` or `:alive` event (running when tracing began) and no
+  `:exit` or `:crash` event at or before `timestamp`.
   """
   @spec get_processes_at(integer(), keyword()) :: [pid()]
   def get_processes_at(timestamp, opts \\ []) do
