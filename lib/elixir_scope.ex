@@ -360,6 +360,27 @@ defmodule ElixirScope do
   @doc "Nested calls with durations. See `ElixirScope.Analysis.call_tree/2`."
   defdelegate call_tree(pid_or_call_id, opts \\ []), to: ElixirScope.Analysis
 
+  ## Processes, live and recorded (see ElixirScope.Processes)
+
+  @doc "Live information and recorded history of a process. See `ElixirScope.Processes.process_info/2`."
+  defdelegate process_info(pid, opts \\ []), to: ElixirScope.Processes
+
+  @doc "Processes running (or recorded running) a module. See `ElixirScope.Processes.find_processes/1`."
+  defdelegate find_processes(opts), to: ElixirScope.Processes
+
+  @doc "Links, monitors, parent, supervisor, children and message peers. See `ElixirScope.Processes.process_relationships/2`."
+  defdelegate process_relationships(pid, opts \\ []), to: ElixirScope.Processes
+
+  @doc "The processes alive at a time, with their state. See `ElixirScope.Processes.system_snapshot_at/2`."
+  defdelegate system_snapshot_at(timestamp, opts \\ []), to: ElixirScope.Processes
+
+  @doc "What changed a state into another. See `ElixirScope.Processes.analyze_state_change/4`."
+  defdelegate analyze_state_change(pid, before_state, after_state, opts \\ []),
+    to: ElixirScope.Processes
+
+  @doc "Queue lengths now and message rates recorded. See `ElixirScope.Processes.message_queue_analysis/1`."
+  defdelegate message_queue_analysis(opts \\ []), to: ElixirScope.Processes
+
   ## Inspecting the live system
 
   @doc """
