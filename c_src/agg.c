@@ -40,7 +40,10 @@ void es_hist_add(es_histogram *h, uint64_t value) {
 
 uint64_t es_hist_quantile(const es_histogram *h, double q) {
     if (h->count == 0) return 0;
-    uint64_t rank = (uint64_t)(q * (double)(h->count - 1)) + 1, seen = 0;
+    /* Nearest rank: the smallest value with at least q of all values at or below it. */
+    double r = q * (double)h->count;
+    uint64_t rank = (uint64_t)r, seen = 0;
+    if ((double)rank < r || rank == 0) rank++;
     for (unsigned b = 0; b < ES_HIST_BUCKETS; b++)
         if ((seen += h->buckets[b]) >= rank) return bucket_mid(b);
     return 0;
@@ -51,7 +54,65 @@ uint64_t es_hist_quantile(const es_histogram *h, double q) {
 static _Thread_local uint8_t *scratch;
 static _Thread_local size_t scratch_cap;
 
-/* The `duration` an event's payload starts with, or -1 when it has none. */
+/* Length of the term at p (payload format, see etf.h), or 0 when it is malformed. */
+static size_t term_size(const uint8_t *p, size_t left, int depth) {
+    if (left < 1 || depth > 16) return 0;
+    size_t n, at = 1, count;
+    switch (p[0]) {
+    case 200: /* atom reference */
+        return left >= 9 ? 9 : 0;
+    case 97: /* small integer */
+        return left >= 2 ? 2 : 0;
+    case 98: /* integer */
+        return left >= 5 ? 5 : 0;
+    case 70: /* float */
+        return left >= 9 ? 9 : 0;
+    case 106: /* [] */
+        return 1;
+    case 110: /* small big */
+        return left >= 3 && left >= 3u + p[1] ? 3u + p[1] : 0;
+    case 109: /* binary */
+    case 201: /* blob */
+        if (left < 5) return 0;
+        n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        return left >= 5 + n ? 5 + n : 0;
+    case 104: /* small tuple */
+        if (left < 2) return 0;
+        count = p[1], at = 2;
+        break;
+    case 105: /* large tuple */
+    case 108: /* list: elements, then the tail */
+    case 116: /* map: key and value per entry */
+        if (left < 5) return 0;
+        count = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4], at = 5;
+        if (p[0] == 108) count += 1;
+        if (p[0] == 116) count *= 2;
+        break;
+    default:
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t sz = term_size(p + at, left - at, depth + 1);
+        if (!sz) return 0;
+        at += sz;
+    }
+    return at;
+}
+
+static int64_t int_at(const uint8_t *x, size_t left) {
+    if (left >= 2 && x[0] == SMALL_INTEGER_EXT) return x[1];
+    if (left >= 5 && x[0] == INTEGER_EXT)
+        return (int32_t)((uint32_t)x[1] << 24 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 8 | x[4]);
+    if (left >= 3 && x[0] == SMALL_BIG_EXT && x[1] <= 8 && left >= 3u + x[1] && x[2] == 0) {
+        uint64_t mag = 0;
+        for (int i = x[1] - 1; i >= 0; i--) mag = mag << 8 | x[3 + i];
+        return mag > INT64_MAX ? INT64_MAX : (int64_t)mag;
+    }
+    return -1;
+}
+
+/* The `duration` field of an event's payload map, or -1 when it has none. The
+ * tracer writes it first; events stored from Elixir may have it anywhere. */
 static int64_t duration_of(es_store *s, const es_event_view *v, uint64_t key) {
     if (v->flags & ES_F_TRUNCATED || v->len < 17) return -1;
     if (scratch_cap < v->len) {
@@ -61,19 +122,19 @@ static int64_t duration_of(es_store *s, const es_event_view *v, uint64_t key) {
         scratch_cap = v->len;
     }
     const uint8_t *p = scratch;
-    if (!es_store_payload(s, v, scratch)) return -1;
-    uint64_t k;
-    memcpy(&k, p + 7, 8);
-    if (p[0] != ETF_VERSION || p[1] != MAP_EXT || p[6] != ES_ATOM_REF || k != key) return -1;
-    const uint8_t *x = p + 15;
-    size_t left = v->len - 15;
-    if (x[0] == SMALL_INTEGER_EXT && left >= 2) return x[1];
-    if (x[0] == INTEGER_EXT && left >= 5)
-        return (int32_t)((uint32_t)x[1] << 24 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 8 | x[4]);
-    if (x[0] == SMALL_BIG_EXT && left >= 3 && x[1] <= 8 && left >= 3u + x[1] && x[2] == 0) {
-        uint64_t mag = 0;
-        for (int i = x[1] - 1; i >= 0; i--) mag = mag << 8 | x[3 + i];
-        return mag > INT64_MAX ? INT64_MAX : (int64_t)mag;
+    if (!es_store_payload(s, v, scratch) || p[0] != ETF_VERSION || p[1] != MAP_EXT) return -1;
+    size_t fields = (size_t)p[2] << 24 | (size_t)p[3] << 16 | (size_t)p[4] << 8 | p[5];
+    size_t at = 6, len = v->len;
+    for (size_t i = 0; i < fields && at < len; i++) {
+        size_t ksz = term_size(p + at, len - at, 0);
+        if (!ksz) return -1;
+        uint64_t k;
+        bool match = p[at] == ES_ATOM_REF && ksz == 9 && (memcpy(&k, p + at + 1, 8), k == key);
+        at += ksz;
+        if (match) return int_at(p + at, len - at);
+        size_t vsz = term_size(p + at, len - at, 0);
+        if (!vsz) return -1;
+        at += vsz;
     }
     return -1;
 }

@@ -7,6 +7,7 @@
  */
 #include "diff.h"
 
+#include <limits.h>
 #include <stdbool.h>
 
 #define MAX_DEPTH 100
@@ -15,6 +16,8 @@ typedef struct diff_ctx {
     ErlNifEnv *env;
     ERL_NIF_TERM acc; /* entries, newest first */
     ERL_NIF_TERM added, removed, changed, nil;
+    unsigned long budget; /* terms left to visit; ULONG_MAX: unlimited */
+    bool over;
 } diff_ctx;
 
 static ERL_NIF_TERM reversed(ErlNifEnv *env, ERL_NIF_TERM list) {
@@ -103,6 +106,12 @@ static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_
      * the head off a queue reads as one removal, not a change at every index. */
     ERL_NIF_TERM sa[64], sb[64], *va = sa, *vb = sb, ta, tb;
     unsigned na = 0, nb = 0;
+    unsigned len_a = 0, len_b = 0;
+    if (enif_get_list_length(env, a, &len_a) && enif_get_list_length(env, b, &len_b) &&
+        len_a + len_b > c->budget) { /* too long for what is left of the budget */
+        c->over = true;
+        return;
+    }
     if (!list_items(env, a, sa, 64, &va, &na, &ta) || !list_items(env, b, sb, 64, &vb, &nb, &tb)) {
         if (va != sa) enif_free(va);
         emit(c, rpath, c->changed, a, b);
@@ -135,6 +144,10 @@ static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_
 
 static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth) {
     ErlNifEnv *env = c->env;
+    if (c->over || c->budget-- == 0) {
+        c->over = true;
+        return;
+    }
     if (enif_is_identical(a, b)) return;
     if (depth > MAX_DEPTH) {
         emit(c, rpath, c->changed, a, b);
@@ -159,13 +172,17 @@ static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b
     emit(c, rpath, c->changed, a, b);
 }
 
-ERL_NIF_TERM es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_) {
+bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long budget,
+             ERL_NIF_TERM *out) {
     diff_ctx c = {.env = env,
                   .acc = enif_make_list(env, 0),
                   .added = enif_make_atom(env, "added"),
                   .removed = enif_make_atom(env, "removed"),
                   .changed = enif_make_atom(env, "changed"),
-                  .nil = enif_make_atom(env, "nil")};
+                  .nil = enif_make_atom(env, "nil"),
+                  .budget = budget ? budget : ULONG_MAX};
     walk(&c, enif_make_list(env, 0), old, new_, 0);
-    return reversed(env, c.acc);
+    if (c.over) return false;
+    *out = reversed(env, c.acc);
+    return true;
 }

@@ -11,14 +11,18 @@
  * is the list of keys and indices from the root. Identical terms give []. Recursion deeper than 100
  * levels reports the subtree as :changed.
  *
- * Thread-safety: pure; any scheduler. Cost grows with the size of the terms: callers
- * run it on a dirty scheduler.
+ * Thread-safety: pure; any scheduler. Cost grows with the size of the terms: with a
+ * budget (terms visited), es_diff() gives up past it and returns false, so a caller on
+ * a normal scheduler can move big diffs to a dirty one.
  */
 #ifndef ES_DIFF_H
 #define ES_DIFF_H
 
 #include <erl_nif.h>
+#include <stdbool.h>
 
-ERL_NIF_TERM es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_);
+/* budget 0: unlimited. */
+bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long budget,
+             ERL_NIF_TERM *out);
 
 #endif

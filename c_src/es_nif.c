@@ -347,6 +347,12 @@ static es_key *type_key(es_store *s, const char *name, ErlNifEnv *env) {
     return es_codec_atom_key(&es_store_tables(s)->type, enif_make_atom(env, name), false);
 }
 
+/* A bucket midpoint can pass the largest value seen: quantiles never exceed max. */
+static uint64_t quantile(const es_fn_stats *f, double q) {
+    uint64_t v = es_hist_quantile(&f->hist, q);
+    return v < f->max ? v : f->max;
+}
+
 static ERL_NIF_TERM perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
@@ -369,23 +375,17 @@ static ERL_NIF_TERM perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         ERL_NIF_TERM words[2] = {0, 0};
         if (mf) memcpy(words, es_key_bytes(mf), sizeof words);
         uint64_t timed = f->hist.count;
-        /* A bucket midpoint can pass the largest value seen: quantiles never exceed max. */
-#define Q(q)                                                                                       \
-    enif_make_uint64(env, es_hist_quantile(&f->hist, q) < f->max ? es_hist_quantile(&f->hist, q)   \
-                                                                 : f->max)
-        ERL_NIF_TERM vals[] = {
-            words[1] ? words[1] : es_atom.nil,
-            enif_make_uint(env, f->arity),
-            enif_make_uint64(env, f->calls),
-            enif_make_uint64(env, f->returns),
-            enif_make_uint64(env, f->exceptions),
-            enif_make_uint64(env, f->total),
-            timed ? enif_make_uint64(env, f->total / timed) : es_atom.nil,
-            timed ? enif_make_uint64(env, es_hist_quantile(&f->hist, 0.50)) : es_atom.nil,
-            timed ? enif_make_uint64(env, es_hist_quantile(&f->hist, 0.90)) : es_atom.nil,
-            timed ? enif_make_uint64(env, es_hist_quantile(&f->hist, 0.99)) : es_atom.nil,
-            timed ? enif_make_uint64(env, f->max) : es_atom.nil};
-#undef Q
+        ERL_NIF_TERM vals[] = {words[1] ? words[1] : es_atom.nil,
+                               enif_make_uint(env, f->arity),
+                               enif_make_uint64(env, f->calls),
+                               enif_make_uint64(env, f->returns),
+                               enif_make_uint64(env, f->exceptions),
+                               enif_make_uint64(env, f->total),
+                               timed ? enif_make_uint64(env, f->total / timed) : es_atom.nil,
+                               timed ? enif_make_uint64(env, quantile(f, 0.50)) : es_atom.nil,
+                               timed ? enif_make_uint64(env, quantile(f, 0.90)) : es_atom.nil,
+                               timed ? enif_make_uint64(env, quantile(f, 0.99)) : es_atom.nil,
+                               timed ? enif_make_uint64(env, f->max) : es_atom.nil};
         list = enif_make_list_cell(env, make_map(env, names, vals, 11), list);
     }
     es_perf_free(&p);
@@ -490,9 +490,19 @@ static ERL_NIF_TERM actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     return make_map(env, names, vals, 4);
 }
 
-static ERL_NIF_TERM diff(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+#define NORMAL_DIFF_TERMS 5000 /* terms a diff may visit on a normal scheduler */
+
+static ERL_NIF_TERM diff_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    return es_diff(env, argv[0], argv[1]);
+    ERL_NIF_TERM out;
+    return es_diff(env, argv[0], argv[1], 0, &out) ? out : enif_make_badarg(env);
+}
+
+/* Small diffs (state changes are) answer at once; big ones move to a dirty scheduler. */
+static ERL_NIF_TERM diff(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    ERL_NIF_TERM out;
+    if (es_diff(env, argv[0], argv[1], NORMAL_DIFF_TERMS, &out)) return out;
+    return enif_schedule_nif(env, "diff", ERL_NIF_DIRTY_JOB_CPU_BOUND, diff_dirty, argc, argv);
 }
 
 /* ---- maintenance ----------------------------------------------------------------- */
@@ -577,7 +587,7 @@ static ErlNifFunc funcs[] = {
     {"get", 2, get_event, 0},
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},
-    {"diff", 2, diff, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"diff", 2, diff, 0},
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"perf", 2, perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"slowest", 3, slowest, ERL_NIF_DIRTY_JOB_CPU_BOUND},

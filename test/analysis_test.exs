@@ -107,6 +107,26 @@ defmodule ElixirScope.AnalysisTest do
     Process.exit(pid, :kill)
   end
 
+  test "returns stored by hand count too, whatever the order of their fields" do
+    alias ElixirScope.TraceDB
+
+    for {d, extra} <- [{700, %{call_id: 5}}, {300, %{result: %{big: [1, {2}]}}}, {900, %{zzz: 1}}] do
+      :ok =
+        TraceDB.store_event(
+          :return,
+          Map.merge(%{pid: self(), module: Hand, function: :f, arity: 0, duration: d}, extra)
+        )
+    end
+
+    assert [%{returns: 3, total: 1900, max: 900, p90: 900, p99: 900} = stats] =
+             ElixirScope.performance_analysis(Hand)
+
+    assert stats.p50 in 650..750
+
+    assert [900, 700, 300] =
+             Enum.map(ElixirScope.slowest_function_calls(module: Hand), & &1.duration)
+  end
+
   test "bad arguments raise ArgumentError" do
     assert_raise ArgumentError, ~r/module/, fn -> ElixirScope.performance_analysis("Work") end
     assert_raise ArgumentError, ~r/limit/, fn -> ElixirScope.slowest_function_calls(limit: -1) end
