@@ -12,7 +12,8 @@ defmodule Bench.EtsQueries do
   # Both return what ElixirScope returns (same maps, same order); state timelines
   # compute their diffs with ElixirScope.diff/2, the C diff ElixirScope itself uses.
   # Performance statistics are computed in Elixir over the module's :return events:
-  # exact percentiles (nearest rank below, the rank ElixirScope's histogram uses).
+  # exact percentiles by nearest rank (the smallest value with at least q of all values
+  # at or below it), the rank ElixirScope's histogram uses.
 
   alias Bench.BestEts
 
@@ -146,7 +147,7 @@ defmodule Bench.EtsQueries do
       n = length(ds)
       sorted = ds |> Enum.sort() |> List.to_tuple()
       total = Enum.sum(ds)
-      q = fn q -> if n == 0, do: nil, else: elem(sorted, trunc(q * (n - 1))) end
+      q = fn q -> if n == 0, do: nil, else: elem(sorted, max(ceil(q * n), 1) - 1) end
 
       %{
         function: f,

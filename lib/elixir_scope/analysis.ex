@@ -19,8 +19,10 @@ defmodule ElixirScope.Analysis do
 
   @doc """
   Statistics per function of `module`: `:calls`, `:returns`, `:exceptions`, and over
-  the completed ones `:total`, `:mean`, `:p50`, `:p90`, `:p99` and `:max` durations
-  (percentiles within 6.25%). Sorted by total time, largest first.
+  the completed ones `:total`, `:mean`, `:p50`, `:p90`, `:p99` and `:max` durations.
+  Percentiles are nearest-rank (the smallest duration with at least that share of all
+  durations at or below it), read from a histogram: within 6.25% of the exact value,
+  never above `:max`. Sorted by total time, largest first.
   """
   @spec performance_analysis(module(), keyword()) :: [map()]
   def performance_analysis(module, opts \\ []) do
