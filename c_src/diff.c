@@ -12,6 +12,16 @@
 
 #define MAX_DEPTH 100
 
+static ERL_NIF_TERM atom_added, atom_removed, atom_changed, atom_nil, atom_tail;
+
+void es_diff_load(ErlNifEnv *env) {
+    atom_added = enif_make_atom(env, "added");
+    atom_removed = enif_make_atom(env, "removed");
+    atom_changed = enif_make_atom(env, "changed");
+    atom_nil = enif_make_atom(env, "nil");
+    atom_tail = enif_make_atom(env, "tail");
+}
+
 typedef struct diff_ctx {
     ErlNifEnv *env;
     ERL_NIF_TERM acc; /* entries, newest first */
@@ -38,16 +48,22 @@ static void walk_maps(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_T
     ErlNifEnv *env = c->env;
     ErlNifMapIterator it;
     ERL_NIF_TERM k, v, other;
+    size_t size_a = 0, size_b = 0, shared = 0;
+    enif_get_map_size(env, a, &size_a);
+    enif_get_map_size(env, b, &size_b);
     if (enif_map_iterator_create(env, a, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
         for (; enif_map_iterator_get_pair(env, &it, &k, &v); enif_map_iterator_next(env, &it)) {
-            ERL_NIF_TERM p = enif_make_list_cell(env, k, rpath);
-            if (enif_get_map_value(env, b, k, &other))
-                walk(c, p, v, other, depth + 1);
-            else
-                emit(c, p, c->removed, v, c->nil);
+            if (enif_get_map_value(env, b, k, &other)) {
+                shared++;
+                if (!enif_is_identical(v, other))
+                    walk(c, enif_make_list_cell(env, k, rpath), v, other, depth + 1);
+            } else {
+                emit(c, enif_make_list_cell(env, k, rpath), c->removed, v, c->nil);
+            }
         }
         enif_map_iterator_destroy(env, &it);
     }
+    if (shared == size_b) return; /* every key of b is also in a: nothing was added */
     if (enif_map_iterator_create(env, b, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
         for (; enif_map_iterator_get_pair(env, &it, &k, &v); enif_map_iterator_next(env, &it))
             if (!enif_get_map_value(env, a, k, &other))
@@ -139,7 +155,7 @@ static void walk_lists(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_
     b = tb;
     /* Improper tails: compare them as the element after the last index. */
     if (!enif_is_identical(a, b) && !(enif_is_empty_list(env, a) && enif_is_empty_list(env, b)))
-        emit(c, enif_make_list_cell(env, enif_make_atom(env, "tail"), rpath), c->changed, a, b);
+        emit(c, enif_make_list_cell(env, atom_tail, rpath), c->changed, a, b);
 }
 
 static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth) {
@@ -172,16 +188,17 @@ static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b
     emit(c, rpath, c->changed, a, b);
 }
 
-bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long budget,
+bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long *budget,
              ERL_NIF_TERM *out) {
     diff_ctx c = {.env = env,
                   .acc = enif_make_list(env, 0),
-                  .added = enif_make_atom(env, "added"),
-                  .removed = enif_make_atom(env, "removed"),
-                  .changed = enif_make_atom(env, "changed"),
-                  .nil = enif_make_atom(env, "nil"),
-                  .budget = budget ? budget : ULONG_MAX};
+                  .added = atom_added,
+                  .removed = atom_removed,
+                  .changed = atom_changed,
+                  .nil = atom_nil,
+                  .budget = budget ? *budget : ULONG_MAX};
     walk(&c, enif_make_list(env, 0), old, new_, 0);
+    if (budget) *budget = c.budget;
     if (c.over) return false;
     *out = reversed(env, c.acc);
     return true;

@@ -21,8 +21,11 @@
 #include <erl_nif.h>
 #include <stdbool.h>
 
-/* budget 0: unlimited. */
-bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long budget,
+/* Makes the atoms diffs are written with; call once when the library loads. */
+void es_diff_load(ErlNifEnv *env);
+
+/* *budget: terms left to visit, decreased by what this diff visits; NULL: unlimited. */
+bool es_diff(ErlNifEnv *env, ERL_NIF_TERM old, ERL_NIF_TERM new_, unsigned long *budget,
              ERL_NIF_TERM *out);
 
 #endif

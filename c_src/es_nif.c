@@ -495,48 +495,15 @@ static ERL_NIF_TERM actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 static ERL_NIF_TERM diff_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     ERL_NIF_TERM out;
-    return es_diff(env, argv[0], argv[1], 0, &out) ? out : enif_make_badarg(env);
+    return es_diff(env, argv[0], argv[1], NULL, &out) ? out : enif_make_badarg(env);
 }
 
 /* Small diffs (state changes are) answer at once; big ones move to a dirty scheduler. */
 static ERL_NIF_TERM diff(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     ERL_NIF_TERM out;
-    if (es_diff(env, argv[0], argv[1], NORMAL_DIFF_TERMS, &out)) return out;
+    unsigned long budget = NORMAL_DIFF_TERMS;
+    if (es_diff(env, argv[0], argv[1], &budget, &out)) return out;
     return enif_schedule_nif(env, "diff", ERL_NIF_DIRTY_JOB_CPU_BOUND, diff_dirty, argc, argv);
-}
-
-/* [s0, s1, ..., sn] -> [diff(s0, s1), ..., diff(sn-1, sn)]: a timeline's diffs in one
- * call. budget 0 = unlimited; false when over it. */
-static bool diff_chain(ErlNifEnv *env, ERL_NIF_TERM states, unsigned long budget,
-                       ERL_NIF_TERM *out) {
-    ERL_NIF_TERM prev, cur, rest = states, acc = enif_make_list(env, 0), d;
-    if (!enif_get_list_cell(env, rest, &prev, &rest)) {
-        *out = acc;
-        return true;
-    }
-    while (enif_get_list_cell(env, rest, &cur, &rest)) {
-        if (!es_diff(env, prev, cur, budget, &d)) return false;
-        acc = enif_make_list_cell(env, d, acc);
-        prev = cur;
-    }
-    enif_make_reverse_list(env, acc, out);
-    return true;
-}
-
-static ERL_NIF_TERM diffs_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    ERL_NIF_TERM out;
-    return diff_chain(env, argv[0], 0, &out) ? out : enif_make_badarg(env);
-}
-
-static ERL_NIF_TERM diffs(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    unsigned len;
-    if (!enif_get_list_length(env, argv[0], &len))
-        return es_raise_arg(env, "expected a list of states");
-    ERL_NIF_TERM out;
-    /* The budget is shared by all the diffs, so one call stays short. */
-    if (len < 64 && diff_chain(env, argv[0], NORMAL_DIFF_TERMS / 64, &out)) return out;
-    return enif_schedule_nif(env, "diffs", ERL_NIF_DIRTY_JOB_CPU_BOUND, diffs_dirty, argc, argv);
 }
 
 /* ---- maintenance ----------------------------------------------------------------- */
@@ -601,6 +568,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     (void)priv;
     (void)info;
     es_codec_init_atoms(env);
+    es_diff_load(env);
     measure_clock_offset();
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
                                                      ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
@@ -622,7 +590,6 @@ static ErlNifFunc funcs[] = {
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},
     {"diff", 2, diff, 0},
-    {"diffs", 1, diffs, 0},
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"perf", 2, perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"slowest", 3, slowest, ERL_NIF_DIRTY_JOB_CPU_BOUND},

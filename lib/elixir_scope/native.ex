@@ -36,7 +36,6 @@ defmodule ElixirScope.Native do
   def clear(_store), do: not_loaded()
   def stats(_store), do: not_loaded()
   def diff(_old, _new), do: not_loaded()
-  def diffs(_states), do: not_loaded()
   def calibrate_clock, do: not_loaded()
   def perf(_store, _module), do: not_loaded()
   def slowest(_store, _limit, _module), do: not_loaded()

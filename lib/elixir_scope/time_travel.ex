@@ -47,16 +47,12 @@ defmodule ElixirScope.TimeTravel do
     oldest_first = if descending, do: Enum.reverse(events), else: events
 
     # Each diff is against the state recorded just before, even when that one falls
-    # outside this listing (a limit, a time range, a later page). All diffs of the
-    # listing are computed in C in one call.
-    states = Enum.map(oldest_first, & &1.state)
-
-    entries =
-      case previous_state(pid, oldest_first, opts) do
-        :none -> [nil | Native.diffs(states)]
-        previous -> Native.diffs([previous | states])
-      end
-      |> Enum.zip_with(oldest_first, fn diff, event -> Map.put(event, :diff, diff) end)
+    # outside this listing (a limit, a time range, a later page).
+    {entries, _} =
+      Enum.map_reduce(oldest_first, previous_state(pid, oldest_first, opts), fn event, previous ->
+        diff = if previous == :none, do: nil, else: Native.diff(previous, event.state)
+        {Map.put(event, :diff, diff), event.state}
+      end)
 
     if descending, do: Enum.reverse(entries), else: entries
   end
