@@ -252,9 +252,10 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
 
 /* ---- decode ---------------------------------------------------------------------- */
 
-#define MAX_FIELDS 9
+#define MAX_FIELDS 10
 
-bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out) {
+bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struct_tag,
+                    ERL_NIF_TERM *out) {
     es_event_view v;
     if (!es_store_peek(s, id, &v)) return false;
     es_tables *t = es_store_tables(s);
@@ -291,6 +292,7 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out)
         FIELD(es_atom.truncated, es_atom.true_);
         FIELD(es_atom.payload_size, enif_make_uint(env, v.len));
     }
+    if (struct_tag) FIELD(es_atom.struct_, struct_tag);
 #undef FIELD
     if (!payload) return enif_make_map_from_arrays(env, keys, vals, n, out);
     /* One map built from arrays costs one allocation; putting each field into the

@@ -44,8 +44,10 @@ typedef struct es_encoded {
 const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_NIF_TERM map,
                             es_encoded *out);
 
-/* Builds the event map of a live event; false when it was pruned meanwhile. */
-bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM *out);
+/* Builds the event map of a live event; false when it was pruned meanwhile. With a
+ * struct module (0: none) the map is tagged as that struct (__struct__). */
+bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struct_tag,
+                    ERL_NIF_TERM *out);
 
 /* Key entries of terms: NULL when the term has none (create=false) or is not of the
  * kind (a pid, an atom). */

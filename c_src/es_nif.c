@@ -252,11 +252,11 @@ static const char *parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, e
     return none ? "" : NULL;
 }
 
-static ERL_NIF_TERM build_events(ErlNifEnv *env, es_store *s, const es_hits *h) {
+static ERL_NIF_TERM build_events(ErlNifEnv *env, es_store *s, const es_hits *h, ERL_NIF_TERM tag) {
     ERL_NIF_TERM list = enif_make_list(env, 0);
     for (size_t i = h->n; i-- > 0;) {
         ERL_NIF_TERM ev;
-        if (es_codec_event(env, s, h->v[i].id, &ev)) list = enif_make_list_cell(env, ev, list);
+        if (es_codec_event(env, s, h->v[i].id, tag, &ev)) list = enif_make_list_cell(env, ev, list);
     }
     return list;
 }
@@ -281,7 +281,13 @@ static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         es_hits_free(&h);
         return es_raise_arg(env, "out of memory running the query");
     }
-    ERL_NIF_TERM list = build_events(env, s, &h);
+    /* query/3 names a struct to tag the events with (ElixirScope.Event). */
+    ERL_NIF_TERM tag = 0;
+    if (argc == 3) {
+        if (!enif_is_atom(env, argv[2])) return es_raise_arg(env, "event struct must be an atom");
+        if (argv[2] != es_atom.nil) tag = argv[2];
+    }
+    ERL_NIF_TERM list = build_events(env, s, &h, tag);
     es_hits_free(&h);
     return list;
 }
@@ -301,7 +307,7 @@ static ERL_NIF_TERM get_event(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     if (!enif_get_uint64(env, argv[1], &id))
         return es_raise_arg(env, "event id must be a non-negative integer");
     ERL_NIF_TERM ev;
-    return es_codec_event(env, s, id, &ev) ? ev : es_atom.nil;
+    return es_codec_event(env, s, id, 0, &ev) ? ev : es_atom.nil;
 }
 
 static ERL_NIF_TERM live_pids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -412,11 +418,11 @@ static ERL_NIF_TERM slowest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
                  call_id = enif_make_atom(env, "call_id");
     for (size_t i = n; i-- > 0;) {
         ERL_NIF_TERM ev, cid, call, a;
-        if (!es_codec_event(env, s, top[i].id, &ev)) continue;
+        if (!es_codec_event(env, s, top[i].id, 0, &ev)) continue;
         /* The arguments live in the :call event the return pairs with. */
         ErlNifUInt64 id;
         if (enif_get_map_value(env, ev, call_id, &cid) && enif_get_uint64(env, cid, &id) &&
-            es_codec_event(env, s, id, &call) && enif_get_map_value(env, call, args, &a))
+            es_codec_event(env, s, id, 0, &call) && enif_get_map_value(env, call, args, &a))
             enif_make_map_put(env, ev, args, a, &ev);
         list = enif_make_list_cell(env, ev, list);
     }
@@ -586,6 +592,7 @@ static ErlNifFunc funcs[] = {
     {"set_sample_rate", 2, set_sample_rate, 0},
     {"append", 3, append, 0},
     {"query", 2, query, 0},
+    {"query", 3, query, 0},
     {"get", 2, get_event, 0},
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},

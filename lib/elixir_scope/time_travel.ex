@@ -165,7 +165,7 @@ defmodule ElixirScope.TimeTravel do
     end
   end
 
-  defp events(filters), do: filters |> TraceDB.query_events() |> Enum.map(&Event.wrap/1)
+  defp events(filters), do: TraceDB.query_structs(filters, Event)
 
   defp check_pid!(pid, _what) when is_pid(pid), do: :ok
 

@@ -195,6 +195,13 @@ defmodule ElixirScope.TraceDB do
     Native.query(store, native)
   end
 
+  @doc false
+  # query_events/1 with each event tagged as `struct` (ElixirScope.Event), in C.
+  def query_structs(filters, struct) do
+    {store, native} = validate_filters!(filters)
+    Native.query(store, native, struct)
+  end
+
   @doc "Every recorded state of `pid`, oldest first."
   @spec get_state_history(pid(), keyword()) :: [event()]
   def get_state_history(pid, opts \\ []) do
