@@ -263,6 +263,36 @@ static ERL_NIF_TERM build_events(ErlNifEnv *env, es_store *s, const es_hits *h, 
 
 static ERL_NIF_TERM query_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
+#define NORMAL_DIFF_TERMS 5000 /* terms diffs may visit on a normal scheduler */
+
+/* State timelines: the events of a :state query, each with :diff, the change from the
+ * state recorded before it (`prev`, or the previous event's), computed oldest first
+ * whatever the listing order. False when the diffs need more than `budget` allows. */
+static bool build_timeline(ErlNifEnv *env, es_store *s, const es_hits *h, ERL_NIF_TERM tag,
+                           ERL_NIF_TERM prev, bool descending, unsigned long *budget,
+                           ERL_NIF_TERM *out) {
+    ERL_NIF_TERM *evs = enif_alloc((h->n ? h->n : 1) * sizeof *evs);
+    if (!evs) return false;
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (es_codec_event(env, s, h->v[i].id, tag, &evs[k])) k++;
+    ERL_NIF_TERM diff_key = enif_make_atom(env, "diff"), state_key = enif_make_atom(env, "state");
+    bool ok = true;
+    for (size_t j = 0; ok && j < k; j++) {
+        size_t i = descending ? k - 1 - j : j;
+        ERL_NIF_TERM state, d = es_atom.nil;
+        if (!enif_get_map_value(env, evs[i], state_key, &state)) continue;
+        if (prev) ok = es_diff(env, prev, state, budget, &d);
+        enif_make_map_put(env, evs[i], diff_key, d, &evs[i]);
+        prev = state;
+    }
+    if (ok) {
+        *out = enif_make_list_from_array(env, evs, (unsigned)k);
+    }
+    enif_free(evs);
+    return ok;
+}
+
 static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], bool dirty) {
     STORE_OR_RAISE(s, argv[0]);
     es_filter f;
@@ -281,15 +311,46 @@ static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         es_hits_free(&h);
         return es_raise_arg(env, "out of memory running the query");
     }
-    /* query/3 names a struct to tag the events with (ElixirScope.Event). */
+    /* query/3 names a struct to tag the events with (ElixirScope.Event); query/4 with
+     * `true` also diffs each :state event with the state before it. */
     ERL_NIF_TERM tag = 0;
-    if (argc == 3) {
+    if (argc >= 3) {
         if (!enif_is_atom(env, argv[2])) return es_raise_arg(env, "event struct must be an atom");
         if (argv[2] != es_atom.nil) tag = argv[2];
     }
-    ERL_NIF_TERM list = build_events(env, s, &h, tag);
+    if (argc < 4 || argv[3] != es_atom.true_) {
+        ERL_NIF_TERM list = build_events(env, s, &h, tag);
+        es_hits_free(&h);
+        return list;
+    }
+    /* The state recorded just before the oldest one listed, so its diff is right even
+     * when the listing starts later (a limit, a time range, a later page). */
+    ERL_NIF_TERM prev = 0;
+    if (h.n > 0) {
+        es_filter before;
+        es_filter_init(&before);
+        before.actor = f.actor;
+        before.type = f.type;
+        before.before_id = f.descending ? h.v[h.n - 1].id : h.v[0].id;
+        before.limit = 1;
+        before.descending = true;
+        es_hits ph = {0};
+        ERL_NIF_TERM ev, state;
+        if (es_query(s, &before, &ph) == ES_Q_OK && ph.n == 1 &&
+            es_codec_event(env, s, ph.v[0].id, 0, &ev) &&
+            enif_get_map_value(env, ev, enif_make_atom(env, "state"), &state))
+            prev = state;
+        es_hits_free(&ph);
+    }
+    unsigned long budget = NORMAL_DIFF_TERMS;
+    ERL_NIF_TERM list;
+    bool ok = build_timeline(env, s, &h, tag, prev, f.descending, dirty ? NULL : &budget, &list);
     es_hits_free(&h);
-    return list;
+    if (ok) return list;
+    if (!dirty)
+        return enif_schedule_nif(env, "query", ERL_NIF_DIRTY_JOB_CPU_BOUND, query_dirty, argc,
+                                 argv);
+    return es_raise_arg(env, "out of memory running the query");
 }
 
 static ERL_NIF_TERM query_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -496,8 +557,6 @@ static ERL_NIF_TERM actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     return make_map(env, names, vals, 4);
 }
 
-#define NORMAL_DIFF_TERMS 5000 /* terms a diff may visit on a normal scheduler */
-
 static ERL_NIF_TERM diff_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     ERL_NIF_TERM out;
@@ -593,6 +652,7 @@ static ErlNifFunc funcs[] = {
     {"append", 3, append, 0},
     {"query", 2, query, 0},
     {"query", 3, query, 0},
+    {"query", 4, query, 0},
     {"get", 2, get_event, 0},
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},

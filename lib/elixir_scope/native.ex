@@ -32,6 +32,7 @@ defmodule ElixirScope.Native do
   def append(_store, _type, _event), do: not_loaded()
   def query(_store, _filters), do: not_loaded()
   def query(_store, _filters, _struct), do: not_loaded()
+  def query(_store, _filters, _struct, _diff_from), do: not_loaded()
   def get(_store, _id), do: not_loaded()
   def live_pids(_store, _timestamp), do: not_loaded()
   def clear(_store), do: not_loaded()

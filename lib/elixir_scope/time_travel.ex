@@ -42,30 +42,10 @@ defmodule ElixirScope.TimeTravel do
   @spec state_timeline(pid(), keyword()) :: [map()]
   def state_timeline(pid, opts \\ []) do
     check_pid!(pid, "state_timeline/1")
-    events = events([type: :state, pid: pid] ++ opts)
-    descending = Keyword.get(opts, :order, :asc) == :desc
-    oldest_first = if descending, do: Enum.reverse(events), else: events
-
     # Each diff is against the state recorded just before, even when that one falls
-    # outside this listing (a limit, a time range, a later page).
-    {entries, _} =
-      Enum.map_reduce(oldest_first, previous_state(pid, oldest_first, opts), fn event, previous ->
-        diff = if previous == :none, do: nil, else: Native.diff(previous, event.state)
-        {Map.put(event, :diff, diff), event.state}
-      end)
-
-    if descending, do: Enum.reverse(entries), else: entries
-  end
-
-  defp previous_state(_pid, [], _opts), do: :none
-
-  defp previous_state(pid, [first | _], opts) do
-    filters = [type: :state, pid: pid, before_id: first.id, order: :desc, limit: 1]
-
-    case TraceDB.query_events(filters ++ Keyword.take(opts, [:store])) do
-      [%{state: state}] -> state
-      [] -> :none
-    end
+    # outside this listing (a limit, a time range, a later page); C computes them
+    # while it decodes the events.
+    TraceDB.query_timeline([type: :state, pid: pid] ++ opts, Event)
   end
 
   @doc """

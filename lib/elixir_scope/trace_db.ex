@@ -202,6 +202,13 @@ defmodule ElixirScope.TraceDB do
     Native.query(store, native, struct)
   end
 
+  @doc false
+  # :state events tagged as `struct`, each with :diff from the state recorded before it.
+  def query_timeline(filters, struct) do
+    {store, native} = validate_filters!(filters)
+    Native.query(store, native, struct, true)
+  end
+
   @doc "Every recorded state of `pid`, oldest first."
   @spec get_state_history(pid(), keyword()) :: [event()]
   def get_state_history(pid, opts \\ []) do
