@@ -179,7 +179,7 @@ IO.puts("\n== The three slowest calls")
 
 for c <- ElixirScope.slowest_function_calls(limit: 3) do
   IO.puts(
-    "  #{c.module}.#{c.function}#{inspect(c.args)} took #{us.(c.duration)} µs in #{inspect(c.pid)}"
+    "  #{inspect(c.module)}.#{c.function}#{inspect(c.args)} took #{us.(c.duration)} µs in #{inspect(c.pid)}"
   )
 end
 
@@ -195,16 +195,13 @@ IO.puts("\n== The stats server's crash, and its state just before it")
 [crash] = TraceDB.query_events(type: :crash, pid: stats)
 {:ok, before} = ElixirScope.get_state_at(stats, crash.timestamp)
 
-[last] =
-  TraceDB.query_events(
-    type: :receive,
-    pid: stats,
-    timestamp_end: crash.timestamp,
-    order: :desc,
-    limit: 1
-  )
+# The last request it received before crashing (a crash loads code too: skip those replies).
+last =
+  [type: :receive, pid: stats, timestamp_end: crash.timestamp, order: :desc, limit: 10]
+  |> TraceDB.query_events()
+  |> Enum.find(&match?({:"$gen_cast", _}, &1.message))
 
-IO.puts("  #{inspect(stats)} crashed on the message #{inspect(last.message)}")
+IO.puts("  #{inspect(stats)} crashed on the request #{inspect(last.message)}")
 
 IO.puts("  state before the crash: #{inspect(before)}")
 IO.puts("  restarted as #{inspect(Process.whereis(Demo.Stats))}")
