@@ -39,6 +39,8 @@ defmodule ElixirScope.GovernorTest do
   # ElixirScope is a singleton (registered names, one tracer): never async.
   use ExUnit.Case, async: false
 
+  import ElixirScope.Test.Wait
+
   alias ElixirScope.{Governor, TraceDB}
   alias ElixirScope.GovernorTest.{Flood, Hot}
 
@@ -58,26 +60,6 @@ defmodule ElixirScope.GovernorTest do
   end
 
   ## Helpers
-
-  defp wait_until(fun, timeout) do
-    deadline = System.monotonic_time(:millisecond) + timeout
-    do_wait_until(fun, deadline)
-  end
-
-  defp do_wait_until(fun, deadline) do
-    case fun.() do
-      result when result in [nil, false] ->
-        if System.monotonic_time(:millisecond) >= deadline do
-          nil
-        else
-          Process.sleep(10)
-          do_wait_until(fun, deadline)
-        end
-
-      result ->
-        result
-    end
-  end
 
   # Resident memory of this OS process (it includes the C store, which
   # :erlang.memory/1 does not see), or nil where /proc is not available.

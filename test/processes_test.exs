@@ -31,6 +31,8 @@ defmodule ElixirScope.ProcessesTest do
   # ElixirScope is a singleton (registered names, one tracer): never async.
   use ExUnit.Case, async: false
 
+  import ElixirScope.Test.Wait
+
   alias ElixirScope.{Processes, TraceDB}
   alias ElixirScope.ProcessesTest.{Counter, Idle}
 
@@ -43,25 +45,6 @@ defmodule ElixirScope.ProcessesTest do
   end
 
   ## Helpers
-
-  # Polls `fun` until it returns a truthy value (returned) or `timeout` ms pass (nil).
-  defp wait_until(fun, timeout \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + timeout
-    do_wait_until(fun, deadline)
-  end
-
-  defp do_wait_until(fun, deadline) do
-    case fun.() do
-      result when result in [nil, false] ->
-        if System.monotonic_time(:millisecond) < deadline do
-          Process.sleep(5)
-          do_wait_until(fun, deadline)
-        end
-
-      result ->
-        result
-    end
-  end
 
   defp kill_on_exit(pids) do
     on_exit(fn -> for pid <- List.wrap(pids), do: Process.exit(pid, :kill) end)

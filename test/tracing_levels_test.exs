@@ -21,6 +21,8 @@ defmodule ElixirScope.TracingLevelsTest do
   # ElixirScope is a singleton (registered names, one tracer): never async.
   use ExUnit.Case, async: false
 
+  import ElixirScope.Test.Wait
+
   alias ElixirScope.TraceDB
   alias ElixirScope.TracingLevelsTest.{Counter, Sample}
 
@@ -37,26 +39,6 @@ defmodule ElixirScope.TracingLevelsTest do
   end
 
   ## Helpers
-
-  defp wait_until(fun, timeout \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + timeout
-    do_wait_until(fun, deadline)
-  end
-
-  defp do_wait_until(fun, deadline) do
-    case fun.() do
-      result when result in [nil, false] ->
-        if System.monotonic_time(:millisecond) >= deadline do
-          nil
-        else
-          Process.sleep(5)
-          do_wait_until(fun, deadline)
-        end
-
-      result ->
-        result
-    end
-  end
 
   defp await_events(filters, pred \\ &(&1 != [])) do
     case wait_until(fn ->

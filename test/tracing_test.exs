@@ -61,6 +61,8 @@ defmodule ElixirScope.TracingTest do
   # ElixirScope is a singleton (registered names, one tracer): never async.
   use ExUnit.Case, async: false
 
+  import ElixirScope.Test.Wait
+
   alias ElixirScope.TraceDB
   alias ElixirScope.TracingTest.{Counter, Marker, Sample}
 
@@ -73,27 +75,6 @@ defmodule ElixirScope.TracingTest do
   end
 
   ## Helpers
-
-  # Polls `fun` until it returns a truthy value (returned) or `timeout` ms pass (nil).
-  defp wait_until(fun, timeout \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + timeout
-    do_wait_until(fun, deadline)
-  end
-
-  defp do_wait_until(fun, deadline) do
-    case fun.() do
-      result when result in [nil, false] ->
-        if System.monotonic_time(:millisecond) >= deadline do
-          nil
-        else
-          Process.sleep(5)
-          do_wait_until(fun, deadline)
-        end
-
-      result ->
-        result
-    end
-  end
 
   # The events matching `filters` once `pred` holds for them (or the last ones seen, so
   # that the assertion that follows fails with the actual events).
