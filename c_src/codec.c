@@ -152,7 +152,7 @@ ERL_NIF_TERM es_codec_pid_term(ErlNifEnv *env, es_store *s, uint32_t id) {
     return t;
 }
 
-static ERL_NIF_TERM atom_of(es_key *k) {
+ERL_NIF_TERM es_codec_atom_term(const es_key *k) {
     ERL_NIF_TERM t;
     memcpy(&t, es_key_bytes(k), sizeof t);
     return t;
@@ -274,7 +274,7 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struc
 #define FIELD(k, val) (keys[n] = (k), vals[n] = (val), n++)
     es_key *type = es_intern_by_id(&t->type, v.type_id);
     FIELD(es_atom.id, enif_make_uint64(env, v.id));
-    FIELD(es_atom.type, type ? atom_of(type) : es_atom.nil);
+    FIELD(es_atom.type, type ? es_codec_atom_term(type) : es_atom.nil);
     FIELD(es_atom.timestamp, enif_make_int64(env, v.ts));
     if (v.flags & ES_F_ACTOR)
         FIELD(v.flags & ES_F_ACTOR_FROM ? es_atom.from_pid : es_atom.pid,

@@ -55,6 +55,9 @@ es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool cre
 es_key *es_codec_atom_key(es_intern *t, ERL_NIF_TERM atom, bool create);
 es_key *es_codec_mf_key(es_store *s, ERL_NIF_TERM module, ERL_NIF_TERM function, bool create);
 
+/* The atom an atom key (type, module) stands for. */
+ERL_NIF_TERM es_codec_atom_term(const es_key *k);
+
 /* The pid term of a pid-table key id. */
 ERL_NIF_TERM es_codec_pid_term(ErlNifEnv *env, es_store *s, uint32_t id);
 

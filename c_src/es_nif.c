@@ -396,12 +396,6 @@ static ERL_NIF_TERM live_pids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 
 /* ---- aggregations ------------------------------------------------------------------ */
 
-static ERL_NIF_TERM atom_term(es_key *k) {
-    ERL_NIF_TERM t;
-    memcpy(&t, es_key_bytes(k), sizeof t);
-    return t;
-}
-
 static ERL_NIF_TERM make_map(ErlNifEnv *env, const char *const names[], ERL_NIF_TERM vals[],
                              size_t n) {
     ERL_NIF_TERM keys[16], map;
@@ -546,8 +540,8 @@ static ERL_NIF_TERM actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     for (uint32_t id = 1; a.by_type && id <= es_intern_size(&t->type); id++) {
         es_key *k = es_intern_by_id(&t->type, id);
         if (k && a.by_type[id])
-            enif_make_map_put(env, by_type, atom_term(k), enif_make_uint64(env, a.by_type[id]),
-                              &by_type);
+            enif_make_map_put(env, by_type, es_codec_atom_term(k),
+                              enif_make_uint64(env, a.by_type[id]), &by_type);
     }
     es_agg_free(a.by_type);
     static const char *const names[] = {"events", "first", "last", "by_type"};
@@ -592,9 +586,7 @@ static ERL_NIF_TERM stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         if (!k || es_intern_get(&t->type, es_key_bytes(k), k->len, false, 0) != k) continue;
         uint64_t n = es_store_type_count(s, k->id);
         if (n == 0) continue;
-        ERL_NIF_TERM atom;
-        memcpy(&atom, es_key_bytes(k), sizeof atom);
-        enif_make_map_put(env, by_type, atom, enif_make_uint64(env, n), &by_type);
+        enif_make_map_put(env, by_type, es_codec_atom_term(k), enif_make_uint64(env, n), &by_type);
     }
     bool full = t->pid.overflowed || t->pair.overflowed || t->module.overflowed || t->mf.overflowed;
     const es_store_config *cfg = es_store_config_of(s);
