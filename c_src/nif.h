@@ -18,4 +18,16 @@ extern ErlNifResourceType *es_store_resource_type;
 /* The store behind a resource term, or NULL (and *ref NULL) when it is not one. */
 es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref);
 
+/* Declares `var` as the store of resource term `term`, or raises ArgumentError. */
+#define STORE_OR_RAISE(var, term)                                                                  \
+    es_store *var = es_get_store(env, term, NULL);                                                 \
+    if (!var) return es_raise_arg(env, "not an ElixirScope store")
+
+/* Aggregation NIFs (agg_nif.c). */
+ERL_NIF_TERM es_nif_perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_nif_slowest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_nif_traffic(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_nif_peers(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_nif_actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+
 #endif
