@@ -149,7 +149,7 @@ static ERL_NIF_TERM append(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
 
 /* Parses a filter map. Returns NULL when fine, "" when a filter names something the
  * store never saw (so nothing can match), or an error message. */
-static const char *parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_filter *f) {
+const char *es_nif_parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_filter *f) {
     es_filter_init(f);
     if (!enif_is_map(env, map)) return "filters must be a map";
     es_tables *t = es_store_tables(s);
@@ -291,7 +291,7 @@ static bool build_timeline(ErlNifEnv *env, es_store *s, const es_hits *h, ERL_NI
 static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], bool dirty) {
     STORE_OR_RAISE(s, argv[0]);
     es_filter f;
-    const char *err = parse_filter(env, s, argv[1], &f);
+    const char *err = es_nif_parse_filter(env, s, argv[1], &f);
     if (err) return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
     if (!dirty) f.max_visits = NORMAL_VISITS;
     es_hits h = {0};
@@ -488,6 +488,8 @@ static ErlNifFunc funcs[] = {
     {"clear", 1, clear, 0},
     {"diff", 2, diff, 0},
     {"calibrate_clock", 0, calibrate_clock, 0},
+    {"export_chrome", 3, es_nif_export_chrome, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"export_mermaid", 5, es_nif_export_mermaid, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"perf", 2, es_nif_perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"slowest", 3, es_nif_slowest, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"traffic", 3, es_nif_traffic, ERL_NIF_DIRTY_JOB_CPU_BOUND},

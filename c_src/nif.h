@@ -5,6 +5,7 @@
 #ifndef ES_NIF_H
 #define ES_NIF_H
 
+#include "query.h"
 #include "store.h"
 
 #include <erl_nif.h>
@@ -22,6 +23,14 @@ es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref);
 #define STORE_OR_RAISE(var, term)                                                                  \
     es_store *var = es_get_store(env, term, NULL);                                                 \
     if (!var) return es_raise_arg(env, "not an ElixirScope store")
+
+/* Parses a query filter map (es_nif.c). NULL when fine, "" when a filter names
+ * something the store never saw (nothing can match), else an error message. */
+const char *es_nif_parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_filter *f);
+
+/* Export NIFs (export.c). */
+ERL_NIF_TERM es_nif_export_chrome(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_nif_export_mermaid(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 /* Aggregation NIFs (agg_nif.c). */
 ERL_NIF_TERM es_nif_perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);

@@ -381,6 +381,11 @@ defmodule ElixirScope do
   @doc "Queue lengths now and message rates recorded. See `ElixirScope.Processes.message_queue_analysis/1`."
   defdelegate message_queue_analysis(opts \\ []), to: ElixirScope.Processes
 
+  ## Export (see ElixirScope.Export)
+
+  @doc "Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`."
+  defdelegate export(path, opts \\ []), to: ElixirScope.Export
+
   ## Inspecting the live system
 
   @doc """

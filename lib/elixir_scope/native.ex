@@ -39,6 +39,8 @@ defmodule ElixirScope.Native do
   def stats(_store), do: not_loaded()
   def diff(_old, _new), do: not_loaded()
   def calibrate_clock, do: not_loaded()
+  def export_chrome(_store, _path, _filters), do: not_loaded()
+  def export_mermaid(_store, _path, _filters, _pids, _busiest), do: not_loaded()
   def perf(_store, _module), do: not_loaded()
   def slowest(_store, _limit, _module), do: not_loaded()
   def traffic(_store, _from, _to), do: not_loaded()

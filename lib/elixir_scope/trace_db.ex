@@ -196,6 +196,10 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc false
+  # Validated filters for other NIFs (exports): {store resource, filter map}.
+  def native_filters(filters), do: validate_filters!(filters)
+
+  @doc false
   # query_events/1 with each event tagged as `struct` (ElixirScope.Event), in C.
   def query_structs(filters, struct) do
     {store, native} = validate_filters!(filters)
