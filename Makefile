@@ -11,7 +11,7 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/query.c c_src/agg.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/agg_nif.c c_src/export.c \
+NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
             c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
 NIF      := priv/elixir_scope_nif.so

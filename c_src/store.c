@@ -269,6 +269,10 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
 
 enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };
 
+/* The meta word of an id skipped by es_store_skip_to(): no type, no flags, arity 255
+ * (a real event with no type never has an arity). */
+#define HOLE_META 0xFFu
+
 /* Reads slot `id` consistently. With chain >= 0 also returns that chain's link, which
  * is valid for pending (still being written) slots too once it is non-zero. */
 static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int chain,
@@ -302,6 +306,7 @@ static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int
         }
         if (link) *link = l;
         if (s1 & 1) return SLOT_PENDING;
+        if (meta == HOLE_META) return SLOT_GONE;
         /* Truncated markers hold no bytes but sit at an arena position too, so byte
          * pruning takes them in order with everything else. */
         if (!arena_intact(s, v->off)) return SLOT_NO_PAYLOAD;
@@ -359,7 +364,9 @@ static bool block_summary(es_store *s, uint64_t b, int64_t *min, int64_t *max, i
  * append of it is still in flight or not yet started. */
 static bool block_complete(es_store *s, uint64_t c) {
     if ((c + 1) * ES_BLOCK > es_store_high_id(s)) return false;
+    uint64_t low = atomic_load_explicit(&s->low_water, memory_order_acquire);
     for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
+        if (id < low) continue; /* cleared, or before a loaded store's first id */
         uint64_t seq = atomic_load_explicit(&s->slots[slot_index(s, id)].seq, memory_order_acquire);
         if ((seq >> 1) < id || seq == ((id << 1) | 1)) return false;
     }
@@ -612,6 +619,29 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
 }
 
 /* ---- maintenance ------------------------------------------------------------------ */
+
+bool es_store_start_at(es_store *s, uint64_t id) {
+    if (id == 0 || es_store_high_id(s) != 0) return false;
+    atomic_store_explicit(&s->low_water, id, memory_order_release);
+    atomic_store_explicit(&s->next_id, id, memory_order_release);
+    atomic_store_explicit(&s->sum_cursor, block_of(id), memory_order_release);
+    return true;
+}
+
+void es_store_skip_to(es_store *s, uint64_t id) {
+    for (uint64_t next = es_store_high_id(s) + 1; next < id; next = es_store_high_id(s) + 1) {
+        /* An id that will never hold an event: committed as a hole, so the time block
+         * it belongs to still completes. */
+        uint64_t hole = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
+        es_slot *sl = &s->slots[slot_index(s, hole)];
+        atomic_store_explicit(&sl->meta, HOLE_META, memory_order_relaxed);
+        atomic_store_explicit(&sl->off, atomic_load(&s->arena_cursor), memory_order_relaxed);
+        atomic_store_explicit(&sl->seq, hole << 1, memory_order_release);
+        atomic_fetch_add_explicit(&s->shard_stats[shard_of_thread()].dropped, 1,
+                                  memory_order_relaxed);
+        if (hole % ES_BLOCK == 0) summarize(s);
+    }
+}
 
 void es_store_clear(es_store *s) {
     uint64_t next = atomic_load_explicit(&s->next_id, memory_order_acquire);

@@ -191,6 +191,12 @@ void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es
 /* Walks all events by time, using the block summaries to skip what cannot match. */
 void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx);
 
+/* For a store being filled from a file, by one writer: the first id it will hand out
+ * (false when something was appended already), and a jump over ids that will hold no
+ * event (ids must keep increasing). */
+bool es_store_start_at(es_store *s, uint64_t id);
+void es_store_skip_to(es_store *s, uint64_t id);
+
 /* Forgets every event appended so far. */
 void es_store_clear(es_store *s);
 

@@ -386,6 +386,14 @@ defmodule ElixirScope do
   @doc "Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`."
   defdelegate export(path, opts \\ []), to: ElixirScope.Export
 
+  ## Post-mortem (see ElixirScope.PostMortem)
+
+  @doc "Writes the recording to a file. See `ElixirScope.PostMortem.dump/2`."
+  defdelegate dump(path, opts \\ []), to: ElixirScope.PostMortem
+
+  @doc "Opens a dump for every query, in any VM. See `ElixirScope.PostMortem.load/2`."
+  defdelegate load(path, opts \\ []), to: ElixirScope.PostMortem
+
   ## Inspecting the live system
 
   @doc """

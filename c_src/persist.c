@@ -1,0 +1,296 @@
+/*
+ * persist.c — dump and load of stores, format in docs/FORMAT.md. See persist.h.
+ */
+#include "persist.h"
+#include "codec.h"
+#include "nif.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+static const uint8_t FILE_MAGIC[8] = {'E', 'S', 'C', 'O', 'P', 'E', 0, 1};
+#define VERSION 1
+#define SEGMENT_RAW (1u << 20)
+#define HEADER_LEN 64 /* segment header, its own hash included */
+
+typedef struct buf {
+    uint8_t *data;
+    size_t len, cap;
+} buf;
+
+static bool put(buf *b, const void *p, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1 << 16;
+        while (cap < b->len + n) cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d) return false;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static void le32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void le64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t rd32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static uint64_t rd64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static ERL_NIF_TERM error_text(ErlNifEnv *env, const char *why) {
+    ERL_NIF_TERM text;
+    memcpy(enif_make_new_binary(env, strlen(why), &text), why, strlen(why));
+    return enif_make_tuple2(env, es_atom.error, text);
+}
+
+static bool path_of(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap) {
+    ErlNifBinary bin;
+    if (!enif_inspect_binary(env, term, &bin) || bin.size == 0 || bin.size >= cap ||
+        memchr(bin.data, 0, bin.size))
+        return false;
+    memcpy(out, bin.data, bin.size);
+    out[bin.size] = 0;
+    return true;
+}
+
+/* ---- dump ------------------------------------------------------------------------ */
+
+typedef struct segment {
+    buf raw;
+    uint32_t count;
+    uint64_t first, last;
+    int64_t min_ts, max_ts;
+} segment;
+
+static bool flush(FILE *f, segment *sg, uint64_t *bytes_out) {
+    if (sg->count == 0) return true;
+    size_t bound = ZSTD_compressBound(sg->raw.len);
+    uint8_t *z = malloc(bound);
+    if (!z) return false;
+    ZSTD_CCtx *cx = ZSTD_createCCtx();
+    size_t n = cx ? ZSTD_CCtx_setParameter(cx, ZSTD_c_compressionLevel, 3) : 1;
+    if (cx && !ZSTD_isError(n)) ZSTD_CCtx_setParameter(cx, ZSTD_c_checksumFlag, 1);
+    n = cx ? ZSTD_compress2(cx, z, bound, sg->raw.data, sg->raw.len) : 0;
+    ZSTD_freeCCtx(cx);
+    if (!cx || ZSTD_isError(n)) {
+        free(z);
+        return false;
+    }
+    uint8_t h[HEADER_LEN];
+    memcpy(h, "SEG1", 4);
+    le32(h + 4, sg->count);
+    le64(h + 8, sg->first);
+    le64(h + 16, sg->last);
+    le64(h + 24, (uint64_t)sg->min_ts);
+    le64(h + 32, (uint64_t)sg->max_ts);
+    le32(h + 40, (uint32_t)sg->raw.len);
+    le32(h + 44, (uint32_t)n);
+    le64(h + 48, es_hash_bytes(z, n, 0));
+    le64(h + 56, es_hash_bytes(h, 56, 0));
+    bool ok = fwrite(h, 1, HEADER_LEN, f) == HEADER_LEN && fwrite(z, 1, n, f) == n;
+    free(z);
+    *bytes_out += HEADER_LEN + n;
+    sg->raw.len = 0;
+    sg->count = 0;
+    return ok;
+}
+
+static int cmp_id(const void *a, const void *b) {
+    const es_hit *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    char path[4096];
+    if (!path_of(env, argv[1], path, sizeof path))
+        return es_raise_arg(env, "path must be a non-empty string");
+    es_filter f;
+    es_filter_init(&f);
+    es_hits h = {0};
+    if (es_query(s, &f, &h) != ES_Q_OK) return es_raise_arg(env, "out of memory reading the store");
+    qsort(h.v, h.n, sizeof *h.v, cmp_id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!out) {
+        if (fd >= 0) close(fd);
+        es_hits_free(&h);
+        return error_text(env, strerror(errno));
+    }
+    uint8_t fh[16] = {0};
+    memcpy(fh, FILE_MAGIC, 8);
+    le32(fh + 8, VERSION);
+    bool ok = fwrite(fh, 1, 16, out) == 16;
+    segment sg = {0};
+    uint64_t events = 0, raw = 0, written = 16;
+    for (size_t i = 0; ok && i < h.n; i++) {
+        ERL_NIF_TERM ev;
+        ErlNifBinary bin;
+        if (!es_codec_event(env, s, h.v[i].id, 0, &ev)) continue; /* pruned meanwhile */
+        if (!enif_term_to_binary(env, ev, &bin)) continue;
+        uint8_t len[4];
+        le32(len, (uint32_t)bin.size);
+        ok = put(&sg.raw, len, 4) && put(&sg.raw, bin.data, bin.size);
+        raw += 4 + bin.size;
+        enif_release_binary(&bin);
+        if (sg.count == 0) sg.first = h.v[i].id, sg.min_ts = sg.max_ts = h.v[i].ts;
+        sg.last = h.v[i].id;
+        if (h.v[i].ts < sg.min_ts) sg.min_ts = h.v[i].ts;
+        if (h.v[i].ts > sg.max_ts) sg.max_ts = h.v[i].ts;
+        sg.count++;
+        events++;
+        if (ok && sg.raw.len >= SEGMENT_RAW) ok = flush(out, &sg, &written);
+    }
+    ok = ok && flush(out, &sg, &written);
+    ok = fclose(out) == 0 && ok;
+    free(sg.raw.data);
+    es_hits_free(&h);
+    if (!ok) return error_text(env, "the dump could not be written");
+    ERL_NIF_TERM keys[] = {enif_make_atom(env, "events"), enif_make_atom(env, "bytes"),
+                           enif_make_atom(env, "raw_bytes")};
+    ERL_NIF_TERM vals[] = {enif_make_uint64(env, events), enif_make_uint64(env, written),
+                           enif_make_uint64(env, raw)};
+    ERL_NIF_TERM map;
+    enif_make_map_from_arrays(env, keys, vals, 3, &map);
+    return enif_make_tuple2(env, es_atom.ok, map);
+}
+
+/* ---- load ------------------------------------------------------------------------ */
+
+typedef struct load_state {
+    ErlNifEnv *env;
+    es_store *s;
+    uint64_t events;
+    int64_t min_ts, max_ts;
+    bool started;
+    ERL_NIF_TERM skipped; /* [{segment index, reason}] */
+} load_state;
+
+static void skip(load_state *ls, unsigned index, const char *why) {
+    ERL_NIF_TERM entry =
+        enif_make_tuple2(ls->env, enif_make_uint(ls->env, index), enif_make_atom(ls->env, why));
+    ls->skipped = enif_make_list_cell(ls->env, entry, ls->skipped);
+}
+
+/* Appends the records of one decompressed segment; false when a record is damaged. */
+static bool load_records(load_state *ls, const uint8_t *p, size_t len) {
+    ErlNifEnv *env = ls->env;
+    for (size_t at = 0; at < len;) {
+        if (len - at < 4) return false;
+        uint32_t n = rd32(p + at);
+        at += 4;
+        if (n > len - at) return false;
+        ERL_NIF_TERM ev, type, idt, rest;
+        ErlNifUInt64 id;
+        if (enif_binary_to_term(env, p + at, n, &ev, 0) != n || !enif_is_map(env, ev) ||
+            !enif_get_map_value(env, ev, es_atom.type, &type) ||
+            !enif_get_map_value(env, ev, es_atom.id, &idt) || !enif_get_uint64(env, idt, &id))
+            return false;
+        at += n;
+        if (id <= es_store_high_id(ls->s)) continue; /* out of order: ids only grow */
+        if (!ls->started) ls->started = es_store_start_at(ls->s, id);
+        es_store_skip_to(ls->s, id);
+        enif_make_map_remove(env, ev, es_atom.id, &rest);
+        es_encoded e;
+        if (es_codec_encode(env, ls->s, type, rest, &e)) return false;
+        e.in.sampled = true;
+        e.in.flags |= ES_F_CRITICAL; /* a dump is kept whole: no sampling on load */
+        es_store_append(ls->s, &e.in);
+        ls->events++;
+        if (e.in.ts < ls->min_ts) ls->min_ts = e.in.ts;
+        if (e.in.ts > ls->max_ts) ls->max_ts = e.in.ts;
+    }
+    return true;
+}
+
+ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    char path[4096];
+    if (!path_of(env, argv[1], path, sizeof path))
+        return es_raise_arg(env, "path must be a non-empty string");
+    if (es_store_high_id(s) != 0) return es_raise_arg(env, "a dump loads into an empty store");
+    FILE *in = fopen(path, "rb");
+    if (!in) return error_text(env, strerror(errno));
+    uint8_t fh[16];
+    if (fread(fh, 1, 16, in) != 16 || memcmp(fh, FILE_MAGIC, 8) != 0) {
+        fclose(in);
+        return error_text(env, "not an ElixirScope dump (bad magic)");
+    }
+    if (rd32(fh + 8) != VERSION) {
+        fclose(in);
+        return error_text(env, "unsupported dump format version");
+    }
+    load_state ls = {env, s, 0, INT64_MAX, INT64_MIN, false, enif_make_list(env, 0)};
+    unsigned index = 0, loaded = 0;
+    uint8_t h[HEADER_LEN];
+    for (;; index++) {
+        size_t got = fread(h, 1, HEADER_LEN, in);
+        if (got == 0) break;
+        if (got < HEADER_LEN) {
+            skip(&ls, index, "truncated_header");
+            break;
+        }
+        if (memcmp(h, "SEG1", 4) != 0 || rd64(h + 56) != es_hash_bytes(h, 56, 0)) {
+            skip(&ls, index, "bad_header"); /* lengths cannot be trusted: stop here */
+            break;
+        }
+        uint32_t raw_len = rd32(h + 40), zlen = rd32(h + 44);
+        uint8_t *z = malloc(zlen ? zlen : 1), *raw = malloc(raw_len ? raw_len : 1);
+        if (!z || !raw) {
+            free(z);
+            free(raw);
+            skip(&ls, index, "out_of_memory");
+            break;
+        }
+        bool whole = fread(z, 1, zlen, in) == zlen;
+        const char *why = !whole                                      ? "truncated_data"
+                          : rd64(h + 48) != es_hash_bytes(z, zlen, 0) ? "bad_checksum"
+                                                                      : NULL;
+        if (!why) {
+            size_t n = ZSTD_decompress(raw, raw_len, z, zlen);
+            if (ZSTD_isError(n) || n != raw_len)
+                why = "bad_compression";
+            else if (!load_records(&ls, raw, raw_len))
+                why = "bad_record";
+        }
+        free(z);
+        free(raw);
+        if (why) {
+            skip(&ls, index, why);
+            if (!whole) break;
+        } else {
+            loaded++;
+        }
+    }
+    fclose(in);
+    ERL_NIF_TERM skipped;
+    enif_make_reverse_list(env, ls.skipped, &skipped);
+    ERL_NIF_TERM keys[] = {enif_make_atom(env, "events"), enif_make_atom(env, "segments"),
+                           enif_make_atom(env, "skipped"), enif_make_atom(env, "first_timestamp"),
+                           enif_make_atom(env, "last_timestamp")};
+    ERL_NIF_TERM vals[] = {enif_make_uint64(env, ls.events), enif_make_uint(env, loaded), skipped,
+                           ls.events ? enif_make_int64(env, ls.min_ts) : es_atom.nil,
+                           ls.events ? enif_make_int64(env, ls.max_ts) : es_atom.nil};
+    ERL_NIF_TERM map;
+    enif_make_map_from_arrays(env, keys, vals, 5, &map);
+    return enif_make_tuple2(env, es_atom.ok, map);
+}

@@ -1,0 +1,68 @@
+defmodule ElixirScope.PostMortem do
+  @moduledoc """
+  Recordings that outlive the VM that made them: `dump/2` writes the store to a file
+  (zstd-compressed segments, format in `docs/FORMAT.md`), and `load/2` opens such a
+  file in any IEx session — the original application need not run — into a store that
+  every query function reads.
+
+      # in production
+      {:ok, %{events: 120_000}} = ElixirScope.dump("/var/tmp/scope.esd")
+
+      # the next morning, anywhere
+      {:ok, summary} = ElixirScope.load("scope.esd")
+      ElixirScope.state_timeline(pid)
+
+  Ids, timestamps and terms come back exactly. A damaged file loads everything before
+  the damage: `summary.skipped` lists the segments left out and why (`:bad_checksum`,
+  `:truncated_data`, `:bad_header`, ...). Files are created with mode 0600.
+  """
+
+  alias ElixirScope.{Native, TraceDB}
+
+  @doc """
+  Writes every event of the store (`store:`, default the running one) to `path`.
+  Returns `{:ok, %{events: n, bytes: file_size, raw_bytes: before_compression}}` or
+  `{:error, reason}`.
+  """
+  @spec dump(Path.t(), keyword()) :: {:ok, map()} | {:error, term()}
+  def dump(path, opts \\ []) do
+    check_path!(path, "dump/2")
+    Native.dump(TraceDB.store!(Keyword.get(opts, :store, TraceDB)), path)
+  end
+
+  @doc """
+  Loads the dump at `path` into a new store and returns `{:ok, summary}` (`:events`,
+  `:segments`, `:skipped`, `:first_timestamp`, `:last_timestamp`).
+
+  The store is registered as `name:` (default `ElixirScope.TraceDB`, which must not be
+  running — call `ElixirScope.stop(keep_data: false)` first, or load under another
+  name and pass `store: name` to the queries). Store options (`max_events`,
+  `max_bytes`, ...) size it; events past them are pruned oldest first.
+  """
+  @spec load(Path.t(), keyword()) :: {:ok, map()} | {:error, term()}
+  def load(path, opts \\ []) do
+    check_path!(path, "load/2")
+    name = Keyword.get(opts, :name, TraceDB)
+
+    if TraceDB.lookup(name) do
+      {:error, {:already_running, name}}
+    else
+      {:ok, pid} = TraceDB.start_link(Keyword.put(opts, :name, name))
+      Process.unlink(pid)
+
+      case Native.load(TraceDB.store!(name), path) do
+        {:ok, summary} ->
+          {:ok, summary}
+
+        error ->
+          TraceDB.stop(name)
+          error
+      end
+    end
+  end
+
+  defp check_path!(path, _what) when is_binary(path) and path != "", do: :ok
+
+  defp check_path!(path, what),
+    do: raise(ArgumentError, "#{what} expects a file path, got: #{inspect(path)}")
+end
