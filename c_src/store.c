@@ -63,6 +63,9 @@ struct es_store {
     _Alignas(64) _Atomic uint64_t arena_cursor; /* bytes reserved so far */
     _Alignas(64) _Atomic uint64_t low_water;    /* ids below were cleared */
     _Atomic uint64_t sample_threshold;
+    /* A store filled from a file: ids before `base` never existed, and `holes` ids
+     * (the last at `last_hole`) hold no event. */
+    uint64_t base, holes, last_hole;
 
     _Alignas(64) _Atomic bool summarizing;
     _Atomic uint64_t sum_cursor; /* blocks below are summarized (or pruned) */
@@ -625,6 +628,7 @@ bool es_store_start_at(es_store *s, uint64_t id) {
     atomic_store_explicit(&s->low_water, id, memory_order_release);
     atomic_store_explicit(&s->next_id, id, memory_order_release);
     atomic_store_explicit(&s->sum_cursor, block_of(id), memory_order_release);
+    s->base = id - 1;
     return true;
 }
 
@@ -661,8 +665,10 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
             atomic_load_explicit(&s->shard_stats[sh].sampled_out, memory_order_relaxed);
         out->truncated += atomic_load_explicit(&s->shard_stats[sh].truncated, memory_order_relaxed);
     }
-    out->appended = high - out->dropped;
+    out->appended = high - s->base - s->holes - out->dropped;
     out->stored = first <= high ? high - first + 1 : 0;
+    if (s->holes && first <= s->last_hole) /* holes in the live range: at most this many */
+        out->stored -= s->holes < out->stored ? s->holes : out->stored;
     if (out->stored > out->appended) out->stored = out->appended;
     out->pruned = out->appended - out->stored;
     es_event_view v;

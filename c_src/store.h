@@ -196,6 +196,8 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
  * event (ids must keep increasing). */
 bool es_store_start_at(es_store *s, uint64_t id);
 void es_store_skip_to(es_store *s, uint64_t id);
+/* (Statistics of such a store count its holes out of `stored`, exactly while they
+ * are all in the live range.) */
 
 /* Forgets every event appended so far. */
 void es_store_clear(es_store *s);

@@ -261,3 +261,26 @@ Test(store, live_actors_at_a_time) {
     cr_assert_eq(ids[0], p2->id);
     es_ids_free(ids);
 }
+
+Test(store, loading_keeps_ids_and_skips_holes) {
+    cr_assert(es_store_start_at(s, 1000));
+    es_key *a = test_key(&t->pid, 1);
+    cr_assert_eq(test_append(s, 10, NULL, a, NULL, 0), 1000);
+    es_store_skip_to(s, 1300); /* across a time block boundary */
+    cr_assert_eq(test_append(s, 20, NULL, a, NULL, 0), 1300);
+    cr_assert_not(es_store_start_at(s, 5), "only an empty store starts elsewhere");
+    es_event_view v;
+    cr_assert_not(es_store_peek(s, 1001, &v), "a hole holds no event");
+    cr_assert_not(es_store_peek(s, 999, &v));
+    es_filter f;
+    es_filter_init(&f);
+    uint64_t ids[10];
+    cr_assert_eq(query_ids(&f, ids, 10), 2, "time walk: the two events only");
+    cr_assert(ids[0] == 1000 && ids[1] == 1300);
+    f.actor = a;
+    cr_assert_eq(query_ids(&f, ids, 10), 2, "chain walk across the holes");
+    es_store_stats st;
+    es_store_get_stats(s, &st);
+    cr_assert_eq(st.stored, 2);
+    cr_assert_eq(st.newest_id, 1300);
+}
