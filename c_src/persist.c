@@ -123,24 +123,31 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     char path[4096];
     if (!path_of(env, argv[1], path, sizeof path))
         return es_raise_arg(env, "path must be a non-empty string");
+    ErlNifUInt64 after_id;
+    if (!enif_get_uint64(env, argv[2], &after_id))
+        return es_raise_arg(env, "after_id must be an integer");
+    bool append = argv[3] == enif_make_atom(env, "append");
     es_filter f;
     es_filter_init(&f);
+    f.after_id = after_id;
     es_hits h = {0};
     if (es_query(s, &f, &h) != ES_Q_OK) return es_raise_arg(env, "out of memory reading the store");
     qsort(h.v, h.n, sizeof *h.v, cmp_id);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "ab") : NULL;
     if (!out) {
         if (fd >= 0) close(fd);
         es_hits_free(&h);
         return error_text(env, strerror(errno));
     }
+    /* Appending to a file that has its header already: segments only. */
+    bool fresh = lseek(fd, 0, SEEK_END) == 0;
     uint8_t fh[16] = {0};
     memcpy(fh, FILE_MAGIC, 8);
     le32(fh + 8, VERSION);
-    bool ok = fwrite(fh, 1, 16, out) == 16;
+    bool ok = !fresh || fwrite(fh, 1, 16, out) == 16;
     segment sg = {0};
-    uint64_t events = 0, raw = 0, written = 16;
+    uint64_t events = 0, raw = 0, written = fresh ? 16 : 0, last_id = after_id;
     for (size_t i = 0; ok && i < h.n; i++) {
         ERL_NIF_TERM ev;
         ErlNifBinary bin;
@@ -152,7 +159,7 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         raw += 4 + bin.size;
         enif_release_binary(&bin);
         if (sg.count == 0) sg.first = h.v[i].id, sg.min_ts = sg.max_ts = h.v[i].ts;
-        sg.last = h.v[i].id;
+        sg.last = last_id = h.v[i].id;
         if (h.v[i].ts < sg.min_ts) sg.min_ts = h.v[i].ts;
         if (h.v[i].ts > sg.max_ts) sg.max_ts = h.v[i].ts;
         sg.count++;
@@ -165,11 +172,11 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     es_hits_free(&h);
     if (!ok) return error_text(env, "the dump could not be written");
     ERL_NIF_TERM keys[] = {enif_make_atom(env, "events"), enif_make_atom(env, "bytes"),
-                           enif_make_atom(env, "raw_bytes")};
+                           enif_make_atom(env, "raw_bytes"), enif_make_atom(env, "last_id")};
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, events), enif_make_uint64(env, written),
-                           enif_make_uint64(env, raw)};
+                           enif_make_uint64(env, raw), enif_make_uint64(env, last_id)};
     ERL_NIF_TERM map;
-    enif_make_map_from_arrays(env, keys, vals, 3, &map);
+    enif_make_map_from_arrays(env, keys, vals, 4, &map);
     return enif_make_tuple2(env, es_atom.ok, map);
 }
 
@@ -206,7 +213,10 @@ static bool load_records(load_state *ls, const uint8_t *p, size_t len) {
             return false;
         at += n;
         if (id <= es_store_high_id(ls->s)) continue; /* out of order: ids only grow */
-        if (!ls->started) ls->started = es_store_start_at(ls->s, id);
+        if (!ls->started) { /* an empty store takes the file's ids from its first one */
+            es_store_start_at(ls->s, id);
+            ls->started = true;
+        }
         es_store_skip_to(ls->s, id);
         enif_make_map_remove(env, ev, es_atom.id, &rest);
         es_encoded e;
@@ -227,7 +237,6 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     char path[4096];
     if (!path_of(env, argv[1], path, sizeof path))
         return es_raise_arg(env, "path must be a non-empty string");
-    if (es_store_high_id(s) != 0) return es_raise_arg(env, "a dump loads into an empty store");
     FILE *in = fopen(path, "rb");
     if (!in) return error_text(env, strerror(errno));
     uint8_t fh[16];

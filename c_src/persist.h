@@ -3,10 +3,12 @@
  * debugging in another VM). The format is docs/FORMAT.md: zstd-compressed segments
  * with hashes, so a damaged file still loads everything before the damage.
  *
- * Contract: es_persist_dump() writes every live event of a store (ids, timestamps and
- * terms exactly) to a new file created 0600; es_persist_load() appends a file's events
- * to an empty store keeping their ids and timestamps, skipping damaged segments and
- * saying which and why.
+ * Contract: dump(store, path, after_id, :write | :append) writes the live events with
+ * ids above after_id (ids, timestamps and terms exactly) to a file created 0600 —
+ * truncating it, or appending segments to it (the continuous persister) — and says
+ * the last id written; load(store, path) appends a file's events to a store keeping
+ * their ids and timestamps (files load in order: ids only grow), skipping damaged
+ * segments and saying which and why.
  *
  * Thread-safety: a dump reads the store like a query; a load must be the only writer
  * of its store. Both run on dirty I/O schedulers.

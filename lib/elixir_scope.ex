@@ -37,6 +37,10 @@ defmodule ElixirScope do
   | `:max_events_per_sec` | `500_000` | governor cap on recorded events per second |
   | `:max_bytes_per_sec` | 64 MiB | governor cap on recorded bytes per second |
   | `:governor_interval` | `100` | ms between governor measurements |
+  | `:persist` | `false` | write events to zstd segment files (see `ElixirScope.Persister`) |
+  | `:persist_path` | — | the directory for them (needed with `persist: true`) |
+  | `:persist_interval` | `1000` | ms between writes |
+  | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
   | `:phoenix` | `false` | Phoenix telemetry capture — not in this version (a warning is logged) |
   | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
@@ -145,7 +149,7 @@ defmodule ElixirScope do
       {TraceDB, Config.store_options(config)},
       {Tracing, config},
       {ElixirScope.Governor, config}
-    ]
+    ] ++ if(config.persist, do: [{ElixirScope.Persister, config}], else: [])
   end
 
   defp children_specs(config), do: Enum.map(children(config), &Supervisor.child_spec(&1, []))
@@ -183,7 +187,10 @@ defmodule ElixirScope do
       sup ->
         cond do
           keep_data ->
-            for id <- [ElixirScope.Governor, Tracing], do: Supervisor.terminate_child(sup, id)
+            # The persister goes first: it writes what is left when it stops.
+            for id <- [ElixirScope.Persister, ElixirScope.Governor, Tracing],
+                do: Supervisor.terminate_child(sup, id)
+
             :ok
 
           :persistent_term.get({__MODULE__, :started_by_setup}, nil) == sup ->

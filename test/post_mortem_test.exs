@@ -98,7 +98,7 @@ defmodule ElixirScope.PostMortemTest do
   test "a file cut mid-segment loads every whole segment before it", %{tmp_dir: dir} do
     assert {:ok, summary} = damaged(dir, fn b -> binary_part(b, 0, second_segment(b) + 100) end)
     assert summary.segments == 1 and summary.events > 0 and summary.events < 2_501
-    assert [{1, :truncated_data}] = summary.skipped
+    assert [{_file, 1, :truncated_data}] = summary.skipped
   end
 
   test "a file cut at a segment boundary loads what it holds", %{tmp_dir: dir} do
@@ -113,7 +113,7 @@ defmodule ElixirScope.PostMortemTest do
     end
 
     assert {:ok, summary} = damaged(dir, &flip.(&1, 16 + 64 + 10))
-    assert [{0, :bad_checksum}] = summary.skipped
+    assert [{_file, 0, :bad_checksum}] = summary.skipped
     assert summary.segments >= 1
     first_loaded = hd(TraceDB.query_events([]))
     assert first_loaded.i > 1
@@ -127,7 +127,7 @@ defmodule ElixirScope.PostMortemTest do
 
     assert {:ok, summary} = damaged(dir, fn b -> flip.(b, second_segment(b) + 5) end)
     assert summary.segments == 1
-    assert [{1, :bad_header}] = summary.skipped
+    assert [{_file, 1, :bad_header}] = summary.skipped
   end
 
   test "not a dump, or no file, or an unwritable place", %{tmp_dir: dir} do

@@ -21,7 +21,20 @@ defmodule ElixirScope.Config do
     max_keys: 262_144,
     max_events_per_sec: 500_000,
     max_bytes_per_sec: 64 * 1024 * 1024,
-    governor_interval: 100
+    governor_interval: 100,
+    persist: false,
+    persist_path: nil,
+    persist_interval: 1000,
+    persist_max_file_bytes: 64 * 1024 * 1024,
+    persist_max_files: 10,
+    persist_max_disk_bytes: 1024 * 1024 * 1024
+  ]
+
+  @persist_limits [
+    :persist_interval,
+    :persist_max_file_bytes,
+    :persist_max_files,
+    :persist_max_disk_bytes
   ]
 
   @store_keys [:max_events, :max_bytes, :max_payload_bytes, :max_keys, :sample_rate]
@@ -41,6 +54,11 @@ defmodule ElixirScope.Config do
     Enum.each(merged, &check!/1)
     # The store checks its own options (ranges, max_payload_bytes <= max_bytes / 4).
     ElixirScope.TraceDB.validate_options!(Keyword.take(merged, @store_keys))
+
+    if merged[:persist] and
+         not (is_binary(merged[:persist_path]) and merged[:persist_path] != ""),
+       do: raise(ArgumentError, "persist: true needs :persist_path, a directory")
+
     Map.new(merged)
   end
 
@@ -49,11 +67,18 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}) when v in [:ets, :c], do: :ok
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration] and is_boolean(v),
-    do: :ok
+  defp check!({key, v})
+       when key in [:phoenix, :trace_all, :ai_integration, :persist] and is_boolean(v),
+       do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :persist],
     do: bad(key, "a boolean", v)
+
+  defp check!({:persist_path, v}) when is_nil(v) or is_binary(v), do: :ok
+  defp check!({:persist_path, v}), do: bad(:persist_path, "a directory path", v)
+
+  defp check!({key, v}) when key in @persist_limits and is_integer(v) and v > 0, do: :ok
+  defp check!({key, v}) when key in @persist_limits, do: bad(key, "a positive integer", v)
 
   defp check!({:tracing_level, v}) when v in @levels, do: :ok
   defp check!({:tracing_level, v}), do: bad(:tracing_level, "one of #{inspect(@levels)}", v)

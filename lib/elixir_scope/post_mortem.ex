@@ -27,12 +27,17 @@ defmodule ElixirScope.PostMortem do
   @spec dump(Path.t(), keyword()) :: {:ok, map()} | {:error, term()}
   def dump(path, opts \\ []) do
     check_path!(path, "dump/2")
-    Native.dump(TraceDB.store!(Keyword.get(opts, :store, TraceDB)), path)
+
+    with {:ok, summary} <-
+           Native.dump(TraceDB.store!(Keyword.get(opts, :store, TraceDB)), path, 0, :write),
+         do: {:ok, Map.delete(summary, :last_id)}
   end
 
   @doc """
-  Loads the dump at `path` into a new store and returns `{:ok, summary}` (`:events`,
-  `:segments`, `:skipped`, `:first_timestamp`, `:last_timestamp`).
+  Loads the dump at `path` — a file, or a directory of files written with
+  `persist: true` — into a new store and returns `{:ok, summary}` (`:events`, `:files`,
+  `:segments`, `:skipped` as `{file, segment, reason}`, `:first_timestamp`,
+  `:last_timestamp`).
 
   The store is registered as `name:` (default `ElixirScope.TraceDB`, which must not be
   running — call `ElixirScope.stop(keep_data: false)` first, or load under another
@@ -47,10 +52,13 @@ defmodule ElixirScope.PostMortem do
     if TraceDB.lookup(name) do
       {:error, {:already_running, name}}
     else
-      {:ok, pid} = TraceDB.start_link(Keyword.put(opts, :name, name))
+      {:ok, pid} = TraceDB.start_link(opts |> Keyword.delete(:name) |> Keyword.put(:name, name))
       Process.unlink(pid)
+      store = TraceDB.store!(name)
+      # A directory of persisted files loads them all, oldest first.
+      files = if File.dir?(path), do: ElixirScope.Persister.files(path), else: [path]
 
-      case Native.load(TraceDB.store!(name), path) do
+      case load_all(store, files, %{events: 0, segments: 0, skipped: [], files: length(files)}) do
         {:ok, summary} ->
           {:ok, summary}
 
@@ -58,6 +66,32 @@ defmodule ElixirScope.PostMortem do
           TraceDB.stop(name)
           error
       end
+    end
+  end
+
+  defp load_all(_store, [], summary),
+    do: {:ok, Map.put_new(summary, :first_timestamp, nil) |> Map.put_new(:last_timestamp, nil)}
+
+  defp load_all(store, [file | rest], acc) do
+    case Native.load(store, file) do
+      {:ok, s} ->
+        acc = %{
+          acc
+          | events: acc.events + s.events,
+            segments: acc.segments + s.segments,
+            skipped: acc.skipped ++ Enum.map(s.skipped, fn {i, why} -> {file, i, why} end)
+        }
+
+        acc =
+          if s.first_timestamp,
+            do: Map.put_new(acc, :first_timestamp, s.first_timestamp),
+            else: acc
+
+        acc = if s.last_timestamp, do: Map.put(acc, :last_timestamp, s.last_timestamp), else: acc
+        load_all(store, rest, acc)
+
+      error ->
+        error
     end
   end
 

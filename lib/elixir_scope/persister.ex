@@ -1,0 +1,172 @@
+defmodule ElixirScope.Persister do
+  @moduledoc """
+  Continuous persistence: with `persist: true, persist_path: dir`, the events the
+  store receives are appended to zstd-compressed segment files in `dir` every
+  `:persist_interval` ms (1000 by default) and when ElixirScope stops, by a dirty I/O
+  NIF — never on a normal scheduler. `ElixirScope.load(dir)` opens them all.
+
+  Files are `scope-000001.esd`, `scope-000002.esd`, ... (format in `docs/FORMAT.md`),
+  created 0600 in a directory created 0700. A file is closed at
+  `:persist_max_file_bytes` (64 MiB); the oldest files are removed past
+  `:persist_max_files` (10) or `:persist_max_disk_bytes` (1 GiB). A VM killed while
+  writing leaves at most the last segment cut short: loading skips it and says so.
+
+  A directory that cannot be written (or a full disk) is reported once with a
+  `:persist_error` event and one log line; tracing goes on, and writing is retried at
+  every interval.
+  """
+  use GenServer
+  require Logger
+
+  alias ElixirScope.{Native, TraceDB}
+
+  @doc false
+  def start_link(config), do: GenServer.start_link(__MODULE__, config, name: __MODULE__)
+
+  @impl true
+  def init(config) do
+    Process.flag(:trap_exit, true)
+    dir = config.persist_path
+
+    state = %{
+      dir: dir,
+      interval: config.persist_interval,
+      max_file: config.persist_max_file_bytes,
+      max_files: config.persist_max_files,
+      max_disk: config.persist_max_disk_bytes,
+      last_id: 0,
+      file: nil,
+      file_bytes: 0,
+      failing: nil
+    }
+
+    state = prepare(state)
+    Process.send_after(self(), :flush, state.interval)
+    {:ok, state}
+  end
+
+  @impl true
+  def handle_info(:flush, state) do
+    state = flush(state)
+    Process.send_after(self(), :flush, state.interval)
+    {:noreply, state}
+  end
+
+  @impl true
+  def terminate(_reason, state) do
+    flush(state)
+    :ok
+  end
+
+  # The directory, created 0700 when it is ours, and the next file number.
+  defp prepare(state) do
+    created = not File.dir?(state.dir)
+
+    with :ok <- File.mkdir_p(state.dir),
+         :ok <- if(created, do: File.chmod(state.dir, 0o700), else: :ok) do
+      %{state | file: next_file(state.dir)}
+    else
+      {:error, reason} -> failed(state, reason)
+    end
+  end
+
+  defp next_file(dir) do
+    n =
+      dir
+      |> files()
+      |> Enum.map(fn f -> f |> Path.basename(".esd") |> String.replace_prefix("scope-", "") end)
+      |> Enum.flat_map(fn n ->
+        case Integer.parse(n),
+          do:
+            (
+              {i, ""} -> [i]
+              _ -> []
+            )
+      end)
+      |> Enum.max(fn -> 0 end)
+
+    Path.join(dir, "scope-" <> String.pad_leading(Integer.to_string(n + 1), 6, "0") <> ".esd")
+  end
+
+  @doc false
+  def files(dir) do
+    case File.ls(dir) do
+      {:ok, names} ->
+        names
+        |> Enum.filter(&String.match?(&1, ~r/^scope-\d+\.esd$/))
+        |> Enum.sort()
+        |> Enum.map(&Path.join(dir, &1))
+
+      _ ->
+        []
+    end
+  end
+
+  defp flush(%{file: nil} = state), do: prepare(state)
+
+  defp flush(state) do
+    case TraceDB.lookup(TraceDB) do
+      nil ->
+        state
+
+      store ->
+        case Native.dump(store, state.file, state.last_id, :append) do
+          {:ok, %{last_id: last_id, bytes: bytes}} ->
+            state = %{
+              state
+              | last_id: last_id,
+                file_bytes: state.file_bytes + bytes,
+                failing: nil
+            }
+
+            state |> rotate() |> retain()
+
+          {:error, reason} ->
+            failed(state, reason)
+        end
+    end
+  end
+
+  defp rotate(%{file_bytes: bytes, max_file: max} = state) when bytes >= max,
+    do: %{state | file: next_file(state.dir), file_bytes: 0}
+
+  defp rotate(state), do: state
+
+  # Oldest files go first, never the one being written.
+  defp retain(state) do
+    old = files(state.dir) -- [state.file]
+    sizes = Map.new(old, fn f -> {f, file_size(f)} end)
+    total = Enum.sum(Map.values(sizes)) + file_size(state.file)
+    drop(old, sizes, total, length(old) + 1, state)
+    state
+  end
+
+  defp drop([oldest | rest], sizes, total, count, state)
+       when count > state.max_files or total > state.max_disk do
+    File.rm(oldest)
+    drop(rest, sizes, total - sizes[oldest], count - 1, state)
+  end
+
+  defp drop(_files, _sizes, _total, _count, _state), do: :ok
+
+  defp file_size(path) do
+    case File.stat(path) do
+      {:ok, %{size: size}} -> size
+      _ -> 0
+    end
+  end
+
+  # Reported once per distinct reason; tracing goes on.
+  defp failed(%{failing: reason} = state, reason), do: state
+
+  defp failed(state, reason) do
+    text = if is_binary(reason), do: reason, else: inspect(reason)
+
+    Logger.error(
+      "ElixirScope could not persist to #{state.dir}: #{text}; tracing continues, retrying"
+    )
+
+    TraceDB.store_event(:persist_error, %{path: state.dir, reason: text})
+    %{state | failing: reason}
+  end
+end

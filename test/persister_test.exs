@@ -1,0 +1,117 @@
+defmodule ElixirScope.PersisterTest do
+  use ExUnit.Case, async: false
+
+  import ElixirScope.Test.Wait
+  alias ElixirScope.TraceDB
+
+  @moduletag :tmp_dir
+  @moduletag :capture_log
+
+  setup do
+    ElixirScope.stop(keep_data: false)
+
+    on_exit(fn ->
+      ElixirScope.stop(keep_data: false)
+
+      if TraceDB.lookup(:loaded) do
+        try do
+          TraceDB.stop(:loaded)
+        catch
+          :exit, _ -> :ok
+        end
+      end
+    end)
+  end
+
+  defp note(i), do: :ok = TraceDB.store_event(:note, %{i: i, pad: :binary.copy("p", 200)})
+
+  test "events reach segment files while tracing, and all of them on stop", %{tmp_dir: dir} do
+    path = Path.join(dir, "scope")
+
+    :ok =
+      ElixirScope.setup(
+        tracing_level: :off,
+        persist: true,
+        persist_path: path,
+        persist_interval: 50
+      )
+
+    assert Bitwise.band(File.stat!(path).mode, 0o777) == 0o700
+
+    for i <- 1..100, do: note(i)
+    assert wait_until(fn -> match?([_ | _], ElixirScope.Persister.files(path)) end)
+    [file] = ElixirScope.Persister.files(path)
+    assert Bitwise.band(File.stat!(file).mode, 0o777) == 0o600
+
+    for i <- 101..150, do: note(i)
+    recorded = TraceDB.query_events([])
+    :ok = ElixirScope.stop(keep_data: false)
+
+    assert {:ok, summary} = ElixirScope.load(path, name: :loaded)
+    assert %{events: 150, files: 1, skipped: []} = summary
+    assert TraceDB.query_events(store: :loaded) == recorded
+  end
+
+  test "files rotate at their size limit and the oldest go past max_files", %{tmp_dir: dir} do
+    :ok =
+      ElixirScope.setup(
+        tracing_level: :off,
+        persist: true,
+        persist_path: dir,
+        persist_interval: 20,
+        persist_max_file_bytes: 2_000,
+        persist_max_files: 3
+      )
+
+    for round <- 1..8 do
+      for i <- 1..40, do: note(round * 1000 + i)
+      n = length(TraceDB.query_events([]))
+      # wait for this round to be written before the next, so each makes a file
+      assert wait_until(fn ->
+               ElixirScope.Persister.files(dir) |> Enum.map(&File.stat!(&1).size) |> Enum.sum() >
+                 0
+             end)
+
+      Process.sleep(60)
+      assert n == length(TraceDB.query_events([]))
+    end
+
+    files = ElixirScope.Persister.files(dir)
+    assert length(files) <= 3
+    assert List.last(files) =~ ~r/scope-\d{6}\.esd$/
+    :ok = ElixirScope.stop(keep_data: false)
+
+    # what is left loads: the newest events, none repeated
+    assert {:ok, %{skipped: []} = summary} = ElixirScope.load(dir, name: :loaded)
+    ids = TraceDB.query_events(store: :loaded) |> Enum.map(& &1.id)
+    assert ids == Enum.sort(Enum.uniq(ids))
+    assert summary.events == length(ids) and summary.events > 0
+  end
+
+  test "an unwritable directory is reported once and tracing goes on", %{tmp_dir: dir} do
+    blocked = Path.join(dir, "file-not-dir")
+    File.write!(blocked, "x")
+
+    :ok =
+      ElixirScope.setup(
+        tracing_level: :off,
+        persist: true,
+        persist_path: Path.join(blocked, "sub"),
+        persist_interval: 20
+      )
+
+    for i <- 1..10, do: note(i)
+    Process.sleep(100)
+    assert [%{type: :persist_error, reason: reason}] = TraceDB.query_events(type: :persist_error)
+    assert is_binary(reason)
+    assert length(TraceDB.query_events(type: :note)) == 10
+  end
+
+  test "persist: true needs a path" do
+    assert_raise ArgumentError, ~r/persist_path/, fn -> ElixirScope.setup(persist: true) end
+
+    assert_raise ArgumentError, ~r/persist_interval/, fn ->
+      ElixirScope.setup(persist_interval: 0)
+    end
+  end
+end
