@@ -353,6 +353,44 @@ static ERL_NIF_TERM query_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     return run_query(env, argc, argv, true);
 }
 
+bool es_hits_of_ids(ErlNifEnv *env, es_store *s, ERL_NIF_TERM ids, es_hits *out) {
+    unsigned n;
+    if (!enif_get_list_length(env, ids, &n)) return false;
+    memset(out, 0, sizeof *out);
+    if (!es_hits_reserve(out, n ? n : 1)) return false;
+    ERL_NIF_TERM head;
+    while (enif_get_list_cell(env, ids, &head, &ids)) {
+        ErlNifUInt64 id;
+        es_event_view v;
+        if (!enif_get_uint64(env, head, &id)) {
+            es_hits_free(out);
+            return false;
+        }
+        if (es_store_peek(s, id, &v)) out->v[out->n++] = (es_hit){v.ts, id};
+    }
+    return true;
+}
+
+/* The ids a filter map selects, in query order, without building the events: for
+ * exports and dumps that combine several queries. Dirty: lists may be long. */
+static ERL_NIF_TERM query_ids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    es_filter f;
+    const char *err = es_nif_parse_filter(env, s, argv[1], &f);
+    if (err) return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    es_hits h = {0};
+    if (es_query(s, &f, &h) != ES_Q_OK) {
+        es_hits_free(&h);
+        return es_raise_arg(env, "out of memory running the query");
+    }
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (size_t i = h.n; i-- > 0;)
+        list = enif_make_list_cell(env, enif_make_uint64(env, h.v[i].id), list);
+    es_hits_free(&h);
+    return list;
+}
+
 static ERL_NIF_TERM query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     return run_query(env, argc, argv, false);
 }
@@ -484,6 +522,7 @@ static ErlNifFunc funcs[] = {
     {"query", 2, query, 0},
     {"query", 3, query, 0},
     {"query", 4, query, 0},
+    {"query_ids", 2, query_ids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"get", 2, get_event, 0},
     {"live_pids", 2, live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"clear", 1, clear, 0},

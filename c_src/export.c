@@ -291,9 +291,24 @@ static ERL_NIF_TERM counts_map(ErlNifEnv *env, const char *const names[], const 
     return enif_make_tuple2(env, es_atom.ok, map);
 }
 
-/* The events a filter map selects, oldest first; false after raising into *err. */
+static int cmp_time(const void *a, const void *b) {
+    const es_hit *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The events a filter map (or a list of ids) selects, oldest first; false after
+ * raising into *err. */
 static bool select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM filters, es_hits *h,
                           ERL_NIF_TERM *err) {
+    if (enif_is_list(env, filters)) {
+        if (!es_hits_of_ids(env, s, filters, h)) {
+            *err = es_raise_arg(env, "ids must be a list of event ids");
+            return false;
+        }
+        qsort(h->v, h->n, sizeof *h->v, cmp_time);
+        return true;
+    }
     es_filter f;
     const char *e = es_nif_parse_filter(env, s, filters, &f);
     if (e && *e) {

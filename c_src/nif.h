@@ -28,6 +28,10 @@ es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref);
  * something the store never saw (nothing can match), else an error message. */
 const char *es_nif_parse_filter(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_filter *f);
 
+/* The live events of a list of ids, as query hits (unsorted); false when the list is
+ * not one of integers. Ids no longer live are left out. */
+bool es_hits_of_ids(ErlNifEnv *env, es_store *s, ERL_NIF_TERM ids, es_hits *out);
+
 /* Export NIFs (export.c). */
 ERL_NIF_TERM es_nif_export_chrome(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_nif_export_mermaid(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);

@@ -14,6 +14,15 @@ void es_filter_init(es_filter *f) {
     f->ts_max = INT64_MAX;
 }
 
+bool es_hits_reserve(es_hits *h, size_t n) {
+    if (h->n + n <= h->cap) return true;
+    es_hit *v = mi_realloc(h->v, (h->n + n) * sizeof *v);
+    if (!v) return false;
+    h->v = v;
+    h->cap = h->n + n;
+    return true;
+}
+
 void es_hits_free(es_hits *h) {
     mi_free(h->v);
     memset(h, 0, sizeof *h);

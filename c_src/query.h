@@ -47,6 +47,8 @@ enum es_query_status { ES_Q_OK, ES_Q_OVER_BUDGET, ES_Q_NO_MEMORY };
 void es_filter_init(es_filter *f);
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out);
 void es_hits_free(es_hits *h);
+/* Room for n more hits; false when out of memory. */
+bool es_hits_reserve(es_hits *h, size_t n);
 
 /* Actors of events of a `born` type at or before ts that have no event of a `died`
  * type at or before ts (processes alive at ts). NULL keys are skipped. Writes key ids

@@ -103,6 +103,26 @@ defmodule ElixirScope.ExportTest do
     assert {:ok, %{events: 1}} = ElixirScope.export(path, limit: 1)
   end
 
+  test "pids: and types: lists select the events of any of them", %{tmp_dir: dir} do
+    {client, server} = workload()
+    path = Path.join(dir, "some.json")
+
+    assert {:ok, counts} =
+             ElixirScope.export(path, pids: [client, server], types: [:send, :state])
+
+    expected =
+      for p <- [client, server],
+          t <- [:send, :state],
+          e <- TraceDB.query_events(pid: p, type: t),
+          uniq: true,
+          do: e.id
+
+    assert counts.events == length(expected) and counts.events > 0
+    events = path |> File.read!() |> JSON.decode!() |> Map.fetch!("traceEvents")
+    refute Enum.any?(events, &(&1["cat"] == "call"))
+    assert_raise ArgumentError, ~r/:pids/, fn -> ElixirScope.export(path, pids: []) end
+  end
+
   test "a Mermaid diagram has one arrow per message between the chosen processes", %{tmp_dir: dir} do
     {client, server} = workload()
     path = Path.join(dir, "flow.mmd")

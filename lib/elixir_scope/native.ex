@@ -33,6 +33,7 @@ defmodule ElixirScope.Native do
   def query(_store, _filters), do: not_loaded()
   def query(_store, _filters, _struct), do: not_loaded()
   def query(_store, _filters, _struct, _diff_from), do: not_loaded()
+  def query_ids(_store, _filters), do: not_loaded()
   def get(_store, _id), do: not_loaded()
   def live_pids(_store, _timestamp), do: not_loaded()
   def clear(_store), do: not_loaded()
