@@ -123,15 +123,22 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     char path[4096];
     if (!path_of(env, argv[1], path, sizeof path))
         return es_raise_arg(env, "path must be a non-empty string");
-    ErlNifUInt64 after_id;
-    if (!enif_get_uint64(env, argv[2], &after_id))
-        return es_raise_arg(env, "after_id must be an integer");
+    /* The selection: every event after an id, or the events of a list of ids. */
+    ErlNifUInt64 after_id = 0;
     bool append = argv[3] == enif_make_atom(env, "append");
-    es_filter f;
-    es_filter_init(&f);
-    f.after_id = after_id;
     es_hits h = {0};
-    if (es_query(s, &f, &h) != ES_Q_OK) return es_raise_arg(env, "out of memory reading the store");
+    if (enif_is_list(env, argv[2])) {
+        if (!es_hits_of_ids(env, s, argv[2], &h))
+            return es_raise_arg(env, "ids must be a list of event ids");
+    } else {
+        if (!enif_get_uint64(env, argv[2], &after_id))
+            return es_raise_arg(env, "after_id must be an integer or a list of ids");
+        es_filter f;
+        es_filter_init(&f);
+        f.after_id = after_id;
+        if (es_query(s, &f, &h) != ES_Q_OK)
+            return es_raise_arg(env, "out of memory reading the store");
+    }
     qsort(h.v, h.n, sizeof *h.v, cmp_id);
     int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
     FILE *out = fd >= 0 ? fdopen(fd, "ab") : NULL;

@@ -41,6 +41,7 @@ defmodule ElixirScope do
   | `:persist_path` | — | the directory for them (needed with `persist: true`) |
   | `:persist_interval` | `1000` | ms between writes |
   | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
+  | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
   | `:phoenix` | `false` | Phoenix telemetry capture — not in this version (a warning is logged) |
   | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
@@ -149,7 +150,12 @@ defmodule ElixirScope do
       {TraceDB, Config.store_options(config)},
       {Tracing, config},
       {ElixirScope.Governor, config}
-    ] ++ if(config.persist, do: [{ElixirScope.Persister, config}], else: [])
+    ] ++
+      if(config.persist, do: [{ElixirScope.Persister, config}], else: []) ++
+      if(config.flight_recorder,
+        do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
+        else: []
+      )
   end
 
   defp children_specs(config), do: Enum.map(children(config), &Supervisor.child_spec(&1, []))
@@ -188,7 +194,12 @@ defmodule ElixirScope do
         cond do
           keep_data ->
             # The persister goes first: it writes what is left when it stops.
-            for id <- [ElixirScope.Persister, ElixirScope.Governor, Tracing],
+            for id <- [
+                  ElixirScope.FlightRecorder,
+                  ElixirScope.Persister,
+                  ElixirScope.Governor,
+                  Tracing
+                ],
                 do: Supervisor.terminate_child(sup, id)
 
             :ok

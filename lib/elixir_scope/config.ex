@@ -27,7 +27,8 @@ defmodule ElixirScope.Config do
     persist_interval: 1000,
     persist_max_file_bytes: 64 * 1024 * 1024,
     persist_max_files: 10,
-    persist_max_disk_bytes: 1024 * 1024 * 1024
+    persist_max_disk_bytes: 1024 * 1024 * 1024,
+    flight_recorder: nil
   ]
 
   @persist_limits [
@@ -73,6 +74,9 @@ defmodule ElixirScope.Config do
 
   defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :persist],
     do: bad(key, "a boolean", v)
+
+  defp check!({:flight_recorder, nil}), do: :ok
+  defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok
 
   defp check!({:persist_path, v}) when is_nil(v) or is_binary(v), do: :ok
   defp check!({:persist_path, v}), do: bad(:persist_path, "a directory path", v)

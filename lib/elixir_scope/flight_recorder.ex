@@ -1,0 +1,125 @@
+defmodule ElixirScope.FlightRecorder do
+  @moduledoc """
+  A black box: with `flight_recorder: [window: seconds, dir: path]`, the in-memory ring
+  stays on at its usual cost, and when a process crashes the events of the last
+  `window` seconds — plus the crashed process's last recorded state and its last
+  messages, however old — are written to `dir/flight-<crash event id>.esd` (the dump
+  format, `ElixirScope.load/1` opens it).
+
+  Dumps are rate-limited so a crash loop cannot fill the disk: at most one every
+  `min_interval` ms (default 10_000) and at most `max_files` (default 20) files in
+  `dir`; crashes in between are covered by the next dump's window or skipped.
+
+  It watches the store for `:crash` events every 100 ms; the write itself runs on a
+  dirty I/O scheduler.
+  """
+  use GenServer
+  require Logger
+
+  alias ElixirScope.{Native, TraceDB}
+
+  @poll 100
+  @last_messages 20
+
+  @doc false
+  def start_link(opts), do: GenServer.start_link(__MODULE__, opts, name: __MODULE__)
+
+  @doc false
+  def validate!(opts) do
+    unless Keyword.keyword?(opts),
+      do: raise(ArgumentError, ":flight_recorder must be a keyword list, got: #{inspect(opts)}")
+
+    Enum.each(opts, fn
+      {:window, v} when is_number(v) and v > 0 ->
+        :ok
+
+      {:dir, v} when is_binary(v) and v != "" ->
+        :ok
+
+      {:min_interval, v} when is_integer(v) and v >= 0 ->
+        :ok
+
+      {:max_files, v} when is_integer(v) and v > 0 ->
+        :ok
+
+      {key, v} ->
+        raise ArgumentError,
+              "flight_recorder option #{inspect(key)} has a bad value: #{inspect(v)}"
+    end)
+
+    unless Keyword.has_key?(opts, :dir), do: raise(ArgumentError, "flight_recorder needs :dir")
+    opts
+  end
+
+  @impl true
+  def init(opts) do
+    state = %{
+      dir: Keyword.fetch!(opts, :dir),
+      window: Keyword.get(opts, :window, 10),
+      min_interval: Keyword.get(opts, :min_interval, 10_000),
+      max_files: Keyword.get(opts, :max_files, 20),
+      seen: TraceDB.stats().newest_id,
+      last_dump: nil
+    }
+
+    File.mkdir_p(state.dir)
+    Process.send_after(self(), :poll, @poll)
+    {:ok, state}
+  end
+
+  @impl true
+  def handle_info(:poll, state) do
+    store = TraceDB.store!(TraceDB)
+    crashes = Native.query_ids(store, %{type: :crash, after_id: state.seen})
+    state = Enum.reduce(crashes, state, &maybe_dump(store, &1, &2))
+    Process.send_after(self(), :poll, @poll)
+    {:noreply, %{state | seen: Enum.max([state.seen | crashes])}}
+  end
+
+  defp maybe_dump(store, crash_id, state) do
+    now = System.monotonic_time(:millisecond)
+    files = Path.wildcard(Path.join(state.dir, "flight-*.esd"))
+
+    cond do
+      state.last_dump && now - state.last_dump < state.min_interval -> state
+      length(files) >= state.max_files -> state
+      true -> dump(store, crash_id, state, now)
+    end
+  end
+
+  defp dump(store, crash_id, state, now) do
+    crash = Native.get(store, crash_id)
+
+    from =
+      crash.timestamp -
+        System.convert_time_unit(round(state.window * 1000), :millisecond, :native)
+
+    pid = crash[:pid]
+
+    ids =
+      [
+        %{timestamp_start: from, timestamp_end: crash.timestamp},
+        %{type: :state, pid: pid, order: :desc, limit: 1},
+        %{type: :receive, pid: pid, order: :desc, limit: @last_messages},
+        %{type: :send, from_pid: pid, order: :desc, limit: @last_messages}
+      ]
+      |> Enum.flat_map(fn filters ->
+        if pid || !filters[:pid], do: Native.query_ids(store, filters), else: []
+      end)
+      |> Enum.uniq()
+
+    path = Path.join(state.dir, "flight-#{crash_id}.esd")
+
+    case Native.dump(store, path, ids, :write) do
+      {:ok, %{events: n}} ->
+        Logger.info(
+          "ElixirScope flight recorder: #{inspect(pid)} crashed; #{n} events written to #{path}"
+        )
+
+      {:error, reason} ->
+        Logger.error("ElixirScope flight recorder could not write #{path}: #{inspect(reason)}")
+    end
+
+    %{state | last_dump: now}
+  end
+end
