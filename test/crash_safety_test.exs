@@ -43,6 +43,12 @@ defmodule ElixirScope.CrashSafetyTest do
         args: ebins ++ ["-e", script]
       ])
 
+    {:os_pid, os_pid} = Port.info(port, :os_pid)
+    # whatever happens to this test, the recording VM does not outlive it
+    on_exit(fn ->
+      System.cmd("kill", ["-9", Integer.to_string(os_pid)], stderr_to_stdout: true)
+    end)
+
     assert_receive {^port, {:data, "ready" <> _}}, 20_000
     # let it write many segments, then kill it without warning, mid-stream
     Process.sleep(800)
