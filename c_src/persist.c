@@ -16,7 +16,8 @@
 static const uint8_t FILE_MAGIC[8] = {'E', 'S', 'C', 'O', 'P', 'E', 0, 1};
 #define VERSION 1
 #define SEGMENT_RAW (1u << 20)
-#define HEADER_LEN 64 /* segment header, its own hash included */
+#define HEADER_LEN 64        /* segment header, its own hash included */
+#define SEGMENTS_PER_CALL 16 /* a load call's share, so long loads can show progress */
 
 typedef struct buf {
     uint8_t *data;
@@ -244,29 +245,46 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     char path[4096];
     if (!path_of(env, argv[1], path, sizeof path))
         return es_raise_arg(env, "path must be a non-empty string");
+    /* Resumable: (offset, segment index) where the previous call stopped; 0 = start. */
+    ErlNifUInt64 offset;
+    unsigned index;
+    if (!enif_get_uint64(env, argv[2], &offset) || !enif_get_uint(env, argv[3], &index))
+        return es_raise_arg(env, "offset and index must be integers");
     FILE *in = fopen(path, "rb");
     if (!in) return error_text(env, strerror(errno));
-    uint8_t fh[16];
-    if (fread(fh, 1, 16, in) != 16 || memcmp(fh, FILE_MAGIC, 8) != 0) {
+    if (offset == 0) {
+        uint8_t fh[16];
+        if (fread(fh, 1, 16, in) != 16 || memcmp(fh, FILE_MAGIC, 8) != 0) {
+            fclose(in);
+            return error_text(env, "not an ElixirScope dump (bad magic)");
+        }
+        if (rd32(fh + 8) != VERSION) {
+            fclose(in);
+            return error_text(env, "unsupported dump format version");
+        }
+    } else if (fseeko(in, (off_t)offset, SEEK_SET) != 0) {
         fclose(in);
-        return error_text(env, "not an ElixirScope dump (bad magic)");
-    }
-    if (rd32(fh + 8) != VERSION) {
-        fclose(in);
-        return error_text(env, "unsupported dump format version");
+        return error_text(env, strerror(errno));
     }
     load_state ls = {env, s, 0, INT64_MAX, INT64_MIN, false, enif_make_list(env, 0)};
-    unsigned index = 0, loaded = 0;
+    unsigned loaded = 0, this_call = 0;
+    bool eof = false;
     uint8_t h[HEADER_LEN];
     for (;; index++) {
+        if (this_call++ == SEGMENTS_PER_CALL) break; /* let the caller report progress */
         size_t got = fread(h, 1, HEADER_LEN, in);
-        if (got == 0) break;
+        if (got == 0) {
+            eof = true;
+            break;
+        }
         if (got < HEADER_LEN) {
             skip(&ls, index, "truncated_header");
+            eof = true;
             break;
         }
         if (memcmp(h, "SEG1", 4) != 0 || rd64(h + 56) != es_hash_bytes(h, 56, 0)) {
             skip(&ls, index, "bad_header"); /* lengths cannot be trusted: stop here */
+            eof = true;
             break;
         }
         uint32_t raw_len = rd32(h + 40), zlen = rd32(h + 44);
@@ -275,6 +293,7 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
             free(z);
             free(raw);
             skip(&ls, index, "out_of_memory");
+            eof = true;
             break;
         }
         bool whole = fread(z, 1, zlen, in) == zlen;
@@ -292,11 +311,15 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         free(raw);
         if (why) {
             skip(&ls, index, why);
-            if (!whole) break;
+            if (!whole) {
+                eof = true;
+                break;
+            }
         } else {
             loaded++;
         }
     }
+    off_t next = ftello(in);
     fclose(in);
     ERL_NIF_TERM skipped;
     enif_make_reverse_list(env, ls.skipped, &skipped);
@@ -308,5 +331,8 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
                            ls.events ? enif_make_int64(env, ls.max_ts) : es_atom.nil};
     ERL_NIF_TERM map;
     enif_make_map_from_arrays(env, keys, vals, 5, &map);
-    return enif_make_tuple2(env, es_atom.ok, map);
+    ERL_NIF_TERM more = eof ? enif_make_atom(env, "eof")
+                            : enif_make_tuple2(env, enif_make_uint64(env, (uint64_t)next),
+                                               enif_make_uint(env, index));
+    return enif_make_tuple3(env, es_atom.ok, map, more);
 }

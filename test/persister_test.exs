@@ -107,6 +107,44 @@ defmodule ElixirScope.PersisterTest do
     assert length(TraceDB.query_events(type: :note)) == 10
   end
 
+  test "writing never holds a normal scheduler (system_monitor long_schedule)", %{tmp_dir: dir} do
+    :ok =
+      ElixirScope.setup(
+        tracing_level: :off,
+        persist: true,
+        persist_path: dir,
+        persist_interval: 10
+      )
+
+    persister = Process.whereis(ElixirScope.Persister)
+    previous = :erlang.system_monitor(self(), [{:long_schedule, 1}])
+
+    try do
+      for i <- 1..30_000, do: note(i)
+      Process.sleep(200)
+    after
+      case previous do
+        {pid, opts} -> :erlang.system_monitor(pid, opts)
+        :undefined -> :erlang.system_monitor(:undefined)
+      end
+    end
+
+    assert ElixirScope.Persister.files(dir) |> Enum.map(&File.stat!(&1).size) |> Enum.sum() >
+             100_000
+
+    long =
+      Stream.repeatedly(fn ->
+        receive do
+          {:monitor, ^persister, :long_schedule, info} -> info
+        after
+          0 -> :done
+        end
+      end)
+      |> Enum.take_while(&(&1 != :done))
+
+    assert long == [], "the persister held a normal scheduler: #{inspect(long)}"
+  end
+
   test "persist: true needs a path" do
     assert_raise ArgumentError, ~r/persist_path/, fn -> ElixirScope.setup(persist: true) end
 

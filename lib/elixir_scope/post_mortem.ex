@@ -19,6 +19,9 @@ defmodule ElixirScope.PostMortem do
 
   alias ElixirScope.{Native, TraceDB}
 
+  # Loads of files at least this big print their progress on standard error.
+  @progress_bytes 32 * 1024 * 1024
+
   @doc """
   Writes every event of the store (`store:`, default the running one) to `path`.
   Returns `{:ok, %{events: n, bytes: file_size, raw_bytes: before_compression}}` or
@@ -37,7 +40,7 @@ defmodule ElixirScope.PostMortem do
   Loads the dump at `path` — a file, or a directory of files written with
   `persist: true` — into a new store and returns `{:ok, summary}` (`:events`, `:files`,
   `:segments`, `:skipped` as `{file, segment, reason}`, `:first_timestamp`,
-  `:last_timestamp`).
+  `:last_timestamp`). Loading a large file prints its progress on standard error.
 
   The store is registered as `name:` (default `ElixirScope.TraceDB`, which must not be
   running — call `ElixirScope.stop(keep_data: false)` first, or load under another
@@ -73,26 +76,58 @@ defmodule ElixirScope.PostMortem do
     do: {:ok, Map.put_new(summary, :first_timestamp, nil) |> Map.put_new(:last_timestamp, nil)}
 
   defp load_all(store, [file | rest], acc) do
-    case Native.load(store, file) do
-      {:ok, s} ->
-        acc = %{
-          acc
-          | events: acc.events + s.events,
-            segments: acc.segments + s.segments,
-            skipped: acc.skipped ++ Enum.map(s.skipped, fn {i, why} -> {file, i, why} end)
-        }
+    size =
+      case File.stat(file) do
+        {:ok, %{size: size}} -> size
+        _ -> 0
+      end
 
-        acc =
-          if s.first_timestamp,
-            do: Map.put_new(acc, :first_timestamp, s.first_timestamp),
-            else: acc
+    case load_file(store, file, {0, 0}, size, acc) do
+      {:ok, acc} -> load_all(store, rest, acc)
+      error -> error
+    end
+  end
 
-        acc = if s.last_timestamp, do: Map.put(acc, :last_timestamp, s.last_timestamp), else: acc
-        load_all(store, rest, acc)
+  # C loads a few segments per call; between calls a large load says how far it got.
+  defp load_file(store, file, {offset, index}, size, acc) do
+    case Native.load(store, file, offset, index) do
+      {:ok, s, more} ->
+        acc = merge(acc, file, s)
+
+        case more do
+          :eof ->
+            {:ok, acc}
+
+          {next, _} = position ->
+            if size >= @progress_bytes do
+              percent = div(next * 100, size)
+
+              IO.puts(
+                :stderr,
+                "ElixirScope: loading #{Path.basename(file)}: #{percent}% (#{acc.events} events)"
+              )
+            end
+
+            load_file(store, file, position, size, acc)
+        end
 
       error ->
         error
     end
+  end
+
+  defp merge(acc, file, s) do
+    acc = %{
+      acc
+      | events: acc.events + s.events,
+        segments: acc.segments + s.segments,
+        skipped: acc.skipped ++ Enum.map(s.skipped, fn {i, why} -> {file, i, why} end)
+    }
+
+    acc =
+      if s.first_timestamp, do: Map.put_new(acc, :first_timestamp, s.first_timestamp), else: acc
+
+    if s.last_timestamp, do: Map.put(acc, :last_timestamp, s.last_timestamp), else: acc
   end
 
   defp check_path!(path, _what) when is_binary(path) and path != "", do: :ok
