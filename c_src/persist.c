@@ -156,11 +156,16 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     bool ok = !fresh || fwrite(fh, 1, 16, out) == 16;
     segment sg = {0};
     uint64_t events = 0, raw = 0, written = fresh ? 16 : 0, last_id = after_id;
+    /* Events are built in a scratch environment cleared as we go: the dump's memory
+     * stays that of a few events, not of the whole store. */
+    ErlNifEnv *scratch = enif_alloc_env();
+    ok = ok && scratch;
     for (size_t i = 0; ok && i < h.n; i++) {
         ERL_NIF_TERM ev;
         ErlNifBinary bin;
-        if (!es_codec_event(env, s, h.v[i].id, 0, &ev)) continue; /* pruned meanwhile */
-        if (!enif_term_to_binary(env, ev, &bin)) continue;
+        if (i % 256 == 0) enif_clear_env(scratch);
+        if (!es_codec_event(scratch, s, h.v[i].id, 0, &ev)) continue; /* pruned meanwhile */
+        if (!enif_term_to_binary(scratch, ev, &bin)) continue;
         uint8_t len[4];
         le32(len, (uint32_t)bin.size);
         ok = put(&sg.raw, len, 4) && put(&sg.raw, bin.data, bin.size);
@@ -175,6 +180,7 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         if (ok && sg.raw.len >= SEGMENT_RAW) ok = flush(out, &sg, &written);
     }
     ok = ok && flush(out, &sg, &written);
+    if (scratch) enif_free_env(scratch);
     ok = fclose(out) == 0 && ok;
     free(sg.raw.data);
     es_hits_free(&h);
