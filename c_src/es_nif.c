@@ -529,7 +529,7 @@ static ErlNifFunc funcs[] = {
     {"diff", 2, diff, 0},
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"export_chrome", 3, es_nif_export_chrome, ERL_NIF_DIRTY_JOB_IO_BOUND},
-    {"dump", 4, es_nif_dump, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"dump", 5, es_nif_dump, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"load", 4, es_nif_load, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"export_mermaid", 5, es_nif_export_mermaid, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"perf", 2, es_nif_perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},

@@ -15,7 +15,6 @@
 
 static const uint8_t FILE_MAGIC[8] = {'E', 'S', 'C', 'O', 'P', 'E', 0, 1};
 #define VERSION 1
-#define SEGMENT_RAW (1u << 20)
 #define HEADER_LEN 64        /* segment header, its own hash included */
 #define SEGMENTS_PER_CALL 16 /* a load call's share, so long loads can show progress */
 
@@ -127,6 +126,12 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     /* The selection: every event after an id, or the events of a list of ids. */
     ErlNifUInt64 after_id = 0;
     bool append = argv[3] == enif_make_atom(env, "append");
+    /* Records per segment, by their uncompressed size: a damaged segment costs at most
+     * this much, and a bigger one compresses a little better. */
+    ErlNifUInt64 segment_raw;
+    if (!enif_get_uint64(env, argv[4], &segment_raw) || segment_raw < ES_SEGMENT_MIN ||
+        segment_raw > ES_SEGMENT_MAX)
+        return es_raise_arg(env, "segment_bytes must be an integer from 4096 to 268435456");
     es_hits h = {0};
     if (enif_is_list(env, argv[2])) {
         if (!es_hits_of_ids(env, s, argv[2], &h))
@@ -177,7 +182,7 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         if (h.v[i].ts > sg.max_ts) sg.max_ts = h.v[i].ts;
         sg.count++;
         events++;
-        if (ok && sg.raw.len >= SEGMENT_RAW) ok = flush(out, &sg, &written);
+        if (ok && sg.raw.len >= segment_raw) ok = flush(out, &sg, &written);
     }
     ok = ok && flush(out, &sg, &written);
     if (scratch) enif_free_env(scratch);

@@ -40,6 +40,7 @@ defmodule ElixirScope do
   | `:persist` | `false` | write events to zstd segment files (see `ElixirScope.Persister`) |
   | `:persist_path` | — | the directory for them (needed with `persist: true`) |
   | `:persist_interval` | `1000` | ms between writes |
+  | `:persist_segment_bytes` | 1 MiB | uncompressed bytes per zstd segment (4 KiB to 256 MiB) |
   | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
   | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |

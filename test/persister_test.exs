@@ -52,6 +52,26 @@ defmodule ElixirScope.PersisterTest do
     assert TraceDB.query_events(store: :loaded) == recorded
   end
 
+  test "persist_segment_bytes sets the segments' size", %{tmp_dir: dir} do
+    # One write, on stop: ~300-byte records in 4 KiB segments.
+    :ok =
+      ElixirScope.setup(
+        tracing_level: :off,
+        persist: true,
+        persist_path: dir,
+        persist_interval: 60_000,
+        persist_segment_bytes: 4096
+      )
+
+    for i <- 1..150, do: note(i)
+    :ok = ElixirScope.stop(keep_data: false)
+
+    assert {:ok, %{events: 150, segments: segments, skipped: []}} =
+             ElixirScope.load(dir, name: :loaded)
+
+    assert segments >= 10, "150 records of ~300 bytes in 4 KiB segments, got #{segments}"
+  end
+
   test "files rotate at their size limit and the oldest go past max_files", %{tmp_dir: dir} do
     :ok =
       ElixirScope.setup(
@@ -150,6 +170,10 @@ defmodule ElixirScope.PersisterTest do
 
     assert_raise ArgumentError, ~r/persist_interval/, fn ->
       ElixirScope.setup(persist_interval: 0)
+    end
+
+    assert_raise ArgumentError, ~r/persist_segment_bytes must be an integer/, fn ->
+      ElixirScope.setup(persist_segment_bytes: 1_073_741_824)
     end
   end
 end

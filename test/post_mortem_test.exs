@@ -139,5 +139,27 @@ defmodule ElixirScope.PostMortemTest do
     record(1)
     assert {:error, _} = ElixirScope.dump(Path.join([dir, "no", "such", "dir.esd"]))
     assert_raise ArgumentError, ~r/file path/, fn -> ElixirScope.dump(:nope) end
+
+    assert_raise ArgumentError, ~r/segment_bytes must be an integer from 4096/, fn ->
+      ElixirScope.dump(Path.join(dir, "small.esd"), segment_bytes: 100)
+    end
+  end
+
+  test "segment_bytes: sets how much one segment holds", %{tmp_dir: dir} do
+    events = record(200)
+    small = Path.join(dir, "small.esd")
+    big = Path.join(dir, "big.esd")
+    assert {:ok, %{raw_bytes: raw}} = ElixirScope.dump(small, segment_bytes: 16_384)
+    assert {:ok, _} = ElixirScope.dump(big, segment_bytes: 64 * 1024 * 1024)
+    TraceDB.stop()
+
+    # A segment closes at the first record that takes it to 16 KiB: records here are
+    # about 1 KiB, so each segment holds 16 or 17 of them.
+    assert {:ok, %{events: 201, segments: n, skipped: []}} = ElixirScope.load(small)
+    assert n >= div(raw, 16_384 + 1_100) and n <= div(raw, 16_384) + 1
+    assert TraceDB.query_events([]) == events
+    TraceDB.stop()
+    assert {:ok, %{events: 201, segments: 1}} = ElixirScope.load(big)
+    assert TraceDB.query_events([]) == events
   end
 end

@@ -25,6 +25,7 @@ defmodule ElixirScope.Config do
     persist: false,
     persist_path: nil,
     persist_interval: 1000,
+    persist_segment_bytes: 1_048_576,
     persist_max_file_bytes: 64 * 1024 * 1024,
     persist_max_files: 10,
     persist_max_disk_bytes: 1024 * 1024 * 1024,
@@ -80,6 +81,9 @@ defmodule ElixirScope.Config do
 
   defp check!({:persist_path, v}) when is_nil(v) or is_binary(v), do: :ok
   defp check!({:persist_path, v}), do: bad(:persist_path, "a directory path", v)
+
+  defp check!({:persist_segment_bytes, v}),
+    do: ElixirScope.PostMortem.check_segment_bytes!(:persist_segment_bytes, v)
 
   defp check!({key, v}) when key in @persist_limits and is_integer(v) and v > 0, do: :ok
   defp check!({key, v}) when key in @persist_limits, do: bad(key, "a positive integer", v)

@@ -110,7 +110,7 @@ defmodule ElixirScope.FlightRecorder do
 
     path = Path.join(state.dir, "flight-#{crash_id}.esd")
 
-    case Native.dump(store, path, ids, :write) do
+    case Native.dump(store, path, ids, :write, ElixirScope.PostMortem.default_segment_bytes()) do
       {:ok, %{events: n}} ->
         Logger.info(
           "ElixirScope flight recorder: #{inspect(pid)} crashed; #{n} events written to #{path}"

@@ -3,7 +3,8 @@ defmodule ElixirScope.Persister do
   Continuous persistence: with `persist: true, persist_path: dir`, the events the
   store receives are appended to zstd-compressed segment files in `dir` every
   `:persist_interval` ms (1000 by default) and when ElixirScope stops, by a dirty I/O
-  NIF — never on a normal scheduler. `ElixirScope.load(dir)` opens them all.
+  NIF — never on a normal scheduler. Each flush writes segments of up to
+  `:persist_segment_bytes` uncompressed (1 MiB by default). `ElixirScope.load(dir)` opens them all.
 
   Files are `scope-000001.esd`, `scope-000002.esd`, ... (format in `docs/FORMAT.md`),
   created 0600 in a directory created 0700. A file is closed at
@@ -31,6 +32,7 @@ defmodule ElixirScope.Persister do
     state = %{
       dir: dir,
       interval: config.persist_interval,
+      segment_bytes: config.persist_segment_bytes,
       max_file: config.persist_max_file_bytes,
       max_files: config.persist_max_files,
       max_disk: config.persist_max_disk_bytes,
@@ -110,7 +112,7 @@ defmodule ElixirScope.Persister do
         state
 
       store ->
-        case Native.dump(store, state.file, state.last_id, :append) do
+        case Native.dump(store, state.file, state.last_id, :append, state.segment_bytes) do
           {:ok, %{last_id: last_id, bytes: bytes}} ->
             state = %{
               state

@@ -22,19 +22,41 @@ defmodule ElixirScope.PostMortem do
   # Loads of files at least this big print their progress on standard error.
   @progress_bytes 32 * 1024 * 1024
 
+  @segment_bytes 4096..268_435_456
+  @default_segment_bytes 1_048_576
+
   @doc """
   Writes every event of the store (`store:`, default the running one) to `path`.
   Returns `{:ok, %{events: n, bytes: file_size, raw_bytes: before_compression}}` or
   `{:error, reason}`.
+
+  `segment_bytes:` (1 MiB by default, 4 KiB to 256 MiB) is the uncompressed size of a
+  segment: damage to a file costs at most the segment it hits, and bigger segments
+  compress a little better.
   """
   @spec dump(Path.t(), keyword()) :: {:ok, map()} | {:error, term()}
   def dump(path, opts \\ []) do
     check_path!(path, "dump/2")
+    segment_bytes = Keyword.get(opts, :segment_bytes, @default_segment_bytes)
+    check_segment_bytes!(:segment_bytes, segment_bytes)
+    store = TraceDB.store!(Keyword.get(opts, :store, TraceDB))
 
-    with {:ok, summary} <-
-           Native.dump(TraceDB.store!(Keyword.get(opts, :store, TraceDB)), path, 0, :write),
+    with {:ok, summary} <- Native.dump(store, path, 0, :write, segment_bytes),
          do: {:ok, Map.delete(summary, :last_id)}
   end
+
+  @doc false
+  def default_segment_bytes, do: @default_segment_bytes
+
+  @doc false
+  def check_segment_bytes!(_key, v) when is_integer(v) and v in @segment_bytes, do: :ok
+
+  def check_segment_bytes!(key, v),
+    do:
+      raise(
+        ArgumentError,
+        "#{key} must be an integer from 4096 (4 KiB) to 268435456 (256 MiB), got: #{inspect(v)}"
+      )
 
   @doc """
   Loads the dump at `path` — a file, or a directory of files written with
