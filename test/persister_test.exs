@@ -72,6 +72,28 @@ defmodule ElixirScope.PersisterTest do
     assert segments >= 10, "150 records of ~300 bytes in 4 KiB segments, got #{segments}"
   end
 
+  test "a store started with persist: true persists itself, and once more on stop", %{
+    tmp_dir: dir
+  } do
+    {:ok, store} =
+      TraceDB.start_link(name: :jobs, persist: true, persist_path: dir, persist_interval: 30)
+
+    Process.unlink(store)
+    refute Process.whereis(ElixirScope.Persister), "not the persister of setup/1"
+    for i <- 1..20, do: :ok = TraceDB.store_event(:note, %{i: i}, store: :jobs)
+    assert wait_until(fn -> match?([_ | _], ElixirScope.Persister.files(dir)) end)
+    for i <- 21..30, do: :ok = TraceDB.store_event(:note, %{i: i}, store: :jobs)
+    recorded = TraceDB.query_events(store: :jobs)
+    :ok = TraceDB.stop(:jobs)
+
+    assert {:ok, %{events: 30, skipped: []}} = ElixirScope.load(dir, name: :loaded)
+    assert TraceDB.query_events(store: :loaded) == recorded
+
+    assert_raise ArgumentError, ~r/:persist_max_files must be a positive integer/, fn ->
+      TraceDB.start_link(name: :jobs, persist_max_files: 0)
+    end
+  end
+
   test "files rotate at their size limit and the oldest go past max_files", %{tmp_dir: dir} do
     :ok =
       ElixirScope.setup(

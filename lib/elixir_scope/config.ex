@@ -9,35 +9,21 @@ defmodule ElixirScope.Config do
   @masks %{full: 15, messages_only: 2, states_only: 8, minimal: 9, off: 0}
 
   @defaults [
-    storage: :ets,
-    phoenix: false,
-    trace_all: false,
-    ai_integration: false,
-    tracing_level: :full,
-    sample_rate: 1.0,
-    max_events: 1_000_000,
-    max_bytes: 256 * 1024 * 1024,
-    max_payload_bytes: 64 * 1024,
-    max_keys: 262_144,
-    max_events_per_sec: 500_000,
-    max_bytes_per_sec: 64 * 1024 * 1024,
-    governor_interval: 100,
-    persist: false,
-    persist_path: nil,
-    persist_interval: 1000,
-    persist_segment_bytes: 1_048_576,
-    persist_max_file_bytes: 64 * 1024 * 1024,
-    persist_max_files: 10,
-    persist_max_disk_bytes: 1024 * 1024 * 1024,
-    flight_recorder: nil
-  ]
-
-  @persist_limits [
-    :persist_interval,
-    :persist_max_file_bytes,
-    :persist_max_files,
-    :persist_max_disk_bytes
-  ]
+              storage: :ets,
+              phoenix: false,
+              trace_all: false,
+              ai_integration: false,
+              tracing_level: :full,
+              sample_rate: 1.0,
+              max_events: 1_000_000,
+              max_bytes: 256 * 1024 * 1024,
+              max_payload_bytes: 64 * 1024,
+              max_keys: 262_144,
+              max_events_per_sec: 500_000,
+              max_bytes_per_sec: 64 * 1024 * 1024,
+              governor_interval: 100,
+              flight_recorder: nil
+            ] ++ ElixirScope.Persister.defaults()
 
   @store_keys [:max_events, :max_bytes, :max_payload_bytes, :max_keys, :sample_rate]
 
@@ -53,15 +39,11 @@ defmodule ElixirScope.Config do
 
     app_env = Application.get_all_env(:elixir_scope) |> Keyword.take(Keyword.keys(@defaults))
     merged = @defaults |> Keyword.merge(app_env) |> Keyword.merge(opts)
+    {persist, merged} = Keyword.split(merged, Keyword.keys(ElixirScope.Persister.defaults()))
     Enum.each(merged, &check!/1)
-    # The store checks its own options (ranges, max_payload_bytes <= max_bytes / 4).
+    # The store and the persister check their own options.
     ElixirScope.TraceDB.validate_options!(Keyword.take(merged, @store_keys))
-
-    if merged[:persist] and
-         not (is_binary(merged[:persist_path]) and merged[:persist_path] != ""),
-       do: raise(ArgumentError, "persist: true needs :persist_path, a directory")
-
-    Map.new(merged)
+    merged |> Map.new() |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
 
   def store_options(config), do: config |> Map.take(@store_keys) |> Map.to_list()
@@ -70,23 +52,14 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
   defp check!({key, v})
-       when key in [:phoenix, :trace_all, :ai_integration, :persist] and is_boolean(v),
+       when key in [:phoenix, :trace_all, :ai_integration] and is_boolean(v),
        do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :persist],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
     do: bad(key, "a boolean", v)
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok
-
-  defp check!({:persist_path, v}) when is_nil(v) or is_binary(v), do: :ok
-  defp check!({:persist_path, v}), do: bad(:persist_path, "a directory path", v)
-
-  defp check!({:persist_segment_bytes, v}),
-    do: ElixirScope.PostMortem.check_segment_bytes!(:persist_segment_bytes, v)
-
-  defp check!({key, v}) when key in @persist_limits and is_integer(v) and v > 0, do: :ok
-  defp check!({key, v}) when key in @persist_limits, do: bad(key, "a positive integer", v)
 
   defp check!({:tracing_level, v}) when v in @levels, do: :ok
   defp check!({:tracing_level, v}), do: bad(:tracing_level, "one of #{inspect(@levels)}", v)

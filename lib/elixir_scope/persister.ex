@@ -15,14 +15,73 @@ defmodule ElixirScope.Persister do
   A directory that cannot be written (or a full disk) is reported once with a
   `:persist_error` event and one log line; tracing goes on, and writing is retried at
   every interval.
+
+  The same options work on a store of its own:
+  `ElixirScope.TraceDB.start_link(name: :jobs, persist: true, persist_path: dir)`
+  persists that store for as long as it runs, with a last write when it stops.
   """
   use GenServer
   require Logger
 
   alias ElixirScope.{Native, TraceDB}
 
+  @defaults [
+    persist: false,
+    persist_path: nil,
+    persist_interval: 1000,
+    persist_segment_bytes: 1_048_576,
+    persist_max_file_bytes: 64 * 1024 * 1024,
+    persist_max_files: 10,
+    persist_max_disk_bytes: 1024 * 1024 * 1024
+  ]
+
+  @limits [
+    :persist_interval,
+    :persist_max_file_bytes,
+    :persist_max_files,
+    :persist_max_disk_bytes
+  ]
+
   @doc false
-  def start_link(config), do: GenServer.start_link(__MODULE__, config, name: __MODULE__)
+  def defaults, do: @defaults
+
+  @doc false
+  # Validates persistence options over the defaults; returns them as a map.
+  def validate!(opts) do
+    merged = Keyword.merge(@defaults, opts)
+    Enum.each(merged, &check_option!/1)
+
+    if merged[:persist] and
+         not (is_binary(merged[:persist_path]) and merged[:persist_path] != ""),
+       do: raise(ArgumentError, "persist: true needs :persist_path, a directory")
+
+    Map.new(merged)
+  end
+
+  defp check_option!({:persist, v}) when is_boolean(v), do: :ok
+  defp check_option!({:persist_path, v}) when is_nil(v) or is_binary(v), do: :ok
+
+  defp check_option!({:persist_segment_bytes, v}),
+    do: ElixirScope.PostMortem.check_segment_bytes!(:persist_segment_bytes, v)
+
+  defp check_option!({key, v}) when key in @limits and is_integer(v) and v > 0, do: :ok
+
+  defp check_option!({key, v}) do
+    what =
+      case key do
+        :persist -> "a boolean"
+        :persist_path -> "a directory path"
+        _ -> "a positive integer"
+      end
+
+    raise ArgumentError, "#{inspect(key)} must be #{what}, got: #{inspect(v)}"
+  end
+
+  @doc false
+  # Started by ElixirScope.setup/1 under its name (persisting the default store), or
+  # linked to the TraceDB it persists (`config.store`) without one.
+  def start_link(config, opts \\ [name: __MODULE__]),
+    do: GenServer.start_link(__MODULE__, config, opts)
 
   @impl true
   def init(config) do
@@ -31,6 +90,7 @@ defmodule ElixirScope.Persister do
 
     state = %{
       dir: dir,
+      store: Map.get(config, :store, TraceDB),
       interval: config.persist_interval,
       segment_bytes: config.persist_segment_bytes,
       max_file: config.persist_max_file_bytes,
@@ -107,7 +167,7 @@ defmodule ElixirScope.Persister do
   defp flush(%{file: nil} = state), do: prepare(state)
 
   defp flush(state) do
-    case TraceDB.lookup(TraceDB) do
+    case TraceDB.lookup(state.store) do
       nil ->
         state
 
@@ -168,7 +228,7 @@ defmodule ElixirScope.Persister do
       "ElixirScope could not persist to #{state.dir}: #{text}; tracing continues, retrying"
     )
 
-    TraceDB.store_event(:persist_error, %{path: state.dir, reason: text})
+    TraceDB.store_event(:persist_error, %{path: state.dir, reason: text}, store: state.store)
     %{state | failing: reason}
   end
 end

@@ -50,7 +50,8 @@ defmodule ElixirScope.TraceDB do
   """
   use GenServer
 
-  alias ElixirScope.Native
+  alias ElixirScope.{Native, Persister}
+  require Logger
 
   @type event :: %{
           required(:id) => pos_integer(),
@@ -91,12 +92,21 @@ defmodule ElixirScope.TraceDB do
   @doc """
   Starts a store and registers it under `opts[:name]` (default `ElixirScope.TraceDB`).
 
+  With `persist: true, persist_path: dir` (and the other `:persist_*` options of
+  `ElixirScope.Persister`) the store's events are also written to zstd segment files
+  in `dir` while it runs, and once more when it stops.
+
   Raises `ArgumentError` for an unknown option or a value out of range.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(opts \\ []) do
+    unless Keyword.keyword?(opts),
+      do: raise(ArgumentError, "options must be a keyword list, got: #{inspect(opts)}")
+
+    {persist, opts} = Keyword.split(opts, Keyword.keys(Persister.defaults()))
+    persist = Persister.validate!(persist)
     {name, config} = validate_options!(opts)
-    GenServer.start_link(__MODULE__, {name, config}, name: name)
+    GenServer.start_link(__MODULE__, {name, config, persist}, name: name)
   end
 
   @doc false
@@ -109,18 +119,35 @@ defmodule ElixirScope.TraceDB do
   def stop(name \\ __MODULE__), do: GenServer.stop(name)
 
   @impl true
-  def init({name, config}) do
+  def init({name, config, persist}) do
     Process.flag(:trap_exit, true)
     store = Native.store_new(config)
     :persistent_term.put({__MODULE__, name}, store)
-    {:ok, %{name: name, store: store}}
+    {:ok, start_persister(%{name: name, store: store, persist: persist, persister: nil})}
   end
 
   @impl true
-  def terminate(_reason, %{name: name}) do
+  def handle_info({:EXIT, pid, reason}, %{persister: pid} = state) do
+    Logger.error("ElixirScope persister of #{inspect(state.name)} exited: #{inspect(reason)}")
+    {:noreply, start_persister(state)}
+  end
+
+  def handle_info(_msg, state), do: {:noreply, state}
+
+  @impl true
+  def terminate(_reason, %{name: name, persister: persister}) do
+    # The persister's last write needs the store: it stops first.
+    if persister, do: GenServer.stop(persister)
     :persistent_term.erase({__MODULE__, name})
     :ok
   end
+
+  defp start_persister(%{persist: %{persist: true} = persist, name: name} = state) do
+    {:ok, pid} = Persister.start_link(Map.put(persist, :store, name), [])
+    %{state | persister: pid}
+  end
+
+  defp start_persister(state), do: state
 
   ## Writing
 
@@ -342,7 +369,11 @@ defmodule ElixirScope.TraceDB do
         {key, _}, _ ->
           raise ArgumentError,
                 "unknown TraceDB option #{inspect(key)}; allowed: :name, " <>
-                  Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
+                  Enum.map_join(
+                    Keyword.keys(@defaults) ++ Keyword.keys(Persister.defaults()),
+                    ", ",
+                    &inspect/1
+                  )
       end)
 
     if config.max_payload_bytes > div(config.max_bytes, 4) do
