@@ -73,6 +73,23 @@ defmodule ElixirScope.FlightRecorderTest do
     assert [_one] = Path.wildcard(Path.join(dir, "flight-*.esd"))
   end
 
+  test "dump/0 writes the last window on demand", %{tmp_dir: dir} do
+    assert_raise RuntimeError, ~r/flight recorder is not running/, fn ->
+      ElixirScope.FlightRecorder.dump()
+    end
+
+    :ok = ElixirScope.setup(flight_recorder: [window: 0.2, dir: dir, min_interval: 60_000])
+    :ok = TraceDB.store_event(:note, %{i: :old})
+    Process.sleep(400)
+    for i <- 1..3, do: :ok = TraceDB.store_event(:note, %{i: i})
+
+    assert {:ok, path} = ElixirScope.FlightRecorder.dump()
+    assert String.starts_with?(Path.basename(path), "flight-now-")
+    assert {:ok, _} = ElixirScope.load(path, name: :flight)
+    notes = for %{type: :note, i: i} <- TraceDB.query_events(store: :flight), do: i
+    assert notes == [1, 2, 3], "the window's notes, not the older one"
+  end
+
   test "options are checked" do
     assert_raise ArgumentError, ~r/needs :dir/, fn ->
       ElixirScope.setup(flight_recorder: [window: 1])

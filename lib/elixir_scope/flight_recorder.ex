@@ -9,6 +9,7 @@ defmodule ElixirScope.FlightRecorder do
   Dumps are rate-limited so a crash loop cannot fill the disk: at most one every
   `min_interval` ms (default 10_000) and at most `max_files` (default 20) files in
   `dir`; crashes in between are covered by the next dump's window or skipped.
+  `dump/0` writes the last window on demand.
 
   It watches the store for `:crash` events every 100 ms; the write itself runs on a
   dirty I/O scheduler.
@@ -51,6 +52,40 @@ defmodule ElixirScope.FlightRecorder do
     opts
   end
 
+  @doc """
+  Writes the events of the last `window` seconds now, as a crash would, to
+  `dir/flight-now-<newest event id>.esd`, and returns `{:ok, path}` (or
+  `{:error, reason}`). Not rate-limited. Raises when the flight recorder is not running.
+  """
+  @spec dump() :: {:ok, Path.t()} | {:error, term()}
+  def dump do
+    unless Process.whereis(__MODULE__),
+      do:
+        raise(
+          RuntimeError,
+          "the flight recorder is not running: start it with " <>
+            "ElixirScope.setup(flight_recorder: [window: seconds, dir: path])"
+        )
+
+    GenServer.call(__MODULE__, :dump, :infinity)
+  end
+
+  @impl true
+  def handle_call(:dump, _from, state) do
+    store = TraceDB.store!(TraceDB)
+    newest = TraceDB.stats().newest_id
+    path = Path.join(state.dir, "flight-now-#{newest}.esd")
+    until = System.monotonic_time()
+
+    reply =
+      case write(store, path, until, nil, state.window) do
+        {:ok, _n} -> {:ok, path}
+        error -> error
+      end
+
+    {:reply, reply, state}
+  end
+
   @impl true
   def init(opts) do
     state = %{
@@ -89,29 +124,11 @@ defmodule ElixirScope.FlightRecorder do
 
   defp dump(store, crash_id, state, now) do
     crash = Native.get(store, crash_id)
-
-    from =
-      crash.timestamp -
-        System.convert_time_unit(round(state.window * 1000), :millisecond, :native)
-
     pid = crash[:pid]
-
-    ids =
-      [
-        %{timestamp_start: from, timestamp_end: crash.timestamp},
-        %{type: :state, pid: pid, order: :desc, limit: 1},
-        %{type: :receive, pid: pid, order: :desc, limit: @last_messages},
-        %{type: :send, from_pid: pid, order: :desc, limit: @last_messages}
-      ]
-      |> Enum.flat_map(fn filters ->
-        if pid || !filters[:pid], do: Native.query_ids(store, filters), else: []
-      end)
-      |> Enum.uniq()
-
     path = Path.join(state.dir, "flight-#{crash_id}.esd")
 
-    case Native.dump(store, path, ids, :write, ElixirScope.PostMortem.default_segment_bytes()) do
-      {:ok, %{events: n}} ->
+    case write(store, path, crash.timestamp, pid, state.window) do
+      {:ok, n} ->
         Logger.info(
           "ElixirScope flight recorder: #{inspect(pid)} crashed; #{n} events written to #{path}"
         )
@@ -121,5 +138,30 @@ defmodule ElixirScope.FlightRecorder do
     end
 
     %{state | last_dump: now}
+  end
+
+  # The events of the window ending at `until`, and, for a crash, the process's last
+  # state and messages however old.
+  defp write(store, path, until, pid, window) do
+    from = until - System.convert_time_unit(round(window * 1000), :millisecond, :native)
+
+    of_pid =
+      if is_pid(pid),
+        do: [
+          %{type: :state, pid: pid, order: :desc, limit: 1},
+          %{type: :receive, pid: pid, order: :desc, limit: @last_messages},
+          %{type: :send, from_pid: pid, order: :desc, limit: @last_messages}
+        ],
+        else: []
+
+    ids =
+      [%{timestamp_start: from, timestamp_end: until} | of_pid]
+      |> Enum.flat_map(&Native.query_ids(store, &1))
+      |> Enum.uniq()
+
+    case Native.dump(store, path, ids, :write, ElixirScope.PostMortem.default_segment_bytes()) do
+      {:ok, %{events: n}} -> {:ok, n}
+      {:error, reason} -> {:error, reason}
+    end
   end
 end
