@@ -323,17 +323,22 @@ static bool select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM filters, es_
     return true;
 }
 
+/* The events argv[2] selects and the file argv[1] names; NULL (and *err) on failure. */
+static FILE *begin_export(ErlNifEnv *env, es_store *s, const ERL_NIF_TERM argv[], es_hits *h,
+                          ERL_NIF_TERM *err) {
+    if (!select_events(env, s, argv[2], h, err)) return NULL;
+    FILE *f = open_path(env, argv[1], err);
+    if (!f) es_hits_free(h);
+    return f;
+}
+
 ERL_NIF_TERM es_nif_export_chrome(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
     ERL_NIF_TERM err;
     es_hits h = {0};
-    if (!select_events(env, s, argv[2], &h, &err)) return err;
-    FILE *f = open_path(env, argv[1], &err);
-    if (!f) {
-        es_hits_free(&h);
-        return err;
-    }
+    FILE *f = begin_export(env, s, argv, &h, &err);
+    if (!f) return err;
     es_export_counts c;
     bool ok = es_export_chrome(env, s, &h, f, &c);
     ok = fclose(f) == 0 && ok;
@@ -381,12 +386,8 @@ ERL_NIF_TERM es_nif_export_mermaid(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     }
     ERL_NIF_TERM err;
     es_hits h = {0};
-    if (!select_events(env, s, argv[2], &h, &err)) return err;
-    FILE *f = open_path(env, argv[1], &err);
-    if (!f) {
-        es_hits_free(&h);
-        return err;
-    }
+    FILE *f = begin_export(env, s, argv, &h, &err);
+    if (!f) return err;
     uint64_t arrows;
     bool ok = es_export_mermaid(env, s, &h, ids, n, f, &arrows);
     ok = fclose(f) == 0 && ok;

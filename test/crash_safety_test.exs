@@ -6,20 +6,13 @@ defmodule ElixirScope.CrashSafetyTest do
   use ExUnit.Case, async: false
 
   alias ElixirScope.TraceDB
+  alias ElixirScope.Test.Stores
 
   @moduletag :tmp_dir
   @moduletag timeout: 60_000
 
   setup do
-    on_exit(fn ->
-      if TraceDB.lookup(:survivor) do
-        try do
-          TraceDB.stop(:survivor)
-        catch
-          :exit, _ -> :ok
-        end
-      end
-    end)
+    on_exit(fn -> Stores.stop_all([:survivor]) end)
   end
 
   test "kill -9 in the middle of writing loses at most the unflushed tail", %{tmp_dir: dir} do

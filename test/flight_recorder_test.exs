@@ -3,6 +3,7 @@ defmodule ElixirScope.FlightRecorderTest do
 
   import ElixirScope.Test.Wait
   alias ElixirScope.TraceDB
+  alias ElixirScope.Test.Stores
 
   @moduletag :tmp_dir
   @moduletag :capture_log
@@ -15,19 +16,8 @@ defmodule ElixirScope.FlightRecorderTest do
   end
 
   setup do
-    ElixirScope.stop(keep_data: false)
-
-    on_exit(fn ->
-      ElixirScope.stop(keep_data: false)
-
-      if TraceDB.lookup(:flight) do
-        try do
-          TraceDB.stop(:flight)
-        catch
-          :exit, _ -> :ok
-        end
-      end
-    end)
+    Stores.stop_all([:flight])
+    on_exit(fn -> Stores.stop_all([:flight]) end)
   end
 
   test "a crash writes the last seconds, and the crashed process's last state", %{tmp_dir: dir} do

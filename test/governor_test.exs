@@ -53,11 +53,8 @@ defmodule ElixirScope.GovernorTest do
   @max_latency_us 1_000_000
   @max_growth_bytes 500 * 1024 * 1024
 
-  setup do
-    ElixirScope.stop(keep_data: false)
-    on_exit(fn -> ElixirScope.stop(keep_data: false) end)
-    :ok
-  end
+  import ElixirScope.Test.Stores, only: [clean_slate: 1]
+  setup :clean_slate
 
   ## Helpers
 

@@ -3,24 +3,14 @@ defmodule ElixirScope.PersisterTest do
 
   import ElixirScope.Test.Wait
   alias ElixirScope.TraceDB
+  alias ElixirScope.Test.Stores
 
   @moduletag :tmp_dir
   @moduletag :capture_log
 
   setup do
-    ElixirScope.stop(keep_data: false)
-
-    on_exit(fn ->
-      ElixirScope.stop(keep_data: false)
-
-      if TraceDB.lookup(:loaded) do
-        try do
-          TraceDB.stop(:loaded)
-        catch
-          :exit, _ -> :ok
-        end
-      end
-    end)
+    Stores.stop_all([:loaded, :jobs])
+    on_exit(fn -> Stores.stop_all([:loaded, :jobs]) end)
   end
 
   defp note(i), do: :ok = TraceDB.store_event(:note, %{i: i, pad: :binary.copy("p", 200)})

@@ -2,23 +2,13 @@ defmodule ElixirScope.PostMortemTest do
   use ExUnit.Case, async: false
 
   alias ElixirScope.TraceDB
+  alias ElixirScope.Test.Stores
 
   @moduletag :tmp_dir
 
   setup do
-    ElixirScope.stop(keep_data: false)
-
-    on_exit(fn ->
-      ElixirScope.stop(keep_data: false)
-
-      for name <- [TraceDB, :loaded], TraceDB.lookup(name) do
-        try do
-          TraceDB.stop(name)
-        catch
-          :exit, _ -> :ok
-        end
-      end
-    end)
+    Stores.stop_all([TraceDB, :loaded])
+    on_exit(fn -> Stores.stop_all([TraceDB, :loaded]) end)
   end
 
   # A store with terms of every kind, and enough payload for several segments.

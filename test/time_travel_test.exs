@@ -56,44 +56,20 @@ defmodule ElixirScope.TimeTravelTest do
 
   alias ElixirScope.{TimeTravel, TraceDB}
   alias ElixirScope.TimeTravelTest.{Point, Point3, Server, Traced}
+  import ElixirScope.Test.Wait
 
   @moduletag :capture_log
 
   @initial %{count: 0, items: [:seed], meta: %{}}
 
-  setup do
-    ElixirScope.stop(keep_data: false)
-    on_exit(fn -> ElixirScope.stop(keep_data: false) end)
-    :ok
-  end
+  import ElixirScope.Test.Stores, only: [clean_slate: 1]
+  setup :clean_slate
 
   ## Helpers
 
-  # Polls `fun` until it returns a truthy value (returned), for at most `timeout` ms;
-  # then returns the last value, so that the assertion that follows shows it.
-  defp eventually(fun, timeout \\ 1_000) do
-    deadline = System.monotonic_time(:millisecond) + timeout
-    poll(fun, deadline)
-  end
-
-  defp poll(fun, deadline) do
-    case fun.() do
-      result when result in [nil, false] ->
-        if System.monotonic_time(:millisecond) >= deadline do
-          result
-        else
-          Process.sleep(5)
-          poll(fun, deadline)
-        end
-
-      result ->
-        result
-    end
-  end
-
   # Calls `query` until `pred` holds for its result; returns the last result either way.
   defp await(query, pred) do
-    eventually(fn ->
+    wait_until(fn ->
       result = query.()
       pred.(result) && {:ok, result}
     end)
@@ -399,7 +375,7 @@ defmodule ElixirScope.TimeTravelTest do
       assert_receive {:DOWN, ^ref, :process, ^old, :killed}
 
       new =
-        eventually(fn ->
+        wait_until(fn ->
           case Supervisor.which_children(sup) do
             [{Server, pid, :worker, _}] when is_pid(pid) and pid != old -> pid
             _ -> nil

@@ -32,11 +32,8 @@ defmodule ElixirScope.TracingLevelsTest do
   @call_types [:call, :return, :exception]
   @lifecycle_types [:spawn, :link, :unlink, :register, :unregister]
 
-  setup do
-    ElixirScope.stop(keep_data: false)
-    on_exit(fn -> ElixirScope.stop(keep_data: false) end)
-    :ok
-  end
+  import ElixirScope.Test.Stores, only: [clean_slate: 1]
+  setup :clean_slate
 
   ## Helpers
 

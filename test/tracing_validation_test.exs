@@ -17,11 +17,8 @@ defmodule ElixirScope.TracingValidationTest do
 
   @moduletag :capture_log
 
-  setup do
-    ElixirScope.stop(keep_data: false)
-    on_exit(fn -> ElixirScope.stop(keep_data: false) end)
-    :ok
-  end
+  import ElixirScope.Test.Stores, only: [clean_slate: 1]
+  setup :clean_slate
 
   defp sleeper, do: spawn(fn -> Process.sleep(:infinity) end)
 

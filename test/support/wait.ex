@@ -5,7 +5,8 @@ defmodule ElixirScope.Test.Wait do
 
   @doc """
   Polls `fun` every 5 ms until it returns something other than `nil` or `false` (which
-  is returned), or `timeout` ms pass (then `nil`, so the assertion that follows fails).
+  is returned), or `timeout` ms pass (then that last `nil` or `false`, so the assertion
+  that follows fails).
   """
   def wait_until(fun, timeout \\ 2_000) do
     deadline = System.monotonic_time(:millisecond) + timeout
@@ -16,7 +17,7 @@ defmodule ElixirScope.Test.Wait do
     case fun.() do
       result when result in [nil, false] ->
         if System.monotonic_time(:millisecond) >= deadline do
-          nil
+          result
         else
           Process.sleep(5)
           poll(fun, deadline)
