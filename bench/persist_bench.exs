@@ -5,8 +5,8 @@
 #
 #   MIX_ENV=prod mix run bench/persist_bench.exs
 #
-# 1. Compression on a realistic trace: a small GenServer job queue with workers (the
-#    shape of demo/demo.exs) traced at :full until ~150k events are recorded, dumped.
+# 1. Compression on a realistic trace: a small GenServer job queue with workers (demo/app.exs,
+#    the application of make demo) traced at :full until ~150k events are recorded, dumped.
 # 2. Write throughput: 1,000,000 stored events (the realistic mix of
 #    bench/support/event_gen.exs), ElixirScope.dump/2 against tab2list + term_to_binary
 #    (plain and compressed: 6) + File.write!, each a median of several interleaved runs.
@@ -25,99 +25,13 @@
 Code.require_file("support/bench_util.exs", __DIR__)
 Code.require_file("support/event_gen.exs", __DIR__)
 
-## The demo-like application of part 1 (the shape of demo/demo.exs) ------------------
-
-defmodule Bench.PDemo.Queue do
-  @moduledoc false
-  use GenServer
-
-  def start_link(_), do: GenServer.start_link(__MODULE__, :ok, name: __MODULE__)
-  def push(job), do: GenServer.call(__MODULE__, {:push, job})
-  def pop, do: GenServer.call(__MODULE__, :pop)
-  def done(id), do: GenServer.cast(__MODULE__, {:done, id})
-
-  @impl true
-  def init(:ok), do: {:ok, %{pending: [], running: 0, completed: 0, done: []}}
-
-  @impl true
-  def handle_call({:push, job}, _from, state),
-    do: {:reply, :ok, %{state | pending: state.pending ++ [job]}}
-
-  def handle_call(:pop, _from, %{pending: [job | rest]} = state),
-    do: {:reply, {:ok, job}, %{state | pending: rest, running: state.running + 1}}
-
-  def handle_call(:pop, _from, state), do: {:reply, :empty, state}
-
-  # The last 20 finished ids are kept (the demo keeps them all: its run is short).
-  @impl true
-  def handle_cast({:done, id}, state),
-    do:
-      {:noreply,
-       %{
-         state
-         | running: state.running - 1,
-           completed: state.completed + 1,
-           done: Enum.take([id | state.done], 20)
-       }}
-end
-
-defmodule Bench.PDemo.Jobs do
-  @moduledoc false
-  def run(%{id: id, n: n}) when n < 0, do: raise(ArgumentError, "job #{id}: negative input #{n}")
-  def run(%{n: n}), do: fib(n)
-
-  defp fib(n) when n < 2, do: n
-  defp fib(n), do: fib(n - 1) + fib(n - 2)
-end
-
-defmodule Bench.PDemo.Worker do
-  @moduledoc false
-  def start(parent) do
-    spawn(fn ->
-      # Wait until tracing is on, so the whole life of the worker is recorded.
-      receive do
-        :go -> loop()
-      end
-
-      send(parent, {:worker_done, self()})
-    end)
-  end
-
-  defp loop do
-    case Bench.PDemo.Queue.pop() do
-      {:ok, job} ->
-        Bench.PDemo.Jobs.run(job)
-        Bench.PDemo.Queue.done(job.id)
-        Bench.PDemo.Stats.report(self(), job.id)
-        loop()
-
-      :empty ->
-        :ok
-    end
-  end
-end
-
-defmodule Bench.PDemo.Stats do
-  @moduledoc false
-  use GenServer
-
-  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
-  def report(worker, id), do: GenServer.cast(__MODULE__, {:done, worker, id})
-
-  @impl true
-  def init(counts), do: {:ok, counts}
-
-  @impl true
-  def handle_cast({:done, worker, id}, counts) when is_integer(id),
-    do: {:noreply, Map.update(counts, worker, 1, &(&1 + 1))}
-end
+Code.require_file("../demo/app.exs", __DIR__)
 
 ## The benchmark --------------------------------------------------------------------
 
 defmodule Bench.PersistBench do
   @moduledoc false
   alias Bench.{EventGen, Util}
-  alias Bench.PDemo
   alias ElixirScope.TraceDB
 
   @demo_target 150_000
@@ -152,16 +66,11 @@ defmodule Bench.PersistBench do
       File.rm_rf!(dir)
     end
 
-    progress("done")
-  end
-
-  defp progress(msg) do
-    secs = div(System.monotonic_time(:millisecond) - :persistent_term.get(:bench_t0), 1000)
-    IO.puts(:stderr, "[bench #{secs}s] #{msg}")
+    Util.progress("done")
   end
 
   defp header do
-    :persistent_term.put(:bench_t0, System.monotonic_time(:millisecond))
+    Util.start_clock()
 
     IO.puts("""
     ElixirScope persistence benchmark
@@ -175,7 +84,7 @@ defmodule Bench.PersistBench do
   ## 1. A realistic trace: the demo's job queue ---------------------------------------
 
   defp demo(dir) do
-    progress("1: tracing the job queue until ~#{Util.int(@demo_target)} events")
+    Util.progress("1: tracing the job queue until ~#{Util.int(@demo_target)} events")
     # Caps raised so that the governor keeps every payload whole: at its defaults it
     # truncates payloads under this load (~1M events/s), which would flatter compression.
     :ok =
@@ -191,17 +100,17 @@ defmodule Bench.PersistBench do
     Logger.configure(level: :critical)
 
     {:ok, sup} =
-      Supervisor.start_link([PDemo.Queue, PDemo.Stats],
+      Supervisor.start_link([Demo.Queue, Demo.Stats],
         strategy: :one_for_one,
-        name: Bench.PDemo.Sup
+        name: Bench.DemoSup
       )
 
     Process.unlink(sup)
-    queue = Process.whereis(PDemo.Queue)
-    stats = Process.whereis(PDemo.Stats)
+    queue = Process.whereis(Demo.Queue)
+    stats = Process.whereis(Demo.Stats)
     :ok = ElixirScope.trace_genserver(queue)
     :ok = ElixirScope.trace_genserver(stats)
-    :ok = ElixirScope.trace_module(PDemo.Jobs)
+    :ok = ElixirScope.trace_module(Demo.Jobs)
 
     {us, {rounds, jobs, crashes}} = :timer.tc(fn -> demo_rounds(1, 0, 0) end)
 
@@ -249,10 +158,10 @@ defmodule Bench.PersistBench do
       for k <- 1..@demo_jobs_per_round do
         id = jobs + k
         n = if crash? and k == 20, do: -1, else: 2 + rem(id * 7, 10)
-        :ok = PDemo.Queue.push(%{id: id, n: n, name: "job-#{id}"})
+        :ok = Demo.Queue.push(%{id: id, n: n, name: "job-#{id}"})
       end
 
-      workers = for _ <- 1..@demo_workers, do: PDemo.Worker.start(self())
+      workers = for _ <- 1..@demo_workers, do: Demo.Worker.start(self())
 
       refs =
         for w <- workers do
@@ -337,7 +246,7 @@ defmodule Bench.PersistBench do
   # Stores @n events of the realistic mix in ElixirScope and, as full maps with :id and
   # :type (what the original ElixirScope kept), in an ETS :set keyed by id.
   defp fill do
-    progress("2: storing #{Util.int(@n)} events in ElixirScope and in an ETS :set")
+    Util.progress("2: storing #{Util.int(@n)} events in ElixirScope and in an ETS :set")
     g = EventGen.new()
     {:ok, _} = TraceDB.start_link(max_events: @max_events)
     ets = :ets.new(:orig_events, [:set, :public, read_concurrency: true])
@@ -367,13 +276,13 @@ defmodule Bench.PersistBench do
 
   defp writes(dir, ets) do
     files = Map.new(@writers, &{&1, Path.join(dir, "1m_#{&1}.bin")})
-    progress("2: #{@write_reps} rounds of #{Enum.join(@writers, ", ")} (interleaved)")
+    Util.progress("2: #{@write_reps} rounds of #{Enum.join(@writers, ", ")} (interleaved)")
 
     samples =
       for rep <- 1..@write_reps, w <- rotate(@writers, rep), reduce: %{} do
         acc ->
           r = write_once(w, files[w], ets)
-          progress("2:   #{w} #{Util.f(r.ns / 1.0e6, 0)} ms")
+          Util.progress("2:   #{w} #{Util.f(r.ns / 1.0e6, 0)} ms")
           Map.update(acc, w, [r], &[r | &1])
       end
 
@@ -526,13 +435,15 @@ defmodule Bench.PersistBench do
   }
 
   defp loads(files, ets) do
-    progress("3: #{@load_reps} rounds of loading with #{Enum.join(@loaders, ", ")} (interleaved)")
+    Util.progress(
+      "3: #{@load_reps} rounds of loading with #{Enum.join(@loaders, ", ")} (interleaved)"
+    )
 
     samples =
       for rep <- 1..@load_reps, l <- rotate(@loaders, rep), reduce: %{} do
         acc ->
           r = load_once(l, files[l], ets, rep == 1)
-          progress("3:   #{l} #{Util.f(r.ns / 1.0e6, 0)} ms, #{Util.int(r.events)} events")
+          Util.progress("3:   #{l} #{Util.f(r.ns / 1.0e6, 0)} ms, #{Util.int(r.events)} events")
           Map.update(acc, l, [r], &[r | &1])
       end
 

@@ -25,8 +25,6 @@ defmodule Bench.QueryBench do
 
   @max_events 1_100_000
   @chunk 50_000
-  @sample_target_ns 20_000_000
-  @slow_ns 100_000_000
   @impls [:es, :orig, :best]
   @slowest_limit 10
 
@@ -40,7 +38,7 @@ defmodule Bench.QueryBench do
     {rows, _built} =
       Enum.reduce(QueryGen.sizes(), {[], 0}, fn size, {rows, built} ->
         build(g, built, size, orig, best)
-        progress("queries at #{Util.int(size)} events")
+        Util.progress("queries at #{Util.int(size)} events")
         new = Enum.map(queries(g, size, tab, best), &measure(&1, size))
         {rows ++ new, size}
       end)
@@ -50,16 +48,11 @@ defmodule Bench.QueryBench do
     OrigStore.stop(orig)
     BestEts.delete(best)
     print(rows, stats)
-    progress("done")
-  end
-
-  defp progress(msg) do
-    secs = div(System.monotonic_time(:millisecond) - :persistent_term.get(:qbench_t0), 1000)
-    IO.puts(:stderr, "[query bench #{secs}s] #{msg}")
+    Util.progress("done")
   end
 
   defp header do
-    :persistent_term.put(:qbench_t0, System.monotonic_time(:millisecond))
+    Util.start_clock()
 
     IO.puts("""
     ElixirScope query benchmark
@@ -74,7 +67,7 @@ defmodule Bench.QueryBench do
 
   # Appends events built+1..size to the three stores, chunk by chunk (as store_bench).
   defp build(g, built, size, orig, best) do
-    progress("filling #{Util.int(built)} -> #{Util.int(size)} events")
+    Util.progress("filling #{Util.int(built)} -> #{Util.int(size)} events")
 
     (built + 1)..size
     |> Stream.chunk_every(@chunk)
@@ -161,27 +154,8 @@ defmodule Bench.QueryBench do
   end
 
   defp measure({label, kind, funs}, size) do
-    # Warm-up runs give the results to compare and the time of one call.
-    first =
-      Map.new(funs, fn {k, fun} ->
-        {t1, r} = Util.time_ns(fun)
-        {t2, _} = if t1 < @slow_ns, do: Util.time_ns(fun), else: {t1, r}
-        {k, {min(t1, t2), r}}
-      end)
-
-    results = Map.new(first, fn {k, {_t, r}} -> {k, r} end)
-
-    plan =
-      Map.new(first, fn {k, {t, _}} ->
-        {k, {Util.iterations(t, @sample_target_ns), if(t > @slow_ns, do: 5, else: 7)}}
-      end)
-
-    samples =
-      for s <- 1..7, k <- @impls, {iters, n} = plan[k], s <= n, reduce: %{} do
-        acc ->
-          ns = Util.sample_ns(funs[k], iters)
-          Map.update(acc, k, [ns], &[ns | &1])
-      end
+    # The results to compare, and interleaved timing samples.
+    {results, samples} = Util.measure_interleaved(funs, @impls)
 
     {same, notes} = compare(kind, results)
 
@@ -191,7 +165,7 @@ defmodule Bench.QueryBench do
       hits: Map.new(results, fn {k, r} -> {k, hits(kind, r)} end),
       same: same,
       notes: notes,
-      samples: Map.new(plan, fn {k, {_, n}} -> {k, n} end),
+      samples: Map.new(samples, fn {k, l} -> {k, length(l)} end),
       ns: Map.new(samples, fn {k, l} -> {k, Util.median(l)} end)
     }
   end
@@ -305,42 +279,9 @@ defmodule Bench.QueryBench do
   ## output ------------------------------------------------------------------------------
 
   defp print(rows, stats) do
-    table_rows =
-      for r <- Enum.sort_by(rows, &{&1.label, &1.size}) do
-        h = r.hits
-
-        hits =
-          if h.es == h.orig and h.es == h.best,
-            do: Integer.to_string(h.es),
-            else: "#{h.es}/#{h.orig}/#{h.best}"
-
-        [
-          r.label,
-          Util.int(r.size),
-          hits,
-          if(r.same, do: "yes", else: "NO"),
-          Util.us(r.ns.es),
-          Util.us(r.ns.orig),
-          Util.us(r.ns.best),
-          Util.ratio(r.ns.orig / r.ns.es),
-          Util.ratio(r.ns.best / r.ns.es)
-        ]
-      end
-
-    Util.table(
+    Util.query_table(
       "Time-travel and analysis queries, median µs/query",
-      [
-        "query",
-        "events",
-        "hits",
-        "same",
-        "ElixirScope",
-        "original",
-        "bestETS",
-        "orig/ES",
-        "best/ES"
-      ],
-      table_rows
+      Enum.sort_by(rows, &{&1.label, &1.size})
     )
 
     IO.puts("""

@@ -22,7 +22,6 @@ defmodule Bench.StoreBench do
   @chunk 50_000
   @append_events 100_000
   @append_reps 7
-  @sample_target_ns 20_000_000
   @impls [:es, :orig, :best]
   @names %{es: "ElixirScope", orig: "GenServer+ETS (orig)", best: "best plain ETS"}
 
@@ -35,16 +34,11 @@ defmodule Bench.StoreBench do
     print_a(a)
     print_b(b)
     print_c(Map.merge(c, ets_memory))
-    progress("done")
-  end
-
-  defp progress(msg) do
-    secs = div(System.monotonic_time(:millisecond) - :persistent_term.get(:bench_t0), 1000)
-    IO.puts(:stderr, "[bench #{secs}s] #{msg}")
+    Util.progress("done")
   end
 
   defp header do
-    :persistent_term.put(:bench_t0, System.monotonic_time(:millisecond))
+    Util.start_clock()
 
     IO.puts("""
     ElixirScope store benchmark
@@ -68,7 +62,7 @@ defmodule Bench.StoreBench do
 
     payload = payload_bytes(events) / @append_events
 
-    progress("A: #{@append_reps} rounds x #{@append_events} appends per implementation")
+    Util.progress("A: #{@append_reps} rounds x #{@append_events} appends per implementation")
 
     samples =
       for rep <- 1..@append_reps, impl <- rotate(@impls, rep), reduce: %{} do
@@ -173,7 +167,7 @@ defmodule Bench.StoreBench do
   defp memory do
     g = EventGen.new()
     n = List.last(EventGen.sizes())
-    progress("C: filling ElixirScope alone with #{Util.int(n)} events, reading VmRSS")
+    Util.progress("C: filling ElixirScope alone with #{Util.int(n)} events, reading VmRSS")
     rss = fn -> Util.gc_all() && Util.rss_bytes() end
     r0 = rss.()
     {:ok, _} = TraceDB.start_link(max_events: @max_events)
@@ -220,7 +214,7 @@ defmodule Bench.StoreBench do
     st =
       Enum.reduce(EventGen.sizes(), st0, fn size, st ->
         st = build(g, st, size, orig, best)
-        progress("B: queries at #{Util.int(size)} events")
+        Util.progress("B: queries at #{Util.int(size)} events")
         rows = Enum.map(EventGen.queries(g, size), &query_row(&1, size, orig_tab, best))
         %{st | rows: st.rows ++ rows}
       end)
@@ -241,7 +235,7 @@ defmodule Bench.StoreBench do
 
   # Appends events st.built+1..size to all three stores, chunk by chunk, timing each.
   defp build(g, st, size, orig, best) do
-    progress("B: filling #{Util.int(st.built)} -> #{Util.int(size)} events")
+    Util.progress("B: filling #{Util.int(st.built)} -> #{Util.int(size)} events")
     from = st.built + 1
 
     times =
@@ -286,29 +280,10 @@ defmodule Bench.StoreBench do
       best: BestEts.query_fun(best, filters)
     }
 
-    # Warm-up runs give the results to compare and the time of one call.
-    first =
-      Map.new(funs, fn {k, fun} ->
-        {t1, r} = Util.time_ns(fun)
-        {t2, _} = if t1 < 100_000_000, do: Util.time_ns(fun), else: {t1, r}
-        {k, {min(t1, t2), r}}
-      end)
-
-    results = Map.new(first, fn {k, {_t, r}} -> {k, r} end)
+    # The results to compare, and interleaved timing samples.
+    {results, samples} = Util.measure_interleaved(funs, @impls)
     hits = Map.new(results, fn {k, r} -> {k, length(r)} end)
     same = results.es == results.orig and results.es == results.best
-
-    plan =
-      Map.new(first, fn {k, {t, _}} ->
-        {k, {Util.iterations(t, @sample_target_ns), if(t > 100_000_000, do: 5, else: 7)}}
-      end)
-
-    samples =
-      for s <- 1..7, k <- @impls, {iters, n} = plan[k], s <= n, reduce: %{} do
-        acc ->
-          ns = Util.sample_ns(funs[k], iters)
-          Map.update(acc, k, [ns], &[ns | &1])
-      end
 
     %{
       label: label,
@@ -338,40 +313,9 @@ defmodule Bench.StoreBench do
       rows
     )
 
-    rows =
-      for r <- b.rows do
-        hits =
-          if r.hits.es == r.hits.orig and r.hits.es == r.hits.best,
-            do: Integer.to_string(r.hits.es),
-            else: "#{r.hits.es}/#{r.hits.orig}/#{r.hits.best}"
-
-        [
-          r.label,
-          Util.int(r.size),
-          hits,
-          if(r.same, do: "yes", else: "NO"),
-          Util.us(r.ns.es),
-          Util.us(r.ns.orig),
-          Util.us(r.ns.best),
-          Util.ratio(r.ns.orig / r.ns.es),
-          Util.ratio(r.ns.best / r.ns.es)
-        ]
-      end
-
-    Util.table(
+    Util.query_table(
       "B. Indexed queries, µs/query (full event maps, sorted by timestamp)",
-      [
-        "query",
-        "events",
-        "hits",
-        "same",
-        "ElixirScope",
-        "original",
-        "bestETS",
-        "orig/ES",
-        "best/ES"
-      ],
-      rows
+      b.rows
     )
 
     IO.puts("""

@@ -112,16 +112,11 @@ defmodule Bench.TracerBench do
     pings = ping_table()
     print_calls(calls)
     print_pings(pings)
-    progress("done")
-  end
-
-  defp progress(msg) do
-    secs = div(System.monotonic_time(:millisecond) - :persistent_term.get(:tracer_bench_t0), 1000)
-    IO.puts(:stderr, "[tracer bench #{secs}s] #{msg}")
+    Util.progress("done")
   end
 
   defp header do
-    :persistent_term.put(:tracer_bench_t0, System.monotonic_time(:millisecond))
+    Util.start_clock()
 
     IO.puts("""
     ElixirScope tracer benchmark
@@ -156,7 +151,7 @@ defmodule Bench.TracerBench do
   ## Table 1: traced calls --------------------------------------------------------------
 
   defp call_table do
-    progress("table 1: 1 warm-up round + #{@reps} rounds x #{length(@rows)} rows, N = #{@n}")
+    Util.progress("table 1: 1 warm-up round + #{@reps} rounds x #{length(@rows)} rows, N = #{@n}")
 
     for rep <- 0..@reps, row <- rotate(@rows, rep), reduce: %{} do
       acc ->
@@ -349,7 +344,7 @@ defmodule Bench.TracerBench do
   ## Table 2: GenServer ping-pong ------------------------------------------------------
 
   defp ping_table do
-    progress(
+    Util.progress(
       "table 2: 1 warm-up round + #{@ping_reps} rounds x #{length(@levels)} configurations, " <>
         "#{Util.int(@pings)} calls"
     )

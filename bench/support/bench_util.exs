@@ -5,6 +5,16 @@ defmodule Bench.Util do
 
   def now_ns, do: System.monotonic_time(:nanosecond)
 
+  @doc "Starts the clock that `progress/1` reports against."
+  def start_clock,
+    do: :persistent_term.put({__MODULE__, :t0}, System.monotonic_time(:millisecond))
+
+  @doc "A progress line on stderr (the tables go to stdout), with seconds since `start_clock/0`."
+  def progress(msg) do
+    t0 = :persistent_term.get({__MODULE__, :t0})
+    IO.puts(:stderr, "[bench #{div(System.monotonic_time(:millisecond) - t0, 1000)}s] #{msg}")
+  end
+
   @doc "Runs fun once; returns {nanoseconds, result}."
   def time_ns(fun) do
     t0 = now_ns()
@@ -98,6 +108,37 @@ defmodule Bench.Util do
 
   def mib(bytes), do: f(bytes / 1_048_576, 1) <> " MiB"
 
+  @doc """
+  Times implementations of one operation against each other, interleaved. Each runs
+  once or twice to warm up (giving its result), then up to 7 samples each (5 when one
+  call takes over 100 ms) of enough iterations to last about 20 ms; `order` is the
+  order within a round. Returns `{results, samples_ns}`, maps keyed like `funs`.
+  """
+  def measure_interleaved(funs, order) do
+    slow_ns = 100_000_000
+
+    first =
+      Map.new(funs, fn {k, fun} ->
+        {t1, r} = time_ns(fun)
+        {t2, _} = if t1 < slow_ns, do: time_ns(fun), else: {t1, r}
+        {k, {min(t1, t2), r}}
+      end)
+
+    plan =
+      Map.new(first, fn {k, {t, _}} ->
+        {k, {iterations(t, 20_000_000), if(t > slow_ns, do: 5, else: 7)}}
+      end)
+
+    samples =
+      for s <- 1..7, k <- order, {iters, n} = plan[k], s <= n, reduce: %{} do
+        acc ->
+          ns = sample_ns(funs[k], iters)
+          Map.update(acc, k, [ns], &[ns | &1])
+      end
+
+    {Map.new(first, fn {k, {_t, r}} -> {k, r} end), samples}
+  end
+
   @doc "Prints rows (lists of strings) under headers; column 0 left-aligned, the rest right."
   def table(title, headers, rows) do
     all = [headers | rows]
@@ -124,5 +165,37 @@ defmodule Bench.Util do
     IO.puts(rule)
     Enum.each(rows, &IO.puts(line.(&1)))
     IO.puts(rule)
+  end
+
+  @doc """
+  Prints query timings, ElixirScope against the original and the best plain-ETS
+  designs: rows are maps with :label, :size, :hits, :same and :ns (each with :es,
+  :orig, :best).
+  """
+  def query_table(title, rows) do
+    table_rows =
+      for r <- rows do
+        h = r.hits
+
+        hits =
+          if h.es == h.orig and h.es == h.best,
+            do: Integer.to_string(h.es),
+            else: "#{h.es}/#{h.orig}/#{h.best}"
+
+        [
+          r.label,
+          int(r.size),
+          hits,
+          if(r.same, do: "yes", else: "NO"),
+          us(r.ns.es),
+          us(r.ns.orig),
+          us(r.ns.best),
+          ratio(r.ns.orig / r.ns.es),
+          ratio(r.ns.best / r.ns.es)
+        ]
+      end
+
+    headers = ~w(query events hits same ElixirScope original bestETS orig/ES best/ES)
+    table(title, headers, table_rows)
   end
 end

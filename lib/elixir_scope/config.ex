@@ -8,22 +8,25 @@ defmodule ElixirScope.Config do
   # 1 process lifecycle, 2 messages, 4 function calls, 8 GenServer states.
   @masks %{full: 15, messages_only: 2, states_only: 8, minimal: 9, off: 0}
 
-  @defaults [
-              storage: :ets,
-              phoenix: false,
-              trace_all: false,
-              ai_integration: false,
-              tracing_level: :full,
-              sample_rate: 1.0,
-              max_events: 1_000_000,
-              max_bytes: 256 * 1024 * 1024,
-              max_payload_bytes: 64 * 1024,
-              max_keys: 262_144,
-              max_events_per_sec: 500_000,
-              max_bytes_per_sec: 64 * 1024 * 1024,
-              governor_interval: 100,
-              flight_recorder: nil
-            ] ++ ElixirScope.Persister.defaults()
+  # The persister's options and defaults are its own (ElixirScope.Persister).
+  @own_defaults [
+    storage: :ets,
+    phoenix: false,
+    trace_all: false,
+    ai_integration: false,
+    tracing_level: :full,
+    sample_rate: 1.0,
+    max_events: 1_000_000,
+    max_bytes: 256 * 1024 * 1024,
+    max_payload_bytes: 64 * 1024,
+    max_keys: 262_144,
+    max_events_per_sec: 500_000,
+    max_bytes_per_sec: 64 * 1024 * 1024,
+    governor_interval: 100,
+    flight_recorder: nil
+  ]
+
+  @defaults @own_defaults ++ ElixirScope.Persister.defaults()
 
   @store_keys [:max_events, :max_bytes, :max_payload_bytes, :max_keys, :sample_rate]
 

@@ -77,13 +77,8 @@ defmodule ElixirScope.FlightRecorder do
     path = Path.join(state.dir, "flight-now-#{newest}.esd")
     until = System.monotonic_time()
 
-    reply =
-      case write(store, path, until, nil, state.window) do
-        {:ok, _n} -> {:ok, path}
-        error -> error
-      end
-
-    {:reply, reply, state}
+    {:reply, with({:ok, _n} <- write(store, path, until, nil, state.window), do: {:ok, path}),
+     state}
   end
 
   @impl true
@@ -159,9 +154,7 @@ defmodule ElixirScope.FlightRecorder do
       |> Enum.flat_map(&Native.query_ids(store, &1))
       |> Enum.uniq()
 
-    case Native.dump(store, path, ids, :write, ElixirScope.PostMortem.default_segment_bytes()) do
-      {:ok, %{events: n}} -> {:ok, n}
-      {:error, reason} -> {:error, reason}
-    end
+    segment_bytes = ElixirScope.PostMortem.default_segment_bytes()
+    with {:ok, %{events: n}} <- Native.dump(store, path, ids, :write, segment_bytes), do: {:ok, n}
   end
 end

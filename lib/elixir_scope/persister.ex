@@ -3,8 +3,8 @@ defmodule ElixirScope.Persister do
   Continuous persistence: with `persist: true, persist_path: dir`, the events the
   store receives are appended to zstd-compressed segment files in `dir` every
   `:persist_interval` ms (1000 by default) and when ElixirScope stops, by a dirty I/O
-  NIF — never on a normal scheduler. Each flush writes segments of up to
-  `:persist_segment_bytes` uncompressed (1 MiB by default). `ElixirScope.load(dir)` opens them all.
+  NIF — never on a normal scheduler, in segments of `:persist_segment_bytes`
+  uncompressed (1 MiB by default). `ElixirScope.load(dir)` opens them all.
 
   Files are `scope-000001.esd`, `scope-000002.esd`, ... (format in `docs/FORMAT.md`),
   created 0600 in a directory created 0700. A file is closed at

@@ -137,7 +137,7 @@ defmodule ElixirScope.TraceDB do
   @impl true
   def terminate(_reason, %{name: name, persister: persister}) do
     # The persister's last write needs the store: it stops first.
-    if persister, do: GenServer.stop(persister)
+    if persister, do: stop_persister(persister)
     :persistent_term.erase({__MODULE__, name})
     :ok
   end
@@ -148,6 +148,13 @@ defmodule ElixirScope.TraceDB do
   end
 
   defp start_persister(state), do: state
+
+  defp stop_persister(pid) do
+    GenServer.stop(pid)
+  catch
+    # it exited meanwhile; its {:EXIT, ...} is still in our mailbox
+    :exit, _ -> :ok
+  end
 
   ## Writing
 
