@@ -44,7 +44,8 @@ defmodule ElixirScope do
   | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
   | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
-  | `:phoenix` | `false` | Phoenix telemetry capture — not in this version (a warning is logged) |
+  | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
+  | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
   | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
 
   ## Tracing levels
@@ -101,14 +102,17 @@ defmodule ElixirScope do
   # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
   # afresh with the new configuration.
   defp restart(sup, config) do
-    for %{id: id} <- Enum.reverse(children_specs(config)) do
+    # Every child of the previous configuration goes, those the new one lacks too.
+    for {id, _, _, _} <- Supervisor.which_children(sup) do
       Supervisor.terminate_child(sup, id)
       Supervisor.delete_child(sup, id)
     end
 
     warn_unavailable(config)
 
-    Enum.reduce_while(children_specs(config), :ok, fn spec, :ok ->
+    specs = Enum.map(children(config), &Supervisor.child_spec(&1, []))
+
+    Enum.reduce_while(specs, :ok, fn spec, :ok ->
       case Supervisor.start_child(sup, spec) do
         {:ok, _} -> {:cont, :ok}
         {:error, reason} -> {:halt, {:error, reason}}
@@ -156,15 +160,11 @@ defmodule ElixirScope do
       if(config.flight_recorder,
         do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
         else: []
-      )
+      ) ++
+      if(config.phoenix, do: [{ElixirScope.Phoenix, config}], else: [])
   end
 
-  defp children_specs(config), do: Enum.map(children(config), &Supervisor.child_spec(&1, []))
-
   defp warn_unavailable(config) do
-    if config.phoenix,
-      do: Logger.warning("ElixirScope: phoenix: true is not available in this version; ignored")
-
     if config.ai_integration,
       do:
         Logger.warning(
@@ -174,8 +174,9 @@ defmodule ElixirScope do
 
   @doc """
   Stops tracing: removes every trace flag and trace pattern ElixirScope set (and no
-  others) and stops the tracer and the governor. The recording stays queryable until
-  `TraceDB.clear/0` or the next `setup/1`; pass `keep_data: false` to free it now.
+  others), detaches its Phoenix telemetry handler, and stops the tracer and the
+  governor. The recording stays queryable until `TraceDB.clear/0` or the next
+  `setup/1`; pass `keep_data: false` to free it now.
   Safe to call when ElixirScope is not running, and twice.
   """
   @spec stop(keyword()) :: :ok
@@ -196,6 +197,7 @@ defmodule ElixirScope do
           keep_data ->
             # The persister goes first: it writes what is left when it stops.
             for id <- [
+                  ElixirScope.Phoenix,
                   ElixirScope.FlightRecorder,
                   ElixirScope.Persister,
                   ElixirScope.Governor,
@@ -211,7 +213,7 @@ defmodule ElixirScope do
           true ->
             # Under the caller's own supervisor, which would restart ours if it stopped:
             # stop every child instead.
-            for id <- [ElixirScope.Governor, Tracing, TraceDB],
+            for id <- [ElixirScope.Phoenix, ElixirScope.Governor, Tracing, TraceDB],
                 do: Supervisor.terminate_child(sup, id)
 
             :ok

@@ -31,6 +31,44 @@ defmodule ElixirScope.EventTest do
     assert String.length(inspect(long)) < 100
   end
 
+  test "a :phoenix event prints what it is about" do
+    me = self()
+
+    req =
+      Event.wrap(%{
+        id: 3,
+        type: :phoenix,
+        timestamp: 1,
+        pid: me,
+        kind: :endpoint,
+        phase: :stop,
+        method: "GET",
+        path: "/cart/1",
+        route: "/cart/:id",
+        status: 200,
+        duration: System.convert_time_unit(40, :microsecond, :native)
+      })
+
+    assert inspect(req) ==
+             "#Event<3 phoenix #{inspect(me)} endpoint stop GET /cart/1 (/cart/:id) 200 in 40µs>"
+
+    lv =
+      Event.wrap(%{
+        id: 4,
+        type: :phoenix,
+        timestamp: 2,
+        pid: me,
+        kind: :live_view,
+        callback: :handle_event,
+        phase: :start,
+        view: MyApp.CounterLive,
+        event: "inc"
+      })
+
+    assert inspect(lv) ==
+             "#Event<4 phoenix #{inspect(me)} live_view handle_event start MyApp.CounterLive \"inc\">"
+  end
+
   test "an event is still a map: field access, Access, pattern matching" do
     e = Event.wrap(%{id: 1, type: :state, timestamp: 3, pid: self(), state: %{n: 1}, cause: :inc})
     assert e.state == %{n: 1}

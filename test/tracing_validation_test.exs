@@ -59,6 +59,9 @@ defmodule ElixirScope.TracingValidationTest do
       trace_all: "yes",
       trace_all: 1,
       phoenix: :maybe,
+      redact: "password",
+      redact: [:password],
+      redact: [""],
       ai_integration: nil,
       storage: :redis
     ]

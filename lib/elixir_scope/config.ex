@@ -23,7 +23,8 @@ defmodule ElixirScope.Config do
     max_events_per_sec: 500_000,
     max_bytes_per_sec: 64 * 1024 * 1024,
     governor_interval: 100,
-    flight_recorder: nil
+    flight_recorder: nil,
+    redact: ["password", "token", "secret"]
   ]
 
   @defaults @own_defaults ++ ElixirScope.Persister.defaults()
@@ -64,6 +65,12 @@ defmodule ElixirScope.Config do
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok
 
+  defp check!({:redact, v}) do
+    if non_empty_strings?(v),
+      do: :ok,
+      else: bad(:redact, "a list of non-empty strings (key names to redact)", v)
+  end
+
   defp check!({:tracing_level, v}) when v in @levels, do: :ok
   defp check!({:tracing_level, v}), do: bad(:tracing_level, "one of #{inspect(@levels)}", v)
   defp check!({:sample_rate, v}) when is_number(v) and v >= 0 and v <= 1, do: :ok
@@ -99,6 +106,10 @@ defmodule ElixirScope.Config do
           "unknown ElixirScope option #{inspect(key)}; allowed: " <>
             Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
   end
+
+  defp non_empty_strings?([]), do: true
+  defp non_empty_strings?([s | rest]) when is_binary(s) and s != "", do: non_empty_strings?(rest)
+  defp non_empty_strings?(_), do: false
 
   defp bad(key, expected, v),
     do:

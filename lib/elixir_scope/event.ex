@@ -50,6 +50,26 @@ defmodule ElixirScope.Event do
   def summary(%{type: type} = e) when type in [:exit, :crash],
     do: "#{pid(e[:pid])} #{short(e[:reason])}"
 
+  def summary(%{type: :phoenix} = e) do
+    what =
+      [
+        e[:kind],
+        e[:callback],
+        e[:phase],
+        e[:method],
+        e[:path],
+        e[:route] && "(#{e[:route]})",
+        e[:view] && inspect(e[:view]),
+        e[:topic],
+        e[:event] && inspect(e[:event]),
+        e[:status]
+      ]
+      |> Enum.reject(&is_nil/1)
+      |> Enum.join(" ")
+
+    "#{pid(e[:pid])} #{what}" <> if(e[:duration], do: " in #{duration(e[:duration])}", else: "")
+  end
+
   def summary(e), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short()
 
   defp pid(nil), do: "?"
