@@ -7,18 +7,19 @@ CC         ?= cc
 CFLAGS     ?= -O2
 CFLAGS     += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
 ZSTD_LIBS  := $(shell pkg-config --libs libzstd 2>/dev/null)
+CJSON_LIBS := $(or $(shell pkg-config --libs libcjson 2>/dev/null),-lcjson)
 CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/query.c c_src/agg.c
 NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
-            c_src/es_nif.c
+            c_src/json.c c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
 NIF      := priv/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                pkg-config gcc make
+                libcjson-dev pkg-config gcc make
 
 .PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
 
@@ -34,7 +35,7 @@ setup:
 	  echo "setup: installing$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	else echo "setup: please install:$$missing (Erlang/OTP >= 25 headers, Elixir >= 1.14, zstd, mimalloc, criterion)"; exit 1; fi
+	else echo "setup: please install:$$missing (Erlang/OTP >= 25 headers, Elixir >= 1.14, zstd, mimalloc, criterion, cJSON)"; exit 1; fi
 
 nif: $(NIF)
 
@@ -42,7 +43,7 @@ nif: $(NIF)
 # model for a shared library calls __tls_get_addr each time.
 $(NIF): $(NIF_SRC) $(HEADERS)
 	@mkdir -p priv
-	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS)
+	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS) $(CJSON_LIBS)
 
 build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build

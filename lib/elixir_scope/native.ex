@@ -49,6 +49,8 @@ defmodule ElixirScope.Native do
   def traffic(_store, _from, _to), do: not_loaded()
   def peers(_store, _pid), do: not_loaded()
   def actor_summary(_store, _pid), do: not_loaded()
+  def json_decode(_json, _max_bytes), do: not_loaded()
+  def json_encode(_term), do: not_loaded()
 
   def tracer_new(_store, _mask), do: not_loaded()
   def tracer_set(_tracer, _key, _value), do: not_loaded()
