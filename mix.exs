@@ -40,6 +40,8 @@ defmodule ElixirScope.MixProject do
       elixirc_paths: elixirc_paths(Mix.env()),
       start_permanent: Mix.env() == :prod,
       deps: [],
+      # OTP's web server, for the MCP server: loaded when that starts, never at boot.
+      xref: [exclude: [:inets, :httpd_util, :httpc]],
       description: "Introspection and time-travel debugging for Elixir, with a C core.",
       package: [licenses: ["MIT"]]
     ]
@@ -48,7 +50,7 @@ defmodule ElixirScope.MixProject do
   # Nothing is started when the application boots: ElixirScope costs nothing until
   # ElixirScope.setup/1 or ElixirScope.TraceDB.start_link/1 is called.
   def application do
-    [extra_applications: [:logger]]
+    [extra_applications: [:logger, :crypto]]
   end
 
   defp elixirc_paths(:test), do: ["lib", "test/support"]

@@ -64,9 +64,19 @@ defmodule ElixirScope do
   """
 
   alias ElixirScope.{Config, Tracing, TraceDB}
-  require Logger
 
   @supervisor ElixirScope.Supervisor
+
+  # In stopping order: the MCP server first (it reads the others), the persister
+  # before the tracer (it writes what is left when it stops).
+  @stoppable [
+    ElixirScope.MCP,
+    ElixirScope.Phoenix,
+    ElixirScope.FlightRecorder,
+    ElixirScope.Persister,
+    ElixirScope.Governor,
+    Tracing
+  ]
 
   @doc "The version of ElixirScope."
   @spec version() :: String.t()
@@ -102,13 +112,14 @@ defmodule ElixirScope do
   # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
   # afresh with the new configuration.
   defp restart(sup, config) do
-    # Every child of the previous configuration goes, those the new one lacks too.
-    for {id, _, _, _} <- Supervisor.which_children(sup) do
+    # Whatever the previous configuration started goes, in stopping order.
+    ids = for {id, _, _, _} <- Supervisor.which_children(sup), do: id
+    ordered = Enum.filter(@stoppable ++ [TraceDB], &(&1 in ids))
+
+    for id <- ordered ++ (ids -- ordered) do
       Supervisor.terminate_child(sup, id)
       Supervisor.delete_child(sup, id)
     end
-
-    warn_unavailable(config)
 
     specs = Enum.map(children(config), &Supervisor.child_spec(&1, []))
 
@@ -132,13 +143,10 @@ defmodule ElixirScope do
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts \\ []) do
     config = Config.validate!(opts)
-    warn_unavailable(config)
     Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor)
   end
 
   defp start_unlinked(config) do
-    warn_unavailable(config)
-
     case Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor) do
       {:ok, sup} ->
         Process.unlink(sup)
@@ -161,15 +169,8 @@ defmodule ElixirScope do
         do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
         else: []
       ) ++
-      if(config.phoenix, do: [{ElixirScope.Phoenix, config}], else: [])
-  end
-
-  defp warn_unavailable(config) do
-    if config.ai_integration,
-      do:
-        Logger.warning(
-          "ElixirScope: ai_integration: true is not available in this version; ignored"
-        )
+      if(config.phoenix, do: [{ElixirScope.Phoenix, config}], else: []) ++
+      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: [])
   end
 
   @doc """
@@ -195,17 +196,7 @@ defmodule ElixirScope do
       sup ->
         cond do
           keep_data ->
-            # The persister goes first: it writes what is left when it stops.
-            for id <- [
-                  ElixirScope.Phoenix,
-                  ElixirScope.FlightRecorder,
-                  ElixirScope.Persister,
-                  ElixirScope.Governor,
-                  Tracing
-                ],
-                do: Supervisor.terminate_child(sup, id)
-
-            :ok
+            terminate_children(sup, @stoppable)
 
           :persistent_term.get({__MODULE__, :started_by_setup}, nil) == sup ->
             Supervisor.stop(sup)
@@ -213,11 +204,26 @@ defmodule ElixirScope do
           true ->
             # Under the caller's own supervisor, which would restart ours if it stopped:
             # stop every child instead.
-            for id <- [ElixirScope.Phoenix, ElixirScope.Governor, Tracing, TraceDB],
-                do: Supervisor.terminate_child(sup, id)
-
-            :ok
+            terminate_children(sup, @stoppable ++ [TraceDB])
         end
+    end
+  end
+
+  defp terminate_children(sup, ids) do
+    Enum.each(ids, &Supervisor.terminate_child(sup, &1))
+  end
+
+  @doc """
+  Stops tracing only: removes ElixirScope's trace flags and patterns and stops the
+  tracer and the governor, while the store, persistence and the MCP server keep
+  running (an assistant can go on reading the recording). `setup/1` starts tracing
+  again. Safe to call when ElixirScope is not running.
+  """
+  @spec stop_tracing() :: :ok
+  def stop_tracing do
+    case Process.whereis(@supervisor) do
+      nil -> :ok
+      sup -> terminate_children(sup, [ElixirScope.Phoenix, ElixirScope.Governor, Tracing])
     end
   end
 

@@ -14,6 +14,7 @@ defmodule ElixirScope.Config do
     phoenix: false,
     trace_all: false,
     ai_integration: false,
+    mcp: [],
     tracing_level: :full,
     sample_rate: 1.0,
     max_events: 1_000_000,
@@ -61,6 +62,8 @@ defmodule ElixirScope.Config do
 
   defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
     do: bad(key, "a boolean", v)
+
+  defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok

@@ -31,26 +31,27 @@ defmodule ElixirScope.Event do
   def pop(event, key), do: Map.pop(event, key)
 
   @doc false
-  # A one-line summary of what happened, for Inspect.
-  def summary(%{type: :send} = e),
-    do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{short(e[:message])}"
+  # A one-line summary of what happened, for Inspect (and, with a larger `width` for
+  # each term shown, for the MCP tools).
+  def summary(event, width \\ 60)
 
-  def summary(%{type: :receive} = e), do: "#{pid(e[:pid])} #{short(e[:message])}"
-  def summary(%{type: :call} = e), do: "#{pid(e[:pid])} #{mfa(e)}#{short(e[:args])}"
+  def summary(%{type: :send} = e, w),
+    do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{short(e[:message], w)}"
 
-  def summary(%{type: :return} = e),
-    do: "#{pid(e[:pid])} #{mfa(e)} → #{short(e[:result])} in #{duration(e[:duration])}"
+  def summary(%{type: :receive} = e, w), do: "#{pid(e[:pid])} #{short(e[:message], w)}"
+  def summary(%{type: :call} = e, w), do: "#{pid(e[:pid])} #{mfa(e)}#{short(e[:args], w)}"
 
-  def summary(%{type: :exception} = e),
-    do: "#{pid(e[:pid])} #{mfa(e)} #{e[:class]} #{short(e[:reason])} in #{duration(e[:duration])}"
+  def summary(%{type: :return} = e, w),
+    do: "#{pid(e[:pid])} #{mfa(e)} → #{short(e[:result], w)} in #{duration(e[:duration])}"
 
-  def summary(%{type: :state} = e),
-    do: "#{pid(e[:pid])} #{e[:callback]} #{short(e[:cause])} → #{short(e[:state])}"
+  def summary(%{type: :exception} = e, w),
+    do:
+      "#{pid(e[:pid])} #{mfa(e)} #{e[:class]} #{short(e[:reason], w)} in #{duration(e[:duration])}"
 
-  def summary(%{type: type} = e) when type in [:exit, :crash],
-    do: "#{pid(e[:pid])} #{short(e[:reason])}"
+  def summary(%{type: :state} = e, w),
+    do: "#{pid(e[:pid])} #{e[:callback]} #{short(e[:cause], w)} → #{short(e[:state], w)}"
 
-  def summary(%{type: :phoenix} = e) do
+  def summary(%{type: :phoenix} = e, _w) do
     what =
       [
         e[:kind],
@@ -70,16 +71,21 @@ defmodule ElixirScope.Event do
     "#{pid(e[:pid])} #{what}" <> if(e[:duration], do: " in #{duration(e[:duration])}", else: "")
   end
 
-  def summary(e), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short()
+  def summary(%{type: type} = e, w) when type in [:exit, :crash],
+    do: "#{pid(e[:pid])} #{short(e[:reason], w)}"
+
+  def summary(e, w), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short(w)
 
   defp pid(nil), do: "?"
   defp pid(p), do: inspect(p)
 
   defp mfa(e), do: "#{inspect(e[:module])}.#{e[:function]}/#{e[:arity]}"
 
-  defp short(term) do
-    text = inspect(term, limit: 8, printable_limit: 40)
-    if String.length(text) > 60, do: String.slice(text, 0, 57) <> "...", else: text
+  @doc false
+  # `term` inspected in at most `width` characters.
+  def short(term, width) do
+    text = inspect(term, limit: max(8, div(width, 6)), printable_limit: width)
+    if String.length(text) > width, do: String.slice(text, 0, width - 3) <> "...", else: text
   end
 
   defp duration(nil), do: "?"

@@ -1,0 +1,165 @@
+defmodule ElixirScope.MCP.Args do
+  @moduledoc false
+  # Tool arguments come from an untrusted client: every reader here is strict, raises
+  # `ElixirScope.MCP.Args.Error` with a message for the assistant (it becomes an
+  # `isError` result), and never creates an atom — names resolve only to atoms that
+  # exist already.
+
+  defmodule Error do
+    @moduledoc false
+    defexception [:message]
+  end
+
+  @pid ~r/\A(?:#PID)?<(\d{1,9})\.(\d{1,9})\.(\d{1,9})>\z/
+
+  @doc false
+  # Refuses arguments the tool does not take, naming the ones it does.
+  def only!(args, allowed) do
+    case Map.keys(args) -- allowed do
+      [] ->
+        :ok
+
+      unknown ->
+        fail(
+          "unknown argument#{if length(unknown) > 1, do: "s"} #{Enum.join(unknown, ", ")}; " <>
+            "this tool takes: #{if allowed == [], do: "nothing", else: Enum.join(allowed, ", ")}"
+        )
+    end
+  end
+
+  @doc false
+  # A pid from "#PID<0.123.0>", "<0.123.0>", or the registered name of a live process.
+  def pid!(args, key) do
+    text = string!(args, key)
+
+    case Regex.run(@pid, text, capture: :all_but_first) do
+      [a, b, c] ->
+        try do
+          :erlang.list_to_pid(~c"<#{a}.#{b}.#{c}>")
+        rescue
+          ArgumentError -> fail("#{key}: #{inspect(text)} is not a valid pid")
+        end
+
+      nil ->
+        case registered(text) do
+          nil ->
+            fail(
+              "#{key}: #{inspect(text)} is neither a pid (write it \"#PID<0.123.0>\") nor the " <>
+                "name of a running process; elixir_scope_list_processes shows both"
+            )
+
+          pid ->
+            pid
+        end
+    end
+  end
+
+  @doc false
+  # The live process registered under `text` ("MyApp.Queue", "Elixir.MyApp.Queue",
+  # "logger"), or nil.
+  def registered(text) do
+    Enum.find_value(atom_candidates(text), fn atom ->
+      case Process.whereis(atom) do
+        pid when is_pid(pid) -> pid
+        _ -> nil
+      end
+    end)
+  end
+
+  @doc false
+  # A loaded module from "MyApp.Worker", "Elixir.MyApp.Worker", ":ets" or "ets".
+  def module!(args, key) do
+    text = string!(args, key)
+
+    Enum.find(atom_candidates(text), &Code.ensure_loaded?/1) ||
+      fail(
+        "#{key}: no module named #{inspect(text)} is loaded in this node (names are " <>
+          "case-sensitive: \"MyApp.Worker\", or \":ets\" for an Erlang module)"
+      )
+  end
+
+  @doc false
+  def module(args, key), do: if(Map.has_key?(args, key), do: module!(args, key))
+
+  # Existing atoms only: String.to_existing_atom/1 never adds to the atom table.
+  defp atom_candidates(text) do
+    text = String.trim_leading(text, ":")
+
+    names =
+      case text do
+        "Elixir." <> _ -> [text]
+        <<c, _::binary>> when c in ?A..?Z -> ["Elixir." <> text, text]
+        _ -> [text]
+      end
+
+    for name <- names, atom = existing_atom(name), do: atom
+  end
+
+  defp existing_atom(name) do
+    String.to_existing_atom(name)
+  rescue
+    ArgumentError -> nil
+  end
+
+  @doc false
+  def string!(args, key) do
+    case Map.fetch(args, key) do
+      {:ok, value} when is_binary(value) and value != "" -> value
+      {:ok, value} -> fail("#{key} must be a non-empty string, got: #{short(value)}")
+      :error -> fail("missing argument #{key}")
+    end
+  end
+
+  @doc false
+  # An integer in min..max, or `default` when absent.
+  def integer(args, key, default, min, max) do
+    case Map.get(args, key) do
+      nil -> default
+      value when is_integer(value) and value >= min and value <= max -> value
+      value -> fail("#{key} must be an integer in #{min}..#{max}, got: #{short(value)}")
+    end
+  end
+
+  @doc false
+  # A timestamp (native monotonic units) as listings show it. JSON numbers lose
+  # precision beyond 2^53 and these do not fit, so a string of digits is the usual
+  # form; small integers are accepted too.
+  def timestamp(args, key) do
+    case Map.get(args, key) do
+      nil ->
+        nil
+
+      value when is_integer(value) ->
+        value
+
+      value when is_binary(value) ->
+        case Integer.parse(String.trim(value)) do
+          {ts, ""} -> ts
+          _ -> fail("#{key} must be a timestamp as shown in listings, got: #{short(value)}")
+        end
+
+      value ->
+        fail("#{key} must be a timestamp string, got: #{short(value)}")
+    end
+  end
+
+  @doc false
+  # One of `choices` (a map from the string a client sends to our value).
+  def choice(args, key, choices, default) do
+    case Map.fetch(args, key) do
+      :error ->
+        default
+
+      {:ok, value} ->
+        Map.get(choices, value) ||
+          fail(
+            "#{key} must be one of #{Enum.join(Map.keys(choices), ", ")}, got: #{short(value)}"
+          )
+    end
+  end
+
+  @doc false
+  def fail(message), do: raise(Error, message: message)
+
+  defp short(value), do: inspect(value, limit: 5, printable_limit: 60)
+end
