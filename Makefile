@@ -19,7 +19,10 @@ NIF      := priv/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make
+                libcjson-dev pkg-config gcc make nodejs
+# The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
+MCP_CLIENT   := test/mcp_client
+NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
 
 .PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
 
@@ -35,7 +38,11 @@ setup:
 	  echo "setup: installing$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	else echo "setup: please install:$$missing (Erlang/OTP >= 25 headers, Elixir >= 1.14, zstd, mimalloc, criterion, cJSON)"; exit 1; fi
+	else echo "setup: please install:$$missing (Erlang/OTP >= 25 headers, Elixir >= 1.14, zstd, mimalloc, criterion, cJSON, Node.js >= 20)"; exit 1; fi
+	@# Node.js from NodeSource bundles npm; Debian's own nodejs needs the npm package.
+	@command -v npm >/dev/null || { echo "setup: installing npm"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; }
 
 nif: $(NIF)
 
@@ -56,8 +63,12 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup
+test-elixir: setup $(NODE_MODULES)
 	mix test
+
+# The official MCP client and conformance scenarios, at the versions of the lockfile.
+$(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
+	cd $(MCP_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
@@ -106,4 +117,4 @@ format-check:
 	mix format --check-formatted
 
 clean:
-	rm -rf build priv/*.so _build
+	rm -rf build priv/*.so _build $(MCP_CLIENT)/node_modules
