@@ -22,7 +22,15 @@ Code.require_file("app.exs", __DIR__)
      ]}
   )
 
-:ok = ElixirScope.setup(tracing_level: :full, max_events: 100_000)
+:ok =
+  ElixirScope.setup(
+    tracing_level: :full,
+    max_events: 100_000,
+    # The MCP server for AI assistants, on a free loopback port (see the last section).
+    ai_integration: true,
+    mcp: [port: 0]
+  )
+
 {:ok, _} = Application.ensure_all_started(:demo_queue)
 queue = Process.whereis(Demo.Queue)
 stats = Process.whereis(Demo.Stats)
@@ -40,7 +48,8 @@ Process.sleep(300)
 # A report the stats server cannot handle: it crashes and is restarted.
 Demo.Stats.report(self(), "not a job id")
 Process.sleep(100)
-ElixirScope.stop()
+# Tracing stops; the recording and the MCP server stay.
+ElixirScope.stop_tracing()
 
 IO.puts("== Store: #{inspect(Map.take(TraceDB.stats(), [:stored, :bytes]))}")
 IO.puts("   events by type: #{inspect(Map.reject(TraceDB.stats().by_type, &(elem(&1, 1) == 0)))}")
@@ -123,3 +132,49 @@ IO.puts("  #{inspect(stats)} crashed on the request #{inspect(last.message)}")
 
 IO.puts("  state before the crash: #{inspect(before)}")
 IO.puts("  restarted as #{inspect(Process.whereis(Demo.Stats))}")
+
+IO.puts("\n== What an AI assistant sees: the MCP server at #{ElixirScope.MCP.url()}")
+# What Claude Code or Cursor sends, over real HTTP: initialize, then two tool calls.
+{:ok, _} = Application.ensure_all_started(:inets)
+url = String.to_charlist(ElixirScope.MCP.url())
+accept = {~c"accept", ~c"application/json, text/event-stream"}
+
+post = fn headers, body ->
+  {:ok, {{_, 200, _}, response_headers, response}} =
+    :httpc.request(
+      :post,
+      {url, [accept | headers], ~c"application/json", ElixirScope.JSON.encode!(body)},
+      [],
+      body_format: :binary
+    )
+
+  {response_headers, ElixirScope.JSON.decode!(response)}
+end
+
+{headers, _} =
+  post.([], %{
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: %{protocolVersion: "2025-11-25", capabilities: %{}, clientInfo: %{name: "demo"}}
+  })
+
+session = [{~c"mcp-session-id", :proplists.get_value(~c"mcp-session-id", headers)}]
+
+for {tool, args} <- [
+      {"elixir_scope_recent_crashes", %{limit: 1}},
+      {"elixir_scope_analyze_state_changes", %{pid_string: "Demo.Queue", limit: 3}}
+    ] do
+  {_, %{"result" => %{"content" => [%{"text" => text}]}}} =
+    post.(session, %{
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: %{name: tool, arguments: args}
+    })
+
+  IO.puts("  #{tool}(#{ElixirScope.JSON.encode!(args)}):")
+  IO.puts("    " <> String.replace(text, "\n", "\n    "))
+end
+
+ElixirScope.stop()
