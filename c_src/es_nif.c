@@ -10,6 +10,7 @@
  */
 #include "codec.h"
 #include "diff.h"
+#include "etf.h"
 #include "json.h"
 #include "nif.h"
 #include "persist.h"
@@ -503,6 +504,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     (void)priv;
     (void)info;
     es_codec_init_atoms(env);
+    etf_load(env);
     es_diff_load(env);
     measure_clock_offset();
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,

@@ -6,28 +6,88 @@
 
 #include <string.h>
 
-#define ETF_VERSION 131
-#define SMALL_INTEGER_EXT 97
-#define INTEGER_EXT 98
-#define NEW_FLOAT_EXT 70
-#define SMALL_TUPLE_EXT 104
-#define LARGE_TUPLE_EXT 105
-#define NIL_EXT 106
-#define LIST_EXT 108
-#define BINARY_EXT 109
-#define SMALL_BIG_EXT 110
-#define MAP_EXT 116
-#define ES_ATOM_REF 200
-#define ES_ETF_BLOB 201
-
 #define DIRECT_DEPTH 8      /* deeper terms become blobs */
 #define DIRECT_BINARY 4096  /* so do larger binaries */
 #define DIRECT_ELEMENTS 256 /* and longer lists, tuples and maps */
 
+/* ---- immediate terms by their tag bits ---------------------------------------------- */
+
+/* Small integers, atoms, [] and list cells are told apart by the low bits of the term
+ * word, as the runtime lays them out on 64-bit machines (erl_term.h, unchanged since
+ * R13): that skips enif_term_type() and enif_get_int64(), which are most of what
+ * encoding an argument list or a return value cost the tracer. etf_load() checks the
+ * layout against terms the runtime makes; when anything disagrees, `tags_known` stays
+ * false and every term takes the enif_* way. */
+#define TAG_SMALL_MASK 0xF
+#define TAG_SMALL 0xF /* value << 4 | 0xF, value a signed 60-bit integer */
+#define TAG_ATOM_MASK 0x3F
+#define TAG_ATOM 0x0B
+#define TAG_LIST_MASK 0x3
+#define TAG_LIST 0x1 /* a pointer to a list cell */
+#define TERM_NIL ((ERL_NIF_TERM)0x3B)
+
+static bool tags_known;
+
+static inline bool is_small(ERL_NIF_TERM t) {
+    return tags_known && (t & TAG_SMALL_MASK) == TAG_SMALL;
+}
+
+static inline int64_t small_value(ERL_NIF_TERM t) {
+    return (int64_t)t >> 4; /* arithmetic shift: gcc and clang, as the runtime itself */
+}
+
+static inline bool is_atom(ERL_NIF_TERM t) {
+    return tags_known && (t & TAG_ATOM_MASK) == TAG_ATOM;
+}
+
+static inline bool is_nil(ERL_NIF_TERM t) {
+    return tags_known && t == TERM_NIL;
+}
+
+static inline bool is_cons(ERL_NIF_TERM t) {
+    return tags_known && (t & TAG_LIST_MASK) == TAG_LIST;
+}
+
+static bool small_is(ErlNifEnv *env, int64_t v) {
+    ERL_NIF_TERM t = enif_make_int64(env, v);
+    return (t & TAG_SMALL_MASK) == TAG_SMALL && small_value(t) == v;
+}
+
+void etf_load(ErlNifEnv *env) {
+    tags_known = false;
+    if (sizeof(ERL_NIF_TERM) != 8 || (-16 >> 4) != -1) return;
+    const int64_t big = INT64_C(1) << 59; /* the first integer that is not small */
+    bool ok = small_is(env, 0) && small_is(env, 1) && small_is(env, -1) &&
+              small_is(env, 123456789) && small_is(env, -987654321) && small_is(env, big - 1) &&
+              small_is(env, -big) && (enif_make_int64(env, big) & TAG_SMALL_MASK) != TAG_SMALL &&
+              (enif_make_int64(env, -big - 1) & TAG_SMALL_MASK) != TAG_SMALL;
+    const char *atoms[] = {"ok", "true", "false", "nil", "undefined", "elixir_scope"};
+    for (size_t i = 0; ok && i < sizeof atoms / sizeof *atoms; i++) {
+        ERL_NIF_TERM a = enif_make_atom(env, atoms[i]);
+        ok = (a & TAG_ATOM_MASK) == TAG_ATOM && (a & TAG_SMALL_MASK) != TAG_SMALL;
+    }
+    ERL_NIF_TERM one = enif_make_int(env, 1), list = enif_make_list1(env, one), head, tail;
+    ok = ok && enif_make_list(env, 0) == TERM_NIL && enif_is_empty_list(env, TERM_NIL) &&
+         (list & TAG_LIST_MASK) == TAG_LIST &&
+         (enif_make_tuple1(env, one) & TAG_LIST_MASK) != TAG_LIST &&
+         enif_get_list_cell(env, list, &head, &tail) && head == one && tail == TERM_NIL;
+    tags_known = ok;
+}
+
+bool etf_get_int64(ErlNifEnv *env, ERL_NIF_TERM t, int64_t *v) {
+    if (is_small(t)) {
+        *v = small_value(t);
+        return true;
+    }
+    ErlNifSInt64 x;
+    if (!enif_get_int64(env, t, &x)) return false;
+    *v = x;
+    return true;
+}
+
 /* ---- writing ---------------------------------------------------------------------- */
 
-static bool reserve(etf_buf *b, size_t n) {
-    if (b->len + n <= b->cap) return true;
+bool etf_grow(etf_buf *b, size_t n) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n) cap *= 2;
     uint8_t *d = enif_realloc(b->data, cap);
@@ -38,7 +98,7 @@ static bool reserve(etf_buf *b, size_t n) {
 }
 
 static inline bool put(etf_buf *b, const void *p, size_t n) {
-    if (!reserve(b, n)) return false;
+    if (!etf_reserve(b, n)) return false;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return true;
@@ -48,41 +108,15 @@ static inline bool put_u8(etf_buf *b, uint8_t v) {
     return put(b, &v, 1);
 }
 
-static inline void be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
-    p[3] = (uint8_t)v;
-}
-
 static inline bool put_u32(etf_buf *b, uint32_t v) {
     uint8_t x[4];
-    be32(x, v);
+    etf_be32(x, v);
     return put(b, x, 4);
-}
-
-void etf_reset(etf_buf *b) {
-    b->len = 0;
-    b->map_fields = 0;
 }
 
 void etf_free(etf_buf *b) {
     enif_free(b->data);
     memset(b, 0, sizeof *b);
-}
-
-static bool put_int(etf_buf *b, int64_t v) {
-    if (v >= 0 && v <= 255) return put_u8(b, SMALL_INTEGER_EXT) && put_u8(b, (uint8_t)v);
-    if (v >= INT32_MIN && v <= INT32_MAX) return put_u8(b, INTEGER_EXT) && put_u32(b, (uint32_t)v);
-    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    uint8_t digits[8], n = 0;
-    while (mag) {
-        digits[n++] = (uint8_t)mag;
-        mag >>= 8;
-    }
-    return put_u8(b, SMALL_BIG_EXT) && put_u8(b, n) && put_u8(b, v < 0) && put(b, digits, n);
-}
-
-static bool put_atom(etf_buf *b, ERL_NIF_TERM atom) {
-    return put_u8(b, ES_ATOM_REF) && put(b, &atom, sizeof atom);
 }
 
 static bool blob(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
@@ -94,14 +128,33 @@ static bool blob(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     return ok;
 }
 
-static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
+static bool encode_list(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth);
+/* Kept out of line: inlined, its large frame would be set up for every immediate too. */
+__attribute__((noinline)) static bool encode_other(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t,
+                                                   int depth);
+
+/* Immediates inline (into the callers, encode_list() included, so an element costs no
+ * call); everything else in encode_other(). */
+__attribute__((always_inline)) static inline bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t,
+                                                         int depth) {
+    if (depth <= DIRECT_DEPTH) {
+        if (is_small(t)) return etf_put_int(b, small_value(t));
+        if (is_atom(t)) return etf_put_atom(b, t);
+        if (is_nil(t)) return put_u8(b, NIL_EXT);
+        if (is_cons(t)) return encode_list(env, b, t, depth);
+    }
+    return encode_other(env, b, t, depth);
+}
+
+__attribute__((noinline)) static bool encode_other(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t,
+                                                   int depth) {
     if (depth > DIRECT_DEPTH) return blob(env, b, t);
     switch (enif_term_type(env, t)) {
     case ERL_NIF_TERM_TYPE_ATOM:
-        return put_atom(b, t);
+        return etf_put_atom(b, t);
     case ERL_NIF_TERM_TYPE_INTEGER: {
         ErlNifSInt64 v;
-        return enif_get_int64(env, t, &v) ? put_int(b, v) : blob(env, b, t);
+        return enif_get_int64(env, t, &v) ? etf_put_int(b, v) : blob(env, b, t);
     }
     case ERL_NIF_TERM_TYPE_FLOAT: {
         double d;
@@ -130,23 +183,9 @@ static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
             if (!encode(env, b, el[i], depth + 1)) return false;
         return true;
     }
-    case ERL_NIF_TERM_TYPE_LIST: {
+    case ERL_NIF_TERM_TYPE_LIST:
         if (enif_is_empty_list(env, t)) return put_u8(b, NIL_EXT);
-        size_t start = b->len;
-        ERL_NIF_TERM list = t, head;
-        if (!put_u8(b, LIST_EXT) || !put_u32(b, 0)) return false;
-        uint32_t n = 0;
-        while (enif_get_list_cell(env, t, &head, &t)) {
-            if (++n > DIRECT_ELEMENTS) {
-                b->len = start;
-                return blob(env, b, list);
-            }
-            if (!encode(env, b, head, depth + 1)) return false;
-        }
-        if (!encode(env, b, t, depth + 1)) return false; /* [] or an improper tail */
-        be32(b->data + start + 1, n);
-        return true;
-    }
+        return encode_list(env, b, t, depth);
     case ERL_NIF_TERM_TYPE_MAP: {
         size_t n;
         if (!enif_get_map_size(env, t, &n) || n > DIRECT_ELEMENTS) return blob(env, b, t);
@@ -167,6 +206,25 @@ static bool encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
     }
 }
 
+/* A non-empty list. */
+static bool encode_list(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, int depth) {
+    size_t start = b->len;
+    ERL_NIF_TERM list = t, head;
+    if (!put_u8(b, LIST_EXT) || !put_u32(b, 0)) return false;
+    uint32_t n = 0;
+    /* With the tags known, a term that is not a list cell ends the list without a call. */
+    while ((!tags_known || is_cons(t)) && enif_get_list_cell(env, t, &head, &t)) {
+        if (++n > DIRECT_ELEMENTS) {
+            b->len = start;
+            return blob(env, b, list);
+        }
+        if (!encode(env, b, head, depth + 1)) return false;
+    }
+    if (!encode(env, b, t, depth + 1)) return false; /* [] or an improper tail */
+    etf_be32(b->data + start + 1, n);
+    return true;
+}
+
 bool etf_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     return encode(env, b, t, 0);
 }
@@ -175,32 +233,12 @@ bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     return put_u8(b, ETF_VERSION) && etf_term(env, b, t);
 }
 
-bool etf_map_begin(etf_buf *b) {
-    b->map_fields = 0;
-    if (!put_u8(b, ETF_VERSION) || !put_u8(b, MAP_EXT)) return false;
-    b->map_at = b->len;
-    return put_u32(b, 0);
-}
-
-static bool key(etf_buf *b, ERL_NIF_TERM k) {
-    b->map_fields++;
-    return put_atom(b, k);
-}
-
 bool etf_map_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM k, ERL_NIF_TERM value) {
-    return key(b, k) && etf_term(env, b, value);
-}
-
-bool etf_map_int(etf_buf *b, ERL_NIF_TERM k, int64_t value) {
-    return key(b, k) && put_int(b, value);
+    return etf_map_key(b, k) && etf_term(env, b, value);
 }
 
 bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM k, const uint8_t *image, size_t len) {
-    return len > 1 && key(b, k) && put(b, image + 1, len - 1);
-}
-
-void etf_map_end(etf_buf *b) {
-    be32(b->data + b->map_at, b->map_fields);
+    return len > 1 && etf_map_key(b, k) && put(b, image + 1, len - 1);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */

@@ -44,6 +44,36 @@ defmodule ElixirScope.TraceDBRoundTripTest do
     })
   end
 
+  # Small integers, atoms, [] and list cells are encoded from their tag bits; the
+  # boundaries of each form and immediates at every depth (past the direct encoder's
+  # depth limit too) must come back as they went in.
+  test "immediates at the small-integer boundaries and at every depth" do
+    small = 2 ** 59
+
+    deep =
+      Enum.reduce(1..14, [:leaf, -1, 0, small - 1, -small, []], fn i, acc -> [i, acc | :tail] end)
+
+    assert_round_trip(%{
+      ints: [
+        small - 1,
+        -small,
+        small,
+        -small - 1,
+        2 ** 31 - 1,
+        2 ** 31,
+        -(2 ** 31),
+        -(2 ** 31) - 1
+      ],
+      bytes: [0, 255, 256, -1, -255, -256],
+      deep: deep,
+      deep_tuple: Enum.reduce(1..12, {1, :a, []}, fn i, acc -> {i, acc, [i | i]} end),
+      long_list: Enum.to_list(1..300),
+      improper: [:a, :b | :c],
+      improper_int: [1 | 2],
+      nested_nil: [[], [[]], [[[]]]]
+    })
+  end
+
   test "nested maps, lists, improper lists and tuples" do
     assert_round_trip(%{
       nested: %{a: %{b: %{c: %{d: [1, %{e: {:f, [g: :h]}}]}}}},
