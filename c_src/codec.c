@@ -98,18 +98,20 @@ static _Thread_local struct {
 static _Thread_local unsigned pid_cache_next;
 
 es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool create) {
+    /* The cache holds only local pids whose ErlNifPid is the term word itself (an
+     * immediate): a term equal to a cached word is that pid, so a hit needs no enif_*
+     * call. */
+    uint64_t serial = es_store_serial(s);
+    for (unsigned i = 0; i < PID_CACHE; i++)
+        if (pid_cache[i].pid == pid && pid_cache[i].serial == serial) return pid_cache[i].key;
     if (!enif_is_pid(env, pid)) return NULL;
     es_intern *t = &es_store_tables(s)->pid;
     ErlNifPid local;
     if (enif_get_local_pid(env, pid, &local)) {
-        uint64_t serial = es_store_serial(s);
-        for (unsigned i = 0; i < PID_CACHE; i++)
-            if (pid_cache[i].pid == local.pid && pid_cache[i].serial == serial)
-                return pid_cache[i].key;
         uint8_t key[1 + sizeof(ERL_NIF_TERM)] = {'L'};
         memcpy(key + 1, &local.pid, sizeof(ERL_NIF_TERM));
         es_key *k = es_intern_get(t, key, sizeof key, create, 0);
-        if (k) {
+        if (k && local.pid == pid) {
             unsigned i = pid_cache_next++ % PID_CACHE;
             pid_cache[i].serial = serial;
             pid_cache[i].pid = local.pid;
