@@ -22,6 +22,7 @@ typedef struct frame {
     int64_t ts;
     uint64_t call_id;      /* id of the recorded :call event, 0 when not recorded */
     es_key *mf;            /* what was called, to match the return */
+    es_key *module;        /* its module's key */
     ERL_NIF_TERM callback; /* GenServer callback name, 0 when not one */
     uint8_t *cause;        /* encoded first argument of that callback */
     uint32_t cause_len;
@@ -32,8 +33,8 @@ typedef struct frame {
 
 typedef struct proc {
     uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
-    ERL_NIF_TERM last_m, last_f; /* the function called last, and its key */
-    es_key *last_mf;
+    ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
+    es_key *last_mf, *last_module;
     frame *frames;
     /* gen calls this process received lately: the hash of the reply alias and the
      * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
@@ -71,6 +72,7 @@ typedef struct gs_watch {
 typedef struct es_tracer {
     es_ref *store_ref;
     es_store *store;
+    uint64_t serial; /* the store's */
     _Atomic uint32_t mask, step, truncate_bytes;
     _Atomic uint64_t step3_threshold;
     _Atomic bool stopped;
@@ -104,6 +106,28 @@ static struct {
 } A;
 
 static _Thread_local etf_buf tl_buf;
+
+/* The process this thread traced last: a scheduler runs one process for many events,
+ * so most events skip even the pid cache of codec.c. Only local pids are kept, whose
+ * ErlNifPid is the term word itself, so an equal word is the same pid; the serial
+ * tells stores apart (a key belongs to one store). */
+static _Thread_local struct {
+    uint64_t serial;
+    ERL_NIF_TERM pid;
+    es_key *key;
+} tl_tracee;
+
+static es_key *tracee_key(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM pid) {
+    if (pid == tl_tracee.pid && t->serial == tl_tracee.serial) return tl_tracee.key;
+    es_key *k = es_codec_pid_key(env, t->store, pid, true);
+    ErlNifPid local;
+    if (k && enif_get_local_pid(env, pid, &local) && local.pid == pid) {
+        tl_tracee.serial = t->serial;
+        tl_tracee.pid = pid;
+        tl_tracee.key = k;
+    }
+    return k;
+}
 
 static void tracer_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
@@ -216,6 +240,7 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     enif_keep_resource(ref);
     t->store_ref = ref;
     t->store = s;
+    t->serial = es_store_serial(s);
     atomic_init(&t->mask, mask);
     atomic_init(&t->truncate_bytes, 256);
     atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
@@ -467,17 +492,18 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     es_store *s = t->store;
     proc *p = proc_of(t, pid->id, true);
     if (!p) return;
-    es_key *mf = p->last_mf;
+    es_key *mf = p->last_mf, *module = p->last_module;
     if (!mf || p->last_m != el[0] || p->last_f != el[1]) { /* hot loops call one function */
         if (!(mf = es_codec_mf_key(s, el[0], el[1], true))) return;
-        p->last_m = el[0], p->last_f = el[1], p->last_mf = mf;
+        module = es_intern_by_id(&es_store_tables(s)->module, mf->aux);
+        p->last_m = el[0], p->last_f = el[1], p->last_mf = mf, p->last_module = module;
     }
     if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
         p->depth++;
         return;
     }
     frame *f = &p->frames[p->depth++];
-    *f = (frame){.ts = es_store_now(s), .mf = mf};
+    *f = (frame){.ts = es_store_now(s), .mf = mf, .module = module};
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
     gs_watch *w = &t->gs[pid->id];
     if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
@@ -493,7 +519,6 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         etf_free(&cause);
         f->callback = el[1];
     }
-    es_tables *tb = es_store_tables(s);
     bool traced = atomic_load_explicit(&t->functions[mf->id], memory_order_relaxed) ||
                   atomic_load_explicit(&t->modules[mf->aux], memory_order_relaxed);
     if (!(mask & T_CALLS) || !traced || arity > 255) return;
@@ -501,7 +526,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
                       .type = t->k_call,
                       .actor = pid,
                       .mf = mf,
-                      .module = es_intern_by_id(&tb->module, mf->aux),
+                      .module = module,
                       .arity = (uint8_t)arity,
                       .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY};
     if (!keep(t, step, &in)) return;
@@ -562,19 +587,21 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
         p->depth = 0;
         return;
     }
-    if (f.callback && !exception) record_state(env, t, step, pid, &f, extra);
-    mi_free(f.cause);
+    if (f.callback) {
+        if (!exception) record_state(env, t, step, pid, &f, extra);
+        mi_free(f.cause);
+    }
     if (!f.call_id) return;
     int64_t now = es_store_now(t->store);
     es_event_in in = {.ts = now,
                       .type = exception ? t->k_exception : t->k_return,
                       .actor = pid,
                       .mf = mf,
-                      .module = es_intern_by_id(&es_store_tables(t->store)->module, mf->aux),
+                      .module = f.module,
                       .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY,
                       .sampled = true};
-    unsigned arity;
-    if (enif_get_uint(env, el[2], &arity) && arity <= 255) in.arity = (uint8_t)arity;
+    int64_t arity;
+    if (etf_get_int64(env, el[2], &arity) && arity >= 0 && arity <= 255) in.arity = (uint8_t)arity;
     payload pl = payload_begin(step);
     if (pl.fields) {
         bool ok = etf_map_int(pl.b, A.duration, now - f.ts) &&
@@ -594,7 +621,7 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
 
 static ERL_NIF_TERM opt_extra(ErlNifEnv *env, ERL_NIF_TERM opts) {
     ERL_NIF_TERM v;
-    return enif_is_map(env, opts) && enif_get_map_value(env, opts, A.extra, &v) ? v : 0;
+    return enif_get_map_value(env, opts, A.extra, &v) ? v : 0; /* false for a non-map too */
 }
 
 ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -603,7 +630,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (!t || atomic_load_explicit(&t->stopped, memory_order_relaxed)) return A.ok;
     ERL_NIF_TERM tag = argv[0], tracee = argv[2], term = argv[3];
     es_store *s = t->store;
-    es_key *pid = es_codec_pid_key(env, s, tracee, true);
+    es_key *pid = tracee_key(env, t, tracee);
     if (!pid) return A.ok; /* a port, or the key table is full */
     uint32_t step = atomic_load_explicit(&t->step, memory_order_relaxed);
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);

@@ -19,6 +19,8 @@ defmodule ElixirScope.TracingTest.Sample do
   def exits(x), do: exit({:exited, x})
 
   def idle, do: Process.sleep(:infinity)
+
+  def echo(a, b, c), do: {c, b, a}
 end
 
 defmodule ElixirScope.TracingTest.Marker do
@@ -605,6 +607,30 @@ defmodule ElixirScope.TracingTest do
       assert ret.call_id == call.id
       assert ret.id > call.id
       assert ret.timestamp >= call.timestamp
+    end
+
+    test "args and results of every kind come back as they were" do
+      :ok = ElixirScope.setup()
+      :ok = ElixirScope.trace_module(Sample)
+      big = 2 ** 59
+      pid = self()
+      ref = make_ref()
+
+      calls = [
+        {0, :atom, []},
+        {big - 1, -big, big},
+        {-big - 1, 2 ** 70, -1},
+        {[1 | 2], [:a, [:b, []]], "bin"},
+        {{1, :two, [3]}, %{k: [1, 2]}, 1.5},
+        {pid, ref, [pid | ref]}
+      ]
+
+      for {a, b, c} <- calls, do: Sample.echo(a, b, c)
+      events = await_count([type: :return, module: Sample, function: :echo], length(calls))
+      assert Enum.map(events, & &1.result) == Enum.map(calls, fn {a, b, c} -> {c, b, a} end)
+      calls_back = TraceDB.query_events(type: :call, module: Sample, function: :echo)
+      assert Enum.map(calls_back, & &1.args) == Enum.map(calls, &Tuple.to_list/1)
+      assert Enum.all?(calls_back, &(&1.arity == 3))
     end
 
     test "exceptions record class and reason, paired with their call" do
