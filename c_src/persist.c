@@ -145,7 +145,7 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         if (es_query(s, &f, &h) != ES_Q_OK)
             return es_raise_arg(env, "out of memory reading the store");
     }
-    qsort(h.v, h.n, sizeof *h.v, cmp_id);
+    if (h.n) qsort(h.v, h.n, sizeof *h.v, cmp_id); /* h.v is NULL when nothing matched */
     int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
     FILE *out = fd >= 0 ? fdopen(fd, "ab") : NULL;
     if (!out) {
