@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAYLOAD 64
 
@@ -127,7 +128,76 @@ static double query_us(es_store *s, es_key *actor, es_key *type, uint64_t *hits)
     return times[25];
 }
 
-int main(void) {
+/* Resident bytes of this process (/proc/self/statm). */
+static uint64_t rss_bytes(void) {
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The event mix of bench/support/event_gen.exs (what store_bench.exs measures with VmRSS
+ * from Elixir), appended from C: 2,000 pids, each sending to 4 partners (8,000 pairs),
+ * 100 modules x 8 functions, sends 35%, calls 25%, returns 20%, state 15%, spawns 5%,
+ * payload sizes as term_to_binary gives them there (78, 69, 67, 84, 96 bytes). Keys are
+ * interned per event, as the NIF does. Returns resident bytes per event; *payload gets
+ * the mean payload size and *floor the design floor (slot + arena + time block). */
+static double memory_per_event(uint64_t n, double *payload, double *floor) {
+    uint64_t r0 = rss_bytes();
+    es_store_config cfg = {.max_events = 1100000,
+                           .max_bytes = 256u << 20,
+                           .max_payload_bytes = 64u << 10,
+                           .sample_rate = 1.0,
+                           .max_keys = 262144};
+    es_store *s = es_store_new(&cfg);
+    es_tables *t = es_store_tables(s);
+    const char *types[] = {"send", "call", "return", "state", "spawn"};
+    const uint32_t sizes[] = {78, 69, 67, 84, 96};
+    uint8_t buf[128];
+    memset(buf, 0xAB, sizeof buf);
+    uint64_t bytes = 0;
+    for (uint64_t i = 1; i <= n; i++) {
+        uint32_t h = (uint32_t)(i * 2654435761u);
+        h ^= h >> 15;
+        h *= 0x2C1B3C6Du;
+        h ^= h >> 13;
+        uint32_t a = h % 2000, r = (h >> 21) % 100;
+        int kind = r < 35 ? 0 : r < 60 ? 1 : r < 80 ? 2 : r < 95 ? 3 : 4;
+        uint64_t pid = 100000 + a, mod = (h >> 11) % 100, fun = kind == 3 ? 0 : (h >> 18) % 8 + 1;
+        es_event_in in = {.ts = ES_TS_NOW, .payload = buf, .payload_len = sizes[kind]};
+        in.type = es_intern_get(&t->type, types[kind], strlen(types[kind]), true, 0);
+        in.actor = es_intern_get(&t->pid, &pid, 8, true, 0);
+        in.flags = ES_F_ACTOR;
+        if (kind == 0) {
+            uint64_t to = 100000 + (a + 7 * (1 + (h >> 28) % 4)) % 2000;
+            in.peer = es_intern_get(&t->pid, &to, 8, true, 0);
+            uint32_t ids[2] = {in.actor->id, in.peer->id};
+            in.pair = es_intern_get(&t->pair, ids, sizeof ids, true, 0);
+            in.flags |= ES_F_PEER;
+        } else if (kind <= 3) {
+            in.module = es_intern_get(&t->module, &mod, 8, true, 0);
+            uint64_t mf[2] = {mod, fun};
+            in.mf = es_intern_get(&t->mf, mf, sizeof mf, true, in.module->id);
+            in.flags |= ES_F_MODULE | (fun ? ES_F_FUNCTION | ES_F_ARITY : 0);
+            in.arity = fun ? 2 : 0;
+        }
+        memcpy(buf, &i, sizeof i);
+        es_store_append(s, &in);
+        bytes += sizes[kind];
+    }
+    uint64_t r1 = rss_bytes();
+    es_store_stats st;
+    es_store_get_stats(s, &st);
+    *payload = (double)bytes / (double)n;
+    *floor = ES_SLOT_BYTES + 32.0 / ES_BLOCK + (double)st.bytes / (double)n;
+    es_store_free(s);
+    return (double)(r1 - r0) / (double)n;
+}
+
+static void bench_appends(void) {
     const uint64_t n = 4000000;
     double one = best_of(3, 1, n, true), two = best_of(3, 2, n / 2, true);
     double one_plain = best_of(3, 1, n, false), two_plain = best_of(3, 2, n / 2, false);
@@ -141,7 +211,9 @@ int main(void) {
     printf("%-34s %12.1f ns   %12.1f ns\n", "ns per append (indexed)", 1e9 / one, 1e9 / two);
     printf("%-34s %14s %14s %9.2fx\n", "machine ceiling: independent math", "", "",
            compute_scaling());
+}
 
+static void bench_queries(void) {
     printf(
         "\nC store: one pid's :state events (100 hits) among N events, query without decoding\n");
     printf("%-12s %12s %8s\n", "N", "median µs", "hits");
@@ -175,5 +247,25 @@ int main(void) {
         printf("%-12lu %12.2f %8lu\n", (unsigned long)sizes[i], us, (unsigned long)hits);
     }
     es_store_free(s);
+}
+
+static void bench_memory(void) {
+    double mean, floor, per = memory_per_event(1000000, &mean, &floor);
+    printf("\nC store: memory at 1,000,000 events of the Elixir bench's mix (RSS growth)\n");
+    printf("%-34s %10.1f B/event (payload %.1f B; target <= 1.3 x payload + 64 = %.1f)\n",
+           "store (slots, arena, keys, blocks)", per, mean, 1.3 * mean + 64);
+    printf("%-34s %10.1f B/event (%d B slot + arena bytes + time blocks)\n", "design floor", floor,
+           ES_SLOT_BYTES);
+}
+
+/* No argument: every part. Otherwise the parts named: appends, queries, memory. */
+int main(int argc, char **argv) {
+    void (*parts[])(void) = {bench_appends, bench_queries, bench_memory};
+    const char *names[] = {"appends", "queries", "memory"};
+    for (int p = 0; p < 3; p++) {
+        bool run = argc == 1;
+        for (int a = 1; a < argc; a++) run = run || strcmp(argv[a], names[p]) == 0;
+        if (run) parts[p]();
+    }
     return 0;
 }

@@ -26,7 +26,7 @@ typedef struct es_slot {
     _Atomic int32_t link[ES_CHAIN_COUNT];
 } es_slot;
 
-_Static_assert(sizeof(es_slot) == 72, "a slot is 72 bytes");
+_Static_assert(sizeof(es_slot) == ES_SLOT_BYTES, "a slot is ES_SLOT_BYTES bytes");
 
 /* Summary of one block of ES_BLOCK ids, kept by the summarizer. */
 typedef struct es_block {

@@ -56,7 +56,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ES_BLOCK 256 /* ids per time-summary block */
+#define ES_BLOCK 256     /* ids per time-summary block */
+#define ES_SLOT_BYTES 72 /* memory of one event besides its payload */
 #define ES_TS_NOW INT64_MIN
 
 enum es_chain {
