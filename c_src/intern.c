@@ -76,6 +76,22 @@ void es_intern_destroy(es_intern *t) {
     memset(t, 0, sizeof *t);
 }
 
+void es_intern_group_by_aux(es_intern *t, es_intern *groups) {
+    t->groups = groups;
+}
+
+/* Pushes a filled, unpublished entry onto its group's list (release: a walker that
+ * reads its id sees the entry's fields). */
+static void join_group(es_intern *t, es_key *k) {
+    es_intern *g = t->groups;
+    if (!g || k->aux == 0 || k->aux > g->capacity) return;
+    _Atomic uint32_t *head = &g->entries[k->aux].group;
+    uint32_t first = atomic_load_explicit(head, memory_order_relaxed);
+    do atomic_store_explicit(&k->group, first, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(head, &first, k->id, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
 static inline bool same_key(const es_key *k, uint64_t h, const void *key, size_t len) {
     return k->hash == h && k->len == len && memcmp(es_key_bytes(k), key, len) == 0;
 }
@@ -107,6 +123,7 @@ es_key *es_intern_get(es_intern *t, const void *key, size_t len, bool create, ui
             mine->hash = h;
             mine->id = nid;
             mine->aux = aux;
+            join_group(t, mine);
         }
         uint32_t expected = 0;
         if (atomic_compare_exchange_strong_explicit(slot, &expected, mine->id, memory_order_release,

@@ -16,10 +16,17 @@
  * its key arrives); the hash index is an array of 32-bit entry ids, at most half
  * full. Memory is reserved for `capacity` keys and committed as keys arrive.
  *
+ * Groups: a table may list its entries by `aux` (es_intern_group_by_aux): the entry of
+ * id `aux` in another table heads the list of this table's entries with that aux (the
+ * store walks a module's {module, function} keys this way). An entry joins its list
+ * before it is published, so whoever can find an entry finds it in its group too; an
+ * entry that lost the race to insert its key stays listed, unused (no event has it).
+ *
  * Thread-safety: es_intern_get() and es_intern_by_id() may be called from any
  * number of threads at once. An insert fills a fresh entry (its id reserved with one
- * atomic add), then publishes it with one CAS of the empty index slot; a thread that
- * loses that CAS to the same key uses the winner's entry. Readers never wait.
+ * atomic add), pushes it onto its group list (one CAS), then publishes it with one CAS
+ * of the empty index slot; a thread that loses that CAS to the same key uses the
+ * winner's entry. Readers never wait.
  */
 #ifndef ES_INTERN_H
 #define ES_INTERN_H
@@ -37,11 +44,18 @@ typedef struct es_key {
     uint32_t id;              /* dense id, 1-based */
     uint32_t aux;             /* caller data fixed at insert (e.g. module id of an MF) */
     uint32_t len;
+    /* Grouped tables: in a member, the id of the next older member of its group; in the
+     * group's own entry (in the other table), the newest member; 0 ends the list. */
+    _Atomic uint32_t group;
     union {
         uint8_t bytes[ES_KEY_INLINE];
         uint8_t *ptr;
     } key;
 } es_key;
+
+/* One cache line per entry: threads appending events of different pids write the chain
+ * heads of different entries, and must not share a line. */
+_Static_assert(sizeof(es_key) == 64, "an entry is one cache line");
 
 typedef struct es_intern {
     es_key *entries;         /* entry of id i at entries[i], i in 1..capacity */
@@ -50,11 +64,24 @@ typedef struct es_intern {
     uint32_t capacity;       /* most entries ever inserted */
     _Atomic uint32_t next_id;
     _Atomic bool overflowed;
+    struct es_intern *groups; /* entries are listed under groups->entries[aux]; or NULL */
 } es_intern;
 
 /* Creates a table for at most `capacity` keys. Returns false when out of memory. */
 bool es_intern_init(es_intern *t, uint32_t capacity);
 void es_intern_destroy(es_intern *t);
+
+/* Lists each new entry of t under the entry of id `aux` in `groups` (an aux that is no
+ * entry of groups lists nothing). Call before any insert into t. */
+void es_intern_group_by_aux(es_intern *t, es_intern *groups);
+
+/* First member of the group of entry g (0 = none); the next of member m: es_intern_next. */
+static inline uint32_t es_intern_first(es_key *g) {
+    return atomic_load_explicit(&g->group, memory_order_acquire);
+}
+static inline uint32_t es_intern_next(es_key *m) {
+    return atomic_load_explicit(&m->group, memory_order_acquire);
+}
 
 /* Finds the entry for key, inserting it (with `aux`) when absent and create is true.
  * Returns NULL when absent and not created, or when the table is full. */

@@ -77,3 +77,49 @@ Test(intern, concurrent_inserts_agree_on_one_entry_per_key) {
     }
     es_intern_destroy(&shared);
 }
+
+#define GROUPS 7
+
+static es_intern groups, grouped;
+static es_key *grouped_seen[THREADS][KEYS];
+
+static void *insert_grouped(void *arg) {
+    long me = (long)arg;
+    for (uint64_t i = 0; i < KEYS; i++) {
+        uint64_t k = (i * 7919 + (uint64_t)me * 13) % KEYS;
+        grouped_seen[me][k] =
+            es_intern_get(&grouped, &k, sizeof k, true, (uint32_t)(k % GROUPS) + 1);
+    }
+    return NULL;
+}
+
+/* Every entry that inserts return is on its group's list, and lists hold only their
+ * group's entries (plus, possibly, entries that lost a race and are never used). */
+Test(intern, groups_list_every_entry_under_its_aux) {
+    cr_assert(es_intern_init(&groups, 16));
+    for (uint64_t g = 0; g < GROUPS; g++)
+        cr_assert_not_null(es_intern_get(&groups, &g, 8, true, 0));
+    cr_assert(es_intern_init(&grouped, KEYS * 2));
+    es_intern_group_by_aux(&grouped, &groups);
+    pthread_t th[THREADS];
+    for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, insert_grouped, (void *)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    static bool listed[KEYS * 2 + 1];
+    memset(listed, 0, sizeof listed);
+    size_t members = 0;
+    for (uint32_t g = 1; g <= GROUPS; g++)
+        for (uint32_t m = es_intern_first(&groups.entries[g]); m;
+             m = es_intern_next(&grouped.entries[m])) {
+            cr_assert_eq(grouped.entries[m].aux, g);
+            cr_assert_not(listed[m], "listed once");
+            listed[m] = true;
+            members++;
+        }
+    cr_assert_geq(members, KEYS);
+    for (uint64_t k = 0; k < KEYS; k++) {
+        for (int i = 1; i < THREADS; i++) cr_assert_eq(grouped_seen[i][k], grouped_seen[0][k]);
+        cr_assert(listed[grouped_seen[0][k]->id], "key %lu listed", k);
+    }
+    es_intern_destroy(&grouped);
+    es_intern_destroy(&groups);
+}
