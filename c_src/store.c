@@ -15,18 +15,47 @@
 #define LINK_NONE INT32_MIN /* no older event in this chain */
 #define SPINS_BEFORE_YIELD 64
 
+/* The links a slot keeps, by chain: the module chain has none (a module's events are
+ * the union of its {module, function} chains; see es_store_walk_chain). */
+#define SLOT_LINKS 5
+static const int8_t link_index[ES_CHAIN_COUNT] = {
+    [ES_CHAIN_ACTOR] = 0,   [ES_CHAIN_PEER] = 1, [ES_CHAIN_PAIR] = 2,
+    [ES_CHAIN_MODULE] = -1, [ES_CHAIN_MF] = 3,   [ES_CHAIN_TYPE] = 4};
+
+/* One event: exactly one cache line (the ring is page-aligned), so producers writing
+ * different events never share a line, and a reader copies one line. */
 typedef struct es_slot {
-    _Atomic uint64_t seq; /* id << 1, | 1 while being written; 0 = never used */
+    _Atomic uint32_t seq;  /* stamp of the lap it holds, | 1 while being written (below) */
+    _Atomic uint32_t meta; /* type id << 16 | flags << 8 | arity */
     _Atomic int64_t ts;
     _Atomic uint64_t off; /* payload position in the arena (logical, ever-growing) */
     _Atomic uint32_t len;
     _Atomic uint32_t csum;
-    _Atomic uint32_t meta; /* type id << 16 | flags << 8 | arity */
     _Atomic uint32_t actor, peer, mf;
-    _Atomic int32_t link[ES_CHAIN_COUNT];
+    _Atomic int32_t link[SLOT_LINKS];
 } es_slot;
 
 _Static_assert(sizeof(es_slot) == ES_SLOT_BYTES, "a slot is ES_SLOT_BYTES bytes");
+_Static_assert(ES_SLOT_BYTES == 64, "a slot is one cache line");
+
+/* Slot stamps. Id `id` lives in slot (id - 1) % cap during lap (id - 1) / cap, and the
+ * slot's seq says which lap it holds: the lap's low 30 bits << 2 | STAMP_USED, with
+ * STAMP_BUSY while its writer is at it; 0 = never written. The id that a stamp stands
+ * for is always known from elsewhere (a chain, a cursor, a range): every reader first
+ * checks that id against the live range (at most one lap back, from the 64-bit
+ * counters), so the 30-bit lap can only be mistaken by a reader that stalls between
+ * two loads of the same slot for 2^30 laps of the ring. */
+#define STAMP_BUSY 1u
+#define STAMP_USED 2u
+
+static inline uint32_t stamp_of_lap(uint64_t lap) {
+    return (uint32_t)(lap << 2) | STAMP_USED;
+}
+
+/* Laps of stamp a minus laps of stamp b (both used; fewer than 2^29 laps apart). */
+static inline int32_t lap_diff(uint32_t a, uint32_t b) {
+    return (int32_t)((a & ~3u) - (b & ~3u)) / 4;
+}
 
 /* Summary of one block of ES_BLOCK ids, kept by the summarizer. */
 typedef struct es_block {
@@ -36,7 +65,7 @@ typedef struct es_block {
 } es_block;
 
 #define SHARDS 8
-#define SHARDED_CHAINS 3 /* module, mf, type: chains ES_CHAIN_MODULE.. */
+#define SHARDED_CHAINS 2 /* mf, type: chains ES_CHAIN_MF.. */
 
 /* Per-shard counters, a cache line each so producers never share one. */
 typedef struct es_shard_stats {
@@ -73,13 +102,16 @@ struct es_store {
     int64_t pm_running; /* only touched by the thread holding `summarizing` */
 };
 
-/* Where id lives in the ring. Consecutive ids go to slots SPREAD apart: producers
- * appending at once get neighbouring ids, and must not share cache lines. The map is
- * a bijection on [0, cap) (the last cap % SPREAD slots map to themselves). */
+/* Where id lives in the ring, and the stamp of its lap there. Consecutive ids go to
+ * slots SPREAD apart: producers appending at once get neighbouring ids, and their
+ * lines should not even be neighbours (adjacent-line prefetch). The map is a bijection
+ * on [0, cap) (the last cap % SPREAD slots map to themselves). */
 #define SPREAD 8
-static inline uint64_t slot_index(const es_store *s, uint64_t id) {
-    uint64_t k = (id - 1) % s->cap, full = s->cap - s->cap % SPREAD;
-    return k < full ? (k % SPREAD) * (full / SPREAD) + k / SPREAD : k;
+static inline es_slot *slot_of(const es_store *s, uint64_t id, uint32_t *stamp) {
+    uint64_t lap = (id - 1) / s->cap, k = (id - 1) - lap * s->cap;
+    uint64_t full = s->cap - s->cap % SPREAD;
+    *stamp = stamp_of_lap(lap);
+    return &s->slots[k < full ? (k % SPREAD) * (full / SPREAD) + k / SPREAD : k];
 }
 
 /* a - b, clamped to the int64 range (timestamps may span all of it). */
@@ -120,10 +152,10 @@ unsigned es_thread_shard(void) {
     return shard_of_thread();
 }
 
-/* Head of key k's chain c in shard sh. */
+/* Head of key k's chain c in shard sh (not for the module chain, which has none). */
 static inline _Atomic uint64_t *head_of(es_store *s, es_key *k, int c, unsigned sh) {
     if (c < ES_CHAIN_MODULE) return &k->head[c == ES_CHAIN_PEER];
-    return &s->heads[c - ES_CHAIN_MODULE][sh][k->id];
+    return &s->heads[c - ES_CHAIN_MF][sh][k->id];
 }
 
 static inline int shards_of(int c) {
@@ -154,7 +186,8 @@ es_store *es_store_new(const es_store_config *cfg) {
     ok = ok && es_intern_init(&s->tables.type, 4096) && es_intern_init(&s->tables.pid, k) &&
          es_intern_init(&s->tables.pair, k) && es_intern_init(&s->tables.module, k) &&
          es_intern_init(&s->tables.mf, k);
-    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.module, &s->tables.mf, &s->tables.type};
+    if (ok) es_intern_group_by_aux(&s->tables.mf, &s->tables.module);
+    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.mf, &s->tables.type};
     for (int c = 0; ok && c < SHARDED_CHAINS; c++)
         for (int sh = 0; ok && sh < SHARDS; sh++)
             ok = (s->heads[c][sh] = es_vm_zalloc(heads_bytes(sharded[c])));
@@ -176,7 +209,7 @@ es_store *es_store_new(const es_store_config *cfg) {
 
 void es_store_free(es_store *s) {
     if (!s) return;
-    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.module, &s->tables.mf, &s->tables.type};
+    es_intern *sharded[SHARDED_CHAINS] = {&s->tables.mf, &s->tables.type};
     for (int c = 0; c < SHARDED_CHAINS; c++)
         for (int sh = 0; sh < SHARDS; sh++) es_vm_free(s->heads[c][sh], heads_bytes(sharded[c]));
     for (int sh = 0; sh < SHARDS; sh++)
@@ -313,14 +346,15 @@ enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };
  * (a real event with no type never has an arity). */
 #define HOLE_META 0xFFu
 
-/* Reads slot `id` consistently. With chain >= 0 also returns that chain's link, which
+/* Reads slot `id` consistently. With li >= 0 also returns the slot's link li, which
  * is valid for pending (still being written) slots too once it is non-zero. */
-static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int chain,
+static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int li,
                                  int32_t *link) {
-    es_slot *sl = &s->slots[slot_index(s, id)];
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
     for (unsigned spins = 0;;) {
-        uint64_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
-        if ((s1 >> 1) != id) return SLOT_GONE;
+        uint32_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((s1 & ~STAMP_BUSY) != stamp) return SLOT_GONE;
         v->id = id;
         v->ts = atomic_load_explicit(&sl->ts, memory_order_relaxed);
         v->off = atomic_load_explicit(&sl->off, memory_order_relaxed);
@@ -333,19 +367,19 @@ static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int
         v->actor = atomic_load_explicit(&sl->actor, memory_order_relaxed);
         v->peer = atomic_load_explicit(&sl->peer, memory_order_relaxed);
         v->mf = atomic_load_explicit(&sl->mf, memory_order_relaxed);
-        int32_t l = chain >= 0 ? atomic_load_explicit(&sl->link[chain], memory_order_acquire) : 0;
+        int32_t l = li >= 0 ? atomic_load_explicit(&sl->link[li], memory_order_acquire) : 0;
         atomic_thread_fence(memory_order_acquire);
-        uint64_t s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+        uint32_t s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
         if (s2 != s1) {
-            if ((s2 >> 1) == id) continue; /* it was just committed: read it again */
+            if (s2 == stamp) continue; /* it was just committed: read it again */
             return SLOT_GONE;
         }
-        if (chain >= 0 && l == LINK_UNSET) { /* linked but the link is not stored yet */
+        if (li >= 0 && l == LINK_UNSET) { /* linked but the link is not stored yet */
             spin_wait(&spins);
             continue;
         }
         if (link) *link = l;
-        if (s1 & 1) return SLOT_PENDING;
+        if (s1 & STAMP_BUSY) return SLOT_PENDING;
         if (meta == HOLE_META) return SLOT_GONE;
         /* Truncated markers hold no bytes but sit at an arena position too, so byte
          * pruning takes them in order with everything else. */
@@ -400,49 +434,67 @@ static bool block_summary(es_store *s, uint64_t b, int64_t *min, int64_t *max, i
     return atomic_load_explicit(&bl->summarized, memory_order_relaxed) == s1;
 }
 
-/* True when every id of block c has been committed (or lapped); false while an
- * append of it is still in flight or not yet started. */
-static bool block_complete(es_store *s, uint64_t c) {
-    if ((c + 1) * ES_BLOCK > es_store_high_id(s)) return false;
-    uint64_t low = atomic_load_explicit(&s->low_water, memory_order_acquire);
-    for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
-        if (id < low) continue; /* cleared, or before a loaded store's first id */
-        uint64_t seq = atomic_load_explicit(&s->slots[slot_index(s, id)].seq, memory_order_acquire);
-        if ((seq >> 1) < id || seq == ((id << 1) | 1)) return false;
+enum { TS_PENDING, TS_NONE, TS_SOME };
+
+/* The timestamp of `id` for its block's summary: TS_PENDING while its append is in
+ * flight or not started yet (the block is not complete), TS_NONE when the slot holds no
+ * event of it (a hole, or lapped by the ring), else TS_SOME and *ts. */
+static int summary_ts(es_store *s, uint64_t id, int64_t *ts) {
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if (s1 == 0 || lap_diff(s1, stamp) < 0 || s1 == (stamp | STAMP_BUSY)) return TS_PENDING;
+        if (s1 != stamp) return TS_NONE;
+        *ts = atomic_load_explicit(&sl->ts, memory_order_relaxed);
+        uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&sl->seq, memory_order_relaxed) != s1) continue;
+        return meta == HOLE_META ? TS_NONE : TS_SOME;
     }
-    return true;
 }
 
-/* Summarizes complete blocks in order. One thread at a time (try-lock, never waits);
- * a block found incomplete is picked up again at the next block's end. */
-static void summarize(es_store *s) {
+/* Summarizes complete blocks in order, up to (not including) block `upto`. One thread
+ * at a time (try-lock, never waits). A block whose appends are not all committed stops
+ * the summary until a later call. Appends call this for the block before the one they
+ * complete: its appends on other threads are long over, so the summarizer rarely reads
+ * a block in vain. */
+static void summarize(es_store *s, uint64_t upto) {
     if (atomic_exchange_explicit(&s->summarizing, true, memory_order_acquire)) return;
     uint64_t c = atomic_load_explicit(&s->sum_cursor, memory_order_relaxed);
-    for (;;) {
+    while (c < upto) {
         uint64_t low = es_store_low_id(s);
         if ((c + 1) * ES_BLOCK < low) { /* wholly pruned: nothing to describe */
             c = block_of(low);
             continue;
         }
-        if (!block_complete(s, c)) break;
-        es_block *bl = &s->blocks[c % s->nblocks];
-        int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0;
+        /* Ids below this were cleared (or precede a loaded store's first id): an
+         * append of one still in flight does not hold the block up. */
+        uint64_t cleared = atomic_load_explicit(&s->low_water, memory_order_acquire);
+        int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0, pm = s->pm_running, ts = 0;
+        bool complete = true;
         for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
-            es_event_view v;
-            if (slot_read(s, id, &v, -1, NULL) == SLOT_GONE) continue;
-            if (v.ts < mn) mn = v.ts;
-            if (v.ts > mx) mx = v.ts;
-            if (s->pm_running != INT64_MIN && sat_sub(s->pm_running, v.ts) > late)
-                late = sat_sub(s->pm_running, v.ts);
-            if (v.ts > s->pm_running) s->pm_running = v.ts;
+            int r = summary_ts(s, id, &ts);
+            if (r == TS_PENDING && id >= cleared) {
+                complete = false;
+                break;
+            }
+            if (r != TS_SOME) continue;
+            if (ts < mn) mn = ts;
+            if (ts > mx) mx = ts;
+            if (pm != INT64_MIN && sat_sub(pm, ts) > late) late = sat_sub(pm, ts);
+            if (ts > pm) pm = ts;
         }
+        if (!complete) break;
+        s->pm_running = pm;
+        es_block *bl = &s->blocks[c % s->nblocks];
         if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
             atomic_store_explicit(&s->lateness, late, memory_order_release);
         atomic_store_explicit(&bl->summarized, 0, memory_order_relaxed);
         atomic_thread_fence(memory_order_release);
         atomic_store_explicit(&bl->min, mn, memory_order_relaxed);
         atomic_store_explicit(&bl->max, mx, memory_order_relaxed);
-        atomic_store_explicit(&bl->pmax, s->pm_running, memory_order_relaxed);
+        atomic_store_explicit(&bl->pmax, pm, memory_order_relaxed);
         atomic_store_explicit(&bl->summarized, c + 1, memory_order_release);
         c++;
     }
@@ -481,24 +533,26 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     uint32_t stored_len = (flags & ES_F_TRUNCATED) ? 0 : len;
 
     uint64_t id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
-    es_slot *sl = &s->slots[slot_index(s, id)];
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
     for (unsigned spins = 0;;) {
-        uint64_t seen = atomic_load_explicit(&sl->seq, memory_order_acquire);
-        if ((seen >> 1) > id) { /* a whole lap passed us by: the event is already pruned */
+        uint32_t seen = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if (seen != 0 && lap_diff(seen, stamp) > 0) {
+            /* a whole lap passed us by: the event is already pruned */
             atomic_fetch_add_explicit(&stats->dropped, 1, memory_order_relaxed);
             return 0;
         }
-        if (seen & 1) { /* the previous lap's writer is still here */
+        if (seen & STAMP_BUSY) { /* the previous lap's writer is still here */
             spin_wait(&spins);
             continue;
         }
-        if (atomic_compare_exchange_weak_explicit(&sl->seq, &seen, (id << 1) | 1,
+        if (atomic_compare_exchange_weak_explicit(&sl->seq, &seen, stamp | STAMP_BUSY,
                                                   memory_order_acquire, memory_order_relaxed))
             break;
     }
     atomic_thread_fence(memory_order_release);
-    for (int c = 0; c < ES_CHAIN_COUNT; c++)
-        atomic_store_explicit(&sl->link[c], LINK_UNSET, memory_order_relaxed);
+    for (int l = 0; l < SLOT_LINKS; l++)
+        atomic_store_explicit(&sl->link[l], LINK_UNSET, memory_order_relaxed);
 
     /* One shared cursor, bumped in (nearly) id order, keeps byte pruning oldest-first. */
     uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
@@ -518,26 +572,30 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     atomic_store_explicit(&sl->peer, ev->peer ? ev->peer->id : 0, memory_order_relaxed);
     atomic_store_explicit(&sl->mf, ev->mf ? ev->mf->id : 0, memory_order_relaxed);
 
-    es_key *const keys[ES_CHAIN_COUNT] = {ev->actor,  ev->peer, ev->pair,
-                                          ev->module, ev->mf,   ev->type};
-    for (int c = 0; c < ES_CHAIN_COUNT; c++) {
-        int32_t l = LINK_NONE;
-        if (keys[c])
-            l = link_to(id, atomic_exchange_explicit(head_of(s, keys[c], c, shard), id,
-                                                     memory_order_acq_rel));
-        atomic_store_explicit(&sl->link[c], l, memory_order_release);
+    /* ev->module is implied by ev->mf: the module chain is its mf chains. */
+    es_key *const keys[SLOT_LINKS] = {ev->actor, ev->peer, ev->pair, ev->mf, ev->type};
+    static const int chain_of_link[SLOT_LINKS] = {ES_CHAIN_ACTOR, ES_CHAIN_PEER, ES_CHAIN_PAIR,
+                                                  ES_CHAIN_MF, ES_CHAIN_TYPE};
+    for (int l = 0; l < SLOT_LINKS; l++) {
+        int32_t link = LINK_NONE;
+        if (keys[l])
+            link =
+                link_to(id, atomic_exchange_explicit(head_of(s, keys[l], chain_of_link[l], shard),
+                                                     id, memory_order_acq_rel));
+        atomic_store_explicit(&sl->link[l], link, memory_order_release);
     }
     if (ev->type)
         atomic_fetch_add_explicit(&s->type_counts[shard][type_id], 1, memory_order_relaxed);
-    atomic_store_explicit(&sl->seq, id << 1, memory_order_release);
-    if (id % ES_BLOCK == 0) summarize(s);
+    atomic_store_explicit(&sl->seq, stamp, memory_order_release);
+    if (id % ES_BLOCK == 0) summarize(s, block_of(id));
     return id;
 }
 
 /* ---- walks ----------------------------------------------------------------------- */
 
-/* Walks one chain (one shard's, for sharded keys) from `id` towards older events. */
-static void walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
+/* Walks one chain (one shard's, for sharded keys) from `id` towards older events.
+ * Returns false when the visitor aborted. */
+static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
                      es_visit_fn fn, void *ctx) {
     uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
     uint64_t accepted = 0;
@@ -545,36 +603,54 @@ static void walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es
     while (id >= low && id != 0) {
         es_event_view v;
         int32_t link = LINK_NONE;
-        enum slot_state st = slot_read(s, id, &v, chain, &link);
-        if (st == SLOT_GONE) return;
+        enum slot_state st = slot_read(s, id, &v, link_index[chain], &link);
+        if (st == SLOT_GONE) return true;
         if (id <= cursor_id) {
             /* Every event at or before this block has a timestamp <= its pmax. */
             int64_t mn, mx, pmax;
             if (block_summary(s, block_of(id), &mn, &mx, &pmax) &&
                 (pmax < w->ts_min ||
                  (w->descending && w->want && accepted >= w->want && pmax < worst)))
-                return;
+                return true;
         }
         if (st == SLOT_LIVE && v.ts >= w->ts_min && v.ts <= w->ts_max) {
             int r = fn(&v, ctx);
-            if (r == ES_ABORT) return;
+            if (r == ES_ABORT) return false;
             if (r == ES_ACCEPT) {
                 accepted++;
                 if (v.ts < worst) worst = v.ts;
             }
         }
-        if (link == LINK_NONE) return;
+        if (link == LINK_NONE) return true;
         id = (uint64_t)((int64_t)id - link);
     }
+    return true;
+}
+
+/* Walks every shard's chain c of key. Returns false when the visitor aborted. */
+static bool walk_key(es_store *s, uint64_t low, es_key *key, int c, const es_walk *w,
+                     es_visit_fn fn, void *ctx) {
+    for (int sh = 0; sh < shards_of(c); sh++) {
+        uint64_t head =
+            atomic_load_explicit(head_of(s, key, c, (unsigned)sh), memory_order_acquire);
+        if (!walk_one(s, low, head, c, w, fn, ctx)) return false;
+    }
+    return true;
 }
 
 void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
                          es_visit_fn fn, void *ctx) {
     uint64_t low = live_floor(s);
-    for (int sh = 0; sh < shards_of(chain); sh++)
-        walk_one(s, low,
-                 atomic_load_explicit(head_of(s, key, chain, (unsigned)sh), memory_order_acquire),
-                 chain, w, fn, ctx);
+    if (chain != ES_CHAIN_MODULE) {
+        walk_key(s, low, key, chain, w, fn, ctx);
+        return;
+    }
+    /* A module's events are those of its {module, function} keys, which the mf table
+     * lists under the module's entry; a key joins that list before any event can
+     * carry it. Costs O(results + the module's functions x shards). */
+    es_intern *mfs = &s->tables.mf;
+    for (uint32_t m = es_intern_first(key); m; m = es_intern_next(&mfs->entries[m]))
+        if (!walk_key(s, low, &mfs->entries[m], ES_CHAIN_MF, w, fn, ctx)) return;
 }
 
 /* Visits ids [from, to] of one block in the given direction. */
@@ -674,13 +750,14 @@ void es_store_skip_to(es_store *s, uint64_t id) {
         /* An id that will never hold an event: committed as a hole, so the time block
          * it belongs to still completes. */
         uint64_t hole = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
-        es_slot *sl = &s->slots[slot_index(s, hole)];
+        uint32_t stamp;
+        es_slot *sl = slot_of(s, hole, &stamp);
         atomic_store_explicit(&sl->meta, HOLE_META, memory_order_relaxed);
         atomic_store_explicit(&sl->off, atomic_load(&s->arena_cursor), memory_order_relaxed);
-        atomic_store_explicit(&sl->seq, hole << 1, memory_order_release);
+        atomic_store_explicit(&sl->seq, stamp, memory_order_release);
         atomic_fetch_add_explicit(&s->shard_stats[shard_of_thread()].dropped, 1,
                                   memory_order_relaxed);
-        if (hole % ES_BLOCK == 0) summarize(s);
+        if (hole % ES_BLOCK == 0) summarize(s, block_of(hole));
     }
 }
 
@@ -718,8 +795,7 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
                                  &s->tables.module, &s->tables.mf};
     out->memory = s->cap * sizeof(es_slot) + arena_bytes + s->nblocks * sizeof(es_block);
     for (int i = 0; i < 5; i++) out->memory += es_intern_reserved(tables[i]);
-    out->memory += SHARDS * (heads_bytes(&s->tables.module) + heads_bytes(&s->tables.mf) +
-                             2 * heads_bytes(&s->tables.type));
+    out->memory += SHARDS * (heads_bytes(&s->tables.mf) + 2 * heads_bytes(&s->tables.type));
 }
 
 uint64_t es_store_type_count(es_store *s, uint32_t type_id) {

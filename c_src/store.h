@@ -3,9 +3,10 @@
  *
  * Contract
  *  - Events get ids 1, 2, 3, ... from one atomic counter: unique and increasing.
- *  - An event is a fixed 72-byte slot (timestamp, type, flags, interned actor pid,
- *    peer pid, {module, function} and arity, and one link per index chain) plus a
- *    payload of opaque bytes (the NIF layer stores external term format there).
+ *  - An event is a fixed 64-byte slot, one cache line (timestamp, type, flags,
+ *    interned actor pid, peer pid, {module, function} and arity, and one link per
+ *    index chain) plus a payload of opaque bytes (the NIF layer stores external term
+ *    format there).
  *  - Bounded: `max_events` slots in a ring and `max_bytes` of payload in a byte ring
  *    (the arena). Appending past either bound overwrites the oldest events: pruning
  *    is implicit, oldest first, and costs nothing extra.
@@ -13,25 +14,31 @@
  *    to the previous event of the same key as a signed 32-bit id delta. A query walks
  *    one chain newest-to-oldest: O(results). Pid keys (actor, peer, pair) keep their
  *    head in the key entry (one process appends its own events); keys that many
- *    threads append under at once (type, module, {module, function}) have one head
+ *    threads append under at once (type, {module, function}) have one head
  *    per shard, a thread appending to its own shard's chain, so producers do not
- *    fight over one cache line; a walk of such a key walks every shard.
+ *    fight over one cache line; a walk of such a key walks every shard. The module
+ *    chain is no chain of its own: a module's events are those of its {module,
+ *    function} keys (an event's module is its mf key's), and the mf table lists those
+ *    keys under the module's entry, so a module walk walks their chains.
  *  - Payload space comes from one shared cursor, bumped right after the id, so the
  *    arena overwrites payloads oldest-first. Two appends racing between the two
  *    counters may reserve in the opposite order of their ids; readers then count
  *    every id below a lapped payload as pruned, so the live ids stay one run.
  *  - Time: every 256 ids form a block; once a block is complete one thread at a
- *    time (the one appending a block's last id, if nobody else is at it) records its min/max
- * timestamp and the running maximum of all timestamps up to it, plus the largest "lateness" ever
- * seen (how far a timestamp fell behind an earlier id's). Time-range queries binary-search those
- * blocks and stop exactly where no later event can match, so caller-given timestamps may be out of
- * order.
+ *    time (the one appending the next block's last id, if nobody else is at it: by
+ *    then the block's own appends are over) records its min/max timestamp and the
+ *    running maximum of all timestamps up to it, plus the largest "lateness" ever seen
+ *    (how far a timestamp fell behind an earlier id's). Time-range queries
+ *    binary-search those blocks, scan the (at most two) blocks not summarized yet, and
+ *    stop exactly where no later event can match, so caller-given timestamps may be
+ *    out of order.
  *
  * Reclamation (why readers never see freed or torn memory)
  *  Nothing is freed while the store lives: slots and arena are allocated once and
- *  reused in place. Each slot is a seqlock: a writer claims it with a CAS on `seq`
- *  (id<<1 | 1), writes, then publishes id<<1. Readers copy the fields and re-check
- *  `seq`; a change means the slot was reused (the event was pruned). Payload bytes
+ *  reused in place. Each slot is a seqlock: a writer claims it with a CAS on `seq` (a
+ *  stamp of the ring's lap, with a busy bit), writes, then publishes the stamp.
+ *  Readers check an id against the live range, copy the fields and re-check `seq`; a
+ *  change means the slot was reused (the event was pruned). Payload bytes
  *  are copied and then validated twice: the arena's reservation cursor must not have
  *  lapped them, and a 32-bit checksum of (id, bytes) stored in the slot must match,
  *  which also catches a writer that stalled for a whole lap of the arena and wrote
@@ -57,7 +64,7 @@
 #include <stdint.h>
 
 #define ES_BLOCK 256     /* ids per time-summary block */
-#define ES_SLOT_BYTES 72 /* memory of one event besides its payload */
+#define ES_SLOT_BYTES 64 /* memory of one event besides its payload */
 #define ES_TS_NOW INT64_MIN
 
 enum es_chain {
@@ -95,7 +102,8 @@ typedef struct es_store_config {
 typedef struct es_event_in {
     int64_t ts; /* ES_TS_NOW: taken at append */
     es_key *type;
-    es_key *actor, *peer, *pair, *module, *mf;
+    es_key *actor, *peer, *pair, *mf;
+    es_key *module; /* the module of mf; not read (mf implies it), kept for callers */
     uint8_t flags, arity;
     bool sampled; /* the caller already applied es_store_keep() */
     const uint8_t *payload;

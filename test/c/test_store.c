@@ -284,3 +284,67 @@ Test(store, loading_keeps_ids_and_skips_holes) {
     cr_assert_eq(st.stored, 2);
     cr_assert_eq(st.newest_id, 1300);
 }
+
+Test(store, a_module_is_found_through_its_functions) {
+    uint64_t m1 = 1, m2 = 2, k[4][2] = {{1, 10}, {1, 11}, {1, 0}, {2, 10}};
+    es_key *mod1 = test_key(&t->module, m1), *mod2 = test_key(&t->module, m2);
+    es_key *mfs[4];
+    for (int i = 0; i < 4; i++)
+        mfs[i] = es_intern_get(&t->mf, k[i], sizeof k[i], true, i < 3 ? mod1->id : mod2->id);
+    es_key *call = test_key(&t->type, 1);
+    /* 200 events cycling through the four keys; a fifth of them have no module. */
+    for (uint32_t i = 0; i < 200; i++) {
+        es_event_in in = {.ts = 100 + i, .type = call};
+        if (i % 5 != 4) {
+            in.mf = mfs[i % 5];
+            in.flags = ES_F_MODULE;
+        }
+        es_store_append(s, &in);
+    }
+    es_filter f;
+    es_filter_init(&f);
+    f.module = mod1;
+    uint64_t ids[200];
+    uint64_t n = query_ids(&f, ids, 200);
+    cr_assert_eq(n, 120, "three of every five events are of module 1");
+    for (uint64_t i = 0; i < n; i++) {
+        cr_assert_lt((ids[i] - 1) % 5, 3, "id %lu is of module 1", ids[i]);
+        if (i) cr_assert_gt(ids[i], ids[i - 1], "ascending");
+    }
+    f.module = mod2;
+    cr_assert_eq(query_ids(&f, ids, 200), 40);
+    f.module = mod1;
+    f.descending = true;
+    f.limit = 3;
+    cr_assert_eq(query_ids(&f, ids, 200), 3);
+    cr_assert(ids[0] == 198 && ids[1] == 197 && ids[2] == 196, "newest three of module 1");
+}
+
+/* Slots stamp the lap they hold in 30 bits: a ring that has gone round 2^30 times
+ * (reached here by starting the ids there) reads, prunes and links as before. */
+Test(store, stamps_wrap_after_2_to_the_30_laps) {
+    uint64_t start = ((1ull << 30) - 2) * 1000 + 501; /* ring of 1000: lap 2^30 - 2 */
+    cr_assert(es_store_start_at(s, start));
+    es_key *a = test_key(&t->pid, 1);
+    for (uint64_t i = 0; i < 3000; i++) {
+        uint64_t id = test_append(s, (int64_t)i, NULL, a, &i, sizeof i);
+        cr_assert_eq(id, start + i);
+    }
+    es_store_stats st;
+    es_store_get_stats(s, &st);
+    cr_assert_eq(st.stored, 1000);
+    cr_assert_eq(st.oldest_id, start + 2000);
+    es_event_view v;
+    cr_assert_not(es_store_peek(s, start + 1999, &v), "pruned by the ring");
+    for (uint64_t id = start + 2000; id < start + 3000; id++)
+        cr_assert_eq(read_u64_payload(id), id - start);
+    es_filter f;
+    es_filter_init(&f);
+    f.actor = a;
+    uint64_t ids[1000];
+    cr_assert_eq(query_ids(&f, ids, 1000), 1000, "the chain reaches every live event");
+    cr_assert_eq(ids[0], start + 2000);
+    es_filter_init(&f);
+    f.ts_min = 2500;
+    cr_assert_eq(query_ids(&f, ids, 1000), 500, "time walk");
+}

@@ -19,7 +19,7 @@ typedef struct record {
 } record;
 
 static es_store *s;
-static es_key *actors[PRODUCERS], *type;
+static es_key *actors[PRODUCERS], *type, *module, *funs[PRODUCERS];
 static atomic_bool producing;
 static atomic_ulong torn_reads, checked_reads;
 
@@ -36,7 +36,8 @@ static void *producer(void *arg) {
         es_event_in in = {.ts = ES_TS_NOW,
                           .type = type,
                           .actor = actors[me],
-                          .flags = ES_F_ACTOR,
+                          .mf = funs[me], /* one module, a function per producer */
+                          .flags = ES_F_ACTOR | ES_F_MODULE,
                           .payload = (const uint8_t *)&r,
                           .payload_len = record_len(seq)};
         es_store_append(s, &in);
@@ -80,6 +81,7 @@ static void *reader(void *arg) {
         }
         es_walk w = {.ts_min = INT64_MIN, .ts_max = INT64_MAX, .want = 50, .descending = true};
         es_store_walk_chain(s, actors[x % PRODUCERS], ES_CHAIN_ACTOR, &w, check_visit, NULL);
+        es_store_walk_chain(s, module, ES_CHAIN_MODULE, &w, check_visit, NULL);
         int64_t now = es_store_now(s);
         es_walk tw = {.ts_min = now - 200000, .ts_max = now};
         es_store_walk_time(s, &tw, check_visit, NULL);
@@ -91,7 +93,12 @@ static void run(uint64_t max_events, uint64_t max_bytes) {
     s = test_store(max_events, max_bytes);
     es_tables *t = es_store_tables(s);
     type = test_key(&t->type, 1);
-    for (int i = 0; i < PRODUCERS; i++) actors[i] = test_key(&t->pid, (uint64_t)i + 100);
+    module = test_key(&t->module, 1);
+    for (int i = 0; i < PRODUCERS; i++) {
+        actors[i] = test_key(&t->pid, (uint64_t)i + 100);
+        uint64_t mf[2] = {1, (uint64_t)i};
+        funs[i] = es_intern_get(&t->mf, mf, sizeof mf, true, module->id);
+    }
     atomic_store(&producing, true);
     atomic_store(&torn_reads, 0);
     atomic_store(&checked_reads, 0);
@@ -143,6 +150,14 @@ static void check_final(uint64_t expect_stored) {
         cr_assert_eq(h.n, expect, "producer %d: chain has %zu, live %lu", p, h.n, expect);
         es_hits_free(&h);
     }
+    /* The module's walk (its functions' chains) holds every live event. */
+    es_filter f;
+    es_filter_init(&f);
+    f.module = module;
+    es_hits h = {0};
+    cr_assert_eq(es_query(s, &f, &h), ES_Q_OK);
+    cr_assert_eq(h.n, live, "module: %zu of %lu live events", h.n, live);
+    es_hits_free(&h);
     es_store_free(s);
 }
 
