@@ -88,9 +88,11 @@ struct es_store {
     es_shard_stats shard_stats[SHARDS];
     uint64_t serial;
 
+    /* Every append takes an id, then reserves payload bytes: both counters on one
+     * line, so that under contention an append moves one line between cores, not two. */
     _Alignas(64) _Atomic uint64_t next_id;
-    _Alignas(64) _Atomic uint64_t arena_cursor; /* bytes reserved so far */
-    _Alignas(64) _Atomic uint64_t low_water;    /* ids below were cleared */
+    _Atomic uint64_t arena_cursor;           /* bytes reserved so far */
+    _Alignas(64) _Atomic uint64_t low_water; /* ids below were cleared */
     _Atomic uint64_t sample_threshold;
     /* A store filled from a file: ids before `base` never existed, and `holes` ids
      * (the last at `last_hole`) hold no event. */
@@ -524,6 +526,9 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     unsigned shard = shard_of_thread();
     es_shard_stats *stats = &s->shard_stats[shard];
     if (!(flags & ES_F_CRITICAL) && !ev->sampled && !es_store_keep(s, ES_SAMPLE_ALL)) return 0;
+    /* The counters' line is most likely in another producer's cache: ask for it now,
+     * so that its trip overlaps the clock read below rather than stalling the add. */
+    __builtin_prefetch(&s->next_id, 1, 3);
     int64_t ts = ev->ts == ES_TS_NOW ? s->cfg.clock() : ev->ts;
     uint32_t len = ev->payload_len;
     if (len > s->cfg.max_payload_bytes) {
@@ -532,7 +537,13 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     }
     uint32_t stored_len = (flags & ES_F_TRUNCATED) ? 0 : len;
 
+    /* The id, then the payload's bytes, back to back from two counters on one line: an
+     * append moves that line once, and payload offsets follow ids almost exactly (byte
+     * pruning stays oldest-first). Bytes reserved by an append dropped below are
+     * simply never written. */
     uint64_t id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
+    uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
+                                             memory_order_relaxed);
     uint32_t stamp;
     es_slot *sl = slot_of(s, id, &stamp);
     for (unsigned spins = 0;;) {
@@ -550,21 +561,22 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
                                                   memory_order_acquire, memory_order_relaxed))
             break;
     }
+    /* Release: the claim and the cursor's bump are visible before any byte we write
+     * (readers check the cursor after copying bytes). */
     atomic_thread_fence(memory_order_release);
     for (int l = 0; l < SLOT_LINKS; l++)
         atomic_store_explicit(&sl->link[l], LINK_UNSET, memory_order_relaxed);
-
-    /* One shared cursor, bumped in (nearly) id order, keeps byte pruning oldest-first. */
-    uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
-                                             memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    uint32_t csum = arena_write(s, off, id, ev->payload, stored_len);
+    /* The payload's lines were last written a lap ago, or just now by another core next
+     * to ours: ask for them now, and write them last, after every locked instruction
+     * of this append, so that their misses overlap the rest of the work instead of
+     * stalling a locked instruction that waits for them. */
+    for (uint64_t b = off & ~63ull; b < off + stored_len && b < off + 256; b += 64)
+        __builtin_prefetch(&s->arena[(b / 8) % s->arena_words], 1, 3);
 
     atomic_store_explicit(&sl->ts, ts, memory_order_relaxed);
     atomic_store_explicit(&sl->off, off, memory_order_relaxed);
     atomic_store_explicit(&sl->len, flags & ES_F_TRUNCATED ? len : stored_len,
                           memory_order_relaxed);
-    atomic_store_explicit(&sl->csum, csum, memory_order_relaxed);
     uint32_t type_id = ev->type ? ev->type->id : 0;
     atomic_store_explicit(&sl->meta, type_id << 16 | (uint32_t)flags << 8 | ev->arity,
                           memory_order_relaxed);
@@ -586,6 +598,8 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     }
     if (ev->type)
         atomic_fetch_add_explicit(&s->type_counts[shard][type_id], 1, memory_order_relaxed);
+    atomic_store_explicit(&sl->csum, arena_write(s, off, id, ev->payload, stored_len),
+                          memory_order_relaxed);
     atomic_store_explicit(&sl->seq, stamp, memory_order_release);
     if (id % ES_BLOCK == 0) summarize(s, block_of(id));
     return id;

@@ -20,7 +20,8 @@
  *    chain is no chain of its own: a module's events are those of its {module,
  *    function} keys (an event's module is its mf key's), and the mf table lists those
  *    keys under the module's entry, so a module walk walks their chains.
- *  - Payload space comes from one shared cursor, bumped right after the id, so the
+ *  - Payload space comes from one shared cursor, bumped right after the id (the two
+ *    counters share a cache line: an append under contention moves one line), so the
  *    arena overwrites payloads oldest-first. Two appends racing between the two
  *    counters may reserve in the opposite order of their ids; readers then count
  *    every id below a lapped payload as pruned, so the live ids stay one run.
