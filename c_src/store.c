@@ -104,16 +104,14 @@ struct es_store {
     int64_t pm_running; /* only touched by the thread holding `summarizing` */
 };
 
-/* Where id lives in the ring, and the stamp of its lap there. Consecutive ids go to
- * slots SPREAD apart: producers appending at once get neighbouring ids, and their
- * lines should not even be neighbours (adjacent-line prefetch). The map is a bijection
- * on [0, cap) (the last cap % SPREAD slots map to themselves). */
-#define SPREAD 8
+/* Where id lives in the ring, and the stamp of its lap there. Consecutive ids take
+ * consecutive slots: a slot is a line of its own, so producers appending at once share
+ * no line, and a lone producer writes one sequential stream (spreading neighbouring ids
+ * apart measured ~5 ns slower per append, and no faster with two producers). */
 static inline es_slot *slot_of(const es_store *s, uint64_t id, uint32_t *stamp) {
-    uint64_t lap = (id - 1) / s->cap, k = (id - 1) - lap * s->cap;
-    uint64_t full = s->cap - s->cap % SPREAD;
+    uint64_t lap = (id - 1) / s->cap;
     *stamp = stamp_of_lap(lap);
-    return &s->slots[k < full ? (k % SPREAD) * (full / SPREAD) + k / SPREAD : k];
+    return &s->slots[(id - 1) - lap * s->cap];
 }
 
 /* a - b, clamped to the int64 range (timestamps may span all of it). */
