@@ -40,26 +40,42 @@ uint64_t es_hash_bytes(const void *data, size_t len, uint64_t seed) {
     return mix64(h);
 }
 
+#define FIRST_LEVEL_SLOTS 4096
+#define LEVEL_GROWTH 16
+#define ONWARD UINT32_MAX
+
 static size_t entries_bytes(const es_intern *t) {
     return ((size_t)t->capacity + 1) * sizeof(es_key);
 }
-static size_t index_bytes(const es_intern *t) {
-    return (t->mask + 1) * sizeof(uint32_t);
+static size_t level_bytes(const es_intern_level *l) {
+    return (l->mask + 1) * sizeof(uint32_t);
 }
 
 size_t es_intern_reserved(const es_intern *t) {
-    return entries_bytes(t) + index_bytes(t);
+    size_t n = entries_bytes(t);
+    for (int l = 0; l < t->levels; l++) n += level_bytes(&t->level[l]);
+    return n;
 }
 
 bool es_intern_init(es_intern *t, uint32_t capacity) {
     memset(t, 0, sizeof *t);
-    uint64_t slots = 16;
-    while (slots < (uint64_t)capacity * 2) slots <<= 1;
-    t->mask = slots - 1;
+    uint64_t full = 16;
+    while (full < (uint64_t)capacity * 2) full <<= 1;
     t->capacity = capacity;
     t->entries = es_vm_zalloc(entries_bytes(t));
-    t->index = es_vm_zalloc(index_bytes(t));
-    if (!t->entries || !t->index) {
+    bool ok = t->entries != NULL;
+    /* Levels 4096, 65536, ... slots, each taking keys until half full; the last has
+     * 2 x capacity slots and takes every key that gets there. */
+    for (uint64_t slots = FIRST_LEVEL_SLOTS; ok; slots *= LEVEL_GROWTH) {
+        bool last = slots >= full || t->levels == ES_INTERN_LEVELS - 1;
+        es_intern_level *l = &t->level[t->levels++];
+        if (last) slots = full;
+        l->mask = slots - 1;
+        l->limit = last ? capacity : (uint32_t)(slots / 2);
+        ok = (l->slots = es_vm_zalloc(level_bytes(l))) != NULL;
+        if (last) break;
+    }
+    if (!ok) {
         es_intern_destroy(t);
         return false;
     }
@@ -72,7 +88,8 @@ void es_intern_destroy(es_intern *t) {
         for (uint32_t id = 1; id <= n && id <= t->capacity; id++)
             if (t->entries[id].len > ES_KEY_INLINE) mi_free(t->entries[id].key.ptr);
     es_vm_free(t->entries, entries_bytes(t));
-    es_vm_free((void *)t->index, index_bytes(t));
+    for (int l = 0; l < t->levels; l++)
+        es_vm_free((void *)t->level[l].slots, level_bytes(&t->level[l]));
     memset(t, 0, sizeof *t);
 }
 
@@ -96,41 +113,59 @@ static inline bool same_key(const es_key *k, uint64_t h, const void *key, size_t
     return k->hash == h && k->len == len && memcmp(es_key_bytes(k), key, len) == 0;
 }
 
+/* Reserves and fills an entry for key, not yet published; NULL when the table is full
+ * or out of memory. */
+static es_key *new_entry(es_intern *t, const void *key, size_t len, uint64_t h, uint32_t aux) {
+    uint32_t nid = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) + 1;
+    if (nid > t->capacity) {
+        atomic_fetch_sub_explicit(&t->next_id, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->overflowed, true, memory_order_relaxed);
+        return NULL;
+    }
+    es_key *k = &t->entries[nid];
+    uint8_t *dst = k->key.bytes;
+    if (len > ES_KEY_INLINE && !(dst = k->key.ptr = mi_malloc(len))) return NULL;
+    memcpy(dst, key, len);
+    k->len = (uint32_t)len;
+    k->hash = h;
+    k->id = nid;
+    k->aux = aux;
+    join_group(t, k);
+    return k;
+}
+
 es_key *es_intern_get(es_intern *t, const void *key, size_t len, bool create, uint32_t aux) {
     uint64_t h = es_hash_bytes(key, len, 0);
     es_key *mine = NULL; /* our filled, not yet published entry */
-    for (uint64_t i = h;; i++) {
-        _Atomic uint32_t *slot = &t->index[i & t->mask];
-        uint32_t id = atomic_load_explicit(slot, memory_order_acquire);
-        if (id != 0) {
-            es_key *k = &t->entries[id];
-            if (same_key(k, h, key, len)) return k; /* mine, if any, stays unused */
-            continue;
-        }
-        if (!create) return NULL;
-        if (!mine) {
-            uint32_t nid = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) + 1;
-            if (nid > t->capacity) {
-                atomic_fetch_sub_explicit(&t->next_id, 1, memory_order_relaxed);
-                atomic_store_explicit(&t->overflowed, true, memory_order_relaxed);
-                return NULL;
+    for (int l = 0; l < t->levels; l++) {
+        es_intern_level *lv = &t->level[l];
+        bool last = l == t->levels - 1;
+        for (uint64_t i = h;; i++) {
+            _Atomic uint32_t *slot = &lv->slots[i & lv->mask];
+            uint32_t id = atomic_load_explicit(slot, memory_order_acquire);
+            if (id == ONWARD) break; /* the key is in a later level, if anywhere */
+            if (id != 0) {
+                es_key *k = &t->entries[id];
+                if (same_key(k, h, key, len)) return k; /* mine, if any, stays unused */
+                continue;
             }
-            mine = &t->entries[nid];
-            uint8_t *dst = mine->key.bytes;
-            if (len > ES_KEY_INLINE && !(dst = mine->key.ptr = mi_malloc(len))) return NULL;
-            memcpy(dst, key, len);
-            mine->len = (uint32_t)len;
-            mine->hash = h;
-            mine->id = nid;
-            mine->aux = aux;
-            join_group(t, mine);
+            /* The end of the key's run: it was never inserted, or we insert it here. */
+            if (!create) return NULL;
+            if (!mine && !(mine = new_entry(t, key, len, h, aux))) return NULL;
+            bool here =
+                last || atomic_fetch_add_explicit(&lv->used, 1, memory_order_relaxed) < lv->limit;
+            uint32_t expected = 0;
+            if (atomic_compare_exchange_strong_explicit(slot, &expected, here ? mine->id : ONWARD,
+                                                        memory_order_release,
+                                                        memory_order_acquire)) {
+                if (here) return mine;
+                break;
+            }
+            if (here && !last) atomic_fetch_sub_explicit(&lv->used, 1, memory_order_relaxed);
+            i--; /* someone published into this slot first: look at it again */
         }
-        uint32_t expected = 0;
-        if (atomic_compare_exchange_strong_explicit(slot, &expected, mine->id, memory_order_release,
-                                                    memory_order_acquire))
-            return mine;
-        i--; /* someone published into this slot first: look at it again */
     }
+    return NULL; /* unreachable: the last level has room for every entry */
 }
 
 es_key *es_intern_by_id(es_intern *t, uint32_t id) {

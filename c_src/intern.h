@@ -13,8 +13,13 @@
  * an append because of it).
  *
  * Layout: entries live densely in id order (an entry's memory is touched only when
- * its key arrives); the hash index is an array of 32-bit entry ids, at most half
- * full. Memory is reserved for `capacity` keys and committed as keys arrive.
+ * its key arrives). The hash index is a few levels of 32-bit entry ids, each 16 times
+ * the one before (4096 slots first, the last one 2 x capacity), each taking keys until
+ * half full: a key a level no longer takes leaves a mark ("onward") in its place, so
+ * a lookup walks one probe run per level it needs. A table of a few thousand keys
+ * thus touches a few pages of index, not all of an index sized for `capacity` (a
+ * hash spreads even a few keys over every page: 6 MB of the store's 1M-event bench).
+ * Memory is reserved for `capacity` keys and committed as keys arrive.
  *
  * Groups: a table may list its entries by `aux` (es_intern_group_by_aux): the entry of
  * id `aux` in another table heads the list of this table's entries with that aux (the
@@ -25,8 +30,10 @@
  * Thread-safety: es_intern_get() and es_intern_by_id() may be called from any
  * number of threads at once. An insert fills a fresh entry (its id reserved with one
  * atomic add), pushes it onto its group list (one CAS), then publishes it with one CAS
- * of the empty index slot; a thread that loses that CAS to the same key uses the
- * winner's entry. Readers never wait.
+ * of the first empty slot of its probe run (or marks that slot onward, and goes on in
+ * the next level); a thread that loses that CAS looks at the slot again: the same
+ * key's entry (it uses the winner's), another key's, or a mark, seen alike by every
+ * thread inserting the key. Readers never wait.
  */
 #ifndef ES_INTERN_H
 #define ES_INTERN_H
@@ -57,11 +64,20 @@ typedef struct es_key {
  * heads of different entries, and must not share a line. */
 _Static_assert(sizeof(es_key) == 64, "an entry is one cache line");
 
+#define ES_INTERN_LEVELS 5
+
+typedef struct es_intern_level {
+    _Atomic uint32_t *slots; /* entry ids; 0 = empty; UINT32_MAX = onward */
+    uint64_t mask;           /* slots - 1 */
+    uint32_t limit;          /* entries this level takes */
+    _Atomic uint32_t used;   /* claims of its slots for entries (limit and more: full) */
+} es_intern_level;
+
 typedef struct es_intern {
-    es_key *entries;         /* entry of id i at entries[i], i in 1..capacity */
-    _Atomic uint32_t *index; /* hash index: entry ids, 0 = empty */
-    uint64_t mask;           /* index slots - 1 */
-    uint32_t capacity;       /* most entries ever inserted */
+    es_key *entries; /* entry of id i at entries[i], i in 1..capacity */
+    es_intern_level level[ES_INTERN_LEVELS];
+    int levels;
+    uint32_t capacity; /* most entries ever inserted */
     _Atomic uint32_t next_id;
     _Atomic bool overflowed;
     struct es_intern *groups; /* entries are listed under groups->entries[aux]; or NULL */

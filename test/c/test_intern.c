@@ -50,6 +50,35 @@ Test(intern, full_table_refuses_new_keys_and_says_so) {
     es_intern_destroy(&t);
 }
 
+/* 150,000 keys go through all three index levels of a 200,000-key table (4096 and
+ * 65536 slots take half their size each; the last level the rest); every one is found,
+ * absent keys are not, and the first keys still touch only the first level. */
+Test(intern, keys_beyond_a_level_go_on_to_the_next) {
+    static es_intern t;
+    cr_assert(es_intern_init(&t, 200000));
+    cr_assert_eq(t.levels, 3);
+    static es_key *k[150000];
+    for (uint64_t i = 0; i < 150000; i++) {
+        k[i] = es_intern_get(&t, &i, 8, true, 0);
+        cr_assert_not_null(k[i]);
+        cr_assert_eq(k[i]->id, i + 1);
+    }
+    uint64_t held[3] = {0};
+    for (int l = 0; l < 3; l++)
+        for (uint64_t i = 0; i <= t.level[l].mask; i++) {
+            uint32_t id = atomic_load(&t.level[l].slots[i]);
+            held[l] += id != 0 && id != UINT32_MAX;
+        }
+    cr_assert(held[0] == 2048 && held[1] == 32768 && held[2] == 150000 - 2048 - 32768,
+              "levels hold %lu, %lu, %lu keys", held[0], held[1], held[2]);
+    for (uint64_t i = 0; i < 150000; i++) {
+        cr_assert_eq(es_intern_get(&t, &i, 8, false, 0), k[i], "key %lu", i);
+        cr_assert_eq(es_intern_get(&t, &i, 8, true, 0), k[i]);
+    }
+    for (uint64_t i = 150000; i < 160000; i++) cr_assert_null(es_intern_get(&t, &i, 8, false, 0));
+    es_intern_destroy(&t);
+}
+
 #define THREADS 4
 #define KEYS 5000
 
