@@ -65,14 +65,14 @@
 #include <stdint.h>
 
 #define ES_BLOCK 256     /* ids per time-summary block */
-#define ES_SLOT_BYTES 64 /* memory of one event besides its payload */
+#define ES_SLOT_BYTES 64 /* bytes of one event's slot (a cache line) */
 #define ES_TS_NOW INT64_MIN
 
 enum es_chain {
     ES_CHAIN_ACTOR,  /* key: pid table, head[0] */
     ES_CHAIN_PEER,   /* key: pid table, head[1] */
     ES_CHAIN_PAIR,   /* key: pair table */
-    ES_CHAIN_MODULE, /* key: module table */
+    ES_CHAIN_MODULE, /* key: module table (walks its {module, function} keys' chains) */
     ES_CHAIN_MF,     /* key: {module, function} table */
     ES_CHAIN_TYPE,   /* key: type table */
     ES_CHAIN_COUNT
@@ -103,8 +103,7 @@ typedef struct es_store_config {
 typedef struct es_event_in {
     int64_t ts; /* ES_TS_NOW: taken at append */
     es_key *type;
-    es_key *actor, *peer, *pair, *mf;
-    es_key *module; /* the module of mf; not read (mf implies it), kept for callers */
+    es_key *actor, *peer, *pair, *module, *mf; /* module: mf's module (implied, not read) */
     uint8_t flags, arity;
     bool sampled; /* the caller already applied es_store_keep() */
     const uint8_t *payload;
