@@ -537,11 +537,19 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
 
     /* The id, then the payload's bytes, back to back from two counters on one line: an
      * append moves that line once, and payload offsets follow ids almost exactly (byte
-     * pruning stays oldest-first). Bytes reserved by an append dropped below are
-     * simply never written. */
+     * pruning stays oldest-first). The bytes are written at once: the longer a writer
+     * holds bytes it has not written, the likelier the arena comes round while it waits
+     * (preempted, or waiting for its slot) and its late write spoils newer events'
+     * bytes. (Writing them last, after the locked instructions below, measured ~8 ns
+     * less per append with two producers, and failed the byte-pruning stress test under
+     * load.) An append dropped below leaves its bytes to nobody. Release: the cursor's
+     * bump is visible before any byte we write (readers check it after copying). */
     uint64_t id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_acq_rel);
     uint64_t off = atomic_fetch_add_explicit(&s->arena_cursor, ((uint64_t)stored_len + 7) & ~7ull,
                                              memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    uint32_t csum = arena_write(s, off, id, ev->payload, stored_len);
+
     uint32_t stamp;
     es_slot *sl = slot_of(s, id, &stamp);
     for (unsigned spins = 0;;) {
@@ -559,22 +567,15 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
                                                   memory_order_acquire, memory_order_relaxed))
             break;
     }
-    /* Release: the claim and the cursor's bump are visible before any byte we write
-     * (readers check the cursor after copying bytes). */
     atomic_thread_fence(memory_order_release);
     for (int l = 0; l < SLOT_LINKS; l++)
         atomic_store_explicit(&sl->link[l], LINK_UNSET, memory_order_relaxed);
-    /* The payload's lines were last written a lap ago, or just now by another core next
-     * to ours: ask for them now, and write them last, after every locked instruction
-     * of this append, so that their misses overlap the rest of the work instead of
-     * stalling a locked instruction that waits for them. */
-    for (uint64_t b = off & ~63ull; b < off + stored_len && b < off + 256; b += 64)
-        __builtin_prefetch(&s->arena[(b / 8) % s->arena_words], 1, 3);
 
     atomic_store_explicit(&sl->ts, ts, memory_order_relaxed);
     atomic_store_explicit(&sl->off, off, memory_order_relaxed);
     atomic_store_explicit(&sl->len, flags & ES_F_TRUNCATED ? len : stored_len,
                           memory_order_relaxed);
+    atomic_store_explicit(&sl->csum, csum, memory_order_relaxed);
     uint32_t type_id = ev->type ? ev->type->id : 0;
     atomic_store_explicit(&sl->meta, type_id << 16 | (uint32_t)flags << 8 | ev->arity,
                           memory_order_relaxed);
@@ -596,8 +597,6 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     }
     if (ev->type)
         atomic_fetch_add_explicit(&s->type_counts[shard][type_id], 1, memory_order_relaxed);
-    atomic_store_explicit(&sl->csum, arena_write(s, off, id, ev->payload, stored_len),
-                          memory_order_relaxed);
     atomic_store_explicit(&sl->seq, stamp, memory_order_release);
     if (id % ES_BLOCK == 0) summarize(s, block_of(id));
     return id;
