@@ -46,7 +46,7 @@ defmodule ElixirScope.TraceDB do
   | `:name` | `ElixirScope.TraceDB` | registered name; queries take `store: name` |
 
   Memory is reserved up front but committed by the OS only as it is written: a store
-  costs about 72 bytes per event held plus the payload bytes.
+  costs about 64 bytes per event held plus the payload bytes.
   """
   use GenServer
 
