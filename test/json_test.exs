@@ -10,6 +10,7 @@ defmodule ElixirScope.JSONTest do
 
   alias ElixirScope.JSON
   alias ElixirScope.Test.JSON, as: Oracle
+  alias ElixirScope.Test.LongSchedule
 
   doctest ElixirScope.JSON
 
@@ -606,41 +607,21 @@ defmodule ElixirScope.JSONTest do
     {:ok, float_json} = JSON.encode(floats)
     assert byte_size(big_json) > 1_000_000
 
-    previous = :erlang.system_monitor(self(), [{:long_schedule, 1}])
-
-    try do
-      for _ <- 1..3 do
-        assert {:ok, ^big_json} = JSON.encode(big_term)
-        assert {:ok, ^float_json} = JSON.encode(floats)
-        assert {:ok, _} = JSON.encode(unicode)
-        assert same?(JSON.decode!(big_json), big_term)
-        assert same?(JSON.decode!(float_json), floats)
-        # the largest inputs that stay on a normal scheduler
-        assert {:ok, _} = JSON.decode(JSON.encode!(Enum.take(floats, 700)))
-        assert {:ok, _} = JSON.decode(~s(") <> String.duplicate("é", 31_000) <> ~s("))
-        assert {:ok, _} = JSON.encode(Enum.take(floats, 250))
-        assert {:ok, _} = JSON.encode(Enum.to_list(1..3900))
-      end
-    after
-      case previous do
-        {pid, opts} -> :erlang.system_monitor(pid, opts)
-        :undefined -> :erlang.system_monitor(:undefined)
-      end
-    end
-
-    me = self()
-
     long =
-      Stream.repeatedly(fn ->
-        receive do
-          {:monitor, ^me, :long_schedule, info} -> info
-          {:monitor, _other, :long_schedule, _info} -> :other
-        after
-          0 -> :done
+      LongSchedule.reports(fn ->
+        for _ <- 1..3 do
+          assert {:ok, ^big_json} = JSON.encode(big_term)
+          assert {:ok, ^float_json} = JSON.encode(floats)
+          assert {:ok, _} = JSON.encode(unicode)
+          assert same?(JSON.decode!(big_json), big_term)
+          assert same?(JSON.decode!(float_json), floats)
+          # the largest inputs that stay on a normal scheduler
+          assert {:ok, _} = JSON.decode(JSON.encode!(Enum.take(floats, 700)))
+          assert {:ok, _} = JSON.decode(~s(") <> String.duplicate("é", 31_000) <> ~s("))
+          assert {:ok, _} = JSON.encode(Enum.take(floats, 250))
+          assert {:ok, _} = JSON.encode(Enum.to_list(1..3900))
         end
       end)
-      |> Enum.take_while(&(&1 != :done))
-      |> Enum.reject(&(&1 == :other))
 
     assert long == [], "the test process held a scheduler too long: #{inspect(long)}"
   end

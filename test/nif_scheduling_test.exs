@@ -6,6 +6,7 @@ defmodule ElixirScope.NifSchedulingTest do
   """
   use ExUnit.Case, async: false
 
+  alias ElixirScope.Test.LongSchedule
   alias ElixirScope.TraceDB
 
   setup do
@@ -21,37 +22,17 @@ defmodule ElixirScope.NifSchedulingTest do
   end
 
   test "large queries, stats and clear stay within a normal scheduler's slice", %{pids: [p | _]} do
-    previous = :erlang.system_monitor(self(), [{:long_schedule, 1}])
-
-    try do
-      assert length(TraceDB.query_events(type: :tick)) == 200_000
-      assert length(TraceDB.query_events(pid: p)) == 4000
-      assert length(TraceDB.query_events(module: Tick, limit: 50_000)) == 50_000
-      now = System.monotonic_time()
-      assert length(TraceDB.query_events(timestamp_end: now)) == 200_000
-      assert TraceDB.stats().stored == 200_000
-      assert TraceDB.get_processes_at(now) == []
-      TraceDB.clear()
-    after
-      case previous do
-        {pid, opts} -> :erlang.system_monitor(pid, opts)
-        :undefined -> :erlang.system_monitor(:undefined)
-      end
-    end
-
-    me = self()
-
     long =
-      Stream.repeatedly(fn ->
-        receive do
-          {:monitor, ^me, :long_schedule, info} -> info
-          {:monitor, _other, :long_schedule, _info} -> :other
-        after
-          0 -> :done
-        end
+      LongSchedule.reports(fn ->
+        assert length(TraceDB.query_events(type: :tick)) == 200_000
+        assert length(TraceDB.query_events(pid: p)) == 4000
+        assert length(TraceDB.query_events(module: Tick, limit: 50_000)) == 50_000
+        now = System.monotonic_time()
+        assert length(TraceDB.query_events(timestamp_end: now)) == 200_000
+        assert TraceDB.stats().stored == 200_000
+        assert TraceDB.get_processes_at(now) == []
+        TraceDB.clear()
       end)
-      |> Enum.take_while(&(&1 != :done))
-      |> Enum.reject(&(&1 == :other))
 
     assert long == [], "the test process held a scheduler too long: #{inspect(long)}"
   end

@@ -4,6 +4,7 @@ defmodule ElixirScope.PersisterTest do
   import ElixirScope.Test.Wait
   alias ElixirScope.TraceDB
   alias ElixirScope.Test.Stores
+  alias ElixirScope.Test.LongSchedule
 
   @moduletag :tmp_dir
   @moduletag :capture_log
@@ -149,30 +150,18 @@ defmodule ElixirScope.PersisterTest do
       )
 
     persister = Process.whereis(ElixirScope.Persister)
-    previous = :erlang.system_monitor(self(), [{:long_schedule, 1}])
 
-    try do
-      for i <- 1..30_000, do: note(i)
-      Process.sleep(200)
-    after
-      case previous do
-        {pid, opts} -> :erlang.system_monitor(pid, opts)
-        :undefined -> :erlang.system_monitor(:undefined)
-      end
-    end
+    long =
+      LongSchedule.reports(
+        fn ->
+          for i <- 1..30_000, do: note(i)
+          Process.sleep(200)
+        end,
+        [persister]
+      )
 
     assert ElixirScope.Persister.files(dir) |> Enum.map(&File.stat!(&1).size) |> Enum.sum() >
              100_000
-
-    long =
-      Stream.repeatedly(fn ->
-        receive do
-          {:monitor, ^persister, :long_schedule, info} -> info
-        after
-          0 -> :done
-        end
-      end)
-      |> Enum.take_while(&(&1 != :done))
 
     assert long == [], "the persister held a normal scheduler: #{inspect(long)}"
   end
