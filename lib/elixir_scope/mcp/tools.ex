@@ -39,7 +39,7 @@ defmodule ElixirScope.MCP.Tools do
   loaded, nothing recorded yet) gives an `isError` result saying what to do next.
   """
 
-  alias ElixirScope.{Analysis, Processes, SupervisionTree, TimeTravel, TraceDB}
+  alias ElixirScope.{Analysis, Native, Processes, SupervisionTree, TimeTravel, TraceDB}
   alias ElixirScope.MCP.{Args, Text}
 
   @pid_arg %{
@@ -360,7 +360,7 @@ defmodule ElixirScope.MCP.Tools do
     else
       event_page(
         "Calls of #{inspect(module)}, oldest first:",
-        Enum.map(events, &ElixirScope.Event.wrap/1),
+        events,
         limit,
         config
       )
@@ -762,9 +762,9 @@ defmodule ElixirScope.MCP.Tools do
   end
 
   defp event_timestamp!(id) do
-    case TraceDB.query_events(after_id: id - 1, before_id: id + 1, limit: 1) do
-      [event] -> event.timestamp
-      [] -> Args.fail("no event ##{id} in the recording (it may have been pruned)")
+    case TraceDB.store!(TraceDB) |> Native.get(id) do
+      %{timestamp: timestamp} -> timestamp
+      nil -> Args.fail("no event ##{id} in the recording (it may have been pruned)")
     end
   end
 
@@ -800,7 +800,7 @@ defmodule ElixirScope.MCP.Tools do
 
       event_page(
         "Events #{range}, oldest first:",
-        Enum.map(events, &ElixirScope.Event.wrap/1),
+        events,
         limit,
         config
       )
