@@ -17,6 +17,21 @@
 #   process tracer + ETS (orig)  the original design: a {:tracer, pid} process that
 #                                inserts every trace message into an ETS :ordered_set
 #
+# Three more rows take ElixirScope's cost apart (same rounds, same interleaving):
+#
+#   no-op tracer, resource state  the floor's tracer, with a NIF resource term (an
+#                                :atomics reference) as its state instead of []: a tracer
+#                                that reaches its store through its state, as ours must,
+#                                pays the runtime for copying that state
+#   ES, nothing stored           ElixirScope :full with sample_rate: 0.0: every callback
+#                                runs (tracer and pid lookup, call frames, clock, the
+#                                sampling decision) but no event is encoded or stored
+#   ES, store within L2          ElixirScope :full (caps raised) with a store of 16,384
+#                                events and 256 KiB of payload, small enough to stay in
+#                                a core's L2 cache (1 MiB per core on the 2-vCPU EPYC VM
+#                                we measure on): by difference, what writing events into
+#                                memory that is not in cache costs
+#
 # For the two process tracers the time runs until the tracer has handled all 2N trace
 # messages (its backlog drained); the caller's own time is shown beside it, with the
 # peak mailbox length of the tracer (sampled by the tracer every 1024 messages and by
@@ -92,14 +107,25 @@ defmodule Bench.TracerBench do
   # ElixirScope's governor caps (500k events/s by default) out of the way: every event
   # is recorded in full, whatever the rate.
   @no_caps [max_events_per_sec: 1_000_000_000, max_bytes_per_sec: 1_000_000_000_000]
-  @rows [:untraced, :noop, :es, :es_nocap, :dbg, :orig]
+  @rows [:untraced, :noop, :es, :es_nocap, :dbg, :orig, :noop_resource, :es_unstored, :es_l2]
+  @diagnostics [:noop_resource, :es_unstored, :es_l2]
   @names %{
     untraced: "untraced",
     noop: "no-op NIF tracer (floor)",
     es: "ElixirScope :full",
     es_nocap: "ElixirScope :full, governor caps raised",
     dbg: ":dbg process tracer (counting)",
-    orig: "process tracer + ETS (orig design)"
+    orig: "process tracer + ETS (orig design)",
+    noop_resource: "no-op tracer, resource state",
+    es_unstored: "ES :full, nothing stored",
+    es_l2: "ES :full, store within L2"
+  }
+  # ElixirScope options of each ElixirScope row, on top of tracing_level: :full.
+  @es_opts %{
+    es: [],
+    es_nocap: @no_caps,
+    es_unstored: [sample_rate: 0.0],
+    es_l2: [max_events: 16_384, max_bytes: 262_144] ++ @no_caps
   }
   @levels [:untraced, :full, :messages_only, :minimal, :full_nocap]
 
@@ -206,17 +232,18 @@ defmodule Bench.TracerBench do
     %{caller: t1 - t0, total: t1 - t0, cpu: busy_ns() - busy0}
   end
 
-  defp measure(:noop, n) do
+  defp measure(row, n) when row in [:noop, :noop_resource] do
+    state = if row == :noop, do: [], else: :atomics.new(1, [])
     w = spawn_worker(n)
     1 = :erlang.trace_pattern(@mfa, @match_spec, [:local])
-    1 = :erlang.trace(w, true, [:call, {:tracer, :es_noop_tracer, []}])
+    1 = :erlang.trace(w, true, [:call, {:tracer, :es_noop_tracer, state}])
     {t0, t1, _, busy0} = go(w)
     %{caller: t1 - t0, total: t1 - t0, cpu: busy_ns() - busy0}
   end
 
-  defp measure(row, n) when row in [:es, :es_nocap] do
-    caps = if row == :es_nocap, do: @no_caps, else: []
-    :ok = ElixirScope.setup([tracing_level: :full, max_events: 2_000_000] ++ caps)
+  defp measure(row, n) when is_map_key(@es_opts, row) do
+    opts = Keyword.merge([tracing_level: :full, max_events: 2_000_000], @es_opts[row])
+    :ok = ElixirScope.setup(opts)
     :ok = ElixirScope.trace_function(@mfa)
     # trace_function/1 traces calls in every process, new ones included.
     w = spawn_worker(n)
@@ -224,8 +251,8 @@ defmodule Bench.TracerBench do
     cpu = busy_ns() - busy0
     stats = TraceDB.stats()
     governor = ElixirScope.Governor.status()
-    [first] = TraceDB.query_events(type: :call, pid: w, limit: 1)
-    [last] = TraceDB.query_events(type: :return, pid: w, limit: 1, order: :desc)
+    first = TraceDB.query_events(type: :call, pid: w, limit: 1)
+    last = TraceDB.query_events(type: :return, pid: w, limit: 1, order: :desc)
     :ok = ElixirScope.stop(keep_data: false)
 
     %{
@@ -437,13 +464,13 @@ defmodule Bench.TracerBench do
     floor = total.noop
 
     rows =
-      for row <- @rows do
+      for row <- @rows -- @diagnostics do
         samples = calls[row]
 
         backlog =
           case row do
             r when r in [:dbg, :orig] -> Util.int(med(samples, :backlog))
-            r when r in [:es, :es_nocap] -> "0"
+            r when is_map_key(@es_opts, r) -> "0"
             _ -> "-"
           end
 
@@ -498,8 +525,8 @@ defmodule Bench.TracerBench do
     #{uniq_join(es, :governor_step)}, events sampled out per run #{ints(es, :sampled_out)}
       governor, caps raised:  step changes per run #{ints(nc, :governor_changes)}, step at end \
     #{uniq_join(nc, :governor_step)}
-      first :call event:  #{inspect(Map.drop(s.first, [:pid]))}
-      last :return event: #{inspect(Map.drop(s.last, [:pid]))}
+      first :call event:  #{inspect(Map.drop(hd(s.first), [:pid]))}
+      last :return event: #{inspect(Map.drop(hd(s.last), [:pid]))}
       process tracer + ETS, rows in the table per run: #{ints(calls.orig, :stored)} \
     (expected #{Util.int(2 * @n)})
 
@@ -510,6 +537,50 @@ defmodule Bench.TracerBench do
       :dbg (counting only) / ElixirScope:    #{Util.ratio(total.dbg / total.es)} default governor, \
     #{Util.ratio(total.dbg / total.es_nocap)} caps raised
       ElixirScope backlog: 0 (no tracer process: the traced process stores its own events)\
+    """)
+
+    print_breakdown(calls, total)
+  end
+
+  # The diagnostic rows, and ElixirScope's time over the floor taken apart with them.
+  defp print_breakdown(calls, total) do
+    floor = total.noop
+
+    rows =
+      for row <- [:noop | @diagnostics] ++ [:es_nocap] do
+        [
+          @names[row],
+          Util.f(total[row], 1),
+          Util.f(Enum.min(values(calls[row], :total)) / @n, 1),
+          Util.f(total[row] - floor, 1),
+          Util.ratio(total[row] / floor)
+        ]
+      end
+
+    Util.table(
+      "1b. Where ElixirScope's time goes: diagnostic rows (same rounds as table 1)",
+      ["row", "ns/call", "min ns/call", "over floor ns", "vs floor"],
+      rows
+    )
+
+    un = calls.es_unstored
+    l2 = calls.es_l2
+    part = fn a, b -> String.pad_leading(Util.f(total[a] - total[b], 1), 7) end
+
+    IO.puts("""
+      ES, nothing stored: :call events stored per run #{ints(un, :calls)}, sampled out \
+    #{ints(un, :sampled_out)} (expected 0 and #{Util.int(@n)})
+      ES, store within L2: :call events appended per run #{ints(l2, :calls)} \
+    (expected #{Util.int(@n)}; the ring wraps, the oldest are pruned)
+
+      ns per call over the floor, by difference of medians:
+        the runtime copying a resource state (resource state - floor):      #{part.(:noop_resource, :noop)}
+        our callbacks, nothing stored (nothing stored - resource state):    #{part.(:es_unstored, :noop_resource)}
+        encoding + storing two events in cache (within L2 - nothing stored): #{part.(:es_l2, :es_unstored)}
+        the store's memory not in cache (caps raised - within L2):           #{part.(:es_nocap, :es_l2)}
+      ES with nothing stored / floor: #{Util.ratio(total.es_unstored / floor)}; the 1.4x target \
+    leaves #{Util.f(1.4 * floor - total.es_unstored, 1)} ns per call for encoding and storing \
+    the call's two events.\
     """)
   end
 
