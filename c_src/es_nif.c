@@ -8,6 +8,7 @@
  * Thread-safety: every NIF may run on any scheduler at once; the store is lock-free.
  * A store lives as long as any term refers to its resource.
  */
+#include "clock.h"
 #include "codec.h"
 #include "diff.h"
 #include "etf.h"
@@ -18,9 +19,7 @@
 #include "tracer.h"
 
 #include <erl_nif.h>
-#include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #define NORMAL_VISITS 4000 /* events a query may visit on a normal scheduler */
 #define NORMAL_RESULTS 400 /* event maps it may build there */
@@ -32,43 +31,20 @@ static void store_dtor(ErlNifEnv *env, void *obj) {
     es_store_free(((es_ref *)obj)->store);
 }
 
-/* System.monotonic_time/0 in nanoseconds (the native unit on Linux), read the cheap
- * way: CLOCK_MONOTONIC plus the runtime's offset from it. enif_monotonic_time()
- * costs several times a vDSO clock read, and the tracer reads the clock on every
- * event. The offset is measured at load and again by calibrate_clock/0 (the governor
- * calls it every tick), so the runtime's time correction cannot drift us apart. */
-static _Atomic int64_t clock_offset;
-
-static int64_t os_monotonic(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+/* The runtime's monotonic time, for es_clock_calibrate(). */
+static int64_t runtime_monotonic(void) {
+    return enif_monotonic_time(ERL_NIF_NSEC);
 }
 
-/* The runtime's monotonic clock is CLOCK_MONOTONIC plus a constant, so every sample
- * bounds the offset: erl - after <= offset <= erl - before. Taking the tightest
- * bounds of many samples pins it down to the nanosecond. */
-static void measure_clock_offset(void) {
-    int64_t lo = INT64_MIN, hi = INT64_MAX;
-    for (int i = 0; i < 64; i++) {
-        int64_t before = os_monotonic();
-        int64_t erl = enif_monotonic_time(ERL_NIF_NSEC);
-        int64_t after = os_monotonic();
-        if (erl - after > lo) lo = erl - after;
-        if (erl - before < hi) hi = erl - before;
-    }
-    atomic_store_explicit(&clock_offset, lo <= hi ? lo + (hi - lo) / 2 : lo, memory_order_relaxed);
-}
-
-static int64_t erlang_monotonic(void) {
-    return os_monotonic() + atomic_load_explicit(&clock_offset, memory_order_relaxed);
-}
-
+/* Re-measures the clock (clock.c); the governor calls it every tick. Returns the source
+ * event timestamps are read from now and the runtime's offset from CLOCK_MONOTONIC. */
 static ERL_NIF_TERM calibrate_clock(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     (void)argv;
-    measure_clock_offset();
-    return enif_make_int64(env, atomic_load_explicit(&clock_offset, memory_order_relaxed));
+    es_clock_calibrate(runtime_monotonic);
+    const char *source = es_clock_source() == ES_CLOCK_TSC ? "tsc" : "clock_monotonic";
+    return enif_make_tuple2(env, enif_make_atom(env, source),
+                            enif_make_int64(env, es_clock_offset()));
 }
 
 es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref **ref) {
@@ -98,7 +74,7 @@ static ERL_NIF_TERM store_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
                            .max_payload_bytes = 64u << 10,
                            .sample_rate = 1.0,
                            .max_keys = 262144,
-                           .clock = erlang_monotonic};
+                           .clock = es_clock_now};
     uint64_t payload = cfg.max_payload_bytes, keys = cfg.max_keys;
     if (!opt_u64(env, argv[0], es_atom.max_events, 16, 1ull << 31, &cfg.max_events))
         return es_raise_arg(env, "max_events must be an integer in 16..2147483648");
@@ -506,7 +482,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     es_codec_init_atoms(env);
     etf_load(env);
     es_diff_load(env);
-    measure_clock_offset();
+    es_clock_calibrate(runtime_monotonic);
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
                                                      ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     if (!es_store_resource_type) return 1;

@@ -133,6 +133,41 @@ defmodule ElixirScope.TraceDBTest do
       assert Map.keys(event) |> Enum.sort() == [:id, :timestamp, :type, :value]
     end
 
+    # The clock reads the TSC once a rate has been measured over a second (see
+    # c_src/clock.h), where the kernel keeps time with it: timestamps stay
+    # System.monotonic_time/0 values either way.
+    test "timestamps stay System.monotonic_time/0 values when read from the TSC" do
+      ElixirScope.Native.calibrate_clock()
+      Process.sleep(1050)
+      {source, _offset} = ElixirScope.Native.calibrate_clock()
+
+      kernel_tsc? =
+        match?(
+          {:ok, "tsc\n"},
+          File.read("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        )
+
+      assert source == if(kernel_tsc?, do: :tsc, else: :clock_monotonic)
+
+      brackets =
+        for i <- 1..5000 do
+          before = System.monotonic_time()
+          store!(:tick, %{i: i})
+          {before, System.monotonic_time()}
+        end
+
+      events = TraceDB.query_events(type: :tick, limit: 5000) |> Enum.sort_by(& &1.i)
+      assert Enum.map(events, & &1.i) == Enum.to_list(1..5000)
+
+      for {%{i: i, timestamp: ts}, {before, later}} <- Enum.zip(events, brackets) do
+        assert before <= ts and ts <= later, "event #{i}: #{before} <= #{ts} <= #{later}"
+      end
+
+      # In the order they were stored, timestamps never go back.
+      stamps = Enum.map(events, & &1.timestamp)
+      assert stamps == Enum.sort(stamps)
+    end
+
     test "keeps a caller-given timestamp, including negative ones" do
       store!(:a, %{timestamp: 123})
       store!(:b, %{timestamp: -77})

@@ -58,6 +58,9 @@ defmodule ElixirScope.Governor do
     }
 
     Native.tracer_counts(state.tracer)
+    # Event timestamps read the TSC only while its line is fresh (see c_src/clock.h):
+    # re-anchor it now rather than at the first tick.
+    Native.calibrate_clock()
     schedule(state)
     {:ok, state}
   end
