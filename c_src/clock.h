@@ -11,8 +11,11 @@
  * calibration re-anchors the line at the current CLOCK_MONOTONIC time, so a reading
  * strays from CLOCK_MONOTONIC only by that rate's error over the time since the last
  * calibration (the governor calibrates every tick). A reading more than two seconds
- * past the last calibration, or before a rate is known, falls back to clock_gettime().
- * Readings never go back on one thread.
+ * past the last calibration, or before a rate is known, falls back to clock_gettime();
+ * so does one on a CPU whose TSC reads behind the line's. Readings never go back on one
+ * thread (by up to a millisecond they are held; a larger step back, which only a moved
+ * offset can cause, is taken). A machine paused with its TSC stopped reads behind
+ * CLOCK_MONOTONIC until the next calibration re-anchors the line.
  *
  * es_clock_calibrate(runtime_now) re-measures the offset between runtime_now() (which
  * returns the runtime's monotonic time in ns) and CLOCK_MONOTONIC, and the TSC line.
