@@ -21,6 +21,7 @@
 #define RATE_WINDOW NS_PER_S         /* the TSC's rate is measured over at least this */
 #define LINE_LIFETIME (2 * NS_PER_S) /* past this since calibration, clock_gettime() */
 #define MAX_HOLD (NS_PER_S / 1000)   /* the furthest a reading is held back */
+#define MAX_SAMPLE_TICKS 2000        /* a looser (tsc, CLOCK_MONOTONIC) pair is not used */
 
 static _Atomic int64_t offset; /* the runtime's monotonic time - CLOCK_MONOTONIC */
 static _Atomic bool calibrating;
@@ -64,17 +65,17 @@ static bool kernel_uses_tsc(void) {
 }
 
 /* A TSC reading and a CLOCK_MONOTONIC reading of one instant: of a few tries, the one
- * whose clock_gettime() took fewest ticks. */
-static point sample(void) {
-    point best = {0, 0};
+ * whose clock_gettime() took fewest ticks (~60 here). False when every try took over
+ * MAX_SAMPLE_TICKS (the thread was preempted each time): the point would be too loose. */
+static bool sample(point *best) {
     uint64_t width = UINT64_MAX;
     for (int i = 0; i < 8; i++) {
         uint64_t t0 = __rdtsc();
         int64_t mono = os_monotonic();
         uint64_t t1 = __rdtsc();
-        if (t1 - t0 < width) width = t1 - t0, best.tsc = t0 + (t1 - t0) / 2, best.mono = mono;
+        if (t1 - t0 < width) width = t1 - t0, best->tsc = t0 + (t1 - t0) / 2, best->mono = mono;
     }
-    return best;
+    return width <= MAX_SAMPLE_TICKS;
 }
 
 static void publish(uint64_t tsc, int64_t ns, uint64_t mult, uint64_t limit) {
@@ -92,7 +93,8 @@ static void publish(uint64_t tsc, int64_t ns, uint64_t mult, uint64_t limit) {
  * the rate over it. A rate that moved by more than 0.1% (a VM suspended or migrated)
  * is not trusted: readings go back to clock_gettime() until the next window agrees. */
 static void retime(int64_t off) {
-    point p = sample();
+    point p;
+    if (!sample(&p)) return; /* the line stays as it was, and expires if this goes on */
     if (anchor.tsc == 0 || p.tsc <= anchor.tsc || p.mono <= anchor.mono) {
         anchor = p;
     } else if (p.mono - anchor.mono >= RATE_WINDOW) {
