@@ -281,21 +281,14 @@ defmodule ElixirScope.MCP.Tools do
   @doc false
   def state_timeline(args, config) do
     pid = Args.pid!(args, "pid_string")
-    {limit, after_id} = window(args)
-    states = TimeTravel.state_timeline(pid, page_filters(limit, after_id))
+    window = window(args)
+    states = TimeTravel.state_timeline(pid, page_filters(window))
 
-    if states == [] and after_id == nil do
-      nothing_recorded(pid, "state changes", :genserver)
-    else
-      lines = Enum.map(states, &{state_lines(&1), "e#{&1.id}"})
-
-      Text.page(
-        "States of #{Text.pid(pid)}, oldest first:",
-        Enum.take(lines, limit),
-        more(lines, limit),
-        config
-      )
-    end
+    id_page(states, window, config,
+      heading: "States of #{Text.pid(pid)}, oldest first:",
+      line: &state_lines/1,
+      none: fn -> nothing_recorded(pid, "state changes", :genserver) end
+    )
   end
 
   defp state_lines(%{diff: nil} = e),
@@ -323,48 +316,38 @@ defmodule ElixirScope.MCP.Tools do
   def message_flow(args, config) do
     a = Args.pid!(args, "from_pid")
     b = Args.pid!(args, "to_pid")
-    {limit, after_id} = window(args)
-    events = TimeTravel.message_flow(a, b, page_filters(limit, after_id))
+    window = window(args)
+    events = TimeTravel.message_flow(a, b, page_filters(window))
 
-    if events == [] and after_id == nil do
-      {:error,
-       "No messages recorded between #{Text.pid(a)} and #{Text.pid(b)}. Messages are " <>
-         "recorded for traced senders: trace one with elixir_scope_trace_process, then " <>
-         "let them talk."}
-    else
-      event_page(
-        "Messages between #{Text.pid(a)} and #{Text.pid(b)}, in order:",
-        events,
-        limit,
-        config
-      )
-    end
+    id_page(events, window, config,
+      heading: "Messages between #{Text.pid(a)} and #{Text.pid(b)}, in order:",
+      none: fn ->
+        {:error,
+         "No messages recorded between #{Text.pid(a)} and #{Text.pid(b)}. Messages are " <>
+           "recorded for traced senders: trace one with elixir_scope_trace_process, then " <>
+           "let them talk."}
+      end
+    )
   end
 
   @doc false
   def function_calls(args, config) do
     module = Args.module!(args, "module_name")
-    {limit, after_id} = window(args)
-    events = TraceDB.query_events([module: module] ++ page_filters(limit, after_id))
+    window = window(args)
+    events = TraceDB.query_events([module: module] ++ page_filters(window))
 
-    if events == [] and after_id == nil do
-      traced = module in info(:modules, [])
-
-      {:error,
-       if(traced,
-         do: "#{inspect(module)} is traced but none of its functions has been called since.",
-         else:
-           "#{inspect(module)} is not traced: call elixir_scope_trace_module with it, then " <>
-             "let the application work."
-       )}
-    else
-      event_page(
-        "Calls of #{inspect(module)}, oldest first:",
-        events,
-        limit,
-        config
-      )
-    end
+    id_page(events, window, config,
+      heading: "Calls of #{inspect(module)}, oldest first:",
+      none: fn ->
+        {:error,
+         if(module in info(:modules, []),
+           do: "#{inspect(module)} is traced but none of its functions has been called since.",
+           else:
+             "#{inspect(module)} is not traced: call elixir_scope_trace_module with it, then " <>
+               "let the application work."
+         )}
+      end
+    )
   end
 
   @doc false
@@ -475,18 +458,19 @@ defmodule ElixirScope.MCP.Tools do
   @doc false
   def execution_path(args, config) do
     pid = Args.pid!(args, "pid_string")
-    {limit, after_id} = window(args)
-    events = TimeTravel.execution_path(pid, page_filters(limit, after_id))
+    window = window(args)
+    events = TimeTravel.execution_path(pid, page_filters(window))
 
-    if events == [] and after_id == nil,
-      do: nothing_recorded(pid, "events", :process),
-      else: event_page("What #{Text.pid(pid)} did, in order:", events, limit, config)
+    id_page(events, window, config,
+      heading: "What #{Text.pid(pid)} did, in order:",
+      none: fn -> nothing_recorded(pid, "events", :process) end
+    )
   end
 
   @doc false
   def analyze_state_changes(args, config) do
     pid = Args.pid!(args, "pid_string")
-    {limit, after_id} = window(args)
+    window = window(args)
     all = TimeTravel.state_timeline(pid, limit: 5_000)
 
     if all == [] do
@@ -507,15 +491,14 @@ defmodule ElixirScope.MCP.Tools do
         |> Enum.sort_by(fn {key, n} -> {-n, inspect(key)} end)
         |> Enum.map_join(", ", fn {{callback, kind}, n} -> "#{callback} #{kind} ×#{n}" end)
 
-      page = TimeTravel.state_timeline(pid, page_filters(limit, after_id))
-      lines = Enum.map(page, &{state_lines(&1), "e#{&1.id}"})
+      page = TimeTravel.state_timeline(pid, page_filters(window))
 
       heading =
         "#{Text.pid(pid)}: #{length(all)} states recorded#{if length(all) == 5_000, do: " (first 5000 analysed)"}, " <>
           "#{length(changes)} changes.\nFields changed: #{blank(fields)}\nChanged by: #{blank(causes)}\n" <>
           "States, oldest first:"
 
-      Text.page(heading, Enum.take(lines, limit), more(lines, limit), config)
+      id_page(page, window, config, heading: heading, line: &state_lines/1)
     end
   end
 
@@ -772,7 +755,7 @@ defmodule ElixirScope.MCP.Tools do
   def events_between(args, config) do
     t1 = Args.timestamp(args, "start_timestamp")
     t2 = Args.timestamp(args, "end_timestamp")
-    {limit, after_id} = window(args)
+    window = window(args)
 
     filters =
       [
@@ -789,22 +772,19 @@ defmodule ElixirScope.MCP.Tools do
       ]
       |> Enum.reject(fn {_, v} -> v == nil end)
 
-    events = TraceDB.query_events(filters ++ page_filters(limit, after_id))
+    events = TraceDB.query_events(filters ++ page_filters(window))
 
-    if events == [] and after_id == nil do
-      {:error,
-       "No events recorded in that range. elixir_scope_status shows the current time and what is traced."}
-    else
-      range =
-        "from #{if t1, do: "t=#{t1}", else: "the start"} to #{if t2, do: "t=#{t2}", else: "now"}"
+    range =
+      "from #{if t1, do: "t=#{t1}", else: "the start"} to #{if t2, do: "t=#{t2}", else: "now"}"
 
-      event_page(
-        "Events #{range}, oldest first:",
-        events,
-        limit,
-        config
-      )
-    end
+    id_page(events, window, config,
+      heading: "Events #{range}, oldest first:",
+      none: fn ->
+        {:error,
+         "No events recorded in that range. elixir_scope_status shows the current time and " <>
+           "what is traced."}
+      end
+    )
   end
 
   @doc false
@@ -1020,8 +1000,9 @@ defmodule ElixirScope.MCP.Tools do
      end}
   end
 
-  defp page_filters(limit, nil), do: [limit: limit + 1]
-  defp page_filters(limit, after_id), do: [limit: limit + 1, after_id: after_id]
+  # One more than the page: whether it comes says if there is a next page.
+  defp page_filters({limit, nil}), do: [limit: limit + 1]
+  defp page_filters({limit, after_id}), do: [limit: limit + 1, after_id: after_id]
 
   # limit and the id to continue after, for listings ordered by id.
   defp window(args), do: {Args.integer(args, "limit", 50, 1, 500), cursor_id(args)}
@@ -1055,9 +1036,17 @@ defmodule ElixirScope.MCP.Tools do
     if length(lines) > limit, do: lines |> Enum.at(limit - 1) |> elem(1)
   end
 
-  defp event_page(heading, events, limit, config) do
-    lines = Enum.map(events, &{Text.event(&1), "e#{&1.id}"})
-    Text.page(heading, Enum.take(lines, limit), more(lines, limit), config)
+  # A page of events in id order (`:line` renders one; one line each by default), with
+  # the cursor that continues it. On the first page, no events at all is the tool's
+  # `:none` answer.
+  defp id_page(events, {limit, after_id}, config, opts) do
+    if events == [] and after_id == nil and opts[:none] do
+      opts[:none].()
+    else
+      render = Keyword.get(opts, :line, &Text.event/1)
+      lines = Enum.map(events, &{render.(&1), "e#{&1.id}"})
+      Text.page(opts[:heading], Enum.take(lines, limit), more(lines, limit), config)
+    end
   end
 
   defp offset_page(heading, lines, limit, offset, config) do
