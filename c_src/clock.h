@@ -3,7 +3,9 @@
  * (System.monotonic_time/0, nanoseconds on Linux), read cheaply.
  *
  * Contract: es_clock_now() is CLOCK_MONOTONIC plus the runtime's offset from it, as
- * measured by the last es_clock_calibrate(). Where the kernel itself keeps time with
+ * measured by the last es_clock_calibrate() (before any, as in the C tests and benches,
+ * CLOCK_MONOTONIC itself); enif_monotonic_time() costs several times a clock_gettime(),
+ * and the store stamps every event. Where the kernel itself keeps time with
  * the TSC (its clocksource is "tsc", on x86-64), es_clock_now() reads the TSC and
  * scales it instead of calling clock_gettime(): ~10 ns against ~23 ns on the 2-vCPU
  * EPYC VM we measure on, and the tracer reads the clock twice per traced call. The

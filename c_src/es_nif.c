@@ -73,8 +73,7 @@ static ERL_NIF_TERM store_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
                            .max_bytes = 256u << 20,
                            .max_payload_bytes = 64u << 10,
                            .sample_rate = 1.0,
-                           .max_keys = 262144,
-                           .clock = es_clock_now};
+                           .max_keys = 262144};
     uint64_t payload = cfg.max_payload_bytes, keys = cfg.max_keys;
     if (!opt_u64(env, argv[0], es_atom.max_events, 16, 1ull << 31, &cfg.max_events))
         return es_raise_arg(env, "max_events must be an integer in 16..2147483648");

@@ -3,13 +3,13 @@
  * The contract, the reclamation scheme and the thread-safety rules are in store.h.
  */
 #include "store.h"
+#include "clock.h"
 #include "sample.h"
 #include "vmem.h"
 
 #include <mimalloc.h>
 #include <sched.h>
 #include <string.h>
-#include <time.h>
 
 #define LINK_UNSET 0        /* chain link not written yet */
 #define LINK_NONE INT32_MIN /* no older event in this chain */
@@ -125,16 +125,6 @@ static inline uint64_t block_of(uint64_t id) {
     return (id - 1) / ES_BLOCK;
 }
 
-static int64_t monotonic_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-int64_t es_store_now(const es_store *s) {
-    return s->cfg.clock();
-}
-
 static void spin_wait(unsigned *spins) {
     if (++*spins > SPINS_BEFORE_YIELD) sched_yield();
 }
@@ -172,7 +162,6 @@ es_store *es_store_new(const es_store_config *cfg) {
     es_store *s = mi_zalloc_aligned(sizeof *s, 64);
     if (!s) return NULL;
     s->cfg = *cfg;
-    if (!s->cfg.clock) s->cfg.clock = monotonic_ns;
     s->cap = cfg->max_events;
     s->arena_words = (cfg->max_bytes + 7) / 8;
     s->nblocks = s->cap / ES_BLOCK + 3;
@@ -527,7 +516,7 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     /* The counters' line is most likely in another producer's cache: ask for it now,
      * so that its trip overlaps the clock read below rather than stalling the add. */
     __builtin_prefetch(&s->next_id, 1, 3);
-    int64_t ts = ev->ts == ES_TS_NOW ? s->cfg.clock() : ev->ts;
+    int64_t ts = ev->ts == ES_TS_NOW ? es_clock_now() : ev->ts;
     uint32_t len = ev->payload_len;
     if (len > s->cfg.max_payload_bytes) {
         flags |= ES_F_TRUNCATED;

@@ -64,9 +64,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ES_BLOCK 256     /* ids per time-summary block */
-#define ES_SLOT_BYTES 64 /* bytes of one event's slot (a cache line) */
-#define ES_TS_NOW INT64_MIN
+#define ES_BLOCK 256        /* ids per time-summary block */
+#define ES_SLOT_BYTES 64    /* bytes of one event's slot (a cache line) */
+#define ES_TS_NOW INT64_MIN /* es_event_in.ts: es_clock_now() at append */
 
 enum es_chain {
     ES_CHAIN_ACTOR,  /* key: pid table, head[0] */
@@ -96,7 +96,6 @@ typedef struct es_store_config {
     uint32_t max_payload_bytes; /* larger payloads are stored as truncated markers */
     double sample_rate;         /* share of non-critical events kept, 0.0..1.0 */
     uint32_t max_keys;          /* distinct pids / modules / functions / pairs indexed */
-    int64_t (*clock)(void);     /* timestamp source; NULL = CLOCK_MONOTONIC in ns */
 } es_store_config;
 
 /* What an append stores. Keys are entries of the store's own tables (es_store_*_key). */
@@ -164,9 +163,6 @@ unsigned es_thread_shard(void);
 /* Appends an event. Returns its id, or 0 when it was sampled out or dropped.
  * ES_F_TRUNCATED in flags stores the payload as a truncated marker. */
 uint64_t es_store_append(es_store *s, const es_event_in *ev);
-
-/* Current timestamp in the store's clock (System.monotonic_time/0 native units). */
-int64_t es_store_now(const es_store *s);
 
 /* Copies the slot of `id` when that event is live. */
 bool es_store_peek(es_store *s, uint64_t id, es_event_view *out);

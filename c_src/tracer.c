@@ -3,6 +3,7 @@
  * control a tracer. See tracer.h for the contract and the event shapes.
  */
 #include "tracer.h"
+#include "clock.h"
 #include "codec.h"
 #include "etf.h"
 #include "nif.h"
@@ -514,7 +515,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         return;
     }
     frame *f = &p->frames[p->depth++];
-    f->ts = es_store_now(s);
+    f->ts = es_clock_now();
     f->call_id = 0, f->mf = mf, f->module = module, f->callback = 0;
     f->cause = NULL, f->cause_len = 0;
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
@@ -600,7 +601,7 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
         mi_free(f.cause);
     }
     if (!f.call_id) return;
-    int64_t now = es_store_now(t->store);
+    int64_t now = es_clock_now();
     int64_t arity;
     if (!etf_get_int64(env, el[2], &arity) || arity < 0 || arity > 255) arity = 0;
     es_event_in in;

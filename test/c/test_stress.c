@@ -2,6 +2,7 @@
  * chains and scan time ranges, and the ring prunes underneath them. Readers check
  * that nothing they see is torn; at the end every live event is checked to be present
  * exactly once. Run under ASan/UBSan and TSan by `make test-sanitize`. */
+#include "clock.h"
 #include "helpers.h"
 #include "query.h"
 
@@ -82,7 +83,7 @@ static void *reader(void *arg) {
         es_walk w = {.ts_min = INT64_MIN, .ts_max = INT64_MAX, .want = 50, .descending = true};
         es_store_walk_chain(s, actors[x % PRODUCERS], ES_CHAIN_ACTOR, &w, check_visit, NULL);
         es_store_walk_chain(s, module, ES_CHAIN_MODULE, &w, check_visit, NULL);
-        int64_t now = es_store_now(s);
+        int64_t now = es_clock_now();
         es_walk tw = {.ts_min = now - 200000, .ts_max = now};
         es_store_walk_time(s, &tw, check_visit, NULL);
     }
