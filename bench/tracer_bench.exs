@@ -40,7 +40,9 @@
 #
 # Table 2: GenServer.call ping-pong between two processes, untraced and with
 # ElixirScope at :full, :messages_only and :minimal (default governor), and at :full
-# with the governor caps raised.
+# with the governor caps raised. Then the same with a server whose state is about
+# 1 KiB (a map of 60 strings and a list of 40 integers) that changes on every call,
+# untraced and at :states_only with the caps raised (every state stored whole).
 #
 # Every figure is the median of several samples; the alternatives are interleaved
 # (round-robin, rotated each round) in the same run so machine noise hits them alike.
@@ -87,9 +89,13 @@ defmodule Bench.PingServer do
   use GenServer
 
   @impl true
+  def init(:kib),
+    do: {:ok, %{count: 0, table: Map.new(1..60, &{&1, "value #{&1}"}), log: Enum.to_list(1..40)}}
+
   def init(n), do: {:ok, n}
 
   @impl true
+  def handle_call(:ping, _from, %{count: n} = s), do: {:reply, n, %{s | count: n + 1}}
   def handle_call(:ping, _from, n), do: {:reply, n, n + 1}
 end
 
@@ -127,7 +133,8 @@ defmodule Bench.TracerBench do
     es_unstored: [sample_rate: 0.0],
     es_l2: [max_events: 16_384, max_bytes: 262_144] ++ @no_caps
   }
-  @levels [:untraced, :full, :messages_only, :minimal, :full_nocap]
+  @levels [:untraced, :full, :messages_only, :minimal, :full_nocap, :untraced_kib, :states_kib]
+  @untraced [:untraced, :untraced_kib]
 
   def run do
     header()
@@ -387,7 +394,9 @@ defmodule Bench.TracerBench do
 
   defp ping(level, calls) do
     parent = self()
-    {:ok, server} = GenServer.start(PingServer, 0)
+
+    {:ok, server} =
+      GenServer.start(PingServer, if(level in [:untraced_kib, :states_kib], do: :kib, else: 0))
 
     client =
       spawn(fn ->
@@ -401,14 +410,16 @@ defmodule Bench.TracerBench do
       end)
 
     {setup_ns, extra} =
-      if level == :untraced do
+      if level in @untraced do
         {0, %{}}
       else
         Util.time_ns(fn ->
           opts =
-            if level == :full_nocap,
-              do: [tracing_level: :full] ++ @no_caps,
-              else: [tracing_level: level]
+            case level do
+              :full_nocap -> [tracing_level: :full] ++ @no_caps
+              :states_kib -> [tracing_level: :states_only] ++ @no_caps
+              level -> [tracing_level: level]
+            end
 
           :ok = ElixirScope.setup([max_events: 2_000_000] ++ opts)
           :ok = ElixirScope.trace_genserver(server)
@@ -427,7 +438,7 @@ defmodule Bench.TracerBench do
       end
 
     extra =
-      if level == :untraced do
+      if level in @untraced do
         extra
       else
         stats = TraceDB.stats()
@@ -585,15 +596,19 @@ defmodule Bench.TracerBench do
   end
 
   defp print_pings(pings) do
-    base = med(pings.untraced, :ns)
-
     rows =
       for level <- @levels do
         samples = pings[level]
         ns = med(samples, :ns)
 
+        base =
+          med(
+            if(level in [:untraced_kib, :states_kib], do: pings.untraced_kib, else: pings.untraced),
+            :ns
+          )
+
         {events, step, tp} =
-          if level == :untraced do
+          if level in @untraced do
             {"-", "-", "-"}
           else
             {Util.int(med(samples, :stored)), uniq_join(samples, :governor_step),
@@ -604,6 +619,8 @@ defmodule Bench.TracerBench do
           case level do
             :untraced -> "untraced"
             :full_nocap -> "ElixirScope :full, governor caps raised"
+            :untraced_kib -> "untraced, 1 KiB state"
+            :states_kib -> "ES :states_only, 1 KiB state, caps raised"
             level -> "ElixirScope #{inspect(level)}"
           end
 
@@ -635,11 +652,12 @@ defmodule Bench.TracerBench do
 
     IO.puts("""
       events stored: events appended to the store during the run (median); governor step: \
-    ElixirScope.Governor.status().step after the run.
+    ElixirScope.Governor.status().step after the run. The 1 KiB rows are against their own \
+    untraced row.
       trace_process ms: ElixirScope.trace_process(client) on the (non-GenServer) client process.\
     """)
 
-    for level <- tl(@levels) do
+    for level <- @levels -- @untraced do
       bt = hd(pings[level]).by_type |> Enum.filter(fn {_, c} -> c > 0 end) |> Enum.sort()
       IO.puts("  #{inspect(level)} events by type (one run): #{inspect(bt)}")
     end

@@ -107,6 +107,8 @@ static struct {
 } A;
 
 static _Thread_local etf_buf tl_buf;
+/* A callback's message while its frame keeps a copy: tl_buf holds the event meanwhile. */
+static _Thread_local etf_buf tl_cause;
 
 /* The process this thread traced last: a scheduler runs one process for many events,
  * so most events skip even the pid cache of codec.c. Only local pids are kept, whose
@@ -279,8 +281,15 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     return A.ok;
 }
 
-static uint64_t hash_payload(const etf_buf *b) {
-    return es_hash_bytes(b->data, b->len, 0x5eed) | 1; /* never 0, which means "none" */
+/* Begins the payload of a :state event in b: the map, then the state. Its encoded bytes
+ * are also what tells a changed state from the last one stored (their hash), so a state
+ * is encoded once. Returns that hash (never 0), or 0 when the state cannot be encoded. */
+static uint64_t state_payload_begin(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state) {
+    etf_reset(b);
+    if (!etf_map_begin(b) || !etf_map_key(b, A.state)) return 0;
+    size_t at = b->len;
+    if (!etf_term(env, b, state)) return 0;
+    return es_hash_bytes(b->data + at, b->len - at, 0x5eed) | 1;
 }
 
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -320,13 +329,9 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         }
         /* The state when watching starts: an :state event with callback :initial. */
         etf_buf *b = &tl_buf;
-        etf_reset(b);
-        if (!etf_encode(env, b, el[3])) return es_raise_arg(env, "state could not be encoded");
-        uint64_t h = hash_payload(b);
-        etf_reset(b);
+        uint64_t h = state_payload_begin(env, b, el[3]);
         es_key *mf = es_codec_mf_key(s, el[2], 0, true);
-        if (!mf || !etf_map_begin(b) || !etf_map_term(env, b, A.state, el[3]) ||
-            !etf_map_term(env, b, A.callback, A.initial))
+        if (!h || !mf || !etf_map_term(env, b, A.callback, A.initial))
             return es_raise_arg(env, "state could not be encoded");
         etf_map_end(b);
         es_event_in in = {.ts = ES_TS_NOW,
@@ -523,14 +528,14 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
         is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
-        etf_buf cause = {0};
+        etf_buf *cause = &tl_cause;
+        etf_reset(cause);
         if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
-            etf_encode(env, &cause, msg)) {
-            f->cause = mi_malloc(cause.len);
-            if (f->cause) memcpy(f->cause, cause.data, cause.len);
-            f->cause_len = f->cause ? (uint32_t)cause.len : 0;
+            etf_encode(env, cause, msg)) {
+            f->cause = mi_malloc(cause->len);
+            if (f->cause) memcpy(f->cause, cause->data, cause->len);
+            f->cause_len = f->cause ? (uint32_t)cause->len : 0;
         }
-        etf_free(&cause);
         f->callback = el[1];
     }
     bool traced = atomic_load_explicit(&t->functions[mf->id], memory_order_relaxed) ||
@@ -551,11 +556,9 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
     gs_watch *w = &t->gs[pid->id];
     uint64_t module = atomic_load_explicit(&w->module, memory_order_relaxed);
     if (!state || !module) return;
-    etf_buf *b = &tl_buf;
-    etf_reset(b);
-    if (!etf_encode(env, b, state)) return;
-    uint64_t h = hash_payload(b);
-    if (h == atomic_load_explicit(&w->last_state, memory_order_relaxed)) return;
+    payload pl = {&tl_buf, step < STEP_METADATA};
+    uint64_t h = state_payload_begin(env, pl.b, state);
+    if (!h || h == atomic_load_explicit(&w->last_state, memory_order_relaxed)) return;
     atomic_store_explicit(&w->last_state, h, memory_order_relaxed);
     es_store *s = t->store;
     es_key *mf = es_codec_mf_key(s, (ERL_NIF_TERM)module, 0, true);
@@ -567,11 +570,8 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
                       .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
                       .flags = ES_F_ACTOR | ES_F_MODULE};
     if (!keep(t, step, &in)) return;
-    payload pl = payload_begin(step);
     if (pl.fields) {
-        if (!etf_map_term(env, pl.b, A.state, state) ||
-            !etf_map_term(env, pl.b, A.callback, f->callback))
-            return;
+        if (!etf_map_term(env, pl.b, A.callback, f->callback)) return;
         if (f->cause && !etf_map_encoded(pl.b, A.cause, f->cause, f->cause_len)) return;
     }
     payload_end(t, &pl, step, &in);
