@@ -107,8 +107,6 @@ static struct {
 } A;
 
 static _Thread_local etf_buf tl_buf;
-/* A callback's message while its frame keeps a copy: tl_buf holds the event meanwhile. */
-static _Thread_local etf_buf tl_cause;
 
 /* The process this thread traced last: a scheduler runs one process for many events,
  * so most events skip even the pid cache of codec.c. Only local pids are kept, whose
@@ -528,7 +526,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
         is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
-        etf_buf *cause = &tl_cause;
+        etf_buf *cause = &tl_buf; /* copied out before the call event's payload reuses it */
         etf_reset(cause);
         if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
             etf_encode(env, cause, msg)) {
