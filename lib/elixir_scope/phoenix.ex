@@ -297,15 +297,7 @@ defmodule ElixirScope.Phoenix do
       do: raise(ArgumentError, "filter :topic must be a string, got: #{inspect(topic)}")
 
     allowed = @query_keys -- [:module]
-
-    for {k, _} <- query,
-        k not in allowed,
-        do:
-          raise(
-            ArgumentError,
-            "unknown broadcasts/1 filter #{inspect(k)}; allowed: :topic, " <>
-              Enum.map_join(allowed, ", ", &inspect/1)
-          )
+    known_keys!(query, allowed, "broadcasts/1 filter", [:topic | allowed])
 
     collect([type: :call, module: @pubsub] ++ query, fn e ->
       e[:function] in @broadcasts and (topic == nil or e[:topic] == topic)
@@ -510,16 +502,21 @@ defmodule ElixirScope.Phoenix do
     unless Keyword.keyword?(opts),
       do: raise(ArgumentError, "#{what} expects a keyword list, got: #{inspect(opts)}")
 
+    known_keys!(opts, allowed, "#{what} option", allowed)
+    opts
+  end
+
+  # Raises for the first key of opts not in allowed, naming those that are (`shown`).
+  defp known_keys!(opts, allowed, what, shown) do
     for {k, _} <- opts,
         k not in allowed,
         do:
           raise(
             ArgumentError,
-            "unknown #{what} option #{inspect(k)}; allowed: " <>
-              Enum.map_join(allowed, ", ", &inspect/1)
+            "unknown #{what} #{inspect(k)}; allowed: " <> Enum.map_join(shown, ", ", &inspect/1)
           )
 
-    opts
+    :ok
   end
 
   ## The handler (runs in the process that emits the event: keep it cheap, never raise)
