@@ -191,8 +191,8 @@ static double query_us(es_store *s, es_key *actor, es_key *type, uint64_t *hits)
     for (int r = 0; r < 51; r++) {
         es_filter f;
         es_filter_init(&f);
-        f.actor = actor;
-        f.type = type;
+        es_keyset_add(&f.actors, actor);
+        es_keyset_add(&f.types, type);
         es_hits h = {0};
         double t0 = now_s();
         es_query(s, &f, &h);

@@ -2,17 +2,12 @@
  * agg.c — aggregations over index chains. See agg.h for the contract.
  */
 #include "agg.h"
+#include "payload.h"
+#include "query.h"
 
 #include <mimalloc.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ETF_VERSION 131
-#define MAP_EXT 116
-#define ES_ATOM_REF 200
-#define SMALL_INTEGER_EXT 97
-#define INTEGER_EXT 98
-#define SMALL_BIG_EXT 110
 
 void es_agg_free(void *p) {
     mi_free(p);
@@ -51,92 +46,16 @@ uint64_t es_hist_quantile(const es_histogram *h, double q) {
 
 /* ---- payload fields --------------------------------------------------------------- */
 
-static _Thread_local uint8_t *scratch;
-static _Thread_local size_t scratch_cap;
-
-/* Length of the term at p (payload format, see etf.h), or 0 when it is malformed. */
-static size_t term_size(const uint8_t *p, size_t left, int depth) {
-    if (left < 1 || depth > 16) return 0;
-    size_t n, at = 1, count;
-    switch (p[0]) {
-    case 200: /* atom reference */
-        return left >= 9 ? 9 : 0;
-    case 97: /* small integer */
-        return left >= 2 ? 2 : 0;
-    case 98: /* integer */
-        return left >= 5 ? 5 : 0;
-    case 70: /* float */
-        return left >= 9 ? 9 : 0;
-    case 106: /* [] */
-        return 1;
-    case 110: /* small big */
-        return left >= 3 && left >= 3u + p[1] ? 3u + p[1] : 0;
-    case 109: /* binary */
-    case 201: /* blob */
-        if (left < 5) return 0;
-        n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-        return left >= 5 + n ? 5 + n : 0;
-    case 104: /* small tuple */
-        if (left < 2) return 0;
-        count = p[1], at = 2;
-        break;
-    case 105: /* large tuple */
-    case 108: /* list: elements, then the tail */
-    case 116: /* map: key and value per entry */
-        if (left < 5) return 0;
-        count = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4], at = 5;
-        if (p[0] == 108) count += 1;
-        if (p[0] == 116) count *= 2;
-        break;
-    default:
-        return 0;
-    }
-    for (size_t i = 0; i < count; i++) {
-        size_t sz = term_size(p + at, left - at, depth + 1);
-        if (!sz) return 0;
-        at += sz;
-    }
-    return at;
-}
-
-static int64_t int_at(const uint8_t *x, size_t left) {
-    if (left >= 2 && x[0] == SMALL_INTEGER_EXT) return x[1];
-    if (left >= 5 && x[0] == INTEGER_EXT)
-        return (int32_t)((uint32_t)x[1] << 24 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 8 | x[4]);
-    if (left >= 3 && x[0] == SMALL_BIG_EXT && x[1] <= 8 && left >= 3u + x[1] && x[2] == 0) {
-        uint64_t mag = 0;
-        for (int i = x[1] - 1; i >= 0; i--) mag = mag << 8 | x[3 + i];
-        return mag > INT64_MAX ? INT64_MAX : (int64_t)mag;
-    }
-    return -1;
-}
-
-/* The `duration` field of an event's payload map, or -1 when it has none. The
- * tracer writes it first; events stored from Elixir may have it anywhere. */
+/* The `duration` field of an event's payload, or -1 when it has none (or it is no
+ * non-negative integer). The tracer writes it first; events stored from Elixir may have
+ * it anywhere. */
 static int64_t duration_of(es_store *s, const es_event_view *v, uint64_t key) {
-    if (v->flags & ES_F_TRUNCATED || v->len < 17) return -1;
-    if (scratch_cap < v->len) {
-        uint8_t *p = mi_realloc(scratch, v->len);
-        if (!p) return -1;
-        scratch = p;
-        scratch_cap = v->len;
-    }
-    const uint8_t *p = scratch;
-    if (!es_store_payload(s, v, scratch) || p[0] != ETF_VERSION || p[1] != MAP_EXT) return -1;
-    size_t fields = (size_t)p[2] << 24 | (size_t)p[3] << 16 | (size_t)p[4] << 8 | p[5];
-    size_t at = 6, len = v->len;
-    for (size_t i = 0; i < fields && at < len; i++) {
-        size_t ksz = term_size(p + at, len - at, 0);
-        if (!ksz) return -1;
-        uint64_t k;
-        bool match = p[at] == ES_ATOM_REF && ksz == 9 && (memcpy(&k, p + at + 1, 8), k == key);
-        at += ksz;
-        if (match) return int_at(p + at, len - at);
-        size_t vsz = term_size(p + at, len - at, 0);
-        if (!vsz) return -1;
-        at += vsz;
-    }
-    return -1;
+    const uint8_t *p = es_query_payload(s, v);
+    es_pl_span val;
+    es_pl_num n;
+    if (!p || !es_pl_field(p, v->len, key, &val) || !es_pl_number(val, &n) || n.is_float || n.i < 0)
+        return -1;
+    return n.i;
 }
 
 /* ---- per-function statistics ------------------------------------------------------ */

@@ -18,8 +18,8 @@ static ERL_NIF_TERM make_map(ErlNifEnv *env, const char *const names[], ERL_NIF_
     return map;
 }
 
-static es_key *type_key(es_store *s, const char *name, ErlNifEnv *env) {
-    return es_codec_atom_key(&es_store_tables(s)->type, enif_make_atom(env, name), false);
+static es_key *type_key(es_store *s, int row) {
+    return es_vocab_key(s, row, false);
 }
 
 /* A bucket midpoint can pass the largest value seen: quantiles never exceed max. */
@@ -35,8 +35,8 @@ ERL_NIF_TERM es_nif_perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     es_key *module = es_codec_atom_key(&es_store_tables(s)->module, argv[1], false);
     if (!module) return enif_make_list(env, 0);
     es_perf p;
-    if (!es_agg_perf(s, module, type_key(s, "call", env), type_key(s, "return", env),
-                     type_key(s, "exception", env), enif_make_atom(env, "duration"), &p)) {
+    if (!es_agg_perf(s, module, type_key(s, ES_EV_CALL), type_key(s, ES_EV_RETURN),
+                     type_key(s, ES_EV_EXCEPTION), enif_make_atom(env, "duration"), &p)) {
         es_perf_free(&p);
         return es_raise_arg(env, "out of memory running the analysis");
     }
@@ -81,7 +81,7 @@ ERL_NIF_TERM es_nif_slowest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     }
     es_slow *top = enif_alloc((limit ? limit : 1) * sizeof *top);
     if (!top) return es_raise_arg(env, "out of memory running the analysis");
-    size_t n = es_agg_slowest(s, type_key(s, "return", env), type_key(s, "exception", env), module,
+    size_t n = es_agg_slowest(s, type_key(s, ES_EV_RETURN), type_key(s, ES_EV_EXCEPTION), module,
                               enif_make_atom(env, "duration"), top, limit);
     ERL_NIF_TERM list = enif_make_list(env, 0), args = enif_make_atom(env, "args"),
                  call_id = enif_make_atom(env, "call_id");
@@ -107,7 +107,7 @@ ERL_NIF_TERM es_nif_traffic(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         return es_raise_arg(env, "timestamps must be integers");
     es_traffic *t;
     size_t n;
-    if (!es_agg_traffic(s, type_key(s, "send", env), type_key(s, "receive", env), from, to, &t, &n))
+    if (!es_agg_traffic(s, type_key(s, ES_EV_SEND), type_key(s, ES_EV_RECEIVE), from, to, &t, &n))
         return es_raise_arg(env, "out of memory running the analysis");
     static const char *const names[] = {"pid", "sent", "inflow", "received"};
     ERL_NIF_TERM list = enif_make_list(env, 0);
@@ -129,7 +129,7 @@ ERL_NIF_TERM es_nif_peers(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     if (!pid) return enif_make_list(env, 0);
     es_peer_count *p;
     size_t n;
-    if (!es_agg_peers(s, pid, type_key(s, "send", env), &p, &n))
+    if (!es_agg_peers(s, pid, type_key(s, ES_EV_SEND), &p, &n))
         return es_raise_arg(env, "out of memory running the analysis");
     ERL_NIF_TERM list = enif_make_list(env, 0);
     for (size_t i = n; i-- > 0;)

@@ -7,6 +7,7 @@
  */
 #include "codec.h"
 #include "etf.h"
+#include "nif.h"
 
 #include <string.h>
 
@@ -165,12 +166,6 @@ ERL_NIF_TERM es_codec_atom_term(const es_key *k) {
 /* Each scheduler thread encodes into its own buffer, reused from event to event. */
 static _Thread_local etf_buf tl_payload;
 
-static bool is_critical_type(ERL_NIF_TERM type) {
-    return type == es_atom.spawn || type == es_atom.alive || type == es_atom.exit ||
-           type == es_atom.crash || type == es_atom.error_type || type == es_atom.governor ||
-           type == es_atom.persist_error;
-}
-
 const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_NIF_TERM map,
                             es_encoded *out) {
     memset(out, 0, sizeof *out);
@@ -235,7 +230,8 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
             in->mf = in->module = NULL;
         }
     }
-    if (is_critical_type(type) ||
+    int row = es_vocab_row_of(type);
+    if ((row >= 0 && es_vocab[row].critical) ||
         (enif_get_map_value(env, rest, es_atom.critical, &v) && v == es_atom.true_))
         in->flags |= ES_F_CRITICAL;
 
@@ -248,6 +244,12 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
         if (b->len > UINT32_MAX) return "event payload is larger than 4 GiB";
         in->payload = b->data;
         in->payload_len = (uint32_t)b->len;
+        /* The digest the store keeps of the vocabulary's hashed field (a :state event's
+         * state), over the bytes the payload holds: what the tracer computes too. */
+        es_pl_span val;
+        if (row >= 0 && es_vocab_hashed_atom[row] &&
+            es_pl_field(b->data, b->len, (uint64_t)es_vocab_hashed_atom[row], &val))
+            in->hash = es_pl_hash(val.p, val.len);
     }
     return NULL;
 }
@@ -330,4 +332,60 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struc
     for (size_t f = 0; f < n; f++) enif_make_map_put(env, map, keys[f], vals[f], &map);
     *out = map;
     return true;
+}
+
+bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
+                     unsigned nfields, ERL_NIF_TERM struct_tag, ERL_NIF_TERM *out) {
+    es_event_view v;
+    if (!es_store_peek(s, id, &v)) return false;
+    es_tables *t = es_store_tables(s);
+    uint8_t stack[1024];
+    uint8_t *buf = NULL;
+    bool have_payload = false;
+    ERL_NIF_TERM keys[MAX_FIELDS + 68], vals[MAX_FIELDS + 68];
+    size_t n = 0;
+    es_key *type = es_intern_by_id(&t->type, v.type_id);
+    keys[n] = es_atom.id, vals[n++] = enif_make_uint64(env, v.id);
+    keys[n] = es_atom.type, vals[n++] = type ? es_codec_atom_term(type) : es_atom.nil;
+    keys[n] = es_atom.timestamp, vals[n++] = enif_make_int64(env, v.ts);
+    if (struct_tag) keys[n] = es_atom.struct_, vals[n++] = struct_tag;
+    es_key *mf = (v.flags & ES_F_MODULE) ? es_intern_by_id(&t->mf, v.mf) : NULL;
+    ERL_NIF_TERM words[2] = {0, 0};
+    if (mf) memcpy(words, es_key_bytes(mf), sizeof words);
+    bool ok = true;
+    for (unsigned i = 0; ok && i < nfields && i < 64; i++) {
+        ERL_NIF_TERM k = fields[i], val = 0;
+        bool actor_from = (v.flags & ES_F_ACTOR_FROM) != 0;
+        if (k == es_atom.id || k == es_atom.type || k == es_atom.timestamp) continue;
+        if ((k == es_atom.pid && (v.flags & ES_F_ACTOR) && !actor_from) ||
+            (k == es_atom.from_pid && (v.flags & ES_F_ACTOR) && actor_from))
+            val = es_codec_pid_term(env, s, v.actor);
+        else if (k == es_atom.to_pid && (v.flags & ES_F_PEER))
+            val = es_codec_pid_term(env, s, v.peer);
+        else if (k == es_atom.module && mf)
+            val = words[0];
+        else if (k == es_atom.function && mf && (v.flags & ES_F_FUNCTION))
+            val = words[1];
+        else if (k == es_atom.arity && (v.flags & ES_F_ARITY))
+            val = enif_make_uint(env, v.arity);
+        else if (!(v.flags & ES_F_TRUNCATED) && v.len > 0) {
+            if (!have_payload) {
+                buf = v.len <= sizeof stack ? stack : enif_alloc(v.len);
+                ok = buf && es_store_payload(s, &v, buf);
+                have_payload = true;
+            }
+            es_pl_span span;
+            if (ok && es_pl_field(buf, v.len, (uint64_t)k, &span) &&
+                !etf_decode_value(env, span.p, span.len, &val))
+                ok = false;
+        }
+        if (val) keys[n] = k, vals[n++] = val;
+    }
+    if (v.flags & ES_F_TRUNCATED) {
+        keys[n] = es_atom.truncated, vals[n++] = es_atom.true_;
+        keys[n] = es_atom.payload_size, vals[n++] = enif_make_uint(env, v.len);
+    }
+    if (buf && buf != stack) enif_free(buf);
+    /* A field named twice in `fields` would make the map fail: keep the first. */
+    return ok && enif_make_map_from_arrays(env, keys, vals, n, out);
 }

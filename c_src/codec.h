@@ -49,6 +49,12 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
 bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struct_tag,
                     ERL_NIF_TERM *out);
 
+/* Builds a map of some fields of a live event: :id, :type and :timestamp, and each of
+ * `fields` the event has (indexed fields from its slot, the rest decoded from its
+ * payload alone: nothing else is decoded). false when it was pruned meanwhile. */
+bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
+                     unsigned nfields, ERL_NIF_TERM struct_tag, ERL_NIF_TERM *out);
+
 /* Key entries of terms: NULL when the term has none (create=false) or is not of the
  * kind (a pid, an atom). */
 es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool create);

@@ -6,9 +6,9 @@
 
 #include <string.h>
 
-#define DIRECT_DEPTH 8      /* deeper terms become blobs */
-#define DIRECT_BINARY 4096  /* so do larger binaries */
-#define DIRECT_ELEMENTS 256 /* and longer lists, tuples and maps */
+#define DIRECT_DEPTH ES_PL_DIRECT_DEPTH
+#define DIRECT_BINARY ES_PL_DIRECT_BINARY
+#define DIRECT_ELEMENTS ES_PL_DIRECT_ELEMENTS
 
 /* ---- immediate terms by their tag bits ---------------------------------------------- */
 
@@ -233,12 +233,16 @@ bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     return put_u8(b, ETF_VERSION) && etf_term(env, b, t);
 }
 
-bool etf_map_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM k, ERL_NIF_TERM value) {
-    return etf_map_key(b, k) && etf_term(env, b, value);
+bool etf_field_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
+    return encode(env, b, t, ES_PL_FIELD_DEPTH);
 }
 
-bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM k, const uint8_t *image, size_t len) {
-    return len > 1 && etf_map_key(b, k) && put(b, image + 1, len - 1);
+bool etf_map_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM k, ERL_NIF_TERM value) {
+    return etf_map_key(b, k) && etf_field_term(env, b, value);
+}
+
+bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM k, const uint8_t *value, size_t len) {
+    return len > 0 && etf_map_key(b, k) && put(b, value, len);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
@@ -385,4 +389,9 @@ bool etf_decode(ErlNifEnv *env, const uint8_t *data, size_t len, ERL_NIF_TERM *o
     reader r = {env, data, data + len};
     if (len < 1 || *r.p++ != ETF_VERSION) return false;
     return decode(&r, out, 0) && r.p == r.end;
+}
+
+bool etf_decode_value(ErlNifEnv *env, const uint8_t *data, size_t len, ERL_NIF_TERM *out) {
+    reader r = {env, data, data + len};
+    return decode(&r, out, ES_PL_FIELD_DEPTH) && r.p == r.end;
 }

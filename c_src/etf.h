@@ -1,19 +1,11 @@
 /*
- * etf.h — the store's payload term format: encoding into a caller-owned buffer, and
- * decoding back to terms.
+ * etf.h — the payload term format (payload.h) from and to Erlang terms: encoding into a
+ * caller-owned buffer, and decoding back.
  *
- * Format: Erlang's external term format (version byte 131 first) with two private
- * tags that keep a round trip cheap inside one running VM:
- *   ES_ATOM_REF  (200) + 8 bytes: an atom as its term word. Atoms are global and never
- *                move, so decoding needs no atom-table lookup (with standard ETF those
- *                lookups are a quarter of decoding time, under a read lock).
- *   ES_ETF_BLOB  (201) + u32 length + a term_to_binary image: any term the direct
- *                encoder leaves to enif_term_to_binary (pids, refs, funs, ports,
- *                big integers, bitstrings, large or deep terms).
- * Everything else — small/big integers up to 64 bits, floats, binaries, lists
- * (improper too), tuples and maps — is standard ETF. Payloads in this format are
- * only valid in the VM that wrote them; persisting them means converting atom
- * references to text.
+ * The encoder is the one writer of payloads, and writes each term one way (payload.h,
+ * "Canonical"): a map field's value is always encoded at depth ES_PL_FIELD_DEPTH, by
+ * etf_map_term() and etf_field_term() alike, so that a value encoded on its own for a
+ * comparison has the bytes it has inside a payload.
  *
  * etf_map_*() build a map payload from fields, the format of every stored event,
  * without building the map as a term first.
@@ -24,25 +16,13 @@
 #ifndef ES_ETF_H
 #define ES_ETF_H
 
+#include "payload.h"
+
 #include <erl_nif.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#define ETF_VERSION 131
-#define SMALL_INTEGER_EXT 97
-#define INTEGER_EXT 98
-#define NEW_FLOAT_EXT 70
-#define SMALL_TUPLE_EXT 104
-#define LARGE_TUPLE_EXT 105
-#define NIL_EXT 106
-#define LIST_EXT 108
-#define BINARY_EXT 109
-#define SMALL_BIG_EXT 110
-#define MAP_EXT 116
-#define ES_ATOM_REF 200
-#define ES_ETF_BLOB 201
 
 typedef struct etf_buf {
     uint8_t *data;
@@ -65,13 +45,19 @@ bool etf_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
 /* A whole payload image: version byte + term. */
 bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
 
+/* A map field's value as it is encoded inside a payload (no version byte). */
+bool etf_field_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
+
 /* Decodes a whole image written by this module; false when it is malformed. */
 bool etf_decode(ErlNifEnv *env, const uint8_t *data, size_t len, ERL_NIF_TERM *out);
 
+/* Decodes one term found inside a payload (no version byte), e.g. a field's value. */
+bool etf_decode_value(ErlNifEnv *env, const uint8_t *data, size_t len, ERL_NIF_TERM *out);
+
 /* Map payloads: etf_map_begin() (version byte included), fields, etf_map_end(). */
 bool etf_map_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM key, ERL_NIF_TERM value);
-/* A field whose value is already encoded (an etf_encode() image, version included). */
-bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM key, const uint8_t *image, size_t len);
+/* A field whose value is already encoded (etf_field_term() bytes). */
+bool etf_map_encoded(etf_buf *b, ERL_NIF_TERM key, const uint8_t *value, size_t len);
 
 /* ---- inline writers ------------------------------------------------------------------
  * The tracer writes a map of two or three small fields per event; a call per byte

@@ -199,11 +199,12 @@ bool es_export_chrome(ErlNifEnv *env, es_store *s, const es_hits *events, FILE *
         if (!field(env, ev, "pid", &pid) && !field(env, ev, "from_pid", &pid)) pid = 0;
         char t[64] = "";
         enif_get_atom(env, type, t, sizeof t, ERL_NIF_LATIN1);
-        if (!strcmp(t, "return") || !strcmp(t, "exception")) {
+        int row = es_vocab_row_of(type);
+        if (row == ES_EV_RETURN || row == ES_EV_EXCEPTION) {
             call_slice(&c, ev, ts, pid);
-        } else if (!strcmp(t, "call")) {
+        } else if (row == ES_EV_CALL) {
             continue; /* shown as the slice its return draws */
-        } else if (!strcmp(t, "send") && field(env, ev, "from_pid", &from) &&
+        } else if (row == ES_EV_SEND && field(env, ev, "from_pid", &from) &&
                    field(env, ev, "to_pid", &to)) {
             message(&c, ev, events->v[i].id, ts, from, to);
         } else {
@@ -291,42 +292,10 @@ static ERL_NIF_TERM counts_map(ErlNifEnv *env, const char *const names[], const 
     return enif_make_tuple2(env, es_atom.ok, map);
 }
 
-static int cmp_time(const void *a, const void *b) {
-    const es_hit *x = a, *y = b;
-    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* The events a filter map (or a list of ids) selects, oldest first; false after
- * raising into *err. */
-static bool select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM filters, es_hits *h,
-                          ERL_NIF_TERM *err) {
-    if (enif_is_list(env, filters)) {
-        if (!es_hits_of_ids(env, s, filters, h)) {
-            *err = es_raise_arg(env, "ids must be a list of event ids");
-            return false;
-        }
-        qsort(h->v, h->n, sizeof *h->v, cmp_time);
-        return true;
-    }
-    es_filter f;
-    const char *e = es_nif_parse_filter(env, s, filters, &f);
-    if (e && *e) {
-        *err = es_raise_arg(env, e);
-        return false;
-    }
-    if (!e && es_query(s, &f, h) != ES_Q_OK) {
-        es_hits_free(h);
-        *err = es_raise_arg(env, "out of memory selecting the events");
-        return false;
-    }
-    return true;
-}
-
 /* The events argv[2] selects and the file argv[1] names; NULL (and *err) on failure. */
 static FILE *begin_export(ErlNifEnv *env, es_store *s, const ERL_NIF_TERM argv[], es_hits *h,
                           ERL_NIF_TERM *err) {
-    if (!select_events(env, s, argv[2], h, err)) return NULL;
+    if (!es_select_events(env, s, argv[2], h, err)) return NULL;
     FILE *f = open_path(env, argv[1], err);
     if (!f) es_hits_free(h);
     return f;
@@ -366,11 +335,10 @@ ERL_NIF_TERM es_nif_export_mermaid(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     uint32_t ids[1000];
     size_t n = 0;
     if (argv[3] == es_atom.nil) {
-        es_tables *t = es_store_tables(s);
         es_traffic *tr;
         size_t ntr;
-        if (!es_agg_traffic(s, es_codec_atom_key(&t->type, enif_make_atom(env, "send"), false),
-                            NULL, INT64_MIN, INT64_MAX, &tr, &ntr))
+        if (!es_agg_traffic(s, es_vocab_key(s, ES_EV_SEND, false), NULL, INT64_MIN, INT64_MAX, &tr,
+                            &ntr))
             return es_raise_arg(env, "out of memory choosing the busiest processes");
         qsort(tr, ntr, sizeof *tr, cmp_busy);
         for (size_t i = 0; i < ntr && n < busiest; i++) ids[n++] = tr[i].pid;

@@ -133,17 +133,15 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
         segment_raw > ES_SEGMENT_MAX)
         return es_raise_arg(env, "segment_bytes must be an integer from 4096 to 268435456");
     es_hits h = {0};
-    if (enif_is_list(env, argv[2])) {
-        if (!es_hits_of_ids(env, s, argv[2], &h))
-            return es_raise_arg(env, "ids must be a list of event ids");
-    } else {
-        if (!enif_get_uint64(env, argv[2], &after_id))
-            return es_raise_arg(env, "after_id must be an integer or a list of ids");
+    if (enif_get_uint64(env, argv[2], &after_id)) {
         es_filter f;
         es_filter_init(&f);
         f.after_id = after_id;
         if (es_query(s, &f, &h) != ES_Q_OK)
             return es_raise_arg(env, "out of memory reading the store");
+    } else {
+        ERL_NIF_TERM err;
+        if (!es_select_events(env, s, argv[2], &h, &err)) return err;
     }
     if (h.n) qsort(h.v, h.n, sizeof *h.v, cmp_id); /* h.v is NULL when nothing matched */
     int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);

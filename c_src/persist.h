@@ -3,9 +3,10 @@
  * debugging in another VM). The format is docs/FORMAT.md: zstd-compressed segments
  * with hashes, so a damaged file still loads everything before the damage.
  *
- * Contract: dump(store, path, after_id | ids, :write | :append, segment_bytes) writes
- * the live events with ids above after_id, or those of a list of ids (ids, timestamps
- * and terms exactly), to a file created 0600 — truncating it, or appending segments to
+ * Contract: dump(store, path, after_id | selection, :write | :append, segment_bytes)
+ * writes the live events with ids above after_id, or those a selection names — a query
+ * spec, a list of specs (their union) or a list of ids — (ids, timestamps and terms
+ * exactly), to a file created 0600 — truncating it, or appending segments to
  * it (the continuous persister) — in segments of about segment_bytes uncompressed,
  * and says the last id written; load(store, path) appends a file's events to a store keeping
  * their ids and timestamps (files load in order: ids only grow), skipping damaged

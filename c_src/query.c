@@ -1,6 +1,7 @@
 /*
- * query.c — plans a query onto one index chain or the time blocks, filters the
- * events it visits, then sorts and cuts the hits. See query.h for the contract.
+ * query.c — plans a query onto index chains or the time blocks, filters the events it
+ * visits (slot fields first, then payload predicates), then merges, sorts and cuts the
+ * hits. See query.h for the contract.
  */
 #include "query.h"
 
@@ -8,10 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TYPE_WORDS 65     /* bits for type ids 0..4159 (the type table holds 4096) */
+#define MAX_PAIRS 64      /* actor x peer combinations walked as pair chains */
+#define DENSE_SHARE 4     /* types of at least 1/4 of the store: walk time forward */
+#define MERGE_MAX_RUNS 64 /* more sorted runs than this: qsort */
+
 void es_filter_init(es_filter *f) {
     memset(f, 0, sizeof *f);
     f->ts_min = INT64_MIN;
     f->ts_max = INT64_MAX;
+}
+
+bool es_keyset_add(es_keyset *set, es_key *key) {
+    for (uint32_t i = 0; i < set->n; i++)
+        if (set->v[i] == key) return true;
+    if (set->n == ES_KEYSET_MAX) return false;
+    set->v[set->n++] = key;
+    return true;
 }
 
 bool es_hits_reserve(es_hits *h, size_t n) {
@@ -40,13 +54,173 @@ static bool hits_push(es_hits *h, int64_t ts, uint64_t id) {
     return true;
 }
 
+/* ---- payloads --------------------------------------------------------------------- */
+
+static _Thread_local uint8_t *scratch;
+static _Thread_local size_t scratch_cap;
+
+const uint8_t *es_query_payload(es_store *s, const es_event_view *v) {
+    if ((v->flags & ES_F_TRUNCATED) || v->len == 0) return NULL;
+    size_t need = ((size_t)v->len + 7) & ~(size_t)7;
+    if (scratch_cap < need) {
+        size_t cap = need < 1024 ? 1024 : need;
+        uint8_t *p = mi_realloc(scratch, cap);
+        if (!p) return NULL;
+        scratch = p;
+        scratch_cap = cap;
+    }
+    return es_store_payload_fast(s, v, scratch) ? scratch : NULL;
+}
+
+static bool preds_hold(es_store *s, const es_filter *f, const es_event_view *v) {
+    const uint8_t *p = es_query_payload(s, v);
+    return es_preds_match(f->preds, f->npreds, p, p ? v->len : 0);
+}
+
+/* ---- sorting ---------------------------------------------------------------------- */
+
+static inline bool hit_lt(const es_hit *a, const es_hit *b) {
+    return a->ts != b->ts ? a->ts < b->ts : a->id < b->id;
+}
+
+static int cmp_hit(const void *a, const void *b) {
+    const es_hit *x = a, *y = b;
+    return hit_lt(x, y) ? -1 : hit_lt(y, x) ? 1 : 0;
+}
+
+static void reverse(es_hit *v, size_t n) {
+    for (size_t i = 0, j = n; i + 1 < j--; i++) {
+        es_hit t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+void es_hits_sort(es_hits *h) {
+    size_t n = h->n;
+    if (n < 2) return;
+    /* Chain walks give descending runs (newest first), one per chain or shard: turn
+     * each run ascending and merge them; many runs (disorder) go to qsort. */
+    size_t starts[MERGE_MAX_RUNS + 1], runs = 0;
+    for (size_t i = 0; i < n;) {
+        if (runs == MERGE_MAX_RUNS) {
+            qsort(h->v, n, sizeof *h->v, cmp_hit);
+            return;
+        }
+        starts[runs++] = i;
+        size_t j = i + 1;
+        if (j < n && hit_lt(&h->v[j], &h->v[i])) {
+            while (j < n && hit_lt(&h->v[j], &h->v[j - 1])) j++;
+            reverse(h->v + i, j - i);
+        } else {
+            while (j < n && !hit_lt(&h->v[j], &h->v[j - 1])) j++;
+        }
+        i = j;
+    }
+    if (runs == 1) return;
+    starts[runs] = n;
+    es_hit *tmp = mi_malloc(n * sizeof *tmp);
+    if (!tmp) {
+        qsort(h->v, n, sizeof *h->v, cmp_hit);
+        return;
+    }
+    es_hit *src = h->v, *dst = tmp;
+    while (runs > 1) {
+        size_t k = 0;
+        for (size_t r = 0; r < runs; r += 2) {
+            size_t a = starts[r], m = starts[r + 1 < runs ? r + 1 : runs],
+                   e = starts[r + 2 <= runs ? r + 2 : runs], i = a, j = m, o = a;
+            while (i < m && j < e) dst[o++] = hit_lt(&src[j], &src[i]) ? src[j++] : src[i++];
+            while (i < m) dst[o++] = src[i++];
+            while (j < e) dst[o++] = src[j++];
+            starts[k++] = a;
+        }
+        starts[k] = n;
+        runs = k;
+        es_hit *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != h->v) memcpy(h->v, src, n * sizeof *src);
+    mi_free(tmp);
+}
+
+/* ---- matching --------------------------------------------------------------------- */
+
+/* A filter in the form the visitor tests fastest. */
+typedef struct compiled {
+    uint64_t types[TYPE_WORDS];
+    uint32_t actors[ES_KEYSET_MAX], peers[ES_KEYSET_MAX], modules[ES_KEYSET_MAX],
+        mfs[ES_KEYSET_MAX];
+    uint32_t nactors, npeers, nmodules, nmfs;
+    bool by_type;
+} compiled;
+
+static void compile(const es_filter *f, compiled *c) {
+    memset(c, 0, sizeof *c);
+    c->by_type = f->types.n > 0;
+    for (uint32_t i = 0; i < f->types.n; i++) {
+        uint32_t t = f->types.v[i]->id;
+        if (t < TYPE_WORDS * 64) c->types[t / 64] |= UINT64_C(1) << (t % 64);
+    }
+#define IDS(set, count)                                                                            \
+    for (uint32_t i = 0; i < f->set.n; i++) c->set[c->count++] = f->set.v[i]->id
+    IDS(actors, nactors);
+    IDS(peers, npeers);
+    IDS(modules, nmodules);
+    IDS(mfs, nmfs);
+#undef IDS
+}
+
+static inline bool in_ids(const uint32_t *ids, uint32_t n, uint32_t id) {
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id) return true;
+    return false;
+}
+
+typedef enum { MODE_COLLECT, MODE_COUNT, MODE_EACH } mode;
+
 typedef struct query_ctx {
     es_store *s;
     const es_filter *f;
+    compiled c;
+    mode mode;
+    bool defer_preds; /* predicates tested after sorting (ascending limit over chains) */
     es_hits *out;
+    uint64_t count;
+    es_match_fn each;
+    void *each_ctx;
+    bool each_payloads;
     uint64_t visits;
     enum es_query_status status;
 } query_ctx;
+
+/* The slot-level part of the filter. */
+static bool slot_matches(query_ctx *q, const es_event_view *v) {
+    const es_filter *f = q->f;
+    const compiled *c = &q->c;
+    if (v->id <= f->after_id || (f->before_id && v->id >= f->before_id)) return false;
+    es_pos at = {v->ts, v->id};
+    if (f->has_after && es_pos_cmp(at, f->after) <= 0) return false;
+    if (f->has_before && es_pos_cmp(at, f->before) >= 0) return false;
+    if (c->by_type &&
+        !(v->type_id < TYPE_WORDS * 64 && (c->types[v->type_id / 64] >> (v->type_id % 64) & 1)))
+        return false;
+    if (f->both_directions) {
+        bool ab = v->actor == c->actors[0] && v->peer == c->peers[0];
+        bool ba = v->actor == c->peers[0] && v->peer == c->actors[0];
+        if (!ab && !ba) return false;
+    } else {
+        if (c->nactors && !in_ids(c->actors, c->nactors, v->actor)) return false;
+        if (c->npeers && !in_ids(c->peers, c->npeers, v->peer)) return false;
+    }
+    if (c->nmfs && !in_ids(c->mfs, c->nmfs, v->mf)) return false;
+    if (c->nmodules) {
+        es_key *mf = v->mf ? es_intern_by_id(&es_store_tables(q->s)->mf, v->mf) : NULL;
+        if (!mf || !in_ids(c->modules, c->nmodules, mf->aux)) return false;
+    }
+    return true;
+}
 
 static int visit(const es_event_view *v, void *p) {
     query_ctx *q = p;
@@ -55,20 +229,19 @@ static int visit(const es_event_view *v, void *p) {
         q->status = ES_Q_OVER_BUDGET;
         return ES_ABORT;
     }
-    if (v->id <= f->after_id || (f->before_id && v->id >= f->before_id)) return ES_REJECT;
-    if (f->type && v->type_id != f->type->id) return ES_REJECT;
-    if (f->both_directions) {
-        bool ab = v->actor == f->actor->id && v->peer == f->peer->id;
-        bool ba = v->actor == f->peer->id && v->peer == f->actor->id;
-        if (!ab && !ba) return ES_REJECT;
-    } else {
-        if (f->actor && v->actor != f->actor->id) return ES_REJECT;
-        if (f->peer && v->peer != f->peer->id) return ES_REJECT;
+    if (!slot_matches(q, v)) return ES_REJECT;
+    if (q->mode == MODE_EACH) {
+        const uint8_t *payload = q->each_payloads || f->npreds ? es_query_payload(q->s, v) : NULL;
+        if (f->npreds && !es_preds_match(f->preds, f->npreds, payload, payload ? v->len : 0))
+            return ES_REJECT;
+        if (!q->each_payloads) payload = NULL;
+        int r = q->each(v, payload, q->each_ctx);
+        return r == ES_ABORT ? ES_ABORT : ES_ACCEPT;
     }
-    if (f->mf && v->mf != f->mf->id) return ES_REJECT;
-    if (f->module) {
-        es_key *mf = v->mf ? es_intern_by_id(&es_store_tables(q->s)->mf, v->mf) : NULL;
-        if (!mf || mf->aux != f->module->id) return ES_REJECT;
+    if (f->npreds && !q->defer_preds && !preds_hold(q->s, f, v)) return ES_REJECT;
+    if (q->mode == MODE_COUNT) {
+        q->count++;
+        return ES_ACCEPT;
     }
     if (!hits_push(q->out, v->ts, v->id)) {
         q->status = ES_Q_NO_MEMORY;
@@ -77,116 +250,115 @@ static int visit(const es_event_view *v, void *p) {
     return ES_ACCEPT;
 }
 
-static int cmp_hit(const void *a, const void *b) {
-    const es_hit *x = a, *y = b;
-    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+/* ---- planning --------------------------------------------------------------------- */
+
+/* Types that make up a large share of the live events: an ascending limited query over
+ * them finds its first results sooner walking time forward than walking their chains
+ * (newest first) to the oldest. */
+static bool dense_types(es_store *s, const es_filter *f) {
+    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    if (high < low) return false;
+    uint64_t live = high - low + 1, n = 0;
+    for (uint32_t i = 0; i < f->types.n; i++) n += es_store_type_count(s, f->types.v[i]->id);
+    if (n > live) n = live; /* counts are of events ever appended */
+    return n * DENSE_SHARE >= live;
+}
+
+static void walk_keys(query_ctx *q, const es_keyset *keys, enum es_chain chain, const es_walk *w) {
+    for (uint32_t i = 0; i < keys->n && q->status == ES_Q_OK; i++)
+        es_store_walk_chain(q->s, keys->v[i], chain, w, visit, q);
+}
+
+/* Walks what the filter selects, calling visit(); returns whether it walked chains
+ * (hits newest first per chain) rather than time. */
+static bool walk(query_ctx *q, bool for_results) {
+    es_store *s = q->s;
+    const es_filter *f = q->f;
+    es_walk w = {.ts_min = f->ts_min, .ts_max = f->ts_max, .descending = f->descending};
+    if (f->has_after && f->after.ts > w.ts_min) w.ts_min = f->after.ts;
+    if (f->has_before && f->before.ts < w.ts_max) w.ts_max = f->before.ts;
+    /* Stopping early at the limit is only right when every visited event that passes
+     * is a result in walk order. */
+    if (for_results && !q->defer_preds) w.want = f->limit;
+    if (w.ts_min > w.ts_max) return false;
+    es_intern *pairs = &es_store_tables(s)->pair;
+    if (f->actors.n && f->peers.n &&
+        (f->both_directions || (uint64_t)f->actors.n * f->peers.n <= MAX_PAIRS)) {
+        for (uint32_t a = 0; a < f->actors.n && q->status == ES_Q_OK; a++)
+            for (uint32_t p = 0; p < f->peers.n && q->status == ES_Q_OK; p++) {
+                es_key *x = f->actors.v[a], *y = f->peers.v[p];
+                uint32_t ab[2] = {x->id, y->id}, ba[2] = {y->id, x->id};
+                es_key *one = es_intern_get(pairs, ab, sizeof ab, false, 0);
+                if (one) es_store_walk_chain(s, one, ES_CHAIN_PAIR, &w, visit, q);
+                es_key *other = f->both_directions && x != y
+                                    ? es_intern_get(pairs, ba, sizeof ba, false, 0)
+                                    : NULL;
+                if (other && q->status == ES_Q_OK)
+                    es_store_walk_chain(s, other, ES_CHAIN_PAIR, &w, visit, q);
+            }
+    } else if (f->mfs.n) {
+        walk_keys(q, &f->mfs, ES_CHAIN_MF, &w);
+    } else if (f->actors.n) {
+        walk_keys(q, &f->actors, ES_CHAIN_ACTOR, &w);
+    } else if (f->peers.n) {
+        walk_keys(q, &f->peers, ES_CHAIN_PEER, &w);
+    } else if (f->modules.n) {
+        walk_keys(q, &f->modules, ES_CHAIN_MODULE, &w);
+    } else if (f->types.n && !(for_results && f->limit && !f->descending && dense_types(s, f))) {
+        walk_keys(q, &f->types, ES_CHAIN_TYPE, &w);
+    } else {
+        es_store_walk_time(s, &w, visit, q);
+        return false;
+    }
+    return true;
+}
+
+static bool uses_chains(const es_filter *f) {
+    return f->actors.n || f->peers.n || f->mfs.n || f->modules.n || f->types.n;
 }
 
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
-    query_ctx q = {.s = s, .f = f, .out = out, .status = ES_Q_OK};
-    es_walk w = {
-        .ts_min = f->ts_min, .ts_max = f->ts_max, .want = f->limit, .descending = f->descending};
-    if (f->actor && f->peer) {
-        es_intern *pairs = &es_store_tables(s)->pair;
-        uint32_t ab[2] = {f->actor->id, f->peer->id}, ba[2] = {f->peer->id, f->actor->id};
-        es_key *one = es_intern_get(pairs, ab, sizeof ab, false, 0);
-        es_key *other = f->both_directions && f->actor != f->peer
-                            ? es_intern_get(pairs, ba, sizeof ba, false, 0)
-                            : NULL;
-        if (one) es_store_walk_chain(s, one, ES_CHAIN_PAIR, &w, visit, &q);
-        if (other && q.status == ES_Q_OK)
-            es_store_walk_chain(s, other, ES_CHAIN_PAIR, &w, visit, &q);
-    } else if (f->mf)
-        es_store_walk_chain(s, f->mf, ES_CHAIN_MF, &w, visit, &q);
-    else if (f->actor)
-        es_store_walk_chain(s, f->actor, ES_CHAIN_ACTOR, &w, visit, &q);
-    else if (f->peer)
-        es_store_walk_chain(s, f->peer, ES_CHAIN_PEER, &w, visit, &q);
-    else if (f->module)
-        es_store_walk_chain(s, f->module, ES_CHAIN_MODULE, &w, visit, &q);
-    else if (f->type)
-        es_store_walk_chain(s, f->type, ES_CHAIN_TYPE, &w, visit, &q);
-    else
-        es_store_walk_time(s, &w, visit, &q);
+    query_ctx q = {.s = s, .f = f, .mode = MODE_COLLECT, .out = out, .status = ES_Q_OK};
+    compile(f, &q.c);
+    /* Chains are walked newest first: an ascending limited query would test the
+     * predicates of every event on the way to the oldest ones; test them in result
+     * order instead, only as far as the limit. */
+    q.defer_preds = f->npreds && f->limit && !f->descending && uses_chains(f);
+    walk(&q, true);
     if (q.status != ES_Q_OK) return q.status;
-
-    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_hit);
-    if (f->descending)
-        for (size_t i = 0, j = out->n; i + 1 < j--; i++) {
-            es_hit t = out->v[i];
-            out->v[i] = out->v[j];
-            out->v[j] = t;
+    es_hits_sort(out);
+    if (q.defer_preds) {
+        size_t k = 0;
+        for (size_t i = 0; i < out->n && k < f->limit; i++) {
+            es_event_view v;
+            if (f->max_visits && ++q.visits > f->max_visits) return ES_Q_OVER_BUDGET;
+            if (es_store_peek(s, out->v[i].id, &v) && preds_hold(s, f, &v)) out->v[k++] = out->v[i];
         }
+        out->n = k;
+    }
+    if (f->descending) reverse(out->v, out->n);
     if (f->limit && out->n > f->limit) out->n = f->limit;
     return ES_Q_OK;
 }
 
-typedef struct actors_ctx {
-    uint32_t *ids;
-    size_t n, cap;
-    bool oom;
-} actors_ctx;
-
-static int collect_actor(const es_event_view *v, void *p) {
-    actors_ctx *a = p;
-    if (!v->actor) return ES_REJECT;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        uint32_t *ids = mi_realloc(a->ids, cap * sizeof *ids);
-        if (!ids) {
-            a->oom = true;
-            return ES_ABORT;
-        }
-        a->ids = ids;
-        a->cap = cap;
-    }
-    a->ids[a->n++] = v->actor;
-    return ES_ACCEPT;
+enum es_query_status es_query_count(es_store *s, const es_filter *f, uint64_t *count) {
+    query_ctx q = {.s = s, .f = f, .mode = MODE_COUNT, .status = ES_Q_OK};
+    compile(f, &q.c);
+    walk(&q, false);
+    *count = q.count;
+    return q.status;
 }
 
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static size_t sort_unique(uint32_t *v, size_t n) {
-    if (n == 0) return 0;
-    qsort(v, n, sizeof *v, cmp_u32);
-    size_t k = 1;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] != v[k - 1]) v[k++] = v[i];
-    return k;
-}
-
-enum es_query_status es_query_live_actors(es_store *s, es_key *const born[], size_t nborn,
-                                          es_key *const died[], size_t ndied, int64_t ts,
-                                          uint32_t **out, size_t *n) {
-    actors_ctx b = {0}, d = {0};
-    es_walk w = {.ts_min = INT64_MIN, .ts_max = ts};
-    for (size_t i = 0; i < nborn && !b.oom; i++)
-        if (born[i]) es_store_walk_chain(s, born[i], ES_CHAIN_TYPE, &w, collect_actor, &b);
-    for (size_t i = 0; i < ndied && !b.oom && !d.oom; i++)
-        if (died[i]) es_store_walk_chain(s, died[i], ES_CHAIN_TYPE, &w, collect_actor, &d);
-    if (b.oom || d.oom) {
-        mi_free(b.ids);
-        mi_free(d.ids);
-        return ES_Q_NO_MEMORY;
-    }
-    b.n = sort_unique(b.ids, b.n);
-    d.n = sort_unique(d.ids, d.n);
-    size_t k = 0, j = 0;
-    for (size_t i = 0; i < b.n; i++) {
-        while (j < d.n && d.ids[j] < b.ids[i]) j++;
-        if (j < d.n && d.ids[j] == b.ids[i]) continue;
-        b.ids[k++] = b.ids[i];
-    }
-    mi_free(d.ids);
-    *out = b.ids;
-    *n = k;
-    return ES_Q_OK;
-}
-
-void es_ids_free(uint32_t *ids) {
-    mi_free(ids);
+enum es_query_status es_query_each(es_store *s, const es_filter *f, bool payloads, es_match_fn fn,
+                                   void *ctx) {
+    query_ctx q = {.s = s,
+                   .f = f,
+                   .mode = MODE_EACH,
+                   .each = fn,
+                   .each_ctx = ctx,
+                   .each_payloads = payloads,
+                   .status = ES_Q_OK};
+    compile(f, &q.c);
+    walk(&q, false);
+    return q.status;
 }

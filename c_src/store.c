@@ -26,7 +26,7 @@ static const int8_t link_index[ES_CHAIN_COUNT] = {
  * different events never share a line, and a reader copies one line. */
 typedef struct es_slot {
     _Atomic uint32_t seq;  /* stamp of the lap it holds, | 1 while being written (below) */
-    _Atomic uint32_t meta; /* type id << 16 | flags << 8 | arity */
+    _Atomic uint32_t meta; /* META_HASHED | type id << 16 | flags << 8 | arity */
     _Atomic int64_t ts;
     _Atomic uint64_t off; /* payload position in the arena (logical, ever-growing) */
     _Atomic uint32_t len;
@@ -36,6 +36,14 @@ typedef struct es_slot {
 } es_slot;
 
 _Static_assert(sizeof(es_slot) == ES_SLOT_BYTES, "a slot is ES_SLOT_BYTES bytes");
+
+/* An event with a hash (store.h) and no peer keeps the hash where a peer's key id and
+ * its pair link would be: the low half in `peer`, the high half in link[PAIR_LINK] (an
+ * event without a peer is in no pair chain, so no walk reads that link). META_HASHED
+ * says so; type ids stay below 2^13 (the type table holds 4096 keys). */
+#define META_HASHED (1u << 31)
+#define META_TYPE_MASK 0x7FFFu
+#define PAIR_LINK 2
 _Static_assert(ES_SLOT_BYTES == 64, "a slot is one cache line");
 
 /* Slot stamps. Id `id` lives in slot (id - 1) % cap during lap (id - 1) / cap, and the
@@ -157,8 +165,32 @@ static size_t heads_bytes(const es_intern *t) {
     return ((size_t)t->capacity + 1) * 8;
 }
 
+const es_store_option es_store_options[ES_OPTS] = {
+    [ES_OPT_MAX_EVENTS] = {"max_events", 1000000, 16, UINT64_C(1) << 31},
+    [ES_OPT_MAX_BYTES] = {"max_bytes", 256u << 20, 4096, UINT64_C(1) << 40},
+    [ES_OPT_MAX_PAYLOAD_BYTES] = {"max_payload_bytes", 64u << 10, 0, UINT32_MAX},
+    [ES_OPT_MAX_KEYS] = {"max_keys", 262144, 16, 1u << 26},
+};
+
+es_store_config es_store_defaults(void) {
+    return (es_store_config){.max_events = es_store_options[ES_OPT_MAX_EVENTS].def,
+                             .max_bytes = es_store_options[ES_OPT_MAX_BYTES].def,
+                             .max_payload_bytes =
+                                 (uint32_t)es_store_options[ES_OPT_MAX_PAYLOAD_BYTES].def,
+                             .sample_rate = ES_DEFAULT_SAMPLE_RATE,
+                             .max_keys = (uint32_t)es_store_options[ES_OPT_MAX_KEYS].def};
+}
+
+static bool in_range(int opt, uint64_t v) {
+    return v >= es_store_options[opt].min && v <= es_store_options[opt].max;
+}
+
 es_store *es_store_new(const es_store_config *cfg) {
-    if (cfg->max_events < 16 || cfg->max_bytes < 4096 || cfg->max_keys < 16) return NULL;
+    if (!in_range(ES_OPT_MAX_EVENTS, cfg->max_events) ||
+        !in_range(ES_OPT_MAX_BYTES, cfg->max_bytes) || !in_range(ES_OPT_MAX_KEYS, cfg->max_keys) ||
+        cfg->max_payload_bytes > cfg->max_bytes / 4 ||
+        !(cfg->sample_rate >= 0.0 && cfg->sample_rate <= 1.0))
+        return NULL;
     es_store *s = mi_zalloc_aligned(sizeof *s, 64);
     if (!s) return NULL;
     s->cfg = *cfg;
@@ -327,6 +359,27 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
     return arena_intact(s, v->off) && csum_end(c) == v->csum;
 }
 
+bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
+    if (v->flags & ES_F_TRUNCATED) return true;
+    uint64_t w = (v->off / 8) % s->arena_words, word;
+    uint32_t i = 0, words = (v->len + 7) / 8;
+    /* Whole words, the last one too: buf has room for them (callers size it so). */
+    if (w + words <= s->arena_words) {
+        for (; i < words; i++) {
+            word = atomic_load_explicit(&s->arena[w + i], memory_order_relaxed);
+            memcpy(buf + (size_t)i * 8, &word, 8);
+        }
+    } else {
+        for (; i < words; i++) {
+            word = atomic_load_explicit(&s->arena[w], memory_order_relaxed);
+            memcpy(buf + (size_t)i * 8, &word, 8);
+            if (++w == s->arena_words) w = 0;
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);
+    return arena_intact(s, v->off);
+}
+
 /* ---- slots ----------------------------------------------------------------------- */
 
 enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };
@@ -350,12 +403,19 @@ static enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int
         v->len = atomic_load_explicit(&sl->len, memory_order_relaxed);
         v->csum = atomic_load_explicit(&sl->csum, memory_order_relaxed);
         uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
-        v->type_id = (uint16_t)(meta >> 16);
+        v->type_id = (uint16_t)((meta >> 16) & META_TYPE_MASK);
         v->flags = (uint8_t)(meta >> 8);
         v->arity = (uint8_t)meta;
         v->actor = atomic_load_explicit(&sl->actor, memory_order_relaxed);
         v->peer = atomic_load_explicit(&sl->peer, memory_order_relaxed);
         v->mf = atomic_load_explicit(&sl->mf, memory_order_relaxed);
+        v->hash = 0;
+        if (meta & META_HASHED) {
+            uint32_t high =
+                (uint32_t)atomic_load_explicit(&sl->link[PAIR_LINK], memory_order_relaxed);
+            v->hash = (uint64_t)high << 32 | v->peer;
+            v->peer = 0;
+        }
         int32_t l = li >= 0 ? atomic_load_explicit(&sl->link[li], memory_order_acquire) : 0;
         atomic_thread_fence(memory_order_acquire);
         uint32_t s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
@@ -566,10 +626,16 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
                           memory_order_relaxed);
     atomic_store_explicit(&sl->csum, csum, memory_order_relaxed);
     uint32_t type_id = ev->type ? ev->type->id : 0;
-    atomic_store_explicit(&sl->meta, type_id << 16 | (uint32_t)flags << 8 | ev->arity,
-                          memory_order_relaxed);
+    bool hashed = ev->hash && !ev->peer;
+    atomic_store_explicit(
+        &sl->meta, (hashed ? META_HASHED : 0) | type_id << 16 | (uint32_t)flags << 8 | ev->arity,
+        memory_order_relaxed);
     atomic_store_explicit(&sl->actor, ev->actor ? ev->actor->id : 0, memory_order_relaxed);
-    atomic_store_explicit(&sl->peer, ev->peer ? ev->peer->id : 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->peer,
+                          hashed     ? (uint32_t)ev->hash
+                          : ev->peer ? ev->peer->id
+                                     : 0,
+                          memory_order_relaxed);
     atomic_store_explicit(&sl->mf, ev->mf ? ev->mf->id : 0, memory_order_relaxed);
 
     /* ev->module is implied by ev->mf: the module chain is its mf chains. */
@@ -582,6 +648,8 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
             link =
                 link_to(id, atomic_exchange_explicit(head_of(s, keys[l], chain_of_link[l], shard),
                                                      id, memory_order_acq_rel));
+        else if (l == PAIR_LINK && hashed)
+            link = (int32_t)(uint32_t)(ev->hash >> 32);
         atomic_store_explicit(&sl->link[l], link, memory_order_release);
     }
     if (ev->type)

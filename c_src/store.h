@@ -91,12 +91,26 @@ enum {
 };
 
 typedef struct es_store_config {
-    uint64_t max_events;        /* slots in the ring, >= 16 */
-    uint64_t max_bytes;         /* payload arena bytes, >= 4096 */
+    uint64_t max_events;        /* slots in the ring */
+    uint64_t max_bytes;         /* payload arena bytes */
     uint32_t max_payload_bytes; /* larger payloads are stored as truncated markers */
     double sample_rate;         /* share of non-critical events kept, 0.0..1.0 */
     uint32_t max_keys;          /* distinct pids / modules / functions / pairs indexed */
 } es_store_config;
+
+/* The integer options of a store: their defaults and ranges, for everything that checks
+ * or documents them (the NIF, and ElixirScope.TraceDB through it). max_payload_bytes is
+ * also at most max_bytes / 4. The sample rate is 0.0..1.0, 1.0 by default. */
+enum { ES_OPT_MAX_EVENTS, ES_OPT_MAX_BYTES, ES_OPT_MAX_PAYLOAD_BYTES, ES_OPT_MAX_KEYS, ES_OPTS };
+typedef struct es_store_option {
+    const char *name;
+    uint64_t def, min, max;
+} es_store_option;
+extern const es_store_option es_store_options[ES_OPTS];
+#define ES_DEFAULT_SAMPLE_RATE 1.0
+
+/* The default configuration. */
+es_store_config es_store_defaults(void);
 
 /* What an append stores. Keys are entries of the store's own tables (es_store_*_key). */
 typedef struct es_event_in {
@@ -107,6 +121,10 @@ typedef struct es_event_in {
     bool sampled; /* the caller already applied es_store_keep() */
     const uint8_t *payload;
     uint32_t payload_len;
+    /* A digest of part of the payload (payload.h: a :state event's state), kept in the
+     * slot so that history can be searched without reading payloads. It takes the place
+     * of the peer: ignored (not kept) when the event has one. 0: none. */
+    uint64_t hash;
 } es_event_in;
 
 /* A consistent copy of one event's slot. */
@@ -118,6 +136,7 @@ typedef struct es_event_view {
     uint16_t type_id;
     uint8_t flags, arity;
     uint32_t actor, peer, mf; /* key ids, 0 = absent */
+    uint64_t hash;            /* es_event_in.hash, 0 = none */
 } es_event_view;
 
 typedef struct es_store_stats {
@@ -140,6 +159,8 @@ typedef struct es_tables {
     es_intern type, pid, pair, module, mf;
 } es_tables;
 
+/* A store for a configuration within the ranges above; NULL when out of range or out of
+ * memory. */
 es_store *es_store_new(const es_store_config *cfg);
 void es_store_free(es_store *s);
 const es_store_config *es_store_config_of(const es_store *s);
@@ -170,6 +191,13 @@ bool es_store_peek(es_store *s, uint64_t id, es_event_view *out);
 /* Copies the payload of a peeked event into buf (at least view->len bytes).
  * Returns false when the payload has been overwritten since (the event is pruned). */
 bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf);
+
+/* The same copy without the checksum, for reading many payloads to test them (query
+ * predicates, aggregations), into buf of at least view->len rounded up to 8 bytes: false when the
+ * arena has come round over the bytes since (the event is pruned). Bytes a writer stalled for a
+ * whole lap of the arena spoiled go unnoticed here; es_store_payload() catches them, and every
+ * event a query returns is read with it. */
+bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf);
 
 /* Lowest id that may still be live, and the newest id handed out. */
 uint64_t es_store_low_id(es_store *s);

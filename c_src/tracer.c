@@ -9,11 +9,11 @@
 #include "nif.h"
 #include "sample.h"
 #include "vmem.h"
+#include "vocab.h"
 
 #include <mimalloc.h>
 #include <string.h>
 
-enum { T_LIFECYCLE = 1, T_MESSAGES = 2, T_CALLS = 4, T_STATES = 8 };
 enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
 
 #define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
@@ -81,8 +81,7 @@ typedef struct es_tracer {
     proc *_Atomic *procs;
     gs_watch *gs;
     _Atomic uint8_t *modules, *functions;
-    es_key *k_send, *k_receive, *k_call, *k_return, *k_exception, *k_state, *k_spawn, *k_exit,
-        *k_crash, *k_link, *k_unlink, *k_register, *k_unregister;
+    es_key *k[ES_EV_COUNT]; /* type keys of the vocabulary's rows (vocab.h) */
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;
     } counts[SHARDS];
@@ -221,8 +220,8 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     es_store *s = es_get_store(env, argv[0], &ref);
     if (!s) return es_raise_arg(env, "not an ElixirScope store");
     unsigned mask;
-    if (!enif_get_uint(env, argv[1], &mask) || mask > 15)
-        return es_raise_arg(env, "tracer mask must be an integer in 0..15");
+    if (!enif_get_uint(env, argv[1], &mask) || mask > ES_CAT_ALL)
+        return es_raise_arg(env, "tracer mask must be an integer in 0..31");
     tracer_ref *r = enif_alloc_resource(tracer_type, sizeof *r);
     if (!r) return es_raise_arg(env, "out of memory creating the tracer");
     es_tracer *t = r->t = mi_zalloc_aligned(sizeof *t, 64);
@@ -245,15 +244,9 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     atomic_init(&t->mask, mask);
     atomic_init(&t->truncate_bytes, 256);
     atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
-    es_key **keys[] = {&t->k_send,   &t->k_receive,  &t->k_call,      &t->k_return, &t->k_exception,
-                       &t->k_state,  &t->k_spawn,    &t->k_exit,      &t->k_crash,  &t->k_link,
-                       &t->k_unlink, &t->k_register, &t->k_unregister};
-    const char *names[] = {"send", "receive", "call", "return", "exception", "state",     "spawn",
-                           "exit", "crash",   "link", "unlink", "register",  "unregister"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        *keys[i] = es_codec_atom_key(&tb->type, enif_make_atom(env, names[i]), true);
-        if (!*keys[i]) return es_raise_arg(env, "too many distinct event types");
-    }
+    for (int i = 0; i < ES_EV_COUNT; i++)
+        if (!(t->k[i] = es_vocab_key(s, i, true)))
+            return es_raise_arg(env, "too many distinct event types");
     return term;
 }
 
@@ -263,7 +256,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
     unsigned u;
     double d;
-    if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= 15)
+    if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= ES_CAT_ALL)
         atomic_store(&t->mask, u);
     else if (argv[1] == A.step && enif_get_uint(env, argv[2], &u) && u <= STEP_CRITICAL_ONLY)
         atomic_store(&t->step, u);
@@ -274,20 +267,21 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     else if (argv[1] == A.stopped && enif_is_atom(env, argv[2]))
         atomic_store(&t->stopped, argv[2] == es_atom.true_);
     else
-        return es_raise_arg(env, "tracer setting must be mask 0..15, step 0..4, truncate_bytes, "
+        return es_raise_arg(env, "tracer setting must be mask 0..31, step 0..4, truncate_bytes, "
                                  "step3_rate 0.0..1.0 or stopped");
     return A.ok;
 }
 
 /* Begins the payload of a :state event in b: the map, then the state. Its encoded bytes
- * are also what tells a changed state from the last one stored (their hash), so a state
- * is encoded once. Returns that hash (never 0), or 0 when the state cannot be encoded. */
+ * are also what tells a changed state from the last one stored (their digest, which the
+ * store keeps with the event: payload.h), so a state is encoded once. Returns that
+ * digest (never 0), or 0 when the state cannot be encoded. */
 static uint64_t state_payload_begin(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state) {
     etf_reset(b);
     if (!etf_map_begin(b) || !etf_map_key(b, A.state)) return 0;
     size_t at = b->len;
-    if (!etf_term(env, b, state)) return 0;
-    return es_hash_bytes(b->data + at, b->len - at, 0x5eed) | 1;
+    if (!etf_field_term(env, b, state)) return 0;
+    return es_pl_hash(b->data + at, b->len - at);
 }
 
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -320,7 +314,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             atomic_store(&w->module, 0);
             return A.ok;
         }
-        if (!(atomic_load(&t->mask) & T_STATES)) { /* watch, but record nothing yet */
+        if (!(atomic_load(&t->mask) &
+              es_vocab[ES_EV_STATE].category)) { /* watch, record nothing yet */
             atomic_store(&w->last_state, 0);
             atomic_store(&w->module, (uint64_t)el[2]);
             return A.ok;
@@ -333,13 +328,14 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             return es_raise_arg(env, "state could not be encoded");
         etf_map_end(b);
         es_event_in in = {.ts = ES_TS_NOW,
-                          .type = t->k_state,
+                          .type = t->k[ES_EV_STATE],
                           .actor = pid,
                           .mf = mf,
                           .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
                           .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_CRITICAL,
                           .payload = b->data,
-                          .payload_len = (uint32_t)b->len};
+                          .payload_len = (uint32_t)b->len,
+                          .hash = h};
         es_store_append(s, &in);
         atomic_store(&w->last_state, h);
         atomic_store(&w->module, (uint64_t)el[2]);
@@ -370,17 +366,20 @@ ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     ERL_NIF_TERM tag = argv[0];
     if (tag == A.trace_status) return A.trace;
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
-    if (tag == A.exit) return mask ? A.trace : A.discard; /* crashes show at every level */
-    if (tag == A.spawn) return mask & T_LIFECYCLE ? A.trace : A.discard;
+    /* The categories (vocab.h) of the events each probe may record. */
+    if (tag == A.exit) /* a normal exit or a crash: the level decides once it is known */
+        return mask & (es_vocab[ES_EV_EXIT].category | es_vocab[ES_EV_CRASH].category) ? A.trace
+                                                                                       : A.discard;
+    if (tag == A.spawn) return mask & es_vocab[ES_EV_SPAWN].category ? A.trace : A.discard;
     if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
         return A.discard;
     uint32_t cat = 0;
     if (tag == A.send || tag == A.receive)
-        cat = T_MESSAGES;
+        cat = es_vocab[ES_EV_SEND].category | es_vocab[ES_EV_RECEIVE].category;
     else if (tag == A.call || tag == A.return_from || tag == A.exception_from)
-        cat = T_CALLS | T_STATES;
+        cat = es_vocab[ES_EV_CALL].category | es_vocab[ES_EV_STATE].category;
     else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister)
-        cat = T_LIFECYCLE;
+        cat = es_vocab[ES_EV_LINK].category | es_vocab[ES_EV_REGISTER].category;
     return mask & cat ? A.trace : A.discard;
 }
 
@@ -523,13 +522,13 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     f->cause = NULL, f->cause_len = 0;
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
     gs_watch *w = &t->gs[pid->id];
-    if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
-        is_gs_callback(el[1])) {
+    if ((mask & es_vocab[ES_EV_STATE].category) &&
+        atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] && is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
         etf_buf *cause = &tl_buf; /* copied out before the call event's payload reuses it */
         etf_reset(cause);
         if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
-            etf_encode(env, cause, msg)) {
+            etf_field_term(env, cause, msg)) {
             f->cause = mi_malloc(cause->len);
             if (f->cause) memcpy(f->cause, cause->data, cause->len);
             f->cause_len = f->cause ? (uint32_t)cause->len : 0;
@@ -538,9 +537,9 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     }
     bool traced = atomic_load_explicit(&t->functions[mf->id], memory_order_relaxed) ||
                   atomic_load_explicit(&t->modules[mf->aux], memory_order_relaxed);
-    if (!(mask & T_CALLS) || !traced || arity > 255) return;
+    if (!(mask & es_vocab[ES_EV_CALL].category) || !traced || arity > 255) return;
     es_event_in in;
-    call_event(&in, f->ts, t->k_call, pid, f, (uint8_t)arity);
+    call_event(&in, f->ts, t->k[ES_EV_CALL], pid, f, (uint8_t)arity);
     if (!keep(t, step, &in)) return;
     payload pl = payload_begin(step);
     if (pl.fields && !etf_map_term(env, pl.b, A.args, el[2])) return;
@@ -562,11 +561,12 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
     es_key *mf = es_codec_mf_key(s, (ERL_NIF_TERM)module, 0, true);
     if (!mf) return;
     es_event_in in = {.ts = ES_TS_NOW,
-                      .type = t->k_state,
+                      .type = t->k[ES_EV_STATE],
                       .actor = pid,
                       .mf = mf,
                       .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
-                      .flags = ES_F_ACTOR | ES_F_MODULE};
+                      .flags = ES_F_ACTOR | ES_F_MODULE,
+                      .hash = h};
     if (!keep(t, step, &in)) return;
     if (pl.fields) {
         if (!etf_map_term(env, pl.b, A.callback, f->callback)) return;
@@ -603,7 +603,8 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     int64_t arity;
     if (!etf_get_int64(env, el[2], &arity) || arity < 0 || arity > 255) arity = 0;
     es_event_in in;
-    call_event(&in, now, exception ? t->k_exception : t->k_return, pid, &f, (uint8_t)arity);
+    call_event(&in, now, exception ? t->k[ES_EV_EXCEPTION] : t->k[ES_EV_RETURN], pid, &f,
+               (uint8_t)arity);
     in.sampled = true;
     payload pl = payload_begin(step);
     if (pl.fields) {
@@ -650,8 +651,10 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     es_event_in in = {.ts = ES_TS_NOW, .actor = pid, .flags = ES_F_ACTOR};
     payload pl;
     if (tag == A.send || tag == A.receive) {
-        if (!(mask & T_MESSAGES) || !keep(t, step, &in)) return A.ok;
-        in.type = tag == A.send ? t->k_send : t->k_receive;
+        if (!(mask & es_vocab[tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE].category) ||
+            !keep(t, step, &in))
+            return A.ok;
+        in.type = tag == A.send ? t->k[ES_EV_SEND] : t->k[ES_EV_RECEIVE];
         /* A send to a registered name is reported with the name: resolve it, so the
          * message joins the pair index, and keep the name as :to_name. */
         ERL_NIF_TERM to = tag == A.send ? opt_extra(env, argv[4]) : 0, to_pid = to;
@@ -689,8 +692,8 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, A.to_name, to)) return A.ok;
         if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, A.to, to)) return A.ok;
     } else if (tag == A.spawn) {
-        in.type = t->k_spawn;
-        in.flags |= ES_F_CRITICAL;
+        in.type = t->k[ES_EV_SPAWN];
+        if (es_vocab[ES_EV_SPAWN].critical) in.flags |= ES_F_CRITICAL;
         if (!(in.actor = es_codec_pid_key(env, s, term, true))) return A.ok;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_FULL); /* small: always whole */
         const ERL_NIF_TERM *el;
@@ -704,20 +707,20 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             if (!etf_map_term(env, pl.b, A.initial_call, ic)) return A.ok;
         }
     } else if (tag == A.exit) {
-        bool normal = is_normal_exit(env, term);
-        if (normal && !(mask & T_LIFECYCLE)) return A.ok; /* crashes show at every level */
-        in.type = normal ? t->k_exit : t->k_crash;
-        in.flags |= ES_F_CRITICAL;
+        int row = is_normal_exit(env, term) ? ES_EV_EXIT : ES_EV_CRASH;
+        if (!(mask & es_vocab[row].category)) return A.ok; /* crashes: at every level but :off */
+        in.type = t->k[row];
+        if (es_vocab[row].critical) in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
         proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;
-        in.type = tag == A.link        ? t->k_link
-                  : tag == A.unlink    ? t->k_unlink
-                  : tag == A.register_ ? t->k_register
-                                       : t->k_unregister;
+        in.type = tag == A.link        ? t->k[ES_EV_LINK]
+                  : tag == A.unlink    ? t->k[ES_EV_UNLINK]
+                  : tag == A.register_ ? t->k[ES_EV_REGISTER]
+                                       : t->k[ES_EV_UNREGISTER];
         pl = payload_begin(step);
         if (links && (in.peer = es_codec_pid_key(env, s, term, true))) {
             in.flags |= ES_F_PEER;

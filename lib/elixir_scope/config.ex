@@ -2,13 +2,10 @@ defmodule ElixirScope.Config do
   @moduledoc false
   # Validation of ElixirScope.setup/1 options, merged over `config :elixir_scope, ...`.
 
-  @levels [:full, :messages_only, :states_only, :minimal, :off]
-
-  # Which kinds of event each level records (bits of the C tracer's mask):
-  # 1 process lifecycle, 2 messages, 4 function calls, 8 GenServer states.
-  @masks %{full: 15, messages_only: 2, states_only: 8, minimal: 9, off: 0}
-
-  # The persister's options and defaults are its own (ElixirScope.Persister).
+  # The levels, and the categories of events each records (the C tracer's mask), are
+  # the vocabulary's (c_src/vocab.c, ElixirScope.TraceDB.vocabulary/0). The store's
+  # options and defaults are the store's (TraceDB.defaults/0), the persister's its own
+  # (ElixirScope.Persister).
   @own_defaults [
     storage: :ets,
     phoenix: false,
@@ -16,11 +13,6 @@ defmodule ElixirScope.Config do
     ai_integration: false,
     mcp: [],
     tracing_level: :full,
-    sample_rate: 1.0,
-    max_events: 1_000_000,
-    max_bytes: 256 * 1024 * 1024,
-    max_payload_bytes: 64 * 1024,
-    max_keys: 262_144,
     max_events_per_sec: 500_000,
     max_bytes_per_sec: 64 * 1024 * 1024,
     governor_interval: 100,
@@ -28,13 +20,19 @@ defmodule ElixirScope.Config do
     redact: ["password", "token", "secret"]
   ]
 
-  @defaults @own_defaults ++ ElixirScope.Persister.defaults()
+  def levels, do: Enum.map(ElixirScope.TraceDB.vocabulary().levels, & &1.level)
 
-  @store_keys [:max_events, :max_bytes, :max_payload_bytes, :max_keys, :sample_rate]
+  def mask(level),
+    do: Enum.find(ElixirScope.TraceDB.vocabulary().levels, &(&1.level == level)).mask
 
-  def levels, do: @levels
-  def mask(level), do: Map.fetch!(@masks, level)
-  def defaults, do: @defaults
+  # The categories of events a level records.
+  def categories(level),
+    do: Enum.find(ElixirScope.TraceDB.vocabulary().levels, &(&1.level == level)).categories
+
+  def defaults,
+    do: @own_defaults ++ ElixirScope.TraceDB.defaults() ++ ElixirScope.Persister.defaults()
+
+  defp store_keys, do: Keyword.keys(ElixirScope.TraceDB.defaults())
 
   @doc false
   def validate!(opts) do
@@ -42,16 +40,17 @@ defmodule ElixirScope.Config do
       do:
         raise(ArgumentError, "ElixirScope options must be a keyword list, got: #{inspect(opts)}")
 
-    app_env = Application.get_all_env(:elixir_scope) |> Keyword.take(Keyword.keys(@defaults))
-    merged = @defaults |> Keyword.merge(app_env) |> Keyword.merge(opts)
+    defaults = defaults()
+    app_env = Application.get_all_env(:elixir_scope) |> Keyword.take(Keyword.keys(defaults))
+    merged = defaults |> Keyword.merge(app_env) |> Keyword.merge(opts)
     {persist, merged} = Keyword.split(merged, Keyword.keys(ElixirScope.Persister.defaults()))
     Enum.each(merged, &check!/1)
     # The store and the persister check their own options.
-    ElixirScope.TraceDB.validate_options!(Keyword.take(merged, @store_keys))
+    ElixirScope.TraceDB.validate_options!(Keyword.take(merged, store_keys()))
     merged |> Map.new() |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
 
-  def store_options(config), do: config |> Map.take(@store_keys) |> Map.to_list()
+  def store_options(config), do: config |> Map.take(store_keys()) |> Map.to_list()
 
   defp check!({:storage, v}) when v in [:ets, :c], do: :ok
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
@@ -74,8 +73,10 @@ defmodule ElixirScope.Config do
       else: bad(:redact, "a list of non-empty strings (key names to redact)", v)
   end
 
-  defp check!({:tracing_level, v}) when v in @levels, do: :ok
-  defp check!({:tracing_level, v}), do: bad(:tracing_level, "one of #{inspect(@levels)}", v)
+  defp check!({:tracing_level, v}) do
+    if v in levels(), do: :ok, else: bad(:tracing_level, "one of #{inspect(levels())}", v)
+  end
+
   defp check!({:sample_rate, v}) when is_number(v) and v >= 0 and v <= 1, do: :ok
   defp check!({:sample_rate, v}), do: bad(:sample_rate, "a number in 0.0..1.0", v)
 
@@ -107,7 +108,7 @@ defmodule ElixirScope.Config do
   defp check!({key, _}) do
     raise ArgumentError,
           "unknown ElixirScope option #{inspect(key)}; allowed: " <>
-            Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
+            Enum.map_join(Keyword.keys(defaults()), ", ", &inspect/1)
   end
 
   defp non_empty_strings?([]), do: true

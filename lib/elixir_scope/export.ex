@@ -14,14 +14,14 @@ defmodule ElixirScope.Export do
   The file is written from C, event by event, on a dirty I/O scheduler: memory stays
   flat however long the recording. The events can be narrowed with the filters of
   `ElixirScope.TraceDB.query_events/1` (`:timestamp_start`, `:timestamp_end`, `:pid`,
-  `:type`, `:module`, `:limit`, ...), and for Chrome traces with `pids:` and `types:`
-  lists (events of any of them).
+  `:type`, `:module`, `:limit`, `:where`, ...: `ElixirScope.Query`), and for Chrome
+  traces with `pids:` and `types:` lists (events of any of them).
 
       {:ok, %{slices: 120, flows: 40, ...}} = ElixirScope.export("trace.json")
       {:ok, %{arrows: 40}} = ElixirScope.export("flow.mmd", format: :mermaid, pids: [a, b])
   """
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.TraceDB
 
   @doc """
   Writes the recording (or the part the filters select) to `path`. Returns
@@ -37,11 +37,17 @@ defmodule ElixirScope.Export do
     {pids, opts} = Keyword.pop(opts, :pids)
     {busiest, opts} = Keyword.pop(opts, :busiest, 8)
     {types, opts} = Keyword.pop(opts, :types)
-    {store, filters} = TraceDB.native_filters(opts)
+    {name, opts} = Keyword.pop(opts, :store, TraceDB)
 
     case format do
       :chrome_trace ->
-        Native.export_chrome(store, path, selection(store, filters, pids, types))
+        # pids: and types: lists select the events of any of them: one query.
+        spec =
+          opts
+          |> put_list(:pid, pids, :pids, &is_pid/1)
+          |> put_list(:type, types, :types, &is_atom/1)
+
+        TraceDB.export_chrome(path, Map.new(spec), name)
 
       :mermaid ->
         unless is_nil(pids) or (is_list(pids) and Enum.all?(pids, &is_pid/1)),
@@ -54,7 +60,13 @@ defmodule ElixirScope.Export do
               ":busiest must be an integer in 1..1000, got: #{inspect(busiest)}"
             )
 
-        Native.export_mermaid(store, path, Map.put(filters, :type, :send), pids, busiest)
+        TraceDB.export_mermaid(
+          path,
+          opts |> Map.new() |> Map.put(:type, :send),
+          pids,
+          busiest,
+          name
+        )
 
       other ->
         raise ArgumentError,
@@ -62,30 +74,15 @@ defmodule ElixirScope.Export do
     end
   end
 
-  # Lists of pids or types select the events of any of them: the union of one id query
-  # per combination (ids only, nothing decoded), handed to C as the selection.
-  defp selection(_store, filters, nil, nil), do: filters
+  defp put_list(spec, _key, nil, _name, _kind?), do: spec
 
-  defp selection(store, filters, pids, types) do
-    pids = list_of!(pids, :pids, &is_pid/1)
-    types = list_of!(types, :types, &is_atom/1)
-
-    for pid <- pids, type <- types do
-      filters |> put_some(:pid, pid) |> put_some(:type, type)
-    end
-    |> Enum.flat_map(&Native.query_ids(store, &1))
-    |> Enum.uniq()
-  end
-
-  defp list_of!(nil, _key, _kind?), do: [nil]
-
-  defp list_of!(list, key, kind?) do
+  defp put_list(spec, key, list, name, kind?) do
     unless is_list(list) and list != [] and Enum.all?(list, kind?),
-      do: raise(ArgumentError, "#{inspect(key)} must be a non-empty list, got: #{inspect(list)}")
+      do: raise(ArgumentError, "#{inspect(name)} must be a non-empty list, got: #{inspect(list)}")
 
-    list
+    if Keyword.has_key?(spec, key),
+      do: raise(ArgumentError, "give #{inspect(key)} or #{inspect(name)}, not both")
+
+    Keyword.put(spec, key, list)
   end
-
-  defp put_some(filters, _key, nil), do: filters
-  defp put_some(filters, key, value), do: Map.put(filters, key, value)
 end

@@ -17,7 +17,7 @@ defmodule ElixirScope.FlightRecorder do
   use GenServer
   require Logger
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.TraceDB
 
   @poll 100
   @last_messages 20
@@ -72,13 +72,11 @@ defmodule ElixirScope.FlightRecorder do
 
   @impl true
   def handle_call(:dump, _from, state) do
-    store = TraceDB.store!(TraceDB)
     newest = TraceDB.stats().newest_id
     path = Path.join(state.dir, "flight-now-#{newest}.esd")
     until = System.monotonic_time()
 
-    {:reply, with({:ok, _n} <- write(store, path, until, nil, state.window), do: {:ok, path}),
-     state}
+    {:reply, with({:ok, _n} <- write(path, until, nil, state.window), do: {:ok, path}), state}
   end
 
   @impl true
@@ -99,30 +97,29 @@ defmodule ElixirScope.FlightRecorder do
 
   @impl true
   def handle_info(:poll, state) do
-    store = TraceDB.store!(TraceDB)
-    crashes = Native.query_ids(store, %{type: :crash, after_id: state.seen})
-    state = Enum.reduce(crashes, state, &maybe_dump(store, &1, &2))
+    crashes = TraceDB.select_ids(%{type: :crash, after_id: state.seen})
+    state = Enum.reduce(crashes, state, &maybe_dump(&1, &2))
     Process.send_after(self(), :poll, @poll)
     {:noreply, %{state | seen: Enum.max([state.seen | crashes])}}
   end
 
-  defp maybe_dump(store, crash_id, state) do
+  defp maybe_dump(crash_id, state) do
     now = System.monotonic_time(:millisecond)
     files = Path.wildcard(Path.join(state.dir, "flight-*.esd"))
 
     cond do
       state.last_dump && now - state.last_dump < state.min_interval -> state
       length(files) >= state.max_files -> state
-      true -> dump(store, crash_id, state, now)
+      true -> dump(crash_id, state, now)
     end
   end
 
-  defp dump(store, crash_id, state, now) do
-    crash = Native.get(store, crash_id)
+  defp dump(crash_id, state, now) do
+    crash = TraceDB.get(crash_id)
     pid = crash[:pid]
     path = Path.join(state.dir, "flight-#{crash_id}.esd")
 
-    case write(store, path, crash.timestamp, pid, state.window) do
+    case write(path, crash.timestamp, pid, state.window) do
       {:ok, n} ->
         Logger.info(
           "ElixirScope flight recorder: #{inspect(pid)} crashed; #{n} events written to #{path}"
@@ -136,8 +133,8 @@ defmodule ElixirScope.FlightRecorder do
   end
 
   # The events of the window ending at `until`, and, for a crash, the process's last
-  # state and messages however old.
-  defp write(store, path, until, pid, window) do
+  # state and messages however old: one selection, the union of these specs, in C.
+  defp write(path, until, pid, window) do
     from = until - System.convert_time_unit(round(window * 1000), :millisecond, :native)
 
     of_pid =
@@ -149,12 +146,10 @@ defmodule ElixirScope.FlightRecorder do
         ],
         else: []
 
-    ids =
-      [%{timestamp_start: from, timestamp_end: until} | of_pid]
-      |> Enum.flat_map(&Native.query_ids(store, &1))
-      |> Enum.uniq()
-
+    selection = [%{timestamp_start: from, timestamp_end: until} | of_pid]
     segment_bytes = ElixirScope.PostMortem.default_segment_bytes()
-    with {:ok, %{events: n}} <- Native.dump(store, path, ids, :write, segment_bytes), do: {:ok, n}
+
+    with {:ok, %{events: n}} <- TraceDB.dump(path, selection, :write, segment_bytes, TraceDB),
+         do: {:ok, n}
   end
 end

@@ -23,7 +23,7 @@ defmodule ElixirScope.Governor do
   use GenServer
   require Logger
 
-  alias ElixirScope.{Native, TraceDB, Tracing}
+  alias ElixirScope.{TraceDB, Tracing}
 
   @steps [:full, :truncated_payloads, :metadata_only, :sampling, :critical_only]
   @calm_seconds 1
@@ -57,18 +57,18 @@ defmodule ElixirScope.Governor do
       bps: 0
     }
 
-    Native.tracer_counts(state.tracer)
+    Tracing.counts(state.tracer)
     # Event timestamps read the TSC only while its line is fresh (see c_src/clock.h):
     # re-anchor it now rather than at the first tick.
-    Native.calibrate_clock()
+    TraceDB.calibrate_clock()
     schedule(state)
     {:ok, state}
   end
 
   @impl true
   def handle_info(:tick, state) do
-    Native.calibrate_clock()
-    {events, bytes} = Native.tracer_counts(state.tracer)
+    TraceDB.calibrate_clock()
+    {events, bytes} = Tracing.counts(state.tracer)
     eps = events * 1000 / state.interval
     bps = bytes * 1000 / state.interval
     state = %{state | eps: eps, bps: bps}
@@ -103,7 +103,7 @@ defmodule ElixirScope.Governor do
   end
 
   defp change(state, step, reason) do
-    Native.tracer_set(state.tracer, :step, step)
+    Tracing.set_step(state.tracer, step)
     name = Enum.at(@steps, step)
 
     TraceDB.store_event(:governor, %{

@@ -1,7 +1,9 @@
 defmodule ElixirScope.Native do
   @moduledoc false
   # The C core (c_src/es_nif.c). Every function here is replaced by a NIF when the
-  # module loads; the bodies only run when the library could not be loaded.
+  # module loads; the bodies only run when the library could not be loaded. Only
+  # ElixirScope.TraceDB (the store) and ElixirScope.Tracing (the tracer) call it, and
+  # ElixirScope.JSON its JSON codec.
 
   @on_load :load_nif
 
@@ -27,15 +29,20 @@ defmodule ElixirScope.Native do
 
   defp not_loaded, do: :erlang.nif_error(:elixir_scope_nif_not_loaded)
 
+  def store_options, do: not_loaded()
+  def vocabulary, do: not_loaded()
   def store_new(_opts), do: not_loaded()
   def set_sample_rate(_store, _rate), do: not_loaded()
   def append(_store, _type, _event), do: not_loaded()
-  def query(_store, _filters), do: not_loaded()
-  def query(_store, _filters, _struct), do: not_loaded()
-  def query(_store, _filters, _struct, _diff_from), do: not_loaded()
-  def query_ids(_store, _filters), do: not_loaded()
-  def get(_store, _id), do: not_loaded()
+  def query(_store, _spec), do: not_loaded()
+  def query_ids(_store, _selection), do: not_loaded()
+  def aggregate(_store, _spec), do: not_loaded()
   def live_pids(_store, _timestamp), do: not_loaded()
+  def snapshot(_store, _timestamp, _opts), do: not_loaded()
+  def links(_store, _pid, _timestamp), do: not_loaded()
+  def call_tree(_store, _pid, _spec), do: not_loaded()
+  def state_change(_store, _pid, _before, _after), do: not_loaded()
+  def get(_store, _id), do: not_loaded()
   def clear(_store), do: not_loaded()
   def stats(_store), do: not_loaded()
   def diff(_old, _new), do: not_loaded()
@@ -43,7 +50,7 @@ defmodule ElixirScope.Native do
   def export_chrome(_store, _path, _filters), do: not_loaded()
   def dump(_store, _path, _selection, _mode, _segment_bytes), do: not_loaded()
   def load(_store, _path, _offset, _index), do: not_loaded()
-  def export_mermaid(_store, _path, _filters, _pids, _busiest), do: not_loaded()
+  def export_mermaid(_store, _path, _selection, _pids, _busiest), do: not_loaded()
   def perf(_store, _module), do: not_loaded()
   def slowest(_store, _limit, _module), do: not_loaded()
   def traffic(_store, _from, _to), do: not_loaded()

@@ -23,7 +23,7 @@ defmodule ElixirScope.Persister do
   use GenServer
   require Logger
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.TraceDB
 
   @defaults [
     persist: false,
@@ -171,8 +171,8 @@ defmodule ElixirScope.Persister do
       nil ->
         state
 
-      store ->
-        case Native.dump(store, state.file, state.last_id, :append, state.segment_bytes) do
+      _store ->
+        case TraceDB.dump(state.file, state.last_id, :append, state.segment_bytes, state.store) do
           {:ok, %{last_id: last_id, bytes: bytes}} ->
             state = %{
               state

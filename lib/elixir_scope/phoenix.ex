@@ -261,7 +261,7 @@ defmodule ElixirScope.Phoenix do
       )
 
     phoenix = TraceDB.query_structs([type: :phoenix, pid: pid] ++ opts, Event)
-    states = TraceDB.query_timeline([type: :state, pid: pid] ++ opts, Event)
+    states = TraceDB.query_structs([type: :state, pid: pid] ++ opts, Event, diff: true)
     desc? = Keyword.get(opts, :order, :asc) == :desc
 
     merged =

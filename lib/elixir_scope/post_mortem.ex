@@ -17,7 +17,7 @@ defmodule ElixirScope.PostMortem do
   `:truncated_data`, `:bad_header`, ...). Files are created with mode 0600.
   """
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.TraceDB
 
   # Loads of files at least this big print their progress on standard error.
   @progress_bytes 32 * 1024 * 1024
@@ -39,9 +39,9 @@ defmodule ElixirScope.PostMortem do
     check_path!(path, "dump/2")
     segment_bytes = Keyword.get(opts, :segment_bytes, @default_segment_bytes)
     check_segment_bytes!(:segment_bytes, segment_bytes)
-    store = TraceDB.store!(Keyword.get(opts, :store, TraceDB))
+    name = Keyword.get(opts, :store, TraceDB)
 
-    with {:ok, summary} <- Native.dump(store, path, 0, :write, segment_bytes),
+    with {:ok, summary} <- TraceDB.dump(path, 0, :write, segment_bytes, name),
          do: {:ok, Map.delete(summary, :last_id)}
   end
 
@@ -79,11 +79,10 @@ defmodule ElixirScope.PostMortem do
     else
       {:ok, pid} = TraceDB.start_link(opts |> Keyword.delete(:name) |> Keyword.put(:name, name))
       Process.unlink(pid)
-      store = TraceDB.store!(name)
       # A directory of persisted files loads them all, oldest first.
       files = if File.dir?(path), do: ElixirScope.Persister.files(path), else: [path]
 
-      case load_all(store, files, %{events: 0, segments: 0, skipped: [], files: length(files)}) do
+      case load_all(name, files, %{events: 0, segments: 0, skipped: [], files: length(files)}) do
         {:ok, summary} ->
           {:ok, summary}
 
@@ -94,25 +93,25 @@ defmodule ElixirScope.PostMortem do
     end
   end
 
-  defp load_all(_store, [], summary),
+  defp load_all(_name, [], summary),
     do: {:ok, Map.put_new(summary, :first_timestamp, nil) |> Map.put_new(:last_timestamp, nil)}
 
-  defp load_all(store, [file | rest], acc) do
+  defp load_all(name, [file | rest], acc) do
     size =
       case File.stat(file) do
         {:ok, %{size: size}} -> size
         _ -> 0
       end
 
-    case load_file(store, file, {0, 0}, size, acc) do
-      {:ok, acc} -> load_all(store, rest, acc)
+    case load_file(name, file, {0, 0}, size, acc) do
+      {:ok, acc} -> load_all(name, rest, acc)
       error -> error
     end
   end
 
   # C loads a few segments per call; between calls a large load says how far it got.
-  defp load_file(store, file, {offset, index}, size, acc) do
-    case Native.load(store, file, offset, index) do
+  defp load_file(name, file, {offset, index}, size, acc) do
+    case TraceDB.load(file, offset, index, name) do
       {:ok, s, more} ->
         acc = merge(acc, file, s)
 
@@ -130,7 +129,7 @@ defmodule ElixirScope.PostMortem do
               )
             end
 
-            load_file(store, file, position, size, acc)
+            load_file(name, file, position, size, acc)
         end
 
       error ->

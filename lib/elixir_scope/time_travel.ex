@@ -45,7 +45,7 @@ defmodule ElixirScope.TimeTravel do
     # Each diff is against the state recorded just before, even when that one falls
     # outside this listing (a limit, a time range, a later page); C computes them
     # while it decodes the events.
-    TraceDB.query_timeline([type: :state, pid: pid] ++ opts, Event)
+    TraceDB.query_structs([type: :state, pid: pid] ++ opts, Event, diff: true)
   end
 
   @doc """

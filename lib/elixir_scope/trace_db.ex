@@ -50,7 +50,7 @@ defmodule ElixirScope.TraceDB do
   """
   use GenServer
 
-  alias ElixirScope.{Native, Persister}
+  alias ElixirScope.{Native, Persister, Query}
   require Logger
 
   @type event :: %{
@@ -61,31 +61,6 @@ defmodule ElixirScope.TraceDB do
         }
 
   @type filters :: keyword() | map()
-
-  @defaults [
-    max_events: 1_000_000,
-    max_bytes: 256 * 1024 * 1024,
-    max_payload_bytes: 64 * 1024,
-    sample_rate: 1.0,
-    max_keys: 262_144
-  ]
-
-  @filter_keys [
-    :type,
-    :pid,
-    :from_pid,
-    :to_pid,
-    :between,
-    :module,
-    :function,
-    :timestamp_start,
-    :timestamp_end,
-    :limit,
-    :order,
-    :after_id,
-    :before_id,
-    :store
-  ]
 
   ## Lifecycle
 
@@ -209,43 +184,81 @@ defmodule ElixirScope.TraceDB do
   Returns the events matching `filters`, sorted by timestamp then id (reversed for
   `order: :desc`).
 
-  Filters (keyword list or map, all optional, combined with *and*):
-
-    * `:type` — event type atom
-    * `:pid`, `:from_pid` — the process the event is about (see "Events")
-    * `:to_pid` — the receiving process of a message
-    * `:between` — `{pid_a, pid_b}`: events from either one to the other
-    * `:module`, `:function` — `:function` needs `:module`
-    * `:timestamp_start`, `:timestamp_end` — inclusive bounds, native units
-    * `:after_id`, `:before_id` — exclusive id bounds, to continue a long listing
-    * `:limit` — at most this many events; `:order` — `:asc` (default) or `:desc`
-    * `:store` — the name of a store other than the default
+  `filters` is a query spec (keyword list or map), as `ElixirScope.Query` documents
+  it: filters answered by the indexes (`:type`, `:pid`, `:from_pid`, `:to_pid`,
+  `:between`, `:module`, `:function`, each an atom or pid or a list of them), bounds
+  (`:timestamp_start`, `:timestamp_end` inclusive, `:after_id`, `:before_id` exclusive,
+  `:after`/`:before` a cursor), `:where` predicates on the other fields, `:limit`,
+  `:order` (`:asc` or `:desc`), `:select` and aggregates, and `:store` for a store
+  other than the default. With `:select` or an aggregate it returns what
+  `ElixirScope.Query.run/1` returns.
 
   Raises `ArgumentError` for an unknown key or a value of the wrong kind.
   """
   @spec query_events(filters()) :: [event()]
-  def query_events(filters \\ []) do
-    {store, native} = validate_filters!(filters)
-    Native.query(store, native)
+  def query_events(filters \\ []), do: Query.run(filters)
+
+  @doc false
+  # The engine behind ElixirScope.Query: a normalized spec run on a named store.
+  def run_query(name, native) do
+    store = store!(name)
+
+    cond do
+      Map.has_key?(native, :group_by) ->
+        store |> Native.aggregate(native) |> Enum.sort_by(&{-&1.count, &1.group})
+
+      Map.has_key?(native, :measure) ->
+        case Native.aggregate(store, native) do
+          [one] ->
+            one
+
+          [] ->
+            %{count: 0, measured: 0, min: nil, max: nil, mean: nil, p50: nil, p90: nil, p99: nil}
+        end
+
+      native[:select] == :count ->
+        Native.query(store, native)
+
+      true ->
+        store |> Native.query(native) |> elem(0)
+    end
   end
 
   @doc false
-  # Validated filters for other NIFs (exports): {store resource, filter map}.
-  def native_filters(filters), do: validate_filters!(filters)
+  # {items, next position | nil}.
+  def run_page(name, native), do: Native.query(store!(name), native)
 
   @doc false
-  # query_events/1 with each event tagged as `struct` (ElixirScope.Event), in C.
-  def query_structs(filters, struct) do
-    {store, native} = validate_filters!(filters)
-    Native.query(store, native, struct)
+  # query_events/1 with each event tagged as `struct` (ElixirScope.Event). Options:
+  # `diff: true` gives each :state event :diff, the change from the state recorded before
+  # it by the same process; `page: true` returns {events, cursor | nil}.
+  def query_structs(filters, struct, opts \\ []) do
+    {name, native} = Query.normalize!(filters)
+    native = Map.put(native, :struct, struct)
+    native = if opts[:diff], do: Map.put(native, :diff, :state), else: native
+
+    if opts[:page] do
+      {items, next} = run_page(name, native)
+      {items, next && Query.cursor(next)}
+    else
+      run_query(name, native)
+    end
   end
 
   @doc false
-  # :state events tagged as `struct`, each with :diff from the state recorded before it.
-  def query_timeline(filters, struct) do
-    {store, native} = validate_filters!(filters)
-    Native.query(store, native, struct, true)
-  end
+  # The ids a spec, a list of specs (their union) or a list of ids selects, in
+  # (timestamp, id) order, without building the events.
+  def select_ids(specs, name \\ __MODULE__), do: Native.query_ids(store!(name), selection(specs))
+
+  @doc false
+  # The native form of a selection: a spec (a map), a list of specs (their union), or a
+  # list of event ids.
+  def selection(%{} = spec), do: spec |> Query.normalize!() |> elem(1)
+  def selection([%{} | _] = specs), do: Enum.map(specs, &selection/1)
+  def selection(ids) when is_list(ids), do: ids
+
+  @doc false
+  def get(id, name \\ __MODULE__), do: Native.get(store!(name), id)
 
   @doc "Every recorded state of `pid`, oldest first."
   @spec get_state_history(pid(), keyword()) :: [event()]
@@ -304,7 +317,8 @@ defmodule ElixirScope.TraceDB do
 
   @doc """
   Pids that had a `:spawn` or `:alive` event (running when tracing began) and no
-  `:exit` or `:crash` event at or before `timestamp`.
+  `:exit` or `:crash` event at or before `timestamp` — the event types whose lifecycle
+  role (`vocabulary/0`) is `:born` and `:died`.
   """
   @spec get_processes_at(integer(), keyword()) :: [pid()]
   def get_processes_at(timestamp, opts \\ []) do
@@ -331,6 +345,74 @@ defmodule ElixirScope.TraceDB do
     Native.set_sample_rate(store!(name), sample_rate!(rate))
   end
 
+  @doc """
+  The event vocabulary, from the one table in C (`c_src/vocab.c`): every event type
+  ElixirScope records or knows, with its category (what tracing levels record it), whether it is
+  critical (never sampled out), its lifecycle role (`:born`, `:died`, `:link`,
+  `:unlink`, `:named`, `:unnamed` or `:none`) and the fields it indexes; and the
+  tracing levels with the categories each records.
+
+      iex> %{types: types, levels: levels} = ElixirScope.TraceDB.vocabulary()
+      iex> Enum.find(types, &(&1.type == :crash))
+      %{type: :crash, category: :crashes, critical: true, lifecycle: :died, indexes: [:pid], hashed_field: nil}
+      iex> Enum.find(levels, &(&1.level == :messages_only)).categories
+      [:messages, :crashes]
+  """
+  @spec vocabulary() :: %{types: [map()], levels: [map()]}
+  def vocabulary do
+    case :persistent_term.get({__MODULE__, :vocabulary}, nil) do
+      nil ->
+        v = Native.vocabulary()
+        :persistent_term.put({__MODULE__, :vocabulary}, v)
+        v
+
+      v ->
+        v
+    end
+  end
+
+  @doc false
+  # The lookups and aggregations the query modules build on (ElixirScope.Processes,
+  # Analysis, Phoenix, the MCP tools): each one NIF of the query side, on a named store.
+  def snapshot(ts, opts, name), do: Native.snapshot(store!(name), ts, opts)
+  def links(pid, ts, name), do: Native.links(store!(name), pid, ts)
+
+  def state_change(pid, before, later, name),
+    do: Native.state_change(store!(name), pid, before, later)
+
+  def perf(module, name), do: Native.perf(store!(name), module)
+  def slowest(limit, module, name), do: Native.slowest(store!(name), limit, module)
+  def traffic(from, to, name), do: Native.traffic(store!(name), from, to)
+  def peers(pid, name), do: Native.peers(store!(name), pid)
+  def actor_summary(pid, name), do: Native.actor_summary(store!(name), pid)
+
+  @doc false
+  def call_tree(pid, filters, name) do
+    {_, native} = Query.normalize!(filters)
+    Native.call_tree(store!(name), pid, native)
+  end
+
+  @doc false
+  # Files: dumps and loads (ElixirScope.PostMortem, Persister, FlightRecorder), exports.
+  def dump(path, selection, mode, segment_bytes, name),
+    do: Native.dump(store!(name), path, dump_selection(selection), mode, segment_bytes)
+
+  def load(path, offset, index, name), do: Native.load(store!(name), path, offset, index)
+
+  def export_chrome(path, selection, name),
+    do: Native.export_chrome(store!(name), path, selection(selection))
+
+  def export_mermaid(path, spec, pids, busiest, name),
+    do: Native.export_mermaid(store!(name), path, selection(spec), pids, busiest)
+
+  defp dump_selection(after_id) when is_integer(after_id), do: after_id
+  defp dump_selection(selection), do: selection(selection)
+
+  @doc false
+  # The structural diff of two terms (ElixirScope.diff/2), and the clock's calibration.
+  def diff(old, new), do: Native.diff(old, new)
+  def calibrate_clock, do: Native.calibrate_clock()
+
   @doc false
   # The store resource of a running store, or nil.
   def lookup(name), do: :persistent_term.get({__MODULE__, name}, nil)
@@ -345,6 +427,16 @@ defmodule ElixirScope.TraceDB do
 
   ## Validation
 
+  @doc """
+  The store options with their defaults, from the store itself (`c_src/store.c`):
+  `max_events`, `max_bytes`, `max_payload_bytes`, `max_keys`, `sample_rate`.
+  """
+  @spec defaults() :: keyword()
+  def defaults do
+    ints = for {name, default, _min, _max} <- Native.store_options(), do: {name, default}
+    ints ++ [sample_rate: 1.0]
+  end
+
   @doc false
   # Validates store options; returns {name, config map}. ElixirScope.setup/1 uses it too.
   def validate_options!(opts) do
@@ -356,28 +448,21 @@ defmodule ElixirScope.TraceDB do
     unless is_atom(name) and name != nil,
       do: raise(ArgumentError, ":name must be an atom, got: #{inspect(name)}")
 
+    ranges = Map.new(Native.store_options(), fn {key, _, min, max} -> {key, {min, max}} end)
+
     config =
-      Enum.reduce(opts, Map.new(@defaults), fn
-        {:max_events, v}, acc ->
-          Map.put(acc, :max_events, int_in!(:max_events, v, 16, 2 ** 31))
-
-        {:max_bytes, v}, acc ->
-          Map.put(acc, :max_bytes, int_in!(:max_bytes, v, 4096, 2 ** 40))
-
-        {:max_payload_bytes, v}, acc ->
-          Map.put(acc, :max_payload_bytes, int_in!(:max_payload_bytes, v, 0, 2 ** 32 - 1))
-
-        {:max_keys, v}, acc ->
-          Map.put(acc, :max_keys, int_in!(:max_keys, v, 16, 2 ** 26))
-
+      Enum.reduce(opts, Map.new(defaults()), fn
         {:sample_rate, v}, acc ->
           Map.put(acc, :sample_rate, sample_rate!(v))
+
+        {key, v}, acc when is_map_key(ranges, key) ->
+          Map.put(acc, key, int_in!(key, v, ranges[key]))
 
         {key, _}, _ ->
           raise ArgumentError,
                 "unknown TraceDB option #{inspect(key)}; allowed: :name, " <>
                   Enum.map_join(
-                    Keyword.keys(@defaults) ++ Keyword.keys(Persister.defaults()),
+                    Keyword.keys(defaults()) ++ Keyword.keys(Persister.defaults()),
                     ", ",
                     &inspect/1
                   )
@@ -392,7 +477,7 @@ defmodule ElixirScope.TraceDB do
     {name, config}
   end
 
-  defp int_in!(key, v, min, max) do
+  defp int_in!(key, v, {min, max}) do
     if is_integer(v) and v >= min and v <= max do
       v
     else
@@ -405,60 +490,6 @@ defmodule ElixirScope.TraceDB do
 
   defp sample_rate!(v),
     do: raise(ArgumentError, ":sample_rate must be a number in 0.0..1.0, got: #{inspect(v)}")
-
-  defp validate_filters!(filters) when is_list(filters) do
-    unless Keyword.keyword?(filters),
-      do:
-        raise(ArgumentError, "filters must be a keyword list or a map, got: #{inspect(filters)}")
-
-    validate_filters!(Map.new(filters))
-  end
-
-  defp validate_filters!(filters) when is_map(filters) do
-    {name, filters} = Map.pop(filters, :store, __MODULE__)
-    Enum.each(filters, &check_filter!/1)
-
-    if Map.has_key?(filters, :function) and not Map.has_key?(filters, :module),
-      do: raise(ArgumentError, "filter :function needs :module")
-
-    {store!(name), filters}
-  end
-
-  defp validate_filters!(filters),
-    do: raise(ArgumentError, "filters must be a keyword list or a map, got: #{inspect(filters)}")
-
-  defp check_filter!({key, v}) when key in [:type, :module, :function] and is_atom(v), do: :ok
-  defp check_filter!({key, v}) when key in [:pid, :from_pid, :to_pid] and is_pid(v), do: :ok
-  defp check_filter!({:between, {a, b}}) when is_pid(a) and is_pid(b), do: :ok
-
-  defp check_filter!({key, v}) when key in [:timestamp_start, :timestamp_end] and is_integer(v),
-    do: :ok
-
-  defp check_filter!({key, v})
-       when key in [:limit, :after_id, :before_id] and is_integer(v) and v >= 0,
-       do: :ok
-
-  defp check_filter!({:order, v}) when v in [:asc, :desc], do: :ok
-
-  defp check_filter!({key, v}) when key in @filter_keys do
-    expected =
-      case key do
-        k when k in [:type, :module, :function] -> "an atom"
-        k when k in [:pid, :from_pid, :to_pid] -> "a pid"
-        :between -> "a {pid, pid} tuple"
-        k when k in [:timestamp_start, :timestamp_end] -> "an integer"
-        k when k in [:limit, :after_id, :before_id] -> "a non-negative integer"
-        :order -> ":asc or :desc"
-      end
-
-    raise ArgumentError, "filter #{inspect(key)} must be #{expected}, got: #{inspect(v)}"
-  end
-
-  defp check_filter!({key, _}) do
-    raise ArgumentError,
-          "unknown filter #{inspect(key)}; allowed: " <>
-            Enum.map_join(@filter_keys, ", ", &inspect/1)
-  end
 
   defp check_pid!(pid, _what) when is_pid(pid), do: :ok
 

@@ -9,15 +9,6 @@ defmodule ElixirScope.Tracing do
   alias ElixirScope.{Config, Native, TraceDB}
 
   @match_spec [{:_, [], [{:return_trace}, {:exception_trace}]}]
-  # Trace flags a traced process gets at each level: a probe the level does not record
-  # would still cost a call into the tracer, so it is not set at all.
-  @flags %{
-    full: [:send, :receive, :procs, :call],
-    messages_only: [:send, :receive, :procs],
-    states_only: [:procs, :call],
-    minimal: [:procs, :call],
-    off: [:procs]
-  }
   @gen_server_callbacks [handle_call: 3, handle_cast: 2, handle_info: 2, handle_continue: 2]
   @timeout 10_000
 
@@ -53,7 +44,7 @@ defmodule ElixirScope.Tracing do
 
     state =
       if config.trace_all,
-        do: trace_all_processes(state, @flags[config.tracing_level]),
+        do: trace_all_processes(state, flags(config.tracing_level)),
         else: state
 
     if config.tracing_level != :off, do: record_alive_processes()
@@ -144,8 +135,8 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:set_level, level}, _from, state) do
     Native.tracer_set(state.tracer, :mask, Config.mask(level))
-    old = @flags[state.level]
-    new = @flags[level]
+    old = flags(state.level)
+    new = flags(level)
 
     pids = if state.trace_all, do: Process.list(), else: state.pids
 
@@ -178,6 +169,23 @@ defmodule ElixirScope.Tracing do
 
   ## Helpers
 
+  # Trace flags a traced process gets at a level, from the categories of events the
+  # level records (the vocabulary's): a probe the level does not record would still
+  # cost a call into the tracer, so it is not set at all. :procs always: process
+  # lifecycle and crashes.
+  defp flags(level) do
+    categories = Config.categories(level)
+
+    [:procs] ++
+      if(:messages in categories, do: [:send, :receive], else: []) ++
+      if(Enum.any?([:calls, :states], &(&1 in categories)), do: [:call], else: [])
+  end
+
+  @doc false
+  # The tracer's controls the governor uses: rates since the last read, and its step.
+  def counts(tracer), do: Native.tracer_counts(tracer)
+  def set_step(tracer, step), do: Native.tracer_set(tracer, :step, step)
+
   defp reply_with(state), do: {:reply, :ok, state}
 
   defp or_error({:ok, _} = ok, _reason), do: ok
@@ -206,7 +214,7 @@ defmodule ElixirScope.Tracing do
   end
 
   defp set_flags(pid, state) do
-    retrace(pid, true, [tracer_spec(state) | @flags[state.level]])
+    retrace(pid, true, [tracer_spec(state) | flags(state.level)])
     %{state | pids: MapSet.put(state.pids, pid)}
   end
 

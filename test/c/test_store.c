@@ -1,6 +1,7 @@
 /* Unit tests of store.c and query.c: append/read, pruning, truncation, sampling,
  * chains, time walks with out-of-order timestamps, clear and stats. */
 #include "helpers.h"
+#include "history.h"
 #include "query.h"
 #include "sample.h"
 
@@ -167,8 +168,8 @@ Test(store, chains_find_each_key_in_order) {
         test_append(s, 1000 + i, i % 2 ? state : msg, i % 3 ? a : b, NULL, 0);
     es_filter f;
     es_filter_init(&f);
-    f.actor = a;
-    f.type = state;
+    es_keyset_add(&f.actors, a);
+    es_keyset_add(&f.types, state);
     uint64_t ids[400];
     uint64_t n = query_ids(&f, ids, 400);
     uint64_t expect = 0;
@@ -234,7 +235,7 @@ Test(store, clear_forgets_everything) {
     cr_assert_eq(st.stored, 0);
     es_filter f;
     es_filter_init(&f);
-    f.actor = a;
+    es_keyset_add(&f.actors, a);
     uint64_t ids[10];
     cr_assert_eq(query_ids(&f, ids, 10), 0);
     uint64_t id = test_append(s, ES_TS_NOW, NULL, a, NULL, 0);
@@ -251,15 +252,18 @@ Test(store, live_actors_at_a_time) {
     test_append(s, 40, spawn, p3, NULL, 0);
     uint32_t *ids;
     size_t n;
-    cr_assert_eq(es_query_live_actors(s, &spawn, 1, &exit_, 1, 25, &ids, &n), ES_Q_OK);
+    es_life_keys k = {0};
+    es_keyset_add(&k.born, spawn);
+    es_keyset_add(&k.died, exit_);
+    cr_assert_eq(es_history_live(s, &k, 25, &ids, &n), ES_Q_OK);
     cr_assert_eq(n, 2);
     cr_assert_eq(ids[0], p1->id);
     cr_assert_eq(ids[1], p2->id);
-    es_ids_free(ids);
-    cr_assert_eq(es_query_live_actors(s, &spawn, 1, &exit_, 1, 35, &ids, &n), ES_Q_OK);
+    es_history_free(ids);
+    cr_assert_eq(es_history_live(s, &k, 35, &ids, &n), ES_Q_OK);
     cr_assert_eq(n, 1);
     cr_assert_eq(ids[0], p2->id);
-    es_ids_free(ids);
+    es_history_free(ids);
 }
 
 Test(store, loading_keeps_ids_and_skips_holes) {
@@ -277,7 +281,7 @@ Test(store, loading_keeps_ids_and_skips_holes) {
     uint64_t ids[10];
     cr_assert_eq(query_ids(&f, ids, 10), 2, "time walk: the two events only");
     cr_assert(ids[0] == 1000 && ids[1] == 1300);
-    f.actor = a;
+    es_keyset_add(&f.actors, a);
     cr_assert_eq(query_ids(&f, ids, 10), 2, "chain walk across the holes");
     es_store_stats st;
     es_store_get_stats(s, &st);
@@ -303,7 +307,8 @@ Test(store, a_module_is_found_through_its_functions) {
     }
     es_filter f;
     es_filter_init(&f);
-    f.module = mod1;
+    f.modules.n = 0;
+    es_keyset_add(&f.modules, mod1);
     uint64_t ids[200];
     uint64_t n = query_ids(&f, ids, 200);
     cr_assert_eq(n, 120, "three of every five events are of module 1");
@@ -311,9 +316,11 @@ Test(store, a_module_is_found_through_its_functions) {
         cr_assert_lt((ids[i] - 1) % 5, 3, "id %lu is of module 1", ids[i]);
         if (i) cr_assert_gt(ids[i], ids[i - 1], "ascending");
     }
-    f.module = mod2;
+    f.modules.n = 0;
+    es_keyset_add(&f.modules, mod2);
     cr_assert_eq(query_ids(&f, ids, 200), 40);
-    f.module = mod1;
+    f.modules.n = 0;
+    es_keyset_add(&f.modules, mod1);
     f.descending = true;
     f.limit = 3;
     cr_assert_eq(query_ids(&f, ids, 200), 3);
@@ -340,7 +347,7 @@ Test(store, stamps_wrap_after_2_to_the_30_laps) {
         cr_assert_eq(read_u64_payload(id), id - start);
     es_filter f;
     es_filter_init(&f);
-    f.actor = a;
+    es_keyset_add(&f.actors, a);
     uint64_t ids[1000];
     cr_assert_eq(query_ids(&f, ids, 1000), 1000, "the chain reaches every live event");
     cr_assert_eq(ids[0], start + 2000);

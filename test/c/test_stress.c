@@ -143,7 +143,7 @@ static void check_final(uint64_t expect_stored) {
     for (int p = 0; p < PRODUCERS; p++) {
         es_filter f;
         es_filter_init(&f);
-        f.actor = actors[p];
+        es_keyset_add(&f.actors, actors[p]);
         es_hits h = {0};
         cr_assert_eq(es_query(s, &f, &h), ES_Q_OK);
         uint64_t expect = 0;
@@ -154,7 +154,8 @@ static void check_final(uint64_t expect_stored) {
     /* The module's walk (its functions' chains) holds every live event. */
     es_filter f;
     es_filter_init(&f);
-    f.module = module;
+    f.modules.n = 0;
+    es_keyset_add(&f.modules, module);
     es_hits h = {0};
     cr_assert_eq(es_query(s, &f, &h), ES_Q_OK);
     cr_assert_eq(h.n, live, "module: %zu of %lu live events", h.n, live);

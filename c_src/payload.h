@@ -1,0 +1,103 @@
+/*
+ * payload.h — the format of a stored event's payload, in one place for every C reader
+ * and writer: the term encoder and decoder (etf.c), the predicate evaluator (pred.c),
+ * the aggregations (agg.c, group.c) and the history queries (history.c).
+ *
+ * Format: Erlang's external term format (version byte 131 first) with two private tags
+ * that keep a round trip cheap inside one running VM:
+ *   ES_ATOM_REF  (200) + 8 bytes: an atom as its term word. Atoms are global and never
+ *                move, so decoding needs no atom-table lookup.
+ *   ES_ETF_BLOB  (201) + u32 length + a term_to_binary image: any term the direct
+ *                encoder leaves to enif_term_to_binary (pids, refs, funs, ports,
+ *                integers beyond 64 bits, bitstrings, binaries over 4 KiB, terms deeper
+ *                than ES_PL_DIRECT_DEPTH or longer than ES_PL_DIRECT_ELEMENTS).
+ * Everything else — integers up to 64 bits, floats, binaries, lists (improper too),
+ * tuples and maps — is standard ETF. A stored event's payload is always a map
+ * (MAP_EXT) whose keys are ES_ATOM_REFs: the event's fields other than the indexed ones.
+ *
+ * Canonical: the encoder writes each term in exactly one way (an integer in its
+ * shortest form, a map in the runtime's iteration order, which two equal maps share),
+ * and a field's value is always encoded at depth 1 (inside its map), so two fields hold
+ * equal terms (===) exactly when their bytes are equal. That is what lets predicates
+ * and state hashes compare bytes instead of terms. (Maps over 256 keys are blobs, whose
+ * term_to_binary image follows the map's internal order; equal maps share it except for
+ * keys whose 32-bit hashes collide, which nothing here accounts for.)
+ *
+ * Payloads are only valid in the VM that wrote them (atom words): dumps store
+ * term_to_binary images of whole events instead (docs/FORMAT.md), and loading
+ * re-encodes them.
+ *
+ * Thread-safety: pure functions over caller-owned bytes.
+ */
+#ifndef ES_PAYLOAD_H
+#define ES_PAYLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ETF_VERSION 131
+#define SMALL_INTEGER_EXT 97
+#define INTEGER_EXT 98
+#define NEW_FLOAT_EXT 70
+#define SMALL_TUPLE_EXT 104
+#define LARGE_TUPLE_EXT 105
+#define NIL_EXT 106
+#define LIST_EXT 108
+#define BINARY_EXT 109
+#define SMALL_BIG_EXT 110
+#define MAP_EXT 116
+#define ES_ATOM_REF 200
+#define ES_ETF_BLOB 201
+
+#define ES_PL_DIRECT_DEPTH 8      /* deeper terms become blobs */
+#define ES_PL_DIRECT_BINARY 4096  /* so do larger binaries */
+#define ES_PL_DIRECT_ELEMENTS 256 /* and longer lists, tuples and maps */
+#define ES_PL_FIELD_DEPTH 1       /* the depth a field's value is encoded at */
+
+/* The digest of a field value's bytes kept with :state events (store.h: hash), and
+ * compared by history queries. Never 0. */
+#define ES_PL_HASH_SEED 0x5eed
+uint64_t es_pl_hash(const uint8_t *bytes, size_t len);
+
+/* A term inside a payload: its first byte (the tag) and its length. */
+typedef struct es_pl_span {
+    const uint8_t *p;
+    size_t len;
+} es_pl_span;
+
+/* Length of the term at p (no version byte), or 0 when it is malformed or nested past
+ * what the encoder writes. */
+size_t es_pl_term_size(const uint8_t *p, size_t left);
+
+/* The value of field `key` (an atom's term word) in a whole payload image (version
+ * byte first). False when the payload is no map or has no such field. */
+bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out);
+
+/* Visits every field of a whole payload image in its stored order; stops early when
+ * fn returns false. Returns false when the payload is malformed. */
+typedef bool (*es_pl_field_fn)(uint64_t key, es_pl_span value, void *ctx);
+bool es_pl_fields(const uint8_t *payload, size_t len, es_pl_field_fn fn, void *ctx);
+
+/* Element `index` (0-based) of a tuple or a proper list term; false when the term is
+ * neither or is shorter. */
+bool es_pl_element(es_pl_span term, uint32_t index, es_pl_span *out);
+
+/* Numbers: integers of the direct encoding (64 bits) and floats. */
+typedef struct es_pl_num {
+    bool is_float;
+    int64_t i;
+    double d;
+} es_pl_num;
+bool es_pl_number(es_pl_span term, es_pl_num *out);
+
+/* -1, 0 or 1 as a compares with b numerically (as Erlang's < and == do). */
+int es_pl_num_cmp(const es_pl_num *a, const es_pl_num *b);
+
+/* The bytes of a binary term (a direct one, or a blob holding one). */
+bool es_pl_binary(es_pl_span term, const uint8_t **data, size_t *len);
+
+/* An atom term's word. */
+bool es_pl_atom(es_pl_span term, uint64_t *word);
+
+#endif

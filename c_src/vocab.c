@@ -1,0 +1,38 @@
+/*
+ * vocab.c — the event vocabulary table and the tracing levels. See vocab.h.
+ */
+#include "vocab.h"
+
+#define PID ES_IX_PID
+#define MFA (ES_IX_PID | ES_IX_MODULE | ES_IX_FUNCTION | ES_IX_ARITY)
+
+/* name, category, critical, lifecycle, indexes, hashed field */
+const es_vocab_row es_vocab[ES_EV_COUNT] = {
+    [ES_EV_SEND] = {"send", ES_CAT_MESSAGES, false, ES_LC_NONE, ES_IX_FROM_PID | ES_IX_TO_PID, 0},
+    [ES_EV_RECEIVE] = {"receive", ES_CAT_MESSAGES, false, ES_LC_NONE, PID, 0},
+    [ES_EV_CALL] = {"call", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
+    [ES_EV_RETURN] = {"return", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
+    [ES_EV_EXCEPTION] = {"exception", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
+    [ES_EV_STATE] = {"state", ES_CAT_STATES, false, ES_LC_NONE, PID | ES_IX_MODULE, "state"},
+    [ES_EV_SPAWN] = {"spawn", ES_CAT_LIFECYCLE, true, ES_LC_BORN, PID, 0},
+    [ES_EV_EXIT] = {"exit", ES_CAT_LIFECYCLE, true, ES_LC_DIED, PID, 0},
+    [ES_EV_CRASH] = {"crash", ES_CAT_CRASHES, true, ES_LC_DIED, PID, 0},
+    [ES_EV_LINK] = {"link", ES_CAT_LIFECYCLE, false, ES_LC_LINK, PID | ES_IX_TO_PID, 0},
+    [ES_EV_UNLINK] = {"unlink", ES_CAT_LIFECYCLE, false, ES_LC_UNLINK, PID | ES_IX_TO_PID, 0},
+    [ES_EV_REGISTER] = {"register", ES_CAT_LIFECYCLE, false, ES_LC_NAMED, PID, 0},
+    [ES_EV_UNREGISTER] = {"unregister", ES_CAT_LIFECYCLE, false, ES_LC_UNNAMED, PID, 0},
+    /* Stored by ElixirScope itself: */
+    [ES_EV_ALIVE] = {"alive", ES_CAT_REPORTED, true, ES_LC_BORN, PID, 0},
+    [ES_EV_GOVERNOR] = {"governor", ES_CAT_REPORTED, true, ES_LC_NONE, 0, 0},
+    [ES_EV_PHOENIX] = {"phoenix", ES_CAT_REPORTED, false, ES_LC_NONE, PID | ES_IX_MODULE, 0},
+    [ES_EV_ERROR] = {"error", ES_CAT_REPORTED, true, ES_LC_NONE, 0, 0},
+    [ES_EV_PERSIST_ERROR] = {"persist_error", ES_CAT_REPORTED, true, ES_LC_NONE, 0, 0},
+};
+
+const es_level es_levels[ES_LEVEL_COUNT] = {
+    {"full", ES_CAT_ALL},
+    {"messages_only", ES_CAT_MESSAGES | ES_CAT_CRASHES},
+    {"states_only", ES_CAT_STATES | ES_CAT_CRASHES},
+    {"minimal", ES_CAT_LIFECYCLE | ES_CAT_STATES | ES_CAT_CRASHES},
+    {"off", 0},
+};
