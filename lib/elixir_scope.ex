@@ -71,7 +71,7 @@ defmodule ElixirScope do
   # before the tracer (it writes what is left when it stops).
   @stoppable [
     ElixirScope.MCP,
-    ElixirScope.Phoenix,
+    ElixirScope.Phoenix.Capture,
     ElixirScope.FlightRecorder,
     ElixirScope.Persister,
     ElixirScope.Governor,
@@ -169,7 +169,7 @@ defmodule ElixirScope do
         do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
         else: []
       ) ++
-      if(config.phoenix, do: [{ElixirScope.Phoenix, config}], else: []) ++
+      if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
       if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: [])
   end
 
@@ -223,7 +223,7 @@ defmodule ElixirScope do
   def stop_tracing do
     case Process.whereis(@supervisor) do
       nil -> :ok
-      sup -> terminate_children(sup, [ElixirScope.Phoenix, ElixirScope.Governor, Tracing])
+      sup -> terminate_children(sup, [ElixirScope.Phoenix.Capture, ElixirScope.Governor, Tracing])
     end
   end
 

@@ -250,7 +250,7 @@ defmodule ElixirScope.PhoenixTest do
       assert Enum.map(handlers, & &1.event_name) |> Enum.sort() ==
                Enum.sort(PX.telemetry_events())
 
-      assert handlers |> Enum.map(& &1.id) |> Enum.uniq() == [ElixirScope.Phoenix]
+      assert handlers |> Enum.map(& &1.id) |> Enum.uniq() == [ElixirScope.Phoenix.Capture]
 
       for h <- handlers do
         assert Function.info(h.function, :type) == {:type, :external}
@@ -281,7 +281,7 @@ defmodule ElixirScope.PhoenixTest do
       :ok = ElixirScope.stop()
       :ok = ElixirScope.setup()
       assert phoenix_handlers() == []
-      refute Process.whereis(ElixirScope.Phoenix)
+      refute Process.whereis(ElixirScope.Phoenix.Capture)
     end
 
     test "another application's handlers are left alone" do
@@ -455,6 +455,17 @@ defmodule ElixirScope.PhoenixTest do
       assert [%{path: "/cart/4"}] = PX.requests(path: "/cart/4")
       assert [%{path: "/cart/4"}, %{path: "/cart/3"}] = PX.requests(order: :desc, limit: 2)
       assert length(PX.requests()) == 4
+
+      # fields take the tests of ElixirScope.Query, evaluated in C
+      assert length(PX.requests(status: {:<, 300}, path: {:prefix, "/cart/"})) == 4
+      assert [%{path: "/cart/1"}] = PX.requests(path: {:in, ["/cart/1", "/nope"]})
+      assert PX.requests(status: {:>=, 500}) == []
+
+      {[first], cursor} =
+        ElixirScope.Query.page(type: :phoenix, where: [kind: :endpoint, phase: :stop], limit: 1)
+
+      assert [%{path: "/cart/2"}] = PX.requests(after: cursor, limit: 1)
+      assert first.path == "/cart/1"
     end
 
     test "a router exception ends the request's timeline", %{srv: srv} do
@@ -919,7 +930,7 @@ defmodule ElixirScope.PhoenixTest do
           [[:phoenix, :unknown], %{}, %{}, %{redact: []}],
           [[:phoenix, :live_view, :nope, :start], %{}, %{}, %{redact: ["x"]}]
         ],
-        do: assert(apply(PX, :handle_event, args) == :ok)
+        do: assert(apply(ElixirScope.Phoenix.Capture, :handle_event, args) == :ok)
 
     # and a well-formed event is still recorded afterwards
     :telemetry.execute([:phoenix, :socket_connected], %{duration: 3}, %{result: :ok})
@@ -927,7 +938,9 @@ defmodule ElixirScope.PhoenixTest do
   end
 
   test "with ElixirScope stopped, handlers called directly store nothing and do not fail" do
-    assert PX.handle_event([:phoenix, :channel_joined], %{}, %{}, %{redact: []}) == :ok
+    assert ElixirScope.Phoenix.Capture.handle_event([:phoenix, :channel_joined], %{}, %{}, %{
+             redact: []
+           }) == :ok
   end
 
   ## The stand-in itself
