@@ -59,13 +59,14 @@ defmodule ElixirScope.AnalysisTest do
   end
 
   test "slowest_function_calls returns the longest calls first, with args, result and pid" do
-    for ms <- [5, 30, 1, 15], do: Work.slow(ms)
+    # Far apart, so that a loaded machine oversleeping does not reorder them.
+    for ms <- [5, 100, 1, 40], do: Work.slow(ms)
     catch_error(Work.fail(:x))
 
     [first, second, third] = wait_for(fn -> ElixirScope.slowest_function_calls(limit: 3) end)
-    assert %{function: :slow, args: [30], result: 30, pid: pid} = first
+    assert %{function: :slow, args: [100], result: 100, pid: pid} = first
     assert pid == self()
-    assert %{args: [15]} = second
+    assert %{args: [40]} = second
     assert %{args: [5]} = third
     assert first.duration >= second.duration and second.duration >= third.duration
 

@@ -15,7 +15,7 @@ defmodule ElixirScope.Analysis do
       #      total: ..., mean: ..., p50: ..., p90: ..., p99: ..., max: ...}, ...]
   """
 
-  alias ElixirScope.{Native, TraceDB}
+  alias ElixirScope.TraceDB
 
   @doc """
   Statistics per function of `module`: `:calls`, `:returns`, `:exceptions`, and over
@@ -29,7 +29,7 @@ defmodule ElixirScope.Analysis do
     unless is_atom(module),
       do: raise(ArgumentError, "performance_analysis/1 expects a module, got: #{inspect(module)}")
 
-    store(opts) |> Native.perf(module) |> Enum.sort_by(& &1.total, :desc)
+    module |> TraceDB.perf(name(opts)) |> Enum.sort_by(& &1.total, :desc)
   end
 
   @doc """
@@ -49,29 +49,31 @@ defmodule ElixirScope.Analysis do
     unless is_atom(module),
       do: raise(ArgumentError, "module must be an atom, got: #{inspect(module)}")
 
-    store(opts) |> Native.slowest(limit, module) |> Enum.map(&ElixirScope.Event.wrap/1)
+    limit |> TraceDB.slowest(module, name(opts)) |> Enum.map(&ElixirScope.Event.wrap/1)
   end
 
   @doc """
   The calls of a process as a tree (as erlang_doctor's call trees): each node has
   `:module`, `:function`, `:arity`, `:args`, the outcome (`:result`, or `:class` and
   `:reason`), `:duration`, `:call_id` and `:children` in call order. Calls still running
-  have `:result` `:running` and no duration.
+  have `:result` `:running` and no duration. A `:return` or `:exception` closes the
+  innermost open call when its `:call_id` names it. The tree is built in C, in one walk
+  of the process's calls and returns, decoding only the fields the nodes show.
 
   Given a pid: every traced call of that process (top-level calls in order). Given the
-  id of a `:call` event: the tree under that one call.
+  id of a `:call` event: the tree under that one call. Options: `:timestamp_start`,
+  `:timestamp_end`, `:store`.
   """
   @spec call_tree(pid() | pos_integer(), keyword()) :: [map()] | map() | nil
   def call_tree(pid_or_call_id, opts \\ [])
 
-  def call_tree(pid, opts) when is_pid(pid), do: build(call_events(pid, [], opts))
+  def call_tree(pid, opts) when is_pid(pid), do: TraceDB.call_tree(pid, bounds(opts), name(opts))
 
   def call_tree(call_id, opts) when is_integer(call_id) and call_id > 0 do
-    case Native.get(store(opts), call_id) do
+    case TraceDB.get(call_id, name(opts)) do
       %{type: :call, pid: pid} ->
         pid
-        |> call_events([after_id: call_id - 1], opts)
-        |> build()
+        |> TraceDB.call_tree([after_id: call_id - 1] ++ bounds(opts), name(opts))
         |> Enum.find(&(&1.call_id == call_id))
 
       _ ->
@@ -86,68 +88,6 @@ defmodule ElixirScope.Analysis do
         "call_tree/1 expects a pid or a :call event id, got: #{inspect(other)}"
       )
 
-  defp call_events(pid, extra, opts) do
-    filters =
-      [pid: pid] ++ extra ++ Keyword.take(opts, [:store, :timestamp_start, :timestamp_end])
-
-    [:call, :return, :exception]
-    |> Enum.flat_map(&TraceDB.query_events([type: &1] ++ filters))
-    |> Enum.sort_by(&{&1.timestamp, &1.id})
-  end
-
-  # Calls open nodes; a return or exception closes the node of its call_id.
-  defp build(events) do
-    {roots, stack} =
-      Enum.reduce(events, {[], []}, fn
-        %{type: :call} = call, {roots, stack} ->
-          {roots, [open_node(call) | stack]}
-
-        %{call_id: id} = done, {roots, [%{call_id: id} = open | rest]} ->
-          close(finish(open, done), roots, rest)
-
-        _unmatched, acc ->
-          acc
-      end)
-
-    unwind(stack, roots)
-  end
-
-  # Calls without a return yet (or whose return was pruned) stay in the tree.
-  defp unwind([], roots), do: Enum.reverse(roots)
-
-  defp unwind([open | rest], roots) do
-    {roots, rest} = close(open, roots, rest)
-    unwind(rest, roots)
-  end
-
-  defp close(node, roots, [parent | rest]),
-    do: {roots, [%{parent | children: parent.children ++ [node]} | rest]}
-
-  defp close(node, roots, []), do: {[node | roots], []}
-
-  defp open_node(call) do
-    %{
-      call_id: call.id,
-      pid: call.pid,
-      module: call.module,
-      function: call.function,
-      arity: call.arity,
-      args: call[:args],
-      timestamp: call.timestamp,
-      result: :running,
-      duration: nil,
-      children: []
-    }
-  end
-
-  defp finish(node, %{type: :return} = ret),
-    do: %{node | result: ret[:result], duration: ret[:duration]}
-
-  defp finish(node, exc) do
-    node
-    |> Map.merge(%{result: :exception, duration: exc[:duration]})
-    |> Map.merge(Map.take(exc, [:class, :reason]))
-  end
-
-  defp store(opts), do: TraceDB.store!(Keyword.get(opts, :store, TraceDB))
+  defp bounds(opts), do: Keyword.take(opts, [:timestamp_start, :timestamp_end])
+  defp name(opts), do: Keyword.get(opts, :store, TraceDB)
 end

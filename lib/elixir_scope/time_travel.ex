@@ -3,18 +3,19 @@ defmodule ElixirScope.TimeTravel do
   Stepping through what happened: message flows, state timelines with diffs, a
   process's execution path, and moving from one event to the next.
 
-  Every function reads the C store through its indexes (`ElixirScope.TraceDB`), so its
-  cost follows the size of its answer, not the size of the recording. Functions that
-  return lists take the filters of `ElixirScope.TraceDB.query_events/1` as options —
-  `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:after_id` to continue
-  a long listing, `:store` — and return events oldest first unless `order: :desc`.
+  Every function is a query of the C store (`ElixirScope.Query`) answered through its
+  indexes, so its cost follows the size of its answer, not the size of the recording.
+  Functions that return lists take the filters of `ElixirScope.Query` as options —
+  `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:where`, `:after` (a
+  cursor, or an event) to continue a long listing, `:store` — and return events oldest
+  first unless `order: :desc`.
 
   Events come back as `ElixirScope.Event`s: maps that IEx prints on one line.
 
   They are also available on `ElixirScope` itself.
   """
 
-  alias ElixirScope.{Event, Native, TraceDB}
+  alias ElixirScope.{Event, TraceDB}
 
   @type event :: TraceDB.event()
 
@@ -94,9 +95,7 @@ defmodule ElixirScope.TimeTravel do
     unless is_integer(event_id) and event_id > 0,
       do: raise(ArgumentError, "events_around/2 expects an event id, got: #{inspect(event_id)}")
 
-    store = TraceDB.store!(Keyword.get(opts, :store, TraceDB))
-
-    case Native.get(store, event_id) do
+    case TraceDB.get(event_id, Keyword.get(opts, :store, TraceDB)) do
       nil ->
         []
 
@@ -114,12 +113,15 @@ defmodule ElixirScope.TimeTravel do
       [{[:a], :changed, 1, 2}, {[:b, 2], :added, nil, 3}]
   """
   @spec diff(term(), term()) :: [{list(), :added | :removed | :changed, term(), term()}]
-  def diff(old, new), do: Native.diff(old, new)
+  def diff(old, new), do: TraceDB.diff(old, new)
 
-  # The nearest event strictly after/before a point, where a point is an event
-  # ({timestamp, id}) or a bare timestamp. Events sharing a timestamp are ordered by id.
-  defp step(%{timestamp: ts, id: id}, filters, order) when is_integer(ts) and is_integer(id),
-    do: nearest({ts, id}, filters, order, 16)
+  # The nearest event strictly after/before a point, where a point is an event (its
+  # {timestamp, id} position: the engine's cursor) or a bare timestamp.
+  defp step(%{timestamp: ts, id: id} = event, filters, order)
+       when is_integer(ts) and is_integer(id) do
+    bound = if order == :asc, do: [after: event], else: [before: event, order: :desc]
+    List.first(events(bound ++ [limit: 1] ++ filters))
+  end
 
   defp step(ts, filters, :asc) when is_integer(ts),
     do: List.first(events([timestamp_start: ts + 1, limit: 1] ++ filters))
@@ -129,21 +131,6 @@ defmodule ElixirScope.TimeTravel do
 
   defp step(other, _filters, _order),
     do: raise(ArgumentError, "expected an event or a timestamp, got: #{inspect(other)}")
-
-  defp nearest({ts, id} = point, filters, order, window) do
-    bound = if order == :asc, do: [timestamp_start: ts], else: [timestamp_end: ts]
-    events = events(bound ++ [order: order, limit: window] ++ filters)
-
-    beyond? =
-      if order == :asc,
-        do: &({&1.timestamp, &1.id} > {ts, id}),
-        else: &({&1.timestamp, &1.id} < {ts, id})
-
-    case Enum.find(events, beyond?) do
-      nil when length(events) == window -> nearest(point, filters, order, window * 4)
-      found -> found
-    end
-  end
 
   defp events(filters), do: TraceDB.query_structs(filters, Event)
 
