@@ -7,11 +7,15 @@ defmodule ElixirScope.Processes do
 
   Every function combines two sources:
 
-    * **live** — `Process.info/2` and friends, for processes running now;
+    * **live** — `Process.info/2` and friends, for processes running now
+      (`ElixirScope.Processes.Live`);
     * **recorded** — the events in the `ElixirScope.TraceDB` store (spawns, exits,
       crashes, links, registrations, messages, GenServer states, and the `:alive`
       event `ElixirScope.setup/1` records for each process running when tracing
-      starts), so a process that has already exited can still be examined.
+      starts), so a process that has already exited can still be examined. Those are
+      queries of the C store (`ElixirScope.Processes.Recorded`): snapshots, link
+      replays and state searches run in C, in time proportional to the processes and
+      the lifecycle and state events they read, not to the whole recording.
 
   What is recorded depends on what is traced: lifecycle events (`:spawn`, `:link`,
   `:register`, ...) are recorded for traced processes (`trace_all: true` traces all
@@ -58,7 +62,8 @@ defmodule ElixirScope.Processes do
   examined from the recording alone.
   """
 
-  alias ElixirScope.{Event, Native, TraceDB}
+  alias ElixirScope.{Event, TraceDB}
+  alias ElixirScope.Processes.{Live, Recorded}
 
   @type event :: Event.t()
 
@@ -146,10 +151,6 @@ defmodule ElixirScope.Processes do
           ]
         }
 
-  # Events read per query when a whole type has to be walked.
-  @page 2_000
-  # How far up a chain of recorded parents a supervisor is looked for.
-  @max_depth 32
   @call_timeout 1_000
 
   ## process_info
@@ -185,52 +186,21 @@ defmodule ElixirScope.Processes do
 
   def process_info(pid, opts) when is_pid(pid) do
     opts = options!(opts, [:store], "process_info/2")
-    {name, store} = store!(opts)
-    live = live_info(pid)
+    name = store!(opts)
+    live = Live.info(pid)
 
     %{
       pid: pid,
       alive: live != nil,
       live: live,
-      history: Native.actor_summary(store, pid),
-      last_state:
-        wrap(List.first(TraceDB.get_state_history(pid, order: :desc, limit: 1, store: name))),
-      crash: wrap(last_event(:crash, pid, name))
+      history: TraceDB.actor_summary(pid, name),
+      last_state: wrap(Recorded.last(:state, pid, name)),
+      crash: wrap(Recorded.last(:crash, pid, name))
     }
   end
 
   def process_info(other, _opts),
     do: raise(ArgumentError, "process_info/2 expects a pid, got: #{inspect(other)}")
-
-  @info_items [
-    :registered_name,
-    :status,
-    :message_queue_len,
-    :memory,
-    :reductions,
-    :current_function,
-    :initial_call,
-    :links,
-    :monitors,
-    :dictionary
-  ]
-
-  defp live_info(pid) do
-    with true <- local?(pid),
-         info when is_list(info) <- Process.info(pid, @info_items) do
-      info = Map.new(info)
-      {dict, info} = Map.pop(info, :dictionary)
-
-      %{
-        info
-        | registered_name: name_or_nil(info.registered_name),
-          initial_call: dict[:"$initial_call"] || info.initial_call
-      }
-      |> Map.put(:parent, live_parent(pid, dict))
-    else
-      _ -> nil
-    end
-  end
 
   ## find_processes
 
@@ -252,8 +222,8 @@ defmodule ElixirScope.Processes do
     * `:limit` — at most this many processes (the lowest pids), default all;
     * `:store`.
 
-  Recorded matches come from walking every `:spawn` and `:alive` event and the
-  module's `:state` events: the cost grows with the recording.
+  Recorded matches are two aggregates of the C store (its `:state` events of the
+  module, and the born events whose initial call names it, grouped by pid).
   """
   @spec find_processes(keyword()) :: [found()]
   def find_processes(opts) do
@@ -265,15 +235,9 @@ defmodule ElixirScope.Processes do
               "find_processes/1 needs module: SomeModule (the only criterion supported now), " <>
                 "got: #{inspect(opts)}"
 
-    {name, _store} = store!(opts)
-
-    live = for pid <- Process.list(), live_runs?(pid, module), into: MapSet.new(), do: pid
-
-    recorded =
-      MapSet.new()
-      |> walk([type: :state, module: module], name, fn ev, acc -> MapSet.put(acc, ev.pid) end)
-      |> walk([type: :spawn], name, &add_if_initial_call(&1, &2, module))
-      |> walk([type: :alive], name, &add_if_initial_call(&1, &2, module))
+    name = store!(opts)
+    live = for pid <- Process.list(), Live.runs?(pid, module), into: MapSet.new(), do: pid
+    recorded = Recorded.running(module, name)
 
     MapSet.union(live, recorded)
     |> Enum.sort()
@@ -283,29 +247,13 @@ defmodule ElixirScope.Processes do
 
       %{
         pid: pid,
-        alive: in_live or alive?(pid),
+        alive: in_live or Live.alive?(pid),
         source:
           if(in_live, do: [:live], else: []) ++
             if(MapSet.member?(recorded, pid), do: [:recorded], else: [])
       }
     end)
   end
-
-  defp live_runs?(pid, module) do
-    case Process.info(pid, [:initial_call, :dictionary]) do
-      [initial_call: ic, dictionary: dict] ->
-        mfa_module(ic) == module or mfa_module(dict[:"$initial_call"]) == module
-
-      nil ->
-        false
-    end
-  end
-
-  defp add_if_initial_call(%{pid: pid} = ev, acc, module) when is_pid(pid) do
-    if mfa_module(Map.get(ev, :initial_call)) == module, do: MapSet.put(acc, pid), else: acc
-  end
-
-  defp add_if_initial_call(_ev, acc, _module), do: acc
 
   ## process_relationships
 
@@ -321,7 +269,7 @@ defmodule ElixirScope.Processes do
         parent: pid | nil,
         supervisor: pid | nil,
         children: [pid],
-        peers: [{peer_pid, messages}]
+        peers: [{pid, messages}]
       }
 
     * `links` — live; for a process no longer running, the links it had when it
@@ -346,19 +294,17 @@ defmodule ElixirScope.Processes do
 
   def process_relationships(pid, opts) when is_pid(pid) do
     opts = options!(opts, [:limit, :store], "process_relationships/2")
-    {name, store} = store!(opts)
+    name = store!(opts)
 
     live =
-      if local?(pid),
+      if Live.local?(pid),
         do: Process.info(pid, [:links, :monitors, :monitored_by, :dictionary])
 
     alive = is_list(live)
     live = if alive, do: Map.new(live), else: nil
 
     links =
-      if alive,
-        do: live.links,
-        else: recorded_links(pid, death_time(pid, name), name)
+      if alive, do: live.links, else: TraceDB.links(pid, Recorded.death_time(pid, name), name)
 
     ancestors = ancestors(pid, name)
 
@@ -371,7 +317,7 @@ defmodule ElixirScope.Processes do
       parent: List.first(ancestors),
       supervisor: Enum.find(ancestors, &supervisor?(&1, name)),
       children: children(pid, alive, name),
-      peers: store |> Native.peers(pid) |> take(Keyword.get(opts, :limit, 10))
+      peers: pid |> TraceDB.peers(name) |> take(Keyword.get(opts, :limit, 10))
     }
   end
 
@@ -380,17 +326,17 @@ defmodule ElixirScope.Processes do
 
   # The ancestors of pid, nearest first: its live $ancestors, else its parent (live or
   # recorded) followed by that parent's ancestors.
-  defp ancestors(pid, name), do: ancestors(pid, name, @max_depth, MapSet.new([pid]))
+  defp ancestors(pid, name), do: ancestors(pid, name, 32, MapSet.new([pid]))
 
   defp ancestors(_pid, _name, 0, _seen), do: []
 
   defp ancestors(pid, name, depth, seen) do
-    case live_ancestors(pid) do
+    case Live.ancestors(pid) do
       [_ | _] = list ->
         list
 
       _ ->
-        parent = (local?(pid) && live_parent(pid, [])) || recorded_parent(pid, :infinity, name)
+        parent = (Live.local?(pid) && Live.parent(pid, [])) || Recorded.parent(pid, nil, name)
 
         if is_pid(parent) and not MapSet.member?(seen, parent),
           do: [parent | ancestors(parent, name, depth - 1, MapSet.put(seen, parent))],
@@ -398,18 +344,9 @@ defmodule ElixirScope.Processes do
     end
   end
 
-  defp live_ancestors(pid) do
-    with true <- local?(pid),
-         {:dictionary, dict} <- Process.info(pid, :dictionary) do
-      dict |> Keyword.get(:"$ancestors", []) |> Enum.map(&resolve/1) |> Enum.filter(&is_pid/1)
-    else
-      _ -> []
-    end
-  end
-
   defp children(pid, alive, name) do
     live =
-      if alive and live_supervisor?(pid) do
+      if alive and Live.supervisor?(pid) do
         try do
           for {_, child, _, _} <- GenServer.call(pid, :which_children, @call_timeout),
               is_pid(child),
@@ -421,15 +358,12 @@ defmodule ElixirScope.Processes do
         []
       end
 
-    add_child = fn
-      %{pid: child, parent: ^pid}, acc when is_pid(child) -> MapSet.put(acc, child)
-      _, acc -> acc
-    end
+    live |> MapSet.new() |> MapSet.union(Recorded.children(pid, name)) |> Enum.sort()
+  end
 
-    MapSet.new(live)
-    |> walk([type: :spawn], name, add_child)
-    |> walk([type: :alive], name, add_child)
-    |> Enum.sort()
+  # A supervisor: running as one now, or recorded as one by its :alive event.
+  defp supervisor?(pid, name) do
+    if Live.alive?(pid), do: Live.supervisor?(pid), else: Recorded.supervisor?(pid, name)
   end
 
   ## system_snapshot_at
@@ -451,35 +385,38 @@ defmodule ElixirScope.Processes do
     * `supervisor` — that parent, when it is known to be a supervisor (running now,
       or recorded as one by its `:alive` event), else `nil`.
 
+  Computed in C from the lifecycle and state events at or before `timestamp`, in time
+  proportional to them and to the processes listed, not to the whole recording.
+
   Options: `:limit` — at most this many processes (the lowest pids), default all;
-  `:store`.
+  `:after` — only processes after this pid (the last of a previous page); `:store`.
   """
   @spec system_snapshot_at(integer(), keyword()) :: [snapshot_entry()]
   def system_snapshot_at(timestamp, opts \\ [])
 
   def system_snapshot_at(timestamp, opts) when is_integer(timestamp) do
-    opts = options!(opts, [:limit, :store], "system_snapshot_at/2")
-    {name, _store} = store!(opts)
+    opts = options!(opts, [:limit, :after, :store], "system_snapshot_at/2")
+    name = store!(opts)
 
-    timestamp
-    |> TraceDB.get_processes_at(store: name)
-    |> Enum.sort()
-    |> take(Keyword.get(opts, :limit, :infinity))
-    |> Enum.map(fn pid ->
-      parent = recorded_parent(pid, timestamp, name)
+    page =
+      case {Keyword.get(opts, :limit, :infinity), opts[:after]} do
+        {:infinity, nil} -> %{}
+        {:infinity, pid} -> %{after: pid}
+        {n, nil} -> %{limit: n}
+        {n, pid} -> %{limit: n, after: pid}
+      end
 
-      %{
-        pid: pid,
-        name: name_at(pid, timestamp, name),
-        state:
-          case TraceDB.get_state_at(pid, timestamp, store: name) do
-            {:ok, state} -> state
-            {:error, :not_found} -> nil
-          end,
-        links: recorded_links(pid, timestamp, name),
-        parent: parent,
-        supervisor: if(parent && supervisor?(parent, name), do: parent)
-      }
+    entries = TraceDB.snapshot(timestamp, page, name)
+
+    supervisors =
+      for parent <- entries |> Enum.map(& &1.parent) |> Enum.uniq(),
+          is_pid(parent),
+          supervisor?(parent, name),
+          into: MapSet.new(),
+          do: parent
+
+    Enum.map(entries, fn e ->
+      Map.put(e, :supervisor, if(MapSet.member?(supervisors, e.parent), do: e.parent))
     end)
   end
 
@@ -490,17 +427,6 @@ defmodule ElixirScope.Processes do
         "system_snapshot_at/2 expects an integer timestamp (System.monotonic_time/0), " <>
           "got: #{inspect(other)}"
       )
-
-  defp name_at(pid, ts, name) do
-    [:alive, :register, :unregister]
-    |> Enum.map(&last_event(&1, pid, name, ts))
-    |> Enum.reject(&is_nil/1)
-    |> Enum.max_by(&{&1.timestamp, &1.id}, fn -> nil end)
-    |> case do
-      %{type: type} = ev when type in [:alive, :register] -> Map.get(ev, :name)
-      _ -> nil
-    end
-  end
 
   ## analyze_state_change
 
@@ -517,7 +443,9 @@ defmodule ElixirScope.Processes do
   and the GenServer callback that produced the new state. `events_between` are the
   events of `pid` recorded strictly between the two (messages received, calls,
   intermediate states...), oldest first; `diff` is `ElixirScope.diff/2` of the two
-  states. States are compared with `===`.
+  states. States are compared with `===`: in C, by the digest the store keeps of each
+  recorded state, confirmed on the stored bytes of the few that match it — no state
+  of the history is decoded.
 
   Returns `{:error, :not_found}` when no such pair of states is recorded.
 
@@ -529,26 +457,23 @@ defmodule ElixirScope.Processes do
 
   def analyze_state_change(pid, before_state, after_state, opts) when is_pid(pid) do
     opts = options!(opts, [:limit, :store], "analyze_state_change/4")
-    {name, _store} = store!(opts)
+    name = store!(opts)
 
-    history = TraceDB.get_state_history(pid, store: name)
-
-    with {:ok, before, rest} <- find_state(history, before_state),
-         {:ok, later, _} <- find_state(rest, after_state) do
-      limit =
-        case Keyword.get(opts, :limit, :infinity) do
-          :infinity -> []
-          0 -> nil
-          n -> [limit: n]
-        end
-
+    with {before_id, after_id} <- TraceDB.state_change(pid, before_state, after_state, name),
+         %{} = before <- TraceDB.get(before_id, name),
+         %{} = later <- TraceDB.get(after_id, name) do
       between =
-        if limit,
-          do:
-            TraceDB.query_events(
-              [pid: pid, after_id: before.id, before_id: later.id, store: name] ++ limit
-            ),
-          else: []
+        case Keyword.get(opts, :limit, :infinity) do
+          0 ->
+            []
+
+          limit ->
+            TraceDB.query_structs(
+              [pid: pid, after_id: before_id, before_id: after_id, store: name] ++
+                if(limit == :infinity, do: [], else: [limit: limit]),
+              Event
+            )
+        end
 
       {:ok,
        %{
@@ -556,23 +481,16 @@ defmodule ElixirScope.Processes do
          after: Event.wrap(later),
          cause: Map.get(later, :cause),
          callback: Map.get(later, :callback),
-         events_between: Enum.map(between, &Event.wrap/1),
+         events_between: between,
          diff: ElixirScope.diff(before_state, after_state)
        }}
+    else
+      _ -> {:error, :not_found}
     end
   end
 
   def analyze_state_change(other, _before, _after, _opts),
     do: raise(ArgumentError, "analyze_state_change/4 expects a pid, got: #{inspect(other)}")
-
-  defp find_state([], _state), do: {:error, :not_found}
-
-  defp find_state([ev | rest], state) do
-    case ev do
-      %{state: s} when s === state -> {:ok, ev, rest}
-      _ -> find_state(rest, state)
-    end
-  end
 
   ## message_queue_analysis
 
@@ -607,36 +525,14 @@ defmodule ElixirScope.Processes do
   @spec message_queue_analysis(keyword()) :: queue_analysis()
   def message_queue_analysis(opts \\ []) do
     opts = options!(opts, [:limit, :window_ms, :store], "message_queue_analysis/1")
-    {_name, store} = store!(opts)
+    name = store!(opts)
     limit = Keyword.get(opts, :limit, 10)
     window_ms = Keyword.get(opts, :window_ms, 5_000)
 
     now = System.monotonic_time()
     window = System.convert_time_unit(window_ms, :millisecond, :native)
-    traffic = Native.traffic(store, now - window, now)
-
-    live =
-      for pid <- Process.list(),
-          info = Process.info(pid, [:message_queue_len, :registered_name, :current_function]),
-          info != nil,
-          into: %{} do
-        {pid, Map.new(info)}
-      end
-
-    top =
-      live
-      |> Enum.filter(fn {_pid, info} -> info.message_queue_len > 0 end)
-      |> Enum.sort_by(fn {pid, info} -> {-info.message_queue_len, pid} end)
-      |> take(limit)
-      |> Enum.map(fn {pid, info} ->
-        %{
-          pid: pid,
-          name: name_or_nil(info.registered_name),
-          message_queue_len: info.message_queue_len,
-          current_function: info.current_function
-        }
-      end)
-
+    traffic = TraceDB.traffic(now - window, now, name)
+    live = Live.queues()
     secs = window_ms / 1000
 
     traffic =
@@ -662,155 +558,21 @@ defmodule ElixirScope.Processes do
       |> Enum.sort_by(&{-&1.inflow, &1.pid})
       |> take(limit)
 
-    %{window_ms: window_ms, top: top, traffic: traffic}
+    %{window_ms: window_ms, top: live |> Live.top_queues() |> take(limit), traffic: traffic}
   end
-
-  ## Recorded relationships
-
-  # The links of pid at ts, replayed from :link/:unlink events of either side, less
-  # the peers recorded exiting at or before ts.
-  defp recorded_links(pid, ts, name) do
-    bound = if ts == :infinity, do: [], else: [timestamp_end: ts]
-
-    [
-      [type: :link, pid: pid],
-      [type: :unlink, pid: pid],
-      [type: :link, to_pid: pid],
-      [type: :unlink, to_pid: pid]
-    ]
-    |> Enum.flat_map(&TraceDB.query_events(&1 ++ bound ++ [store: name]))
-    |> Enum.sort_by(&{&1.timestamp, &1.id})
-    |> Enum.reduce(MapSet.new(), fn ev, acc ->
-      other = if ev.pid == pid, do: Map.get(ev, :to_pid), else: ev.pid
-
-      cond do
-        not is_pid(other) or other == pid -> acc
-        ev.type == :link -> MapSet.put(acc, other)
-        true -> MapSet.delete(acc, other)
-      end
-    end)
-    |> Enum.reject(&exited_by?(&1, ts, name))
-    |> Enum.sort()
-  end
-
-  defp exited_by?(pid, ts, name),
-    do: last_event(:exit, pid, name, ts) != nil or last_event(:crash, pid, name, ts) != nil
-
-  # When pid exited (its last :exit or :crash event), or :infinity.
-  defp death_time(pid, name) do
-    [last_event(:exit, pid, name), last_event(:crash, pid, name)]
-    |> Enum.reject(&is_nil/1)
-    |> Enum.map(& &1.timestamp)
-    |> Enum.max(fn -> :infinity end)
-  end
-
-  # The :parent of the last :spawn (else :alive) event of pid at or before ts.
-  defp recorded_parent(pid, ts, name) do
-    Enum.find_value([:spawn, :alive], fn type ->
-      case last_event(type, pid, name, ts) do
-        %{parent: parent} when is_pid(parent) -> parent
-        _ -> nil
-      end
-    end)
-  end
-
-  # A supervisor: running as one now, or recorded as one by its :alive event.
-  defp supervisor?(pid, name) do
-    if local?(pid) and Process.alive?(pid) do
-      live_supervisor?(pid)
-    else
-      case last_event(:alive, pid, name) do
-        %{initial_call: ic} -> supervisor_call?(ic)
-        _ -> false
-      end
-    end
-  end
-
-  defp live_supervisor?(pid) do
-    case Process.info(pid, :dictionary) do
-      {:dictionary, dict} -> supervisor_call?(dict[:"$initial_call"])
-      nil -> false
-    end
-  end
-
-  defp supervisor_call?({:supervisor, _, _}), do: true
-  defp supervisor_call?({DynamicSupervisor, :init, 1}), do: true
-  defp supervisor_call?(_), do: false
 
   ## Helpers
 
-  defp last_event(type, pid, name, ts \\ :infinity) do
-    bound = if ts == :infinity, do: [], else: [timestamp_end: ts]
-
-    List.first(
-      TraceDB.query_events([type: type, pid: pid, order: :desc, limit: 1, store: name] ++ bound)
-    )
-  end
-
-  # Folds fun over every event matching filters, oldest first, a page at a time.
-  # Pages continue from the last {timestamp, id} seen, the order queries return.
-  defp walk(acc, filters, name, fun), do: walk(acc, filters, name, fun, nil, @page)
-
-  defp walk(acc, filters, name, fun, cursor, size) do
-    bound = if cursor, do: [timestamp_start: elem(cursor, 0)], else: []
-    page = TraceDB.query_events(filters ++ bound ++ [limit: size, store: name])
-    fresh = if cursor, do: Enum.filter(page, &({&1.timestamp, &1.id} > cursor)), else: page
-    acc = Enum.reduce(fresh, acc, fun)
-
-    cond do
-      length(page) < size -> acc
-      # A whole page shares the cursor's timestamp: read a larger one.
-      fresh == [] -> walk(acc, filters, name, fun, cursor, size * 4)
-      true -> walk(acc, filters, name, fun, last_key(fresh), @page)
-    end
-  end
-
-  defp last_key(events) do
-    last = List.last(events)
-    {last.timestamp, last.id}
-  end
-
-  defp live_parent(pid, dict) do
-    case dict[:"$ancestors"] do
-      [first | _] when is_pid(first) or is_atom(first) ->
-        resolve(first)
-
-      _ ->
-        # Process.info(pid, :parent) exists from OTP 25 on.
-        try do
-          case Process.info(pid, :parent) do
-            {:parent, parent} when is_pid(parent) -> parent
-            _ -> nil
-          end
-        rescue
-          ArgumentError -> nil
-        end
-    end
-  end
-
-  defp resolve(pid) when is_pid(pid), do: pid
-  defp resolve(name) when is_atom(name), do: Process.whereis(name)
-  defp resolve(_), do: nil
-
   defp wrap(nil), do: nil
   defp wrap(event), do: Event.wrap(event)
-
-  defp alive?(pid), do: local?(pid) and Process.alive?(pid)
-
-  defp local?(pid), do: node(pid) == node()
-
-  defp mfa_module({m, _f, _a}) when is_atom(m), do: m
-  defp mfa_module(_), do: nil
-
-  defp name_or_nil([]), do: nil
-  defp name_or_nil(name), do: name
 
   defp take(list, :infinity), do: list
   defp take(list, n), do: Enum.take(list, n)
 
   defp store!(opts) do
     name = Keyword.get(opts, :store, TraceDB)
-    {name, TraceDB.store!(name)}
+    TraceDB.store!(name)
+    name
   end
 
   defp options!(opts, allowed, fun) do
@@ -836,6 +598,7 @@ defmodule ElixirScope.Processes do
   defp check_option!(:module, v, _fun) when is_atom(v) and v != nil, do: :ok
   defp check_option!(:limit, v, _fun) when (is_integer(v) and v >= 0) or v == :infinity, do: :ok
   defp check_option!(:window_ms, v, _fun) when is_integer(v) and v > 0, do: :ok
+  defp check_option!(:after, v, _fun) when is_pid(v) or is_nil(v), do: :ok
 
   defp check_option!(key, v, fun) do
     expected =
@@ -844,6 +607,7 @@ defmodule ElixirScope.Processes do
         :module -> "a module (an atom)"
         :limit -> "a non-negative integer or :infinity"
         :window_ms -> "a positive integer (milliseconds)"
+        :after -> "a pid"
       end
 
     raise ArgumentError, "#{fun}: #{inspect(key)} must be #{expected}, got: #{inspect(v)}"
