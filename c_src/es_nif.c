@@ -238,6 +238,7 @@ static ErlNifFunc funcs[] = {
     {"query", 2, es_nif_query, 0},
     {"query_ids", 2, es_nif_query_ids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"aggregate", 2, es_nif_aggregate, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"state_stats", 2, es_nif_state_stats, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"live_pids", 2, es_nif_live_pids, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"snapshot", 3, es_nif_snapshot, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"links", 3, es_nif_links, ERL_NIF_DIRTY_JOB_CPU_BOUND},

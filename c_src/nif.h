@@ -81,6 +81,7 @@ NIF(es_nif_vocabulary);
 NIF(es_nif_query);
 NIF(es_nif_query_ids);
 NIF(es_nif_aggregate);
+NIF(es_nif_state_stats);
 NIF(es_nif_live_pids);
 NIF(es_nif_snapshot);
 NIF(es_nif_links);

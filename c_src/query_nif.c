@@ -765,3 +765,127 @@ ERL_NIF_TERM es_nif_aggregate(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     es_groups_free(&out);
     return list;
 }
+
+/* ---- state change statistics -------------------------------------------------------- */
+
+/* Counts of terms, by equality: a small open-addressing table on enif_hash. */
+typedef struct term_counts {
+    ERL_NIF_TERM *keys;
+    uint64_t *counts;
+    uint32_t *hashes;
+    size_t n, mask;
+} term_counts;
+
+static bool counts_add(term_counts *c, ERL_NIF_TERM key) {
+    if ((c->n + 1) * 2 > c->mask) {
+        size_t cap = c->mask ? (c->mask + 1) * 2 : 64;
+        ERL_NIF_TERM *keys = enif_alloc(cap * sizeof *keys);
+        uint64_t *counts = enif_alloc(cap * sizeof *counts);
+        uint32_t *hashes = enif_alloc(cap * sizeof *hashes);
+        if (!keys || !counts || !hashes) {
+            enif_free(keys);
+            enif_free(counts);
+            enif_free(hashes);
+            return false;
+        }
+        memset(counts, 0, cap * sizeof *counts);
+        for (size_t i = 0; c->keys && i <= c->mask; i++) {
+            if (!c->counts[i]) continue;
+            size_t j = c->hashes[i] & (cap - 1);
+            while (counts[j]) j = (j + 1) & (cap - 1);
+            keys[j] = c->keys[i], counts[j] = c->counts[i], hashes[j] = c->hashes[i];
+        }
+        enif_free(c->keys);
+        enif_free(c->counts);
+        enif_free(c->hashes);
+        c->keys = keys, c->counts = counts, c->hashes = hashes, c->mask = cap - 1;
+    }
+    uint32_t h = (uint32_t)enif_hash(ERL_NIF_PHASH2, key, 0);
+    size_t i = h & c->mask;
+    for (; c->counts[i]; i = (i + 1) & c->mask)
+        if (c->hashes[i] == h && enif_compare(c->keys[i], key) == 0) {
+            c->counts[i]++;
+            return true;
+        }
+    c->keys[i] = key, c->counts[i] = 1, c->hashes[i] = h;
+    c->n++;
+    return true;
+}
+
+static ERL_NIF_TERM counts_list(ErlNifEnv *env, term_counts *c) {
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (size_t i = 0; c->keys && i <= c->mask; i++)
+        if (c->counts[i])
+            list = enif_make_list_cell(
+                env, enif_make_tuple2(env, c->keys[i], enif_make_uint64(env, c->counts[i])), list);
+    enif_free(c->keys);
+    enif_free(c->counts);
+    enif_free(c->hashes);
+    return list;
+}
+
+/* What kind of message caused a change: the atom a tuple starts with, or the atom
+ * itself; nil for anything else. */
+static ERL_NIF_TERM cause_kind(ErlNifEnv *env, ERL_NIF_TERM cause) {
+    const ERL_NIF_TERM *el;
+    int n;
+    if (enif_is_atom(env, cause)) return cause;
+    if (enif_get_tuple(env, cause, &n, &el) && n > 0 && enif_is_atom(env, el[0])) return el[0];
+    return es_atom.nil;
+}
+
+/* state_stats(store, spec): over the :state events a spec selects (a process's, oldest
+ * first, up to its limit), each diffed against the one before: %{states: n, changes: m,
+ * fields: [{path, times changed}], causes: [{{callback, cause kind}, changes}]}, in no
+ * particular order. Dirty. */
+ERL_NIF_TERM es_nif_state_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    es_spec spec;
+    const char *err = es_spec_parse(env, s, argv[1], &spec);
+    es_hits h = {0};
+    enum es_query_status st = ES_Q_OK;
+    if (!err) st = es_query(s, &spec.f, &h);
+    es_spec_free(&spec);
+    if (err && *err) return es_raise_arg(env, err);
+    if (st != ES_Q_OK) {
+        es_hits_free(&h);
+        return es_raise_arg(env, "out of memory running the query");
+    }
+    ERL_NIF_TERM callback = enif_make_atom(env, "callback"), cause = enif_make_atom(env, "cause");
+    ERL_NIF_TERM fields[] = {A.state, callback, cause};
+    term_counts paths = {0}, causes = {0};
+    ERL_NIF_TERM prev = 0, ev, v;
+    uint64_t states = 0, changes = 0;
+    bool ok = true;
+    for (size_t i = 0; ok && i < h.n; i++) {
+        ERL_NIF_TERM state, d, item, rest;
+        if (!es_codec_fields(env, s, h.v[i].id, fields, 3, 0, &ev) ||
+            !enif_get_map_value(env, ev, A.state, &state))
+            continue;
+        states++;
+        if (prev && es_diff(env, prev, state, NULL, &d) && !enif_is_empty_list(env, d)) {
+            changes++;
+            for (rest = d; ok && enif_get_list_cell(env, rest, &item, &rest);) {
+                const ERL_NIF_TERM *el;
+                int n;
+                if (enif_get_tuple(env, item, &n, &el) && n >= 1) ok = counts_add(&paths, el[0]);
+            }
+            ERL_NIF_TERM cb = enif_get_map_value(env, ev, callback, &v) ? v : es_atom.nil;
+            ERL_NIF_TERM kind =
+                enif_get_map_value(env, ev, cause, &v) ? cause_kind(env, v) : es_atom.nil;
+            if (ok) ok = counts_add(&causes, enif_make_tuple2(env, cb, kind));
+        }
+        prev = state;
+    }
+    es_hits_free(&h);
+    ERL_NIF_TERM plist = counts_list(env, &paths), clist = counts_list(env, &causes);
+    if (!ok) return es_raise_arg(env, "out of memory counting the changes");
+    ERL_NIF_TERM keys[] = {enif_make_atom(env, "states"), enif_make_atom(env, "changes"),
+                           enif_make_atom(env, "fields"), enif_make_atom(env, "causes")};
+    ERL_NIF_TERM vals[] = {enif_make_uint64(env, states), enif_make_uint64(env, changes), plist,
+                           clist};
+    ERL_NIF_TERM map;
+    enif_make_map_from_arrays(env, keys, vals, 4, &map);
+    return map;
+}

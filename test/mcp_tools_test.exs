@@ -285,6 +285,12 @@ defmodule ElixirScope.MCPToolsTest do
       assert snapshot =~ "Processes alive at t="
       assert snapshot =~ "#{pid_string(cart)} ElixirScope.MCPToolsTest.Cart"
 
+      # paged by pid, at the same moment: the pages together are the whole snapshot
+      [_, t] = Regex.run(~r/alive at t=(-?\d+)/, snapshot)
+      all = for [_, pid] <- Regex.scan(~r/^(#PID<[\d.]+>)/m, snapshot), do: pid
+      assert length(all) > 10
+      assert snapshot_pages(ctx, %{"timestamp" => t, "limit" => 7}) == all
+
       queues =
         ok!(ctx, "elixir_scope_message_queue_analysis", %{"window_ms" => 60_000, "limit" => 100})
 
@@ -303,6 +309,21 @@ defmodule ElixirScope.MCPToolsTest do
       assert text =~ "cart crashed on purpose"
       assert text =~ "last state: %{items: [:pear, :apple], total: 8}"
       assert text =~ ":crash"
+
+      # older crashes continue with the cursor, newest first
+      for reason <- [:one, :two, :three] do
+        pid = spawn(fn -> receive(do: (r -> exit(r))) end)
+        :ok = ElixirScope.trace_process(pid)
+        send(pid, reason)
+        assert wait_until(fn -> TraceDB.query_events(type: :crash, pid: pid) != [] end)
+      end
+
+      first = ok!(ctx, "elixir_scope_recent_crashes", %{"limit" => 2})
+      assert first =~ "crashed: :three" and first =~ "crashed: :two"
+      assert [_, cursor] = Regex.run(~r/"cursor": "(esq1\.[\w-]+)"/, first)
+      rest = ok!(ctx, "elixir_scope_recent_crashes", %{"limit" => 2, "cursor" => cursor})
+      assert rest =~ "crashed: :one" and rest =~ "cart crashed on purpose"
+      refute rest =~ ":two"
     end
 
     test "stop tracing a module, a process, everything", ctx do
@@ -389,8 +410,13 @@ defmodule ElixirScope.MCPToolsTest do
 
       assert error!(ctx, "elixir_scope_get_execution_path", %{
                "pid_string" => "<0.1.0>",
-               "cursor" => "e1x"
+               "cursor" => "esq1.x"
              }) =~ "cursor is malformed"
+
+      assert error!(ctx, "elixir_scope_get_execution_path", %{
+               "pid_string" => "<0.1.0>",
+               "cursor" => "o3"
+             }) =~ "does not continue this listing"
 
       assert error!(ctx, "elixir_scope_find_processes", %{}) =~ "give module_name or name"
 
@@ -440,9 +466,19 @@ defmodule ElixirScope.MCPToolsTest do
       end
 
       text = ok!(ctx, "elixir_scope_get_execution_path", args)
-      assert [_, cursor] = Regex.run(~r/"cursor": "(e\d+)"/, text)
+      assert [_, cursor] = Regex.run(~r/"cursor": "(esq1\.[\w-]+)"/, text)
       expected = for e <- TraceDB.query_events(pid: cart), do: e.id
       assert page_ids(ctx, Map.put(args, "cursor", cursor), event_ids(text)) == expected
+    end
+  end
+
+  defp snapshot_pages(ctx, args) do
+    text = ok!(ctx, "elixir_scope_system_snapshot", args)
+    pids = for [_, pid] <- Regex.scan(~r/^(#PID<[\d.]+>)/m, text), do: pid
+
+    case Regex.run(~r/"cursor": "(p[\d.]+)"/, text) do
+      [_, cursor] -> pids ++ snapshot_pages(ctx, Map.put(args, "cursor", cursor))
+      nil -> pids
     end
   end
 
@@ -450,7 +486,7 @@ defmodule ElixirScope.MCPToolsTest do
     text = ok!(ctx, "elixir_scope_get_execution_path", args)
     acc = acc ++ event_ids(text)
 
-    case Regex.run(~r/"cursor": "(e\d+)"/, text) do
+    case Regex.run(~r/"cursor": "(esq1\.[\w-]+)"/, text) do
       [_, cursor] -> page_ids(ctx, Map.put(args, "cursor", cursor), acc)
       nil -> acc
     end

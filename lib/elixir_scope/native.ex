@@ -37,6 +37,7 @@ defmodule ElixirScope.Native do
   def query(_store, _spec), do: not_loaded()
   def query_ids(_store, _selection), do: not_loaded()
   def aggregate(_store, _spec), do: not_loaded()
+  def state_stats(_store, _spec), do: not_loaded()
   def live_pids(_store, _timestamp), do: not_loaded()
   def snapshot(_store, _timestamp, _opts), do: not_loaded()
   def links(_store, _pid, _timestamp), do: not_loaded()

@@ -387,6 +387,13 @@ defmodule ElixirScope.TraceDB do
   def actor_summary(pid, name), do: Native.actor_summary(store!(name), pid)
 
   @doc false
+  # Field-change and cause counts over the :state events a spec selects.
+  def state_stats(filters, name) do
+    {_, native} = Query.normalize!(filters)
+    Native.state_stats(store!(name), native)
+  end
+
+  @doc false
   def call_tree(pid, filters, name) do
     {_, native} = Query.normalize!(filters)
     Native.call_tree(store!(name), pid, native)

@@ -1,0 +1,141 @@
+defmodule ElixirScope.MCP.Tools.Control do
+  @moduledoc false
+  # The tools about tracing itself: what is traced and how much is stored, starting to
+  # trace a module or a process, and stopping.
+
+  alias ElixirScope.TraceDB
+  alias ElixirScope.MCP.{Args, Text}
+
+  @doc false
+  def status(_args, _config) do
+    info =
+      case ElixirScope.tracing_info() do
+        {:error, :not_running} -> nil
+        info -> info
+      end
+
+    stats = if TraceDB.lookup(TraceDB), do: TraceDB.stats()
+    now = System.monotonic_time()
+
+    tracing =
+      if info do
+        "Tracing: level #{info.level}, trace_all #{info.trace_all}\n" <>
+          "GenServers traced: #{list_text(info.genservers)}\n" <>
+          "Modules traced: #{list_text(info.modules)}\n" <>
+          "Functions traced: #{list_text(Enum.map(info.functions, &Text.mfa/1))}"
+      else
+        "Tracing: stopped (what was recorded can still be read)."
+      end
+
+    store =
+      if stats do
+        "Store: #{stats[:stored]} events, #{stats[:bytes]} payload bytes; " <>
+          "#{stats[:pruned]} pruned, #{stats[:sampled_out]} sampled out."
+      else
+        "Store: not running."
+      end
+
+    structured = %{
+      "tracing" => info != nil,
+      "level" => info && Atom.to_string(info.level),
+      "traceAll" => info && info.trace_all,
+      "genservers" => Enum.map((info && info.genservers) || [], &inspect/1),
+      "modules" => Enum.map((info && info.modules) || [], &inspect/1),
+      "functions" => Enum.map((info && info.functions) || [], &Text.mfa/1),
+      "storedEvents" => stats && stats[:stored],
+      "payloadBytes" => stats && stats[:bytes],
+      "now" => Integer.to_string(now)
+    }
+
+    {Enum.join([tracing, store, "Now: t=#{now}"], "\n"), structured}
+  end
+
+  defp list_text([]), do: "none"
+
+  defp list_text(items),
+    do:
+      items
+      |> Enum.map(&if(is_binary(&1), do: &1, else: inspect(&1)))
+      |> Enum.sort()
+      |> Enum.join(", ")
+
+  @doc false
+  def trace_module(args, _config) do
+    module = Args.module!(args, "module_name")
+    # Asked before tracing starts, so that this call is not recorded.
+    functions = length(module.module_info(:functions))
+
+    traced(
+      ElixirScope.trace_module(module),
+      "Tracing calls of #{inspect(module)} (#{functions} functions). Read them with " <>
+        "elixir_scope_get_function_calls or elixir_scope_performance_analysis."
+    )
+  end
+
+  @doc false
+  def trace_process(args, _config), do: trace_pid(Args.pid!(args, "pid_string"))
+
+  @doc false
+  def trace_named_process(args, _config) do
+    name = Args.string!(args, "process_name")
+
+    case Args.registered(name) do
+      nil ->
+        {:error,
+         "No process is registered as #{inspect(name)} (names are case-sensitive); " <>
+           "elixir_scope_list_processes or elixir_scope_find_processes list them."}
+
+      pid ->
+        trace_pid(pid)
+    end
+  end
+
+  defp trace_pid(pid) do
+    traced(
+      ElixirScope.trace_process(pid),
+      "Tracing #{Text.pid(pid)}: messages, lifecycle and, for a GenServer, state changes. " <>
+        "Read them with elixir_scope_get_execution_path or elixir_scope_get_state_timeline."
+    )
+  end
+
+  # The answer to a tracing request: `text` when it was done, else why not.
+  defp traced(:ok, text), do: text
+  defp traced({:error, reason}, _text), do: {:error, tracing_error(reason)}
+
+  defp tracing_error(:not_running),
+    do:
+      "ElixirScope is not tracing (it was stopped). Restart it in the application with " <>
+        "ElixirScope.setup/1; what was recorded can still be read."
+
+  defp tracing_error(:not_alive), do: "That process is not running; pick a live one."
+
+  defp tracing_error({:traced_by_another_tool, tracer}),
+    do:
+      "That process is already traced by another tool (tracer #{Text.term(tracer, 80)}); " <>
+        "stop that tool's tracing first (e.g. :dbg.stop())."
+
+  defp tracing_error({:module_not_loaded, module}), do: "#{inspect(module)} is not loaded."
+  defp tracing_error(other), do: "Could not trace: #{Text.term(other, 200)}"
+
+  @doc false
+  def stop_tracing(args, _config) do
+    case {Map.has_key?(args, "pid_string"), Map.has_key?(args, "module_name")} do
+      {true, true} ->
+        Args.fail("give pid_string or module_name, not both (or neither to stop everything)")
+
+      {true, false} ->
+        pid = Args.pid!(args, "pid_string")
+        traced(ElixirScope.untrace_process(pid), "Stopped tracing #{Text.pid(pid)}.")
+
+      {false, true} ->
+        module = Args.module!(args, "module_name")
+        traced(ElixirScope.stop_trace_module(module), "Stopped tracing #{inspect(module)}.")
+
+      {false, false} ->
+        ElixirScope.stop_tracing()
+
+        "Stopped all tracing. What was recorded stays queryable; the application " <>
+          "restarts tracing with ElixirScope.setup/1."
+    end
+  end
+end
