@@ -1,0 +1,314 @@
+/*
+ * store_read.c — the reader side of the store: consistent slot reads, the time-block
+ * summaries, and walks along index chains and through time. The contract, the
+ * reclamation scheme and the thread-safety rules are in store.h; the layout in
+ * store_internal.h.
+ */
+#include "store_internal.h"
+
+/* ---- slots ----------------------------------------------------------------------- */
+
+/* Reads slot `id` consistently. With li >= 0 also returns the slot's link li, which
+ * is valid for pending (still being written) slots too once it is non-zero. */
+enum slot_state slot_read(es_store *s, uint64_t id, es_event_view *v, int li, int32_t *link) {
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
+    for (unsigned spins = 0;;) {
+        uint32_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((s1 & ~STAMP_BUSY) != stamp) return SLOT_GONE;
+        v->id = id;
+        v->ts = atomic_load_explicit(&sl->ts, memory_order_relaxed);
+        v->off = atomic_load_explicit(&sl->off, memory_order_relaxed);
+        v->len = atomic_load_explicit(&sl->len, memory_order_relaxed);
+        v->csum = atomic_load_explicit(&sl->csum, memory_order_relaxed);
+        uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
+        v->type_id = (uint16_t)((meta >> 16) & META_TYPE_MASK);
+        v->flags = (uint8_t)(meta >> 8);
+        v->arity = (uint8_t)meta;
+        v->actor = atomic_load_explicit(&sl->actor, memory_order_relaxed);
+        v->peer = atomic_load_explicit(&sl->peer, memory_order_relaxed);
+        v->mf = atomic_load_explicit(&sl->mf, memory_order_relaxed);
+        v->hash = 0;
+        if (meta & META_HASHED) {
+            uint32_t high =
+                (uint32_t)atomic_load_explicit(&sl->link[PAIR_LINK], memory_order_relaxed);
+            v->hash = (uint64_t)high << 32 | v->peer;
+            v->peer = 0;
+        }
+        int32_t l = li >= 0 ? atomic_load_explicit(&sl->link[li], memory_order_acquire) : 0;
+        atomic_thread_fence(memory_order_acquire);
+        uint32_t s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+        if (s2 != s1) {
+            if (s2 == stamp) continue; /* it was just committed: read it again */
+            return SLOT_GONE;
+        }
+        if (li >= 0 && l == LINK_UNSET) { /* linked but the link is not stored yet */
+            spin_wait(&spins);
+            continue;
+        }
+        if (link) *link = l;
+        if (s1 & STAMP_BUSY) return SLOT_PENDING;
+        if (meta == HOLE_META) return SLOT_GONE;
+        /* Truncated markers hold no bytes but sit at an arena position too, so byte
+         * pruning takes them in order with everything else. */
+        if (!arena_intact(s, v->off)) return SLOT_NO_PAYLOAD;
+        return SLOT_LIVE;
+    }
+}
+
+#define INVERSION_WINDOW 64
+
+/* The lowest id that is live: above clears and the ring's lap, and above every event
+ * whose payload the arena has lapped. Payload offsets follow ids except where two
+ * appends raced between taking an id and reserving bytes, so after a binary search
+ * a short window is checked: ids below a lapped event count as pruned too, keeping
+ * the live ids one contiguous run (oldest first, as the contract says). */
+uint64_t live_floor(es_store *s) {
+    uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
+    uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
+    if (cursor <= s->arena_words * 8 || low > high) return low;
+    uint64_t lo = low, hi = high + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        es_event_view v;
+        if (slot_read(s, mid, &v, -1, NULL) == SLOT_NO_PAYLOAD)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t floor = lo;
+    for (uint64_t id = lo; id <= high && id < lo + INVERSION_WINDOW; id++) {
+        es_event_view v;
+        if (slot_read(s, id, &v, -1, NULL) == SLOT_NO_PAYLOAD) floor = id + 1;
+    }
+    return floor;
+}
+
+bool es_store_peek(es_store *s, uint64_t id, es_event_view *out) {
+    if (id == 0 || id < es_store_low_id(s) || id > es_store_high_id(s)) return false;
+    return slot_read(s, id, out, -1, NULL) == SLOT_LIVE;
+}
+
+/* ---- time blocks ----------------------------------------------------------------- */
+
+bool block_summary(es_store *s, uint64_t b, int64_t *min, int64_t *max, int64_t *pmax) {
+    es_block *bl = &s->blocks[b % s->nblocks];
+    uint64_t s1 = atomic_load_explicit(&bl->summarized, memory_order_acquire);
+    if (s1 != b + 1) return false;
+    *min = atomic_load_explicit(&bl->min, memory_order_relaxed);
+    *max = atomic_load_explicit(&bl->max, memory_order_relaxed);
+    *pmax = atomic_load_explicit(&bl->pmax, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&bl->summarized, memory_order_relaxed) == s1;
+}
+
+enum { TS_PENDING, TS_NONE, TS_SOME };
+
+/* The timestamp of `id` for its block's summary: TS_PENDING while its append is in
+ * flight or not started yet (the block is not complete), TS_NONE when the slot holds no
+ * event of it (a hole, or lapped by the ring), else TS_SOME and *ts. */
+static int summary_ts(es_store *s, uint64_t id, int64_t *ts) {
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if (s1 == 0 || lap_diff(s1, stamp) < 0 || s1 == (stamp | STAMP_BUSY)) return TS_PENDING;
+        if (s1 != stamp) return TS_NONE;
+        *ts = atomic_load_explicit(&sl->ts, memory_order_relaxed);
+        uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&sl->seq, memory_order_relaxed) != s1) continue;
+        return meta == HOLE_META ? TS_NONE : TS_SOME;
+    }
+}
+
+/* Summarizes complete blocks in order, up to (not including) block `upto`. One thread
+ * at a time (try-lock, never waits). A block whose appends are not all committed stops
+ * the summary until a later call. Appends call this for the block before the one they
+ * complete: its appends on other threads are long over, so the summarizer rarely reads
+ * a block in vain. */
+void summarize(es_store *s, uint64_t upto) {
+    if (atomic_exchange_explicit(&s->summarizing, true, memory_order_acquire)) return;
+    uint64_t c = atomic_load_explicit(&s->sum_cursor, memory_order_relaxed);
+    while (c < upto) {
+        uint64_t low = es_store_low_id(s);
+        if ((c + 1) * ES_BLOCK < low) { /* wholly pruned: nothing to describe */
+            c = block_of(low);
+            continue;
+        }
+        /* Ids below this were cleared (or precede a loaded store's first id): an
+         * append of one still in flight does not hold the block up. */
+        uint64_t cleared = atomic_load_explicit(&s->low_water, memory_order_acquire);
+        int64_t mn = INT64_MAX, mx = INT64_MIN, late = 0, pm = s->pm_running, ts = 0;
+        bool complete = true;
+        for (uint64_t id = c * ES_BLOCK + 1; id <= (c + 1) * ES_BLOCK; id++) {
+            int r = summary_ts(s, id, &ts);
+            if (r == TS_PENDING && id >= cleared) {
+                complete = false;
+                break;
+            }
+            if (r != TS_SOME) continue;
+            if (ts < mn) mn = ts;
+            if (ts > mx) mx = ts;
+            if (pm != INT64_MIN && sat_sub(pm, ts) > late) late = sat_sub(pm, ts);
+            if (ts > pm) pm = ts;
+        }
+        if (!complete) break;
+        s->pm_running = pm;
+        es_block *bl = &s->blocks[c % s->nblocks];
+        if (late > atomic_load_explicit(&s->lateness, memory_order_relaxed))
+            atomic_store_explicit(&s->lateness, late, memory_order_release);
+        atomic_store_explicit(&bl->summarized, 0, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&bl->min, mn, memory_order_relaxed);
+        atomic_store_explicit(&bl->max, mx, memory_order_relaxed);
+        atomic_store_explicit(&bl->pmax, pm, memory_order_relaxed);
+        atomic_store_explicit(&bl->summarized, c + 1, memory_order_release);
+        c++;
+    }
+    atomic_store_explicit(&s->sum_cursor, c, memory_order_release);
+    atomic_store_explicit(&s->summarizing, false, memory_order_release);
+}
+
+/* ---- walks ----------------------------------------------------------------------- */
+
+/* Walks one chain (one shard's, for sharded keys) from `id` towards older events.
+ * Returns false when the visitor aborted. */
+static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
+                     es_visit_fn fn, void *ctx) {
+    uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
+    uint64_t accepted = 0;
+    int64_t worst = INT64_MAX; /* descending: smallest accepted timestamp */
+    while (id >= low && id != 0) {
+        es_event_view v;
+        int32_t link = LINK_NONE;
+        enum slot_state st = slot_read(s, id, &v, link_index[chain], &link);
+        if (st == SLOT_GONE) return true;
+        if (id <= cursor_id) {
+            /* Every event at or before this block has a timestamp <= its pmax. */
+            int64_t mn, mx, pmax;
+            if (block_summary(s, block_of(id), &mn, &mx, &pmax) &&
+                (pmax < w->ts_min ||
+                 (w->descending && w->want && accepted >= w->want && pmax < worst)))
+                return true;
+        }
+        if (st == SLOT_LIVE && v.ts >= w->ts_min && v.ts <= w->ts_max) {
+            int r = fn(&v, ctx);
+            if (r == ES_ABORT) return false;
+            if (r == ES_ACCEPT) {
+                accepted++;
+                if (v.ts < worst) worst = v.ts;
+            }
+        }
+        if (link == LINK_NONE) return true;
+        id = (uint64_t)((int64_t)id - link);
+    }
+    return true;
+}
+
+/* Walks every shard's chain c of key. Returns false when the visitor aborted. */
+static bool walk_key(es_store *s, uint64_t low, es_key *key, int c, const es_walk *w,
+                     es_visit_fn fn, void *ctx) {
+    for (int sh = 0; sh < shards_of(c); sh++) {
+        uint64_t head =
+            atomic_load_explicit(head_of(s, key, c, (unsigned)sh), memory_order_acquire);
+        if (!walk_one(s, low, head, c, w, fn, ctx)) return false;
+    }
+    return true;
+}
+
+void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es_walk *w,
+                         es_visit_fn fn, void *ctx) {
+    uint64_t low = live_floor(s);
+    if (chain != ES_CHAIN_MODULE) {
+        walk_key(s, low, key, chain, w, fn, ctx);
+        return;
+    }
+    /* A module's events are those of its {module, function} keys, which the mf table
+     * lists under the module's entry; a key joins that list before any event can
+     * carry it. Costs O(results + the module's functions x shards). */
+    es_intern *mfs = &s->tables.mf;
+    for (uint32_t m = es_intern_first(key); m; m = es_intern_next(&mfs->entries[m]))
+        if (!walk_key(s, low, &mfs->entries[m], ES_CHAIN_MF, w, fn, ctx)) return;
+}
+
+/* Visits ids [from, to] of one block in the given direction. */
+static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const es_walk *w,
+                    es_visit_fn fn, void *ctx, uint64_t *accepted, int64_t *best) {
+    for (uint64_t i = 0; i <= to - from; i++) {
+        uint64_t id = forward ? from + i : to - i;
+        es_event_view v;
+        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE) continue;
+        if (v.ts < w->ts_min || v.ts > w->ts_max) continue;
+        int r = fn(&v, ctx);
+        if (r == ES_ABORT) return r;
+        if (r == ES_ACCEPT) {
+            ++*accepted;
+            if (forward ? v.ts > *best : v.ts < *best) *best = v.ts;
+        }
+    }
+    return ES_REJECT;
+}
+
+void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx) {
+    uint64_t low = live_floor(s), high = es_store_high_id(s);
+    if (low > high) return;
+    uint64_t b_lo = block_of(low), b_hi = block_of(high);
+    uint64_t cursor = atomic_load_explicit(&s->sum_cursor, memory_order_acquire);
+    if (cursor > b_hi + 1) cursor = b_hi + 1;
+    int64_t late = atomic_load_explicit(&s->lateness, memory_order_acquire);
+    uint64_t accepted = 0;
+    int64_t mn, mx, pmax;
+    /* Ascending results walk forward, descending ones backward, so `want` can stop
+     * the walk as soon as the rest cannot sort before what was found. */
+    bool forward = !w->descending;
+    if (forward) {
+        int64_t best = INT64_MIN; /* greatest accepted timestamp */
+        /* First summarized block whose running max reaches ts_min. */
+        uint64_t lo = b_lo, hi = cursor > b_lo ? cursor : b_lo;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (block_summary(s, mid, &mn, &mx, &pmax) && pmax >= w->ts_min)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        int64_t prev_pmax = INT64_MIN;
+        if (lo > b_lo && block_summary(s, lo - 1, &mn, &mx, &pmax)) prev_pmax = pmax;
+        for (uint64_t b = lo; b <= b_hi; b++) {
+            bool summarized = b < cursor && block_summary(s, b, &mn, &mx, &pmax);
+            if (summarized) {
+                /* Later events have ts >= prev_pmax - lateness: past ts_max, or past
+                 * every result we already need? Then only the unsummarized tail is left. */
+                /* A saturated lateness means "unbounded": no floor. */
+                int64_t floor = prev_pmax == INT64_MIN || late == INT64_MAX
+                                    ? INT64_MIN
+                                    : sat_sub(prev_pmax, late);
+                if (floor > w->ts_max || (w->want && accepted >= w->want && floor > best)) {
+                    b = cursor - 1;
+                    prev_pmax = INT64_MIN;
+                    continue;
+                }
+                prev_pmax = pmax;
+                if (mn > w->ts_max || mx < w->ts_min) continue;
+            }
+            uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
+            if (from < low) from = low;
+            if (to > high) to = high;
+            if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
+        }
+    } else {
+        int64_t best = INT64_MAX; /* smallest accepted timestamp */
+        for (uint64_t b = b_hi + 1; b-- > b_lo;) {
+            if (b < cursor && block_summary(s, b, &mn, &mx, &pmax)) {
+                /* Every event up to this block has ts <= pmax. */
+                if (pmax < w->ts_min || (w->want && accepted >= w->want && pmax < best)) return;
+                if (mn > w->ts_max || mx < w->ts_min) continue;
+            }
+            uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
+            if (from < low) from = low;
+            if (to > high) to = high;
+            if (scan_ids(s, from, to, false, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
+        }
+    }
+}
