@@ -96,10 +96,10 @@ typedef struct tracer_ref {
 static ErlNifResourceType *tracer_type;
 
 static struct {
-    ERL_NIF_TERM send, receive, call, return_from, exception_from, spawn, exit, link, unlink,
-        register_, unregister, trace_status, trace, discard, remove, extra, normal, shutdown, reply,
-        noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue, mask, step,
-        truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+    ERL_NIF_TERM send, receive, send_to_dead, call, return_from, exception_from, spawn, exit, link,
+        unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
+        shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
+        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;
@@ -151,6 +151,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
 int es_tracer_load(ErlNifEnv *env) {
     ATOM(send, "send");
     ATOM(receive, "receive");
+    ATOM(send_to_dead, "send_to_non_existing_process");
     ATOM(call, "call");
     ATOM(return_from, "return_from");
     ATOM(exception_from, "exception_from");
@@ -374,8 +375,9 @@ ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
         return A.discard;
     uint32_t cat = 0;
-    if (tag == A.send || tag == A.receive)
-        cat = es_vocab[ES_EV_SEND].category | es_vocab[ES_EV_RECEIVE].category;
+    if (tag == A.send || tag == A.receive || tag == A.send_to_dead)
+        cat = es_vocab[ES_EV_SEND].category | es_vocab[ES_EV_RECEIVE].category |
+              es_vocab[ES_EV_SEND_TO_DEAD].category;
     else if (tag == A.call || tag == A.return_from || tag == A.exception_from)
         cat = es_vocab[ES_EV_CALL].category | es_vocab[ES_EV_STATE].category;
     else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister)
@@ -650,14 +652,15 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
     es_event_in in = {.ts = ES_TS_NOW, .actor = pid, .flags = ES_F_ACTOR};
     payload pl;
-    if (tag == A.send || tag == A.receive) {
-        if (!(mask & es_vocab[tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE].category) ||
-            !keep(t, step, &in))
-            return A.ok;
-        in.type = tag == A.send ? t->k[ES_EV_SEND] : t->k[ES_EV_RECEIVE];
+    bool to_dead = tag == A.send_to_dead; /* a send to a process that no longer exists */
+    if (tag == A.send || tag == A.receive || to_dead) {
+        int row = to_dead ? ES_EV_SEND_TO_DEAD : tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE;
+        bool sends = tag != A.receive;
+        if (!(mask & es_vocab[row].category) || !keep(t, step, &in)) return A.ok;
+        in.type = t->k[row];
         /* A send to a registered name is reported with the name: resolve it, so the
          * message joins the pair index, and keep the name as :to_name. */
-        ERL_NIF_TERM to = tag == A.send ? opt_extra(env, argv[4]) : 0, to_pid = to;
+        ERL_NIF_TERM to = sends ? opt_extra(env, argv[4]) : 0, to_pid = to;
         ErlNifPid resolved;
         if (to && enif_is_atom(env, to) && enif_whereis_pid(env, to, &resolved))
             to_pid = enif_make_pid(env, &resolved);
@@ -678,7 +681,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             for (unsigned i = 0; p && i < CALL_TAGS; i++)
                 if (p->tags[i].caller && p->tags[i].alias == h) reply_to = p->tags[i].caller;
         }
-        if (tag == A.send) {
+        if (sends) {
             in.flags |= ES_F_ACTOR_FROM;
             if ((in.peer = reply_to) ||
                 (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true)))) {

@@ -9,6 +9,7 @@
  * samples, encodes only what the governor allows and appends:
  *
  *   send       -> :send     from_pid, to_pid, message (+ to_name for a registered name)
+ *   send_to_non_existing_process -> :send_to_dead  from_pid, to_pid, message
  *   receive    -> :receive  pid, message
  *   call       -> :call     pid, module, function, arity, args        (traced modules)
  *   return     -> :return   ... result, duration, call_id

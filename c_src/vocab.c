@@ -10,6 +10,8 @@
 const es_vocab_row es_vocab[ES_EV_COUNT] = {
     [ES_EV_SEND] = {"send", ES_CAT_MESSAGES, false, ES_LC_NONE, ES_IX_FROM_PID | ES_IX_TO_PID, 0},
     [ES_EV_RECEIVE] = {"receive", ES_CAT_MESSAGES, false, ES_LC_NONE, PID, 0},
+    [ES_EV_SEND_TO_DEAD] = {"send_to_dead", ES_CAT_MESSAGES, false, ES_LC_NONE,
+                            ES_IX_FROM_PID | ES_IX_TO_PID, 0},
     [ES_EV_CALL] = {"call", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
     [ES_EV_RETURN] = {"return", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
     [ES_EV_EXCEPTION] = {"exception", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},

@@ -60,6 +60,7 @@ enum {
 enum es_event_kind {
     ES_EV_SEND,
     ES_EV_RECEIVE,
+    ES_EV_SEND_TO_DEAD,
     ES_EV_CALL,
     ES_EV_RETURN,
     ES_EV_EXCEPTION,

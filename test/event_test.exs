@@ -78,4 +78,13 @@ defmodule ElixirScope.EventTest do
     assert Map.from_struct(e).cause == :inc
     assert Event.wrap(e) == e
   end
+
+  test "every event type of the vocabulary has a summary of its own" do
+    for %{type: type} <- ElixirScope.TraceDB.vocabulary().types do
+      generic = Event.summary(%{type: :some_type_of_yours, pid: self()})
+      assert generic =~ ~r/^%\{/, "fields, for types outside the vocabulary"
+      text = Event.summary(%{type: type, pid: self(), from_pid: self()})
+      refute text =~ ~r/^%\{/, "#{type} has no summary clause in ElixirScope.Event"
+    end
+  end
 end

@@ -515,6 +515,51 @@ defmodule ElixirScope.TracingTest do
       kill(p)
     end
 
+    test "a message to a process that is gone is a :send_to_dead event" do
+      :ok = ElixirScope.setup()
+      dead = spawn(fn -> :ok end)
+      ref = Process.monitor(dead)
+      assert_receive {:DOWN, ^ref, :process, ^dead, _}
+
+      test_pid = self()
+
+      loop = fn loop ->
+        receive do
+          {:go, n} ->
+            send(dead, {:late, n})
+            send(test_pid, {:sent, n})
+            loop.(loop)
+        end
+      end
+
+      p = spawn(fn -> loop.(loop) end)
+      :ok = ElixirScope.trace_process(p)
+      send(p, {:go, 1})
+      assert_receive {:sent, 1}
+
+      assert [lost] = await_events(type: :send_to_dead, from_pid: p)
+      assert lost.to_pid == dead and lost.message == {:late, 1}
+      # not a :send: that one is the loop's report to the test process
+      assert [%{message: {:sent, 1}}] = TraceDB.query_events(type: :send, from_pid: p)
+      # indexed like a send: by the pair of processes
+      assert [^lost] = TraceDB.query_events(pid: p, to_pid: dead)
+      assert inspect(ElixirScope.Event.wrap(lost)) =~ "(not running) {:late, 1}"
+
+      # a level without messages records none; with them again, the next one is
+      :ok = ElixirScope.set_tracing_level(:states_only)
+      send(p, {:go, 2})
+      assert_receive {:sent, 2}
+      :ok = ElixirScope.set_tracing_level(:messages_only)
+      send(p, {:go, 3})
+      assert_receive {:sent, 3}
+      await_events(type: :send_to_dead, from_pid: p, timestamp_start: lost.timestamp + 1)
+
+      assert Enum.map(TraceDB.query_events(type: :send_to_dead), & &1.message) ==
+               [{:late, 1}, {:late, 3}]
+
+      Process.exit(p, :kill)
+    end
+
     test "trace_process/1 on a plain process sends it nothing and returns promptly" do
       :ok = ElixirScope.setup()
       test_pid = self()

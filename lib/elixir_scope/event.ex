@@ -32,7 +32,8 @@ defmodule ElixirScope.Event do
 
   @doc false
   # A one-line summary of what happened, for Inspect (and, with a larger `width` for
-  # each term shown, for the MCP tools).
+  # each term shown, for the MCP tools). Every type of the vocabulary
+  # (ElixirScope.TraceDB.vocabulary/0) has a clause; other types show their fields.
   def summary(event, width \\ 60)
 
   def summary(%{type: :send} = e, w),
@@ -73,6 +74,30 @@ defmodule ElixirScope.Event do
 
   def summary(%{type: type} = e, w) when type in [:exit, :crash],
     do: "#{pid(e[:pid])} #{short(e[:reason], w)}"
+
+  def summary(%{type: :send_to_dead} = e, w),
+    do:
+      "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} (not running) #{short(e[:message], w)}"
+
+  def summary(%{type: :spawn} = e, w),
+    do: "#{pid(e[:parent])} spawned #{pid(e[:pid])} #{short(e[:initial_call], w)}"
+
+  def summary(%{type: :alive} = e, w),
+    do:
+      "#{pid(e[:pid])} #{if e[:name], do: "#{inspect(e[:name])} "}running " <>
+        short(e[:initial_call], w)
+
+  def summary(%{type: type} = e, w) when type in [:link, :unlink],
+    do: "#{pid(e[:pid])} #{type} #{if e[:to_pid], do: pid(e[:to_pid]), else: short(e[:other], w)}"
+
+  def summary(%{type: type} = e, w) when type in [:register, :unregister],
+    do: "#{pid(e[:pid])} #{type} #{short(e[:name], w)}"
+
+  def summary(%{type: :governor} = e, w),
+    do: "step #{short(e[:step], w)}: #{short(e[:reason], w)}"
+
+  def summary(%{type: type} = e, w) when type in [:error, :persist_error],
+    do: "#{short(e[:reason] || e[:message], w)}#{if e[:path], do: " (#{e[:path]})"}"
 
   def summary(e, w), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short(w)
 

@@ -101,19 +101,19 @@ defmodule ElixirScope.Phoenix do
     direct_broadcast: 2
   ]
 
-  @query_keys [
-    :pid,
-    :module,
-    :timestamp_start,
-    :timestamp_end,
-    :limit,
-    :order,
-    :after_id,
-    :before_id,
-    :after,
-    :before,
-    :store
-  ]
+  # The keys of ElixirScope.Query these listings take; the others they set themselves.
+  @query_keys Query.keys() --
+                [
+                  :type,
+                  :from_pid,
+                  :to_pid,
+                  :between,
+                  :function,
+                  :where,
+                  :select,
+                  :group_by,
+                  :measure
+                ]
   @event_keys [
     :kind,
     :phase,

@@ -31,8 +31,9 @@ defmodule ElixirScope.TraceDB do
     * `:to_pid` — the other process of a message;
     * `:module`, `:function`, `:arity` — the code involved.
 
-  Events of type `:spawn`, `:exit`, `:crash`, `:error`, `:governor` and
-  `:persist_error`, and any event with `critical: true`, are never sampled out.
+  Events of a critical type of the vocabulary (`vocabulary/0`: `:spawn`, `:exit`,
+  `:crash`, `:alive`, `:error`, `:governor`, `:persist_error`), and any event with
+  `critical: true`, are never sampled out.
 
   ## Options
 
