@@ -60,6 +60,43 @@ defmodule ElixirScope.PostMortemTest do
              Enum.take(Enum.reverse(Enum.drop(events, -1)), 3)
   end
 
+  # test/fixtures/main_v1.esd was written by the code before the query engine
+  # (test/fixtures/gen_main_v1.exs says how): the dump format did not change, and what
+  # the store now derives from events (the digest kept with each :state event) is
+  # derived again on load.
+  test "a recording written before the query engine loads, and every query reads it" do
+    path = Path.join([__DIR__, "fixtures", "main_v1.esd"])
+    assert {:ok, %{events: events, skipped: []}} = ElixirScope.load(path, name: :loaded)
+    assert events > 40
+    q = &ElixirScope.Query.run([store: :loaded] ++ &1)
+
+    assert [%{status: 500}] = q.(type: :request, where: [status: {:>=, 500}])
+    assert [%{path: "/cart/404"}] = q.(type: :request, where: [path: {:prefix, "/cart/4"}])
+    assert [%{pid: counter} | _] = states = q.(type: :state)
+    assert Enum.map(states, & &1.state.n) == [0, 1, 3, 6, 8, 13]
+    assert [%{type: :crash, pid: ^counter}] = q.(type: :crash)
+
+    assert {:ok, change} =
+             ElixirScope.Processes.analyze_state_change(
+               counter,
+               %{n: 3, log: [2, 1]},
+               %{n: 8, log: [2, 3, 2, 1]},
+               store: :loaded
+             )
+
+    assert change.callback == :handle_call
+    assert {[:n], :changed, 3, 8} in change.diff
+
+    assert [%{type: :state, state: %{n: 6}} | _] =
+             Enum.filter(change.events_between, &(&1.type == :state))
+
+    assert [%{function: :twice, result: 42, children: []}] =
+             ElixirScope.Analysis.call_tree(hd(q.(type: :call)).pid, store: :loaded)
+
+    assert [%{group: :handle_call, count: 5}] =
+             q.(type: :state, where: [callback: {:not, :initial}], group_by: :callback)
+  end
+
   test "load under another name; queries read it with store:", %{tmp_dir: dir} do
     events = record(10)
     path = Path.join(dir, "named.esd")
