@@ -229,7 +229,39 @@ bool etf_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     return encode(env, b, t, 0);
 }
 
+/* A payload map of ES_PL_INDEX_FIELDS fields or more, with its table of key offsets
+ * (payload.h); plain MAP_EXT when the image passes 64 KiB (u16 offsets). */
+static bool encode_indexed_map(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, size_t n) {
+    size_t start = b->len, table = start + 6;
+    if (!etf_reserve(b, 6 + 2 * n)) return false;
+    b->data[start] = ETF_VERSION, b->data[start + 1] = ES_INDEXED_MAP;
+    etf_be32(b->data + start + 2, (uint32_t)n);
+    b->len += 6 + 2 * n;
+    ErlNifMapIterator it;
+    if (!enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST)) return false;
+    ERL_NIF_TERM k, v;
+    bool ok = true;
+    for (size_t i = 0; ok && i < n && enif_map_iterator_get_pair(env, &it, &k, &v); i++) {
+        size_t off = b->len - start;
+        b->data[table + 2 * i] = (uint8_t)(off >> 8), b->data[table + 2 * i + 1] = (uint8_t)off;
+        ok = encode(env, b, k, ES_PL_FIELD_DEPTH) && encode(env, b, v, ES_PL_FIELD_DEPTH);
+        enif_map_iterator_next(env, &it);
+    }
+    enif_map_iterator_destroy(env, &it);
+    if (!ok) return false;
+    if (b->len - start > 0xFFFF) { /* too long for u16 offsets: drop the table */
+        memmove(b->data + table, b->data + table + 2 * n, b->len - table - 2 * n);
+        b->len -= 2 * n;
+        b->data[start + 1] = MAP_EXT;
+    }
+    return true;
+}
+
 bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
+    size_t n;
+    if (tags_known && !is_cons(t) && enif_is_map(env, t) && enif_get_map_size(env, t, &n) &&
+        n >= ES_PL_INDEX_FIELDS && n <= DIRECT_ELEMENTS)
+        return encode_indexed_map(env, b, t, n);
     return put_u8(b, ETF_VERSION) && etf_term(env, b, t);
 }
 
@@ -357,9 +389,14 @@ static bool decode(reader *r, ERL_NIF_TERM *out, int depth) {
         if (items != stack) enif_free(items);
         return ok;
     }
+    case ES_INDEXED_MAP: /* only a payload's own map: its table of key offsets is skipped */
     case MAP_EXT: {
         if (!need(r, 4)) return false;
         uint32_t n = get_u32(r);
+        if (tag == ES_INDEXED_MAP) {
+            if (depth != 0 || !need(r, 2 * (size_t)n)) return false;
+            r->p += 2 * (size_t)n;
+        }
         ERL_NIF_TERM stack[32], *kv;
         if (n > UINT32_MAX / 2 || !decode_many(r, 2 * n, stack, 32, &kv, depth)) return false;
         ERL_NIF_TERM ks[16], vs[16];

@@ -21,25 +21,10 @@ static inline uint32_t be32(const uint8_t *p) {
 
 static size_t term_size(const uint8_t *p, size_t left, int depth) {
     if (left < 1 || depth > MAX_DEPTH) return 0;
-    size_t n, at, count;
+    size_t at, count;
     switch (p[0]) {
-    case ES_ATOM_REF:
-        return left >= 9 ? 9 : 0;
-    case SMALL_INTEGER_EXT:
-        return left >= 2 ? 2 : 0;
-    case INTEGER_EXT:
-        return left >= 5 ? 5 : 0;
-    case NEW_FLOAT_EXT:
-        return left >= 9 ? 9 : 0;
-    case NIL_EXT:
-        return 1;
     case SMALL_BIG_EXT:
         return left >= 3 && left >= 3u + p[1] ? 3u + p[1] : 0;
-    case BINARY_EXT:
-    case ES_ETF_BLOB:
-        if (left < 5) return 0;
-        n = be32(p + 1);
-        return left - 5 >= n ? 5 + n : 0;
     case SMALL_TUPLE_EXT:
         if (left < 2) return 0;
         count = p[1], at = 2;
@@ -52,11 +37,20 @@ static size_t term_size(const uint8_t *p, size_t left, int depth) {
         if (p[0] == LIST_EXT) count += 1;
         if (p[0] == MAP_EXT) count *= 2;
         break;
-    default:
-        return 0;
+    default: /* the scalars of es_pl_value_size(), or a tag the encoder never writes */
+        return p[0] == ES_ATOM_REF || p[0] == SMALL_INTEGER_EXT || p[0] == INTEGER_EXT ||
+                       p[0] == NEW_FLOAT_EXT || p[0] == NIL_EXT || p[0] == BINARY_EXT ||
+                       p[0] == ES_ETF_BLOB
+                   ? es_pl_value_size(p, left)
+                   : 0;
     }
     for (size_t i = 0; i < count; i++) {
-        size_t sz = term_size(p + at, left - at, depth + 1);
+        /* Elements are mostly scalars: sized inline, containers by recursion. */
+        uint8_t tag = at < left ? p[at] : 0;
+        size_t sz = tag == SMALL_TUPLE_EXT || tag == LARGE_TUPLE_EXT || tag == LIST_EXT ||
+                            tag == MAP_EXT || tag == SMALL_BIG_EXT
+                        ? term_size(p + at, left - at, depth + 1)
+                        : es_pl_value_size(p + at, left - at);
         if (!sz) return 0;
         at += sz;
     }
@@ -67,40 +61,71 @@ size_t es_pl_term_size(const uint8_t *p, size_t left) {
     return term_size(p, left, 0);
 }
 
+/* Field i of a map found by es_pl_map(): its key's offset and its value; the next
+ * field's key offset in *next. False when the image is malformed there. */
+static bool field_at(const uint8_t *payload, size_t len, const uint8_t *index, uint32_t i,
+                     uint32_t count, size_t at, size_t *key_at, es_pl_span *value, size_t *next) {
+    if (index) {
+        size_t k = (size_t)index[2 * i] << 8 | index[2 * i + 1];
+        size_t end = i + 1 < count ? (size_t)index[2 * i + 2] << 8 | index[2 * i + 3] : len;
+        size_t ksz = k < end && end <= len ? es_pl_value_size(payload + k, end - k) : 0;
+        if (!ksz || k + ksz >= end) return false;
+        *key_at = k, *value = (es_pl_span){payload + k + ksz, end - k - ksz}, *next = end;
+        return true;
+    }
+    size_t ksz = at < len ? es_pl_value_size(payload + at, len - at) : 0;
+    size_t vsz = ksz && at + ksz < len ? es_pl_value_size(payload + at + ksz, len - at - ksz) : 0;
+    if (!vsz) return false;
+    *key_at = at, *value = (es_pl_span){payload + at + ksz, vsz}, *next = at + ksz + vsz;
+    return true;
+}
+
+/* The atom word of a field's key, when it is an atom (fields are named by atoms). */
+static inline bool atom_key(const uint8_t *payload, size_t key_at, es_pl_span value,
+                            uint64_t *word) {
+    if (payload[key_at] != ES_ATOM_REF || value.p != payload + key_at + 9) return false;
+    memcpy(word, payload + key_at + 1, 8);
+    return true;
+}
+
 bool es_pl_fields(const uint8_t *payload, size_t len, es_pl_field_fn fn, void *ctx) {
-    if (len < 6 || payload[0] != ETF_VERSION || payload[1] != MAP_EXT) return false;
-    uint32_t fields = be32(payload + 2);
-    size_t at = 6;
+    uint32_t fields;
+    size_t at;
+    const uint8_t *index;
+    if (!es_pl_map(payload, len, &fields, &at, &index)) return false;
     for (uint32_t i = 0; i < fields; i++) {
-        if (len - at < 9 || payload[at] != ES_ATOM_REF) return false;
+        size_t key_at;
+        es_pl_span value;
         uint64_t key;
-        memcpy(&key, payload + at + 1, 8);
-        at += 9;
-        size_t vsz = term_size(payload + at, len - at, 1);
-        if (!vsz) return false;
-        if (!fn(key, (es_pl_span){payload + at, vsz}, ctx)) return true;
-        at += vsz;
+        if (!field_at(payload, len, index, i, fields, at, &key_at, &value, &at)) return false;
+        if (atom_key(payload, key_at, value, &key) && !fn(key, value, ctx)) return true;
     }
     return true;
 }
 
-typedef struct find_ctx {
-    uint64_t key;
-    es_pl_span *out;
-    bool found;
-} find_ctx;
-
-static bool find_one(uint64_t key, es_pl_span value, void *p) {
-    find_ctx *c = p;
-    if (key != c->key) return true;
-    *c->out = value;
-    c->found = true;
-    return false;
-}
-
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out) {
-    find_ctx c = {key, out, false};
-    return es_pl_fields(payload, len, find_one, &c) && c.found;
+    uint32_t fields;
+    size_t at;
+    const uint8_t *index;
+    if (!es_pl_map(payload, len, &fields, &at, &index)) return false;
+    for (uint32_t i = 0; i < fields; i++) {
+        if (index) { /* only the key asked for has its value sized */
+            size_t k = (size_t)index[2 * i] << 8 | index[2 * i + 1];
+            uint64_t word;
+            if (k + 9 > len || payload[k] != ES_ATOM_REF) continue;
+            memcpy(&word, payload + k + 1, 8);
+            if (word != key) continue;
+        }
+        size_t key_at;
+        es_pl_span value;
+        uint64_t word;
+        if (!field_at(payload, len, index, i, fields, at, &key_at, &value, &at)) return false;
+        if (atom_key(payload, key_at, value, &word) && word == key) {
+            *out = value;
+            return true;
+        }
+    }
+    return false;
 }
 
 bool es_pl_element(es_pl_span t, uint32_t index, es_pl_span *out) {

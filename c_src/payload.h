@@ -12,8 +12,14 @@
  *                integers beyond 64 bits, bitstrings, binaries over 4 KiB, terms deeper
  *                than ES_PL_DIRECT_DEPTH or longer than ES_PL_DIRECT_ELEMENTS).
  * Everything else — integers up to 64 bits, floats, binaries, lists (improper too),
- * tuples and maps — is standard ETF. A stored event's payload is always a map
- * (MAP_EXT) whose keys are ES_ATOM_REFs: the event's fields other than the indexed ones.
+ * tuples and maps — is standard ETF. A stored event's payload is always a map, the
+ * event's fields other than the indexed ones (their keys mostly ES_ATOM_REFs):
+ *   MAP_EXT (116) + u32 count + the key/value pairs, or, for a payload map of
+ *     ES_PL_INDEX_FIELDS fields or more whose image stays under 64 KiB,
+ *   ES_INDEXED_MAP (202) + u32 count + count u16s (big-endian): the offset of each key
+ *     from the image's start, + the pairs as MAP_EXT has them. A field is then found,
+ *     and its value's extent known, without sizing the fields before it.
+ * Only the payload's own map is indexed; maps inside it are MAP_EXT.
  *
  * Canonical: the encoder writes each term in exactly one way (an integer in its
  * shortest form, a map in the runtime's iteration order, which two equal maps share),
@@ -49,11 +55,13 @@
 #define MAP_EXT 116
 #define ES_ATOM_REF 200
 #define ES_ETF_BLOB 201
+#define ES_INDEXED_MAP 202
 
 #define ES_PL_DIRECT_DEPTH 8      /* deeper terms become blobs */
 #define ES_PL_DIRECT_BINARY 4096  /* so do larger binaries */
 #define ES_PL_DIRECT_ELEMENTS 256 /* and longer lists, tuples and maps */
 #define ES_PL_FIELD_DEPTH 1       /* the depth a field's value is encoded at */
+#define ES_PL_INDEX_FIELDS 8      /* payload maps this wide get a key-offset table */
 
 /* The digest of a field value's bytes kept with :state events (store.h: hash), and
  * compared by history queries. Never 0. */
@@ -70,9 +78,56 @@ typedef struct es_pl_span {
  * what the encoder writes. */
 size_t es_pl_term_size(const uint8_t *p, size_t left);
 
+/* The same, inline for the terms fields mostly hold (atoms, integers, floats, binaries,
+ * []); containers go to es_pl_term_size(). */
+static inline size_t es_pl_value_size(const uint8_t *p, size_t left) {
+    if (left < 1) return 0;
+    size_t n;
+    switch (p[0]) {
+    case ES_ATOM_REF:
+    case NEW_FLOAT_EXT:
+        return left >= 9 ? 9 : 0;
+    case SMALL_INTEGER_EXT:
+        return left >= 2 ? 2 : 0;
+    case INTEGER_EXT:
+        return left >= 5 ? 5 : 0;
+    case NIL_EXT:
+        return 1;
+    case BINARY_EXT:
+    case ES_ETF_BLOB:
+        if (left < 5) return 0;
+        n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        return left - 5 >= n ? 5 + n : 0;
+    case SMALL_TUPLE_EXT:
+    case LARGE_TUPLE_EXT:
+    case LIST_EXT:
+    case MAP_EXT:
+    case SMALL_BIG_EXT:
+        return es_pl_term_size(p, left);
+    default:
+        return 0;
+    }
+}
+
 /* The value of field `key` (an atom's term word) in a whole payload image (version
  * byte first). False when the payload is no map or has no such field. */
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out);
+
+/* The fields of a whole payload image: the count and where the first key is, and, for
+ * an indexed map, its table of key offsets (NULL otherwise). False when it is no map. */
+static inline bool es_pl_map(const uint8_t *payload, size_t len, uint32_t *count, size_t *first,
+                             const uint8_t **index) {
+    if (len < 6 || payload[0] != ETF_VERSION) return false;
+    uint32_t n = (uint32_t)payload[2] << 24 | (uint32_t)payload[3] << 16 |
+                 (uint32_t)payload[4] << 8 | payload[5];
+    if (payload[1] == MAP_EXT) {
+        *count = n, *first = 6, *index = NULL;
+        return true;
+    }
+    if (payload[1] != ES_INDEXED_MAP || n > (len - 6) / 2) return false;
+    *count = n, *first = 6 + 2 * (size_t)n, *index = payload + 6;
+    return true;
+}
 
 /* Visits every field of a whole payload image in its stored order; stops early when
  * fn returns false. Returns false when the payload is malformed. */

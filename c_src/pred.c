@@ -7,6 +7,27 @@
 
 #define MAX_PREDS 64 /* a list longer than this is checked field by field */
 
+/* Sizes of the fixed-size terms by tag (payload.h); 0: sized otherwise. */
+static const uint8_t fixed_size[256] = {[ES_ATOM_REF] = 9,
+                                        [SMALL_INTEGER_EXT] = 2,
+                                        [INTEGER_EXT] = 5,
+                                        [NEW_FLOAT_EXT] = 9,
+                                        [NIL_EXT] = 1};
+
+/* Equal bytes; short ones (atoms, integers: most values compared) without a call: two
+ * overlapping 8-byte words from 8 to 16 bytes, bytes below. */
+static inline bool bytes_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+    if (n > 16) return memcmp(a, b, n) == 0;
+    if (n >= 8) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8), memcpy(&b0, b, 8), memcpy(&a1, a + n - 8, 8), memcpy(&b1, b + n - 8, 8);
+        return a0 == b0 && a1 == b1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 /* The test itself, on the value at the end of the path (before negation). */
 static bool test_value(const es_pred *p, es_pl_span v) {
     es_pl_num x;
@@ -16,7 +37,7 @@ static bool test_value(const es_pred *p, es_pl_span v) {
     switch (p->op) {
     case ES_OP_EQ:
         for (uint32_t i = 0; i < p->nvals; i++)
-            if (p->lens[i] == v.len && memcmp(p->vals[i], v.p, v.len) == 0) return true;
+            if (p->lens[i] == v.len && bytes_equal(p->vals[i], v.p, v.len)) return true;
         return false;
     case ES_OP_PREFIX:
         return p->nvals == 1 && es_pl_binary(v, &data, &len) && len >= p->lens[0] &&
@@ -49,26 +70,6 @@ bool es_pred_test(const es_pred *p, es_pl_span value) {
     return p->negate ? !r : r;
 }
 
-typedef struct match_ctx {
-    const es_pred *preds;
-    size_t n;
-    uint64_t seen; /* predicates whose field was met */
-    bool failed;
-} match_ctx;
-
-static bool visit_field(uint64_t key, es_pl_span value, void *p) {
-    match_ctx *c = p;
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->preds[i].field != key) continue;
-        c->seen |= UINT64_C(1) << i;
-        if (!es_pred_test(&c->preds[i], value)) {
-            c->failed = true;
-            return false;
-        }
-    }
-    return true;
-}
-
 bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size_t len) {
     if (n == 0) return true;
     if (n > MAX_PREDS) {
@@ -77,11 +78,52 @@ bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size
                 return false;
         return true;
     }
-    match_ctx c = {preds, n, 0, false};
-    /* A malformed (or truncated, empty) payload has no fields: only negations hold. */
-    if (!es_pl_fields(payload, len, visit_field, &c)) c.seen = 0, c.failed = false;
-    if (c.failed) return false;
+    /* One pass over the fields (payload.h: a map of atom-ref keys), each field's value
+     * tested by the predicates on it: the first that fails ends it. A malformed (or
+     * missing) payload has no fields: only negations hold then. */
+    uint64_t seen = 0, all = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
+    uint32_t fields;
+    size_t at;
+    const uint8_t *index;
+    if (payload && es_pl_map(payload, len, &fields, &at, &index)) {
+        for (uint32_t f = 0; f < fields && seen != all; f++) {
+            size_t key_at = at, vsz;
+            if (index) {
+                /* An indexed map: keys where the table says, a value up to the next key. */
+                key_at = (size_t)index[2 * f] << 8 | index[2 * f + 1];
+                size_t end =
+                    f + 1 < fields ? (size_t)index[2 * f + 2] << 8 | index[2 * f + 3] : len;
+                if (end > len || key_at >= end) {
+                    seen = 0;
+                    break;
+                }
+                if (payload[key_at] != ES_ATOM_REF || key_at + 9 >= end) continue; /* no atom */
+                vsz = end - key_at - 9;
+            } else {
+                /* Most keys are atoms and most values fixed-size scalars: sized by a table. */
+                size_t ksz = len - at >= 9 && payload[at] == ES_ATOM_REF
+                                 ? 9
+                                 : (at < len ? es_pl_value_size(payload + at, len - at) : 0);
+                vsz = ksz && len - at > ksz ? fixed_size[payload[at + ksz]] : 0;
+                if (ksz && (!vsz || vsz > len - at - ksz))
+                    vsz = es_pl_value_size(payload + at + ksz, len - at - ksz);
+                if (!vsz) {
+                    seen = 0;
+                    break;
+                }
+                at += ksz + vsz;
+                if (ksz != 9 || payload[key_at] != ES_ATOM_REF) continue; /* no atom */
+            }
+            uint64_t key;
+            memcpy(&key, payload + key_at + 1, 8);
+            for (size_t i = 0; i < n; i++) {
+                if (preds[i].field != key) continue;
+                seen |= UINT64_C(1) << i;
+                if (!es_pred_test(&preds[i], (es_pl_span){payload + key_at + 9, vsz})) return false;
+            }
+        }
+    }
     for (size_t i = 0; i < n; i++)
-        if (!(c.seen >> i & 1) && !preds[i].negate) return false; /* missing field */
+        if (!(seen >> i & 1) && !preds[i].negate) return false; /* missing field */
     return true;
 }

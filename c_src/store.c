@@ -219,8 +219,9 @@ bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
     uint32_t i = 0, words = (v->len + 7) / 8;
     /* Whole words, the last one too: buf has room for them (callers size it so). */
     if (w + words <= s->arena_words) {
+        const _Atomic uint64_t *src = s->arena + w; /* loaded once, not per word */
         for (; i < words; i++) {
-            word = atomic_load_explicit(&s->arena[w + i], memory_order_relaxed);
+            word = atomic_load_explicit(&src[i], memory_order_relaxed);
             memcpy(buf + (size_t)i * 8, &word, 8);
         }
     } else {
@@ -230,6 +231,18 @@ bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
             if (++w == s->arena_words) w = 0;
         }
     }
+    atomic_thread_fence(memory_order_acquire);
+    return arena_intact(s, v->off);
+}
+
+const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v) {
+    if ((v->flags & ES_F_TRUNCATED) || v->len == 0) return NULL;
+    uint64_t w = (v->off / 8) % s->arena_words;
+    if (w + (v->len + 7) / 8 > s->arena_words) return NULL;
+    return (const uint8_t *)(s->arena + w);
+}
+
+bool es_store_payload_held(es_store *s, const es_event_view *v) {
     atomic_thread_fence(memory_order_acquire);
     return arena_intact(s, v->off);
 }

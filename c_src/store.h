@@ -199,6 +199,16 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf);
  * event a query returns is read with it. */
 bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf);
 
+/* The payload of a peeked event where it lies in the arena, to be read in place, or NULL
+ * when it wraps round the arena's end (copy it then). Whatever is read there counts
+ * only if es_store_payload_held() says so afterwards: the arena may come round over it
+ * meanwhile (the bytes read are then garbage: readers must check every length). This is
+ * the seqlock's optimistic read, without the copy; builds under ThreadSanitizer copy
+ * instead (es_store_payload_fast()), since these reads race by design with the writer
+ * that reuses the space. */
+const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v);
+bool es_store_payload_held(es_store *s, const es_event_view *v);
+
 /* Lowest id that may still be live, and the newest id handed out. */
 uint64_t es_store_low_id(es_store *s);
 uint64_t es_store_high_id(es_store *s);
@@ -215,6 +225,7 @@ typedef struct es_walk {
     int64_t ts_min, ts_max;
     uint64_t want;
     bool descending; /* the order the caller will sort results in */
+    bool payloads;   /* the visitor reads payloads: fetch them ahead */
 } es_walk;
 
 /* Walks one index chain from `key` newest-to-oldest. */

@@ -170,40 +170,88 @@ void summarize(es_store *s, uint64_t upto) {
     atomic_store_explicit(&s->summarizing, false, memory_order_release);
 }
 
+/* Asks for the lines of an event's payload (at most the first 256 bytes). */
+static inline void prefetch_payload(es_store *s, const es_event_view *v) {
+    if (v->flags & ES_F_TRUNCATED) return;
+    uint64_t w = (v->off / 8) % s->arena_words;
+    uint32_t words = (v->len + 7) / 8;
+    if (words > 32) words = 32;
+    for (uint32_t i = 0; i < words; i += 8) {
+        uint64_t at = w + i < s->arena_words ? w + i : w + i - s->arena_words;
+        __builtin_prefetch(&s->arena[at]);
+    }
+}
+
 /* ---- walks ----------------------------------------------------------------------- */
 
 /* Walks one chain (one shard's, for sharded keys) from `id` towards older events.
  * Returns false when the visitor aborted. */
+/* One event of a chain walk: its slot as read, and its link. */
+typedef struct chain_step {
+    uint64_t id; /* 0: past the end of the chain */
+    es_event_view v;
+    int32_t link;
+    enum slot_state st;
+} chain_step;
+
+/* Reads the event after `prev` in its chain (or nothing), and asks for the slot after
+ * that one and, with `payloads`, for this one's payload lines. */
+static inline void chain_read(es_store *s, uint64_t low, int li, bool payloads,
+                              const chain_step *prev, chain_step *out) {
+    uint64_t id = prev->id && prev->st != SLOT_GONE && prev->link != LINK_NONE
+                      ? (uint64_t)((int64_t)prev->id - prev->link)
+                      : 0;
+    out->id = id >= low ? id : 0;
+    out->link = LINK_NONE;
+    out->st = SLOT_GONE;
+    if (!out->id) return;
+    out->st = slot_read(s, out->id, &out->v, li, &out->link);
+    if (out->st == SLOT_GONE) return;
+    uint32_t stamp;
+    if (out->link != LINK_NONE)
+        __builtin_prefetch(slot_of(s, (uint64_t)((int64_t)out->id - out->link), &stamp));
+    if (payloads) prefetch_payload(s, &out->v);
+}
+
+/* A chain is walked three events at a time: while one is visited, the next one's slot
+ * has been read and its payload asked for, the one after it is being read, and the
+ * slot after that is on its way — so a chain's cache misses overlap the work instead of
+ * following it (a chain links events far apart in the ring and the arena). */
 static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
                      es_visit_fn fn, void *ctx) {
     uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
-    uint64_t accepted = 0;
+    uint64_t accepted = 0, checked_block = UINT64_MAX;
     int64_t worst = INT64_MAX; /* descending: smallest accepted timestamp */
-    while (id >= low && id != 0) {
-        es_event_view v;
-        int32_t link = LINK_NONE;
-        enum slot_state st = slot_read(s, id, &v, link_index[chain], &link);
-        if (st == SLOT_GONE) return true;
-        if (id <= cursor_id) {
+    int li = link_index[chain];
+    if (id < low || id == 0) return true;
+    chain_step step[3], start = {.id = id + 1, .link = 1, .st = SLOT_LIVE};
+    chain_read(s, low, li, w->payloads, &start, &step[0]);
+    chain_read(s, low, li, w->payloads, &step[0], &step[1]);
+    for (unsigned k = 0;; k++) {
+        chain_step *cur = &step[k % 3];
+        if (!cur->id || cur->st == SLOT_GONE) return true;
+        chain_read(s, low, li, w->payloads, &step[(k + 1) % 3], &step[(k + 2) % 3]);
+        uint64_t at = cur->id;
+        if (at <= cursor_id && block_of(at) != checked_block) {
             /* Every event at or before this block has a timestamp <= its pmax. */
             int64_t mn, mx, pmax;
-            if (block_summary(s, block_of(id), &mn, &mx, &pmax) &&
+            checked_block = block_of(at);
+            if (block_summary(s, checked_block, &mn, &mx, &pmax) &&
                 (pmax < w->ts_min ||
                  (w->descending && w->want && accepted >= w->want && pmax < worst)))
                 return true;
         }
-        if (st == SLOT_LIVE && v.ts >= w->ts_min && v.ts <= w->ts_max) {
-            int r = fn(&v, ctx);
+        if (cur->st == SLOT_LIVE && cur->v.ts >= w->ts_min && cur->v.ts <= w->ts_max) {
+            int r = fn(&cur->v, ctx);
             if (r == ES_ABORT) return false;
             if (r == ES_ACCEPT) {
                 accepted++;
-                if (v.ts < worst) worst = v.ts;
+                if (cur->v.ts < worst) worst = cur->v.ts;
+                /* the early stop above looks at a block once: look again after a result */
+                checked_block = UINT64_MAX;
             }
         }
-        if (link == LINK_NONE) return true;
-        id = (uint64_t)((int64_t)id - link);
     }
-    return true;
 }
 
 /* Walks every shard's chain c of key. Returns false when the visitor aborted. */

@@ -18,7 +18,7 @@ defmodule ElixirScope.QueryPropertyTest do
   @types [:send, :receive, :call, :state, :phoenix, :note]
   @modules [M1, M2, M3]
   @functions [:f, :g, :h]
-  @fields [:status, :path, :kind, :score, :tag, :args]
+  @fields [:status, :path, :kind, :score, :tag, :args, :w3]
 
   setup do
     seed = :erlang.phash2(make_ref())
@@ -38,6 +38,7 @@ defmodule ElixirScope.QueryPropertyTest do
   defp value(:score), do: pick([-3, 0, 7, 2.5, -0.5, 1_000_000_000_000, 255, 256])
   defp value(:tag), do: pick([:a, :b, [:a], %{k: 1}, {:t, :a}, "a"])
   defp value(:args), do: pick([[1, 2], [2, 1], [:x], {:x, 2}, [], [1 | 2], {1, [2, 3]}])
+  defp value(:w3), do: pick([0, 3, 300, -3])
 
   defp random_event(pids, i) do
     base = %{timestamp: pick([i, i, div(i, 3), 1000 - i, 500])}
@@ -63,7 +64,9 @@ defmodule ElixirScope.QueryPropertyTest do
       end
 
     fields = for f <- @fields, chance(0.6), into: %{}, do: {f, value(f)}
-    {pick(@types), Map.merge(base, fields)}
+    # Some events are wide (8 fields or more: stored with a table of their fields).
+    wide = if chance(0.3), do: Map.new(1..6, &{:"w#{&1}", &1 * pick([1, 100])}), else: %{}
+    {pick(@types), base |> Map.merge(wide) |> Map.merge(fields)}
   end
 
   # Stores n random events; returns them as the store returns them (ids 1..n, as the

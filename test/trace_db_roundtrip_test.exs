@@ -94,6 +94,33 @@ defmodule ElixirScope.TraceDBRoundTripTest do
     assert_round_trip(%{small: small, large: large, atom_keys: Map.new(1..100, &{:"k#{&1}", &1})})
   end
 
+  # Events of 8 fields or more are stored with a table of where each field starts
+  # (c_src/payload.h), unless they pass 64 KiB; nothing of it shows.
+  test "wide events, with and without their table of fields, come back whole and answer predicates" do
+    for width <- [7, 8, 9, 40, 256, 257] do
+      event = Map.new(1..width, fn i -> {:"field_#{i}", {i, "v#{i}", [i * 1.5]}} end)
+      assert_round_trip(event)
+      big = Map.put(event, :field_1, String.duplicate("x", 70_000))
+      assert_round_trip(big)
+    end
+
+    type = :"rt_#{System.unique_integer([:positive])}"
+    mixed = %{"string key" => 1, 2 => :two, {:t} => [3]}
+
+    for i <- 1..20 do
+      wide = Map.new(1..12, fn f -> {:"f#{f}", i * f} end)
+      :ok = TraceDB.store_event(type, Map.merge(wide, if(rem(i, 2) == 0, do: mixed, else: %{})))
+    end
+
+    assert length(TraceDB.query_events(type: type, where: [f12: {:>, 120}])) == 10
+    assert [%{f1: 7}] = TraceDB.query_events(type: type, where: [f7: 49, f1: {:<, 10}])
+    assert [%{"string key" => 1} = e] = TraceDB.query_events(type: type, where: [f3: 6])
+    assert e[2] == :two
+
+    assert TraceDB.query_events(type: type, select: [:f5, :f12], where: [f5: 100])
+           |> Enum.map(& &1.f12) == [240]
+  end
+
   test "binaries: empty, unicode, large, sub-binaries and bitstrings" do
     large = :crypto.strong_rand_bytes(4 * 1024 * 1024)
     sub = binary_part(large, 1_000, 200_000)

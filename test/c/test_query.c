@@ -180,6 +180,64 @@ Test(payload, fields_elements_numbers_and_binaries) {
     cr_assert_not(es_pl_field(p.b, p.n - 3, F_ARGS, &v));
 }
 
+static es_pred pred_num(uint64_t field, uint8_t op, int64_t a, int64_t b) {
+    es_pred p = {.field = field, .op = op};
+    p.a = (es_pl_num){false, a, 0};
+    p.b = (es_pl_num){false, b, 0};
+    return p;
+}
+
+/* The same request as an indexed map (payload.h: ES_INDEXED_MAP): the key offsets
+ * first, then the pairs; readers find the same fields. */
+static void indexed(const pl *plain, pl *out) {
+    uint32_t n = plain->fields;
+    out->n = 0;
+    out->b[out->n++] = ETF_VERSION;
+    out->b[out->n++] = ES_INDEXED_MAP;
+    be32(out->b + out->n, n);
+    out->n += 4;
+    size_t table = out->n, shift = 2 * n;
+    out->n += shift;
+    size_t at = 6;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t off = at + shift;
+        out->b[table + 2 * i] = (uint8_t)(off >> 8), out->b[table + 2 * i + 1] = (uint8_t)off;
+        size_t k = es_pl_term_size(plain->b + at, plain->n - at);
+        size_t v = es_pl_term_size(plain->b + at + k, plain->n - at - k);
+        at += k + v;
+    }
+    memcpy(out->b + out->n, plain->b + 6, plain->n - 6);
+    out->n += plain->n - 6;
+}
+
+Test(payload, indexed_maps_read_as_plain_ones) {
+    pl p, q;
+    request(&p, 503, "/cart/1", A_GET);
+    indexed(&p, &q);
+    es_pl_span a, b;
+    uint64_t keys[] = {F_KIND, F_STATUS, F_PATH, F_ARGS};
+    for (int i = 0; i < 4; i++) {
+        cr_assert(es_pl_field(p.b, p.n, keys[i], &a));
+        cr_assert(es_pl_field(q.b, q.n, keys[i], &b));
+        cr_assert(a.len == b.len && memcmp(a.p, b.p, a.len) == 0, "field %d", i);
+    }
+    cr_assert_not(es_pl_field(q.b, q.n, 9999, &b));
+    es_pred ge = pred_num(F_STATUS, ES_OP_GE, 500, 0), lt = pred_num(F_STATUS, ES_OP_LT, 500, 0);
+    cr_assert(es_preds_match(&ge, 1, q.b, q.n));
+    cr_assert_not(es_preds_match(&lt, 1, q.b, q.n));
+    es_pred missing = pred_num(9999, ES_OP_GE, 0, 0);
+    missing.negate = true;
+    cr_assert(es_preds_match(&missing, 1, q.b, q.n));
+    /* A damaged table is refused, never read past the image. */
+    for (size_t cut = 0; cut < q.n; cut++) {
+        es_pl_field(q.b, cut, F_ARGS, &b);
+        es_preds_match(&ge, 1, q.b, cut);
+    }
+    q.b[7] = 0xFF; /* the first key's offset points outside */
+    cr_assert_not(es_pl_field(q.b, q.n, F_KIND, &b));
+    cr_assert_not(es_preds_match(&ge, 1, q.b, q.n));
+}
+
 Test(payload, numbers_compare_across_kinds) {
     es_pl_num a = {false, 3, 0}, b = {true, 0, 3.0}, c = {true, 0, 2.5},
               big = {false, INT64_MAX, 0};
@@ -198,13 +256,6 @@ Test(payload, numbers_compare_across_kinds) {
     p.n = 0;
     put_float(&p, -1.5);
     cr_assert(es_pl_number((es_pl_span){p.b, p.n}, &n) && n.is_float && n.d == -1.5);
-}
-
-static es_pred pred_num(uint64_t field, uint8_t op, int64_t a, int64_t b) {
-    es_pred p = {.field = field, .op = op};
-    p.a = (es_pl_num){false, a, 0};
-    p.b = (es_pl_num){false, b, 0};
-    return p;
 }
 
 Test(payload, predicates) {
