@@ -105,6 +105,7 @@ bench: setup build/bench_store build/noop_tracer.so
 	MIX_ENV=prod mix run bench/store_bench.exs
 	MIX_ENV=prod mix run bench/tracer_bench.exs
 	MIX_ENV=prod mix run bench/query_bench.exs
+	MIX_ENV=prod mix run bench/engine_bench.exs
 	MIX_ENV=prod mix run bench/persist_bench.exs
 
 demo: setup

@@ -334,31 +334,31 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struc
     return true;
 }
 
-bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
-                     unsigned nfields, ERL_NIF_TERM struct_tag, ERL_NIF_TERM *out) {
+bool es_codec_values(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
+                     unsigned nfields, ERL_NIF_TERM *values, es_event_view *view) {
     es_event_view v;
     if (!es_store_peek(s, id, &v)) return false;
+    if (view) *view = v;
     es_tables *t = es_store_tables(s);
     uint8_t stack[1024];
     uint8_t *buf = NULL;
-    bool have_payload = false;
-    ERL_NIF_TERM keys[MAX_FIELDS + 68], vals[MAX_FIELDS + 68];
-    size_t n = 0;
-    es_key *type = es_intern_by_id(&t->type, v.type_id);
-    keys[n] = es_atom.id, vals[n++] = enif_make_uint64(env, v.id);
-    keys[n] = es_atom.type, vals[n++] = type ? es_codec_atom_term(type) : es_atom.nil;
-    keys[n] = es_atom.timestamp, vals[n++] = enif_make_int64(env, v.ts);
-    if (struct_tag) keys[n] = es_atom.struct_, vals[n++] = struct_tag;
+    bool have_payload = false, ok = true;
     es_key *mf = (v.flags & ES_F_MODULE) ? es_intern_by_id(&t->mf, v.mf) : NULL;
     ERL_NIF_TERM words[2] = {0, 0};
     if (mf) memcpy(words, es_key_bytes(mf), sizeof words);
-    bool ok = true;
-    for (unsigned i = 0; ok && i < nfields && i < 64; i++) {
+    bool actor_from = (v.flags & ES_F_ACTOR_FROM) != 0;
+    for (unsigned i = 0; ok && i < nfields; i++) {
         ERL_NIF_TERM k = fields[i], val = 0;
-        bool actor_from = (v.flags & ES_F_ACTOR_FROM) != 0;
-        if (k == es_atom.id || k == es_atom.type || k == es_atom.timestamp) continue;
-        if ((k == es_atom.pid && (v.flags & ES_F_ACTOR) && !actor_from) ||
-            (k == es_atom.from_pid && (v.flags & ES_F_ACTOR) && actor_from))
+        es_key *type;
+        if (k == es_atom.id)
+            val = enif_make_uint64(env, v.id);
+        else if (k == es_atom.type)
+            val = (type = es_intern_by_id(&t->type, v.type_id)) ? es_codec_atom_term(type)
+                                                                : es_atom.nil;
+        else if (k == es_atom.timestamp)
+            val = enif_make_int64(env, v.ts);
+        else if ((k == es_atom.pid && (v.flags & ES_F_ACTOR) && !actor_from) ||
+                 (k == es_atom.from_pid && (v.flags & ES_F_ACTOR) && actor_from))
             val = es_codec_pid_term(env, s, v.actor);
         else if (k == es_atom.to_pid && (v.flags & ES_F_PEER))
             val = es_codec_pid_term(env, s, v.peer);
@@ -379,13 +379,33 @@ bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TER
                 !etf_decode_value(env, span.p, span.len, &val))
                 ok = false;
         }
-        if (val) keys[n] = k, vals[n++] = val;
+        values[i] = val;
+    }
+    if (buf && buf != stack) enif_free(buf);
+    return ok;
+}
+
+bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
+                     unsigned nfields, ERL_NIF_TERM struct_tag, ERL_NIF_TERM *out) {
+    ERL_NIF_TERM keys[MAX_FIELDS + 68], vals[MAX_FIELDS + 68], got[64];
+    ERL_NIF_TERM base[3] = {es_atom.id, es_atom.type, es_atom.timestamp};
+    es_event_view v;
+    if (nfields > 64) nfields = 64;
+    if (!es_codec_values(env, s, id, base, 3, vals, &v) ||
+        !es_codec_values(env, s, id, fields, nfields, got, NULL))
+        return false;
+    size_t n = 3;
+    memcpy(keys, base, sizeof base);
+    if (struct_tag) keys[n] = es_atom.struct_, vals[n++] = struct_tag;
+    for (unsigned i = 0; i < nfields; i++) {
+        ERL_NIF_TERM k = fields[i];
+        if (!got[i] || k == es_atom.id || k == es_atom.type || k == es_atom.timestamp) continue;
+        keys[n] = k, vals[n++] = got[i];
     }
     if (v.flags & ES_F_TRUNCATED) {
         keys[n] = es_atom.truncated, vals[n++] = es_atom.true_;
         keys[n] = es_atom.payload_size, vals[n++] = enif_make_uint(env, v.len);
     }
-    if (buf && buf != stack) enif_free(buf);
     /* A field named twice in `fields` would make the map fail: keep the first. */
-    return ok && enif_make_map_from_arrays(env, keys, vals, n, out);
+    return enif_make_map_from_arrays(env, keys, vals, n, out);
 }

@@ -55,6 +55,11 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struc
 bool es_codec_fields(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
                      unsigned nfields, ERL_NIF_TERM struct_tag, ERL_NIF_TERM *out);
 
+/* The values of some fields of a live event, into values[] (0 where it has none; :id,
+ * :type and :timestamp too), its slot into *view (may be NULL); nothing else decoded. */
+bool es_codec_values(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TERM *fields,
+                     unsigned nfields, ERL_NIF_TERM *values, es_event_view *view);
+
 /* Key entries of terms: NULL when the term has none (create=false) or is not of the
  * kind (a pid, an atom). */
 es_key *es_codec_pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM pid, bool create);

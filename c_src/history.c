@@ -399,6 +399,8 @@ enum es_query_status es_history_call_tree(es_store *s, const es_filter *base, co
     size_t depth = 0;
     for (size_t i = 0; i < h.n; i++) {
         es_event_view v;
+        if (i + 8 < h.n) es_store_prefetch(s, h.v[i + 8].id, false);
+        if (i + 4 < h.n) es_store_prefetch(s, h.v[i + 4].id, true);
         if (!es_store_peek(s, h.v[i].id, &v)) continue; /* pruned meanwhile */
         if (v.type_id == k->call->id) {
             nodes[calls] = (es_call_node){v.id, 0, depth ? stack[depth - 1] : -1};

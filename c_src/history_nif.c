@@ -207,38 +207,36 @@ ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
 /* ---- call trees ------------------------------------------------------------------- */
 
-/* A node's map: the call's fields and its outcome, with its children (a list). */
+/* A node's map: the call's fields and its outcome, with its children (a list): one map
+ * built from the values read out of the two events. */
 static ERL_NIF_TERM node_map(ErlNifEnv *env, es_store *s, const es_call_node *n,
                              ERL_NIF_TERM children) {
-    ERL_NIF_TERM call;
-    static const int ncall = 6;
     ERL_NIF_TERM call_fields[] = {A.pid, A.module, A.function, A.arity, A.args, A.timestamp};
-    if (!es_codec_fields(env, s, n->call_id, call_fields, ncall, 0, &call)) return 0;
-    ERL_NIF_TERM keys[12], vals[12], v;
-    size_t k = 0;
-#define PUT(key, val) (keys[k] = (key), vals[k] = (val), k++)
-    PUT(A.call_id, enif_make_uint64(env, n->call_id));
-    for (int i = 0; i < ncall; i++)
-        PUT(call_fields[i], enif_get_map_value(env, call, call_fields[i], &v) ? v : es_atom.nil);
-    PUT(A.children, children);
-    ERL_NIF_TERM end_fields[] = {es_atom.type, A.result, A.duration, A.class_, A.reason}, end;
-    if (n->end_id && es_codec_fields(env, s, n->end_id, end_fields, 5, 0, &end)) {
-        ERL_NIF_TERM type;
-        enif_get_map_value(env, end, es_atom.type, &type);
-        bool exc = type == es_vocab_atom[ES_EV_EXCEPTION];
-        PUT(A.duration, enif_get_map_value(env, end, A.duration, &v) ? v : es_atom.nil);
-        if (exc) {
-            PUT(A.result, A.exception);
-            if (enif_get_map_value(env, end, A.class_, &v)) PUT(A.class_, v);
-            if (enif_get_map_value(env, end, A.reason, &v)) PUT(A.reason, v);
+    ERL_NIF_TERM keys[12], vals[12];
+    if (!es_codec_values(env, s, n->call_id, call_fields, 6, vals + 1, NULL)) return 0;
+    keys[0] = A.call_id, vals[0] = enif_make_uint64(env, n->call_id);
+    for (int i = 0; i < 6; i++) {
+        keys[1 + i] = call_fields[i];
+        if (!vals[1 + i]) vals[1 + i] = es_atom.nil;
+    }
+    size_t k = 7;
+    keys[k] = A.children, vals[k++] = children;
+    ERL_NIF_TERM end_fields[] = {A.result, A.duration, A.class_, A.reason}, end[4];
+    es_event_view ev;
+    if (n->end_id && es_codec_values(env, s, n->end_id, end_fields, 4, end, &ev)) {
+        es_key *exc = es_vocab_key(s, ES_EV_EXCEPTION, false);
+        keys[k] = A.duration, vals[k++] = end[1] ? end[1] : es_atom.nil;
+        if (exc && ev.type_id == exc->id) {
+            keys[k] = A.result, vals[k++] = A.exception;
+            if (end[2]) keys[k] = A.class_, vals[k++] = end[2];
+            if (end[3]) keys[k] = A.reason, vals[k++] = end[3];
         } else {
-            PUT(A.result, enif_get_map_value(env, end, A.result, &v) ? v : es_atom.nil);
+            keys[k] = A.result, vals[k++] = end[0] ? end[0] : es_atom.nil;
         }
     } else {
-        PUT(A.result, A.running);
-        PUT(A.duration, es_atom.nil);
+        keys[k] = A.result, vals[k++] = A.running;
+        keys[k] = A.duration, vals[k++] = es_atom.nil;
     }
-#undef PUT
     ERL_NIF_TERM map;
     enif_make_map_from_arrays(env, keys, vals, k, &map);
     return map;
@@ -277,6 +275,15 @@ ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     }
     for (size_t i = 0; i <= n; i++) kids[i] = enif_make_list(env, 0);
     for (size_t i = n; i-- > 0;) {
+        /* the nodes a few ahead (below) are asked for now: their cache misses overlap */
+        if (i >= 8) {
+            es_store_prefetch(s, nodes[i - 8].call_id, false);
+            es_store_prefetch(s, nodes[i - 8].end_id, false);
+        }
+        if (i >= 4) {
+            es_store_prefetch(s, nodes[i - 4].call_id, true);
+            es_store_prefetch(s, nodes[i - 4].end_id, true);
+        }
         ERL_NIF_TERM node = node_map(env, s, &nodes[i], kids[i]);
         if (!node) continue; /* its call was pruned meanwhile */
         size_t parent = nodes[i].parent < 0 ? n : (size_t)nodes[i].parent;

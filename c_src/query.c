@@ -11,7 +11,7 @@
 
 #define TYPE_WORDS 65     /* bits for type ids 0..4159 (the type table holds 4096) */
 #define MAX_PAIRS 64      /* actor x peer combinations walked as pair chains */
-#define DENSE_SHARE 4     /* types of at least 1/4 of the store: walk time forward */
+#define DENSE_COST 3.0    /* a chain's step against a forward step (walk_forward) */
 #define MERGE_MAX_RUNS 64 /* more sorted runs than this: qsort */
 
 void es_filter_init(es_filter *f) {
@@ -271,16 +271,21 @@ static int visit(const es_event_view *v, void *p) {
 
 /* ---- planning --------------------------------------------------------------------- */
 
-/* Types that make up a large share of the live events: an ascending limited query over
- * them finds its first results sooner walking time forward than walking their chains
- * (newest first) to the oldest. */
-static bool dense_types(es_store *s, const es_filter *f) {
+/* Whether an ascending limited query over types (and nothing more selective) finds its
+ * results sooner walking time forward from the oldest event than along the types'
+ * chains, which run newest first and are walked whole: forward, it reads about
+ * limit x live / n slots, in order (cheap: the hardware fetches them ahead); along the
+ * chains, all n of them, one cache line chasing the next (DENSE_COST times dearer). n
+ * counts the events ever appended with the types, so a type pruned away looks denser
+ * than it is (the forward walk then reads more, never more than the store once). */
+static bool walk_forward(es_store *s, const es_filter *f) {
+    if (!f->limit || f->descending) return false;
     uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
     if (high < low) return false;
     uint64_t live = high - low + 1, n = 0;
     for (uint32_t i = 0; i < f->types.n; i++) n += es_store_type_count(s, f->types.v[i]->id);
-    if (n > live) n = live; /* counts are of events ever appended */
-    return n * DENSE_SHARE >= live;
+    if (n > live) n = live;
+    return n > 0 && (double)f->limit * (double)live < DENSE_COST * (double)n * (double)n;
 }
 
 static void walk_keys(query_ctx *q, const es_keyset *keys, enum es_chain chain, const es_walk *w) {
@@ -327,7 +332,7 @@ static bool walk(query_ctx *q, bool for_results) {
         walk_keys(q, &f->peers, ES_CHAIN_PEER, &w);
     } else if (f->modules.n) {
         walk_keys(q, &f->modules, ES_CHAIN_MODULE, &w);
-    } else if (f->types.n && !(for_results && f->limit && !f->descending && dense_types(s, f))) {
+    } else if (f->types.n && !(for_results && walk_forward(s, f))) {
         walk_keys(q, &f->types, ES_CHAIN_TYPE, &w);
     } else {
         es_store_walk_time(s, &w, visit, q);
@@ -336,8 +341,10 @@ static bool walk(query_ctx *q, bool for_results) {
     return true;
 }
 
-static bool uses_chains(const es_filter *f) {
-    return f->actors.n || f->peers.n || f->mfs.n || f->modules.n || f->types.n;
+/* Whether walk(for_results) goes along chains (newest first) rather than time. */
+static bool uses_chains(es_store *s, const es_filter *f) {
+    if (f->actors.n || f->peers.n || f->mfs.n || f->modules.n) return true;
+    return f->types.n && !walk_forward(s, f);
 }
 
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
@@ -346,7 +353,7 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
     /* Chains are walked newest first: an ascending limited query would test the
      * predicates of every event on the way to the oldest ones; test them in result
      * order instead, only as far as the limit. */
-    q.defer_preds = f->npreds && f->limit && !f->descending && uses_chains(f);
+    q.defer_preds = f->npreds && f->limit && !f->descending && uses_chains(s, f);
     walk(&q, true);
     if (q.status != ES_Q_OK) return q.status;
     es_hits_sort(out);

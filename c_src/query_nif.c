@@ -26,6 +26,8 @@
 #define NORMAL_DIFF_TERMS 5000 /* terms timeline diffs may visit there */
 #define MAX_FIELDS 64          /* fields a projection may name */
 #define MAX_UNION 64           /* specs a selection may unite */
+#define PREFETCH_SLOTS 8       /* a listing asks for the slot of the event this far ahead */
+#define PREFETCH_PAYLOADS 4    /* and for the payload of the one this far ahead */
 
 /* ---- spec memory ------------------------------------------------------------------- */
 
@@ -595,6 +597,10 @@ static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     size_t k = 0;
     for (size_t i = 0; i < h.n; i++) {
         bool ok = true;
+        /* the events a few ahead are asked for now: their cache misses overlap */
+        if (i + PREFETCH_SLOTS < h.n) es_store_prefetch(s, h.v[i + PREFETCH_SLOTS].id, false);
+        if (i + PREFETCH_PAYLOADS < h.n && l.select != SEL_IDS)
+            es_store_prefetch(s, h.v[i + PREFETCH_PAYLOADS].id, true);
         if (l.select == SEL_IDS)
             items[k] = enif_make_uint64(env, h.v[i].id);
         else if (l.select == SEL_FIELDS)

@@ -209,6 +209,11 @@ bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf);
 const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v);
 bool es_store_payload_held(es_store *s, const es_event_view *v);
 
+/* Asks for the slot of event id (and, with `payload`, once its slot is at hand, for its
+ * payload's first lines), to be read shortly: loops over lists of ids call it a few
+ * ids ahead, so the misses of scattered events overlap. Reads nothing it needs to. */
+void es_store_prefetch(es_store *s, uint64_t id, bool payload);
+
 /* Lowest id that may still be live, and the newest id handed out. */
 uint64_t es_store_low_id(es_store *s);
 uint64_t es_store_high_id(es_store *s);

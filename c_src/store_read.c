@@ -182,6 +182,18 @@ static inline void prefetch_payload(es_store *s, const es_event_view *v) {
     }
 }
 
+void es_store_prefetch(es_store *s, uint64_t id, bool payload) {
+    if (id == 0) return;
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
+    if (!payload) {
+        __builtin_prefetch(sl);
+        return;
+    }
+    es_event_view v;
+    if (slot_read(s, id, &v, -1, NULL) == SLOT_LIVE) prefetch_payload(s, &v);
+}
+
 /* ---- walks ----------------------------------------------------------------------- */
 
 /* Walks one chain (one shard's, for sharded keys) from `id` towards older events.

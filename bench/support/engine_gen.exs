@@ -9,7 +9,7 @@ defmodule Bench.EngineGen do
   #   0..49  :phoenix request events (Phoenix-shaped: 10 payload fields, ~170 bytes,
   #          :status the 9th) of random processes; 1 in 100 has status 404
   #   50..64 :send between random processes;   65..74 :state of the state probe process
-  #   75..78 the call probe process's script:  a top call, 1,999 calls under it, its return
+  #   75..78 the call probe process's script: one top call and every later call under it
   #   79..80 :state of random processes;       81..87 :return events of 50 modules
   #   88..89 :link / :unlink / :register among the processes;  90..99 :receive
   # and, over those, per benchmark size S, probes placed evenly among the first S events:
@@ -17,7 +17,7 @@ defmodule Bench.EngineGen do
   # 100 messages between them.
 
   @nprocs 2_000
-  @tops_children 1_999
+  @tops_children 1_000_000
   @sizes [10_000, 100_000, 1_000_000]
 
   defstruct [:procs, :state_pid, :call_pid, :probes, states: 0, script: {0, 0, []}]
