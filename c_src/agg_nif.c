@@ -1,11 +1,14 @@
 /*
- * agg_nif.c — the NIFs of the aggregations in agg.c: argument checks, and the result
- * terms (maps per function, per process). All run on dirty CPU schedulers.
+ * agg_nif.c — the NIFs of the aggregations in agg.c (per function, slowest calls,
+ * traffic, peers, one process's summary) and of the group-by aggregates of query specs
+ * (group.c): argument checks, and the result terms. All run on dirty CPU schedulers.
  *
  * Thread-safety: as agg.c; any number at once, concurrently with appends.
  */
 #include "agg.h"
 #include "codec.h"
+#include "etf.h"
+#include "group.h"
 #include "nif.h"
 
 #include <string.h>
@@ -163,4 +166,142 @@ ERL_NIF_TERM es_nif_actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
                            a.events ? enif_make_int64(env, a.first) : es_atom.nil,
                            a.events ? enif_make_int64(env, a.last) : es_atom.nil, by_type};
     return make_map(env, names, vals, 4);
+}
+
+/* ---- group-by aggregates (group.c) --------------------------------------------------- */
+
+static struct {
+    ERL_NIF_TERM group_by, measure, type, pid, module, function, field;
+    bool made;
+} G;
+
+static void make_group_atoms(ErlNifEnv *env) {
+    if (G.made) return;
+    G.group_by = enif_make_atom(env, "group_by");
+    G.measure = enif_make_atom(env, "measure");
+    G.type = enif_make_atom(env, "type");
+    G.pid = enif_make_atom(env, "pid");
+    G.module = enif_make_atom(env, "module");
+    G.function = enif_make_atom(env, "function");
+    G.field = enif_make_atom(env, "field");
+    G.made = true;
+}
+
+static ERL_NIF_TERM number(ErlNifEnv *env, long double v, bool as_int) {
+    if (as_int && v >= (long double)INT64_MIN && v <= (long double)INT64_MAX)
+        return enif_make_int64(env, (int64_t)v);
+    return enif_make_double(env, (double)v);
+}
+
+static ERL_NIF_TERM group_key(ErlNifEnv *env, es_store *s, const es_group_spec *g,
+                              const es_group *e) {
+    es_tables *t = es_store_tables(s);
+    es_key *k;
+    switch (g->by) {
+    case ES_BY_TYPE:
+        k = e->key_id ? es_intern_by_id(&t->type, e->key_id) : NULL;
+        return k ? es_codec_atom_term(k) : es_atom.nil;
+    case ES_BY_PID:
+        return e->key_id ? es_codec_pid_term(env, s, e->key_id) : es_atom.nil;
+    case ES_BY_MODULE:
+        k = e->key_id ? es_intern_by_id(&t->module, e->key_id) : NULL;
+        return k ? es_codec_atom_term(k) : es_atom.nil;
+    case ES_BY_MF: {
+        k = e->key_id ? es_intern_by_id(&t->mf, e->key_id) : NULL;
+        if (!k) return es_atom.nil;
+        ERL_NIF_TERM words[2];
+        memcpy(words, es_key_bytes(k), sizeof words);
+        return enif_make_tuple2(env, words[0], words[1] ? words[1] : es_atom.nil);
+    }
+    case ES_BY_FIELD: {
+        ERL_NIF_TERM out;
+        if (e->key && etf_decode_value(env, e->key, e->key_len, &out)) return out;
+        return es_atom.nil;
+    }
+    default:
+        return es_atom.nil;
+    }
+}
+
+static ERL_NIF_TERM group_map(ErlNifEnv *env, es_store *s, const es_group_spec *g,
+                              const es_group *e) {
+    ERL_NIF_TERM keys[10], vals[10], map;
+    size_t n = 0;
+#define PUT(name, val) (keys[n] = enif_make_atom(env, name), vals[n] = (val), n++)
+    if (g->by != ES_BY_NONE) PUT("group", group_key(env, s, g, e));
+    PUT("count", enif_make_uint64(env, e->count));
+    if (g->measure) {
+        bool any = e->measured > 0, ints = e->all_int;
+        PUT("measured", enif_make_uint64(env, e->measured));
+        PUT("min", any ? number(env, e->min, ints) : es_atom.nil);
+        PUT("max", any ? number(env, e->max, ints) : es_atom.nil);
+        PUT("mean", any ? enif_make_double(env, (double)(e->sum / e->measured)) : es_atom.nil);
+        PUT("p50", any ? number(env, e->p50, ints) : es_atom.nil);
+        PUT("p90", any ? number(env, e->p90, ints) : es_atom.nil);
+        PUT("p99", any ? number(env, e->p99, ints) : es_atom.nil);
+    }
+#undef PUT
+    enif_make_map_from_arrays(env, keys, vals, n, &map);
+    return map;
+}
+
+static const char *parse_group(ErlNifEnv *env, ERL_NIF_TERM map, es_group_spec *g) {
+    make_group_atoms(env);
+    memset(g, 0, sizeof *g);
+    ERL_NIF_TERM v;
+    if (enif_get_map_value(env, map, G.group_by, &v)) {
+        const ERL_NIF_TERM *el;
+        int n;
+        if (v == G.type)
+            g->by = ES_BY_TYPE;
+        else if (v == G.pid)
+            g->by = ES_BY_PID;
+        else if (v == G.module)
+            g->by = ES_BY_MODULE;
+        else if (v == G.function)
+            g->by = ES_BY_MF;
+        else if (enif_get_tuple(env, v, &n, &el) && n == 3 && el[0] == G.field &&
+                 enif_is_atom(env, el[1]) && es_spec_path(env, el[2], g->path, &g->depth)) {
+            g->by = ES_BY_FIELD;
+            g->field = (uint64_t)el[1];
+        } else
+            return "group_by: must be :type, :pid, :module, :function or {:field, name, path}";
+    }
+    if (enif_get_map_value(env, map, G.measure, &v)) {
+        if (!enif_is_atom(env, v)) return "measure: must be a field name";
+        g->measure = true;
+        g->measure_field = (uint64_t)v;
+    }
+    return NULL;
+}
+
+/* aggregate(store, spec): [%{group:, count:, measured:, min:, max:, mean:, p50:, p90:,
+ * p99:}] (group only with group_by:, the statistics only with measure:), in no
+ * particular order. Dirty. */
+ERL_NIF_TERM es_nif_aggregate(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    es_spec spec;
+    es_group_spec g;
+    const char *err = es_spec_parse(env, s, argv[1], &spec);
+    const char *gerr = !err || !*err ? parse_group(env, argv[1], &g) : NULL;
+    if (gerr) err = gerr;
+    if (err) {
+        es_spec_free(&spec);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    es_groups out;
+    enum es_query_status st = es_group_run(s, &spec.f, &g, &out);
+    es_spec_free(&spec);
+    if (st != ES_Q_OK) return es_raise_arg(env, "out of memory running the aggregation");
+    ERL_NIF_TERM *maps = enif_alloc((out.n ? out.n : 1) * sizeof *maps);
+    if (!maps) {
+        es_groups_free(&out);
+        return es_raise_arg(env, "out of memory running the aggregation");
+    }
+    for (size_t i = 0; i < out.n; i++) maps[i] = group_map(env, s, &g, &out.v[i]);
+    ERL_NIF_TERM list = enif_make_list_from_array(env, maps, (unsigned)out.n);
+    enif_free(maps);
+    es_groups_free(&out);
+    return list;
 }

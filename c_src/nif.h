@@ -50,7 +50,7 @@ es_key *es_vocab_key(es_store *s, int row, bool create);
 /* The rows of one lifecycle role (vocab.h) as type keys the store has. */
 void es_vocab_role_keys(es_store *s, int role, es_keyset *out);
 
-/* ---- query specs (query_nif.c) --------------------------------------------------------- */
+/* ---- query specs (spec_nif.c) --------------------------------------------------------- */
 
 /* A parsed spec: the filter, and the memory its key lists and predicates use. */
 typedef struct es_spec {
@@ -64,6 +64,9 @@ typedef struct es_spec {
  * error message naming the bad part. Free with es_spec_free() in every case. */
 const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec *spec);
 void es_spec_free(es_spec *spec);
+
+/* A field path of a spec (where:, group_by:): a list of at most ES_PRED_PATH indexes. */
+bool es_spec_path(ErlNifEnv *env, ERL_NIF_TERM list, uint32_t *path, uint8_t *depth);
 
 /* The live events of a list of ids, as query hits (unsorted); false when the list is
  * not one of integers. Ids no longer live are left out. */

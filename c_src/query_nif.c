@@ -1,22 +1,18 @@
 /*
- * query_nif.c — the query engine's NIFs: a query spec (the plain-data map that
- * ElixirScope.Query validates and normalizes) parsed into a filter (query.h) and
- * predicates (pred.h), then listed (events, chosen fields, ids, with the position to
- * continue from), counted, or aggregated (group.h). State timelines get their diffs
- * here too.
+ * query_nif.c — the listing NIFs of the query engine: a spec's events (whole, some of
+ * their fields, or ids) with the position to continue from, or their count; state
+ * timelines with their diffs, and the counts of what those diffs change. The spec is
+ * parsed by spec_nif.c.
  *
  * Scheduling: a query first runs on the calling (normal) scheduler with a budget of
  * visited events and of results to build; past it, it is rerun on a dirty CPU
- * scheduler. Aggregations run dirty.
- *
- * Atoms: none is made from a spec; field names are atoms the caller already has.
+ * scheduler. Counts of changes run dirty.
  *
  * Thread-safety: any number at once, concurrently with appends.
  */
 #include "codec.h"
 #include "diff.h"
 #include "etf.h"
-#include "group.h"
 #include "nif.h"
 
 #include <string.h>
@@ -25,433 +21,24 @@
 #define NORMAL_RESULTS 400     /* events it may build there */
 #define NORMAL_DIFF_TERMS 5000 /* terms timeline diffs may visit there */
 #define MAX_FIELDS 64          /* fields a projection may name */
-#define MAX_UNION 64           /* specs a selection may unite */
 #define PREFETCH_SLOTS 8       /* a listing asks for the slot of the event this far ahead */
 #define PREFETCH_PAYLOADS 4    /* and for the payload of the one this far ahead */
 
-/* ---- spec memory ------------------------------------------------------------------- */
-
-typedef struct block {
-    struct block *next;
-    size_t used, cap;
-    uint8_t data[];
-} block;
-
-static void *arena_alloc(es_spec *spec, size_t n) {
-    n = (n + 7) & ~(size_t)7;
-    block *b = spec->mem;
-    if (!b || b->used + n > b->cap) {
-        size_t cap = n > 4096 ? n : 4096;
-        block *nb = enif_alloc(sizeof *nb + cap);
-        if (!nb) return NULL;
-        nb->next = b;
-        nb->used = 0;
-        nb->cap = cap;
-        spec->mem = b = nb;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-void es_spec_free(es_spec *spec) {
-    for (block *b = spec->mem, *next; b; b = next) {
-        next = b->next;
-        enif_free(b);
-    }
-    spec->mem = NULL;
-}
-
-/* ---- parsing ----------------------------------------------------------------------- */
-
-typedef struct atoms {
-    ERL_NIF_TERM type, pid, to_pid, between, module, function, timestamp_start, timestamp_end,
-        after_id, before_id, after, before, where, limit, order, select, group_by, measure, diff,
-        struct_, events, ids, count, eq, lt, le, gt, ge, range, prefix, state, field, nil;
-} atoms;
-
-static atoms A;
-static bool atoms_made;
+static struct {
+    ERL_NIF_TERM select, events, ids, count, struct_, diff, state;
+    bool made;
+} A;
 
 static void make_atoms(ErlNifEnv *env) {
-    if (atoms_made) return;
-#define ATOM(f, n) A.f = enif_make_atom(env, n)
-    ATOM(type, "type");
-    ATOM(pid, "pid");
-    ATOM(to_pid, "to_pid");
-    ATOM(between, "between");
-    ATOM(module, "module");
-    ATOM(function, "function");
-    ATOM(timestamp_start, "timestamp_start");
-    ATOM(timestamp_end, "timestamp_end");
-    ATOM(after_id, "after_id");
-    ATOM(before_id, "before_id");
-    ATOM(after, "after");
-    ATOM(before, "before");
-    ATOM(where, "where");
-    ATOM(limit, "limit");
-    ATOM(order, "order");
-    ATOM(select, "select");
-    ATOM(group_by, "group_by");
-    ATOM(measure, "measure");
-    ATOM(diff, "diff");
-    ATOM(struct_, "struct");
-    ATOM(events, "events");
-    ATOM(ids, "ids");
-    ATOM(count, "count");
-    ATOM(eq, "eq");
-    ATOM(lt, "lt");
-    ATOM(le, "le");
-    ATOM(gt, "gt");
-    ATOM(ge, "ge");
-    ATOM(range, "range");
-    ATOM(prefix, "prefix");
-    ATOM(state, "state");
-    ATOM(field, "field");
-    ATOM(nil, "nil");
-#undef ATOM
-    atoms_made = true; /* the same atoms every time: a benign race */
-}
-
-typedef es_key *(*key_of_fn)(ErlNifEnv *env, es_store *s, ERL_NIF_TERM term);
-
-static es_key *pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM t) {
-    return enif_is_pid(env, t) ? es_codec_pid_key(env, s, t, false) : NULL;
-}
-static es_key *type_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM t) {
-    return enif_is_atom(env, t) ? es_codec_atom_key(&es_store_tables(s)->type, t, false) : NULL;
-}
-static es_key *module_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM t) {
-    return enif_is_atom(env, t) ? es_codec_atom_key(&es_store_tables(s)->module, t, false) : NULL;
-}
-
-/* A list of terms of one kind into a key set. Terms the store never saw are left out;
- * *none is set when the list names only such terms. */
-static const char *parse_keys(ErlNifEnv *env, es_store *s, ERL_NIF_TERM list, bool pids,
-                              key_of_fn key_of, es_keyset *set, bool *none, const char *err) {
-    ERL_NIF_TERM head;
-    unsigned n = 0;
-    bool any = false;
-    while (enif_get_list_cell(env, list, &head, &list)) {
-        if (pids ? !enif_is_pid(env, head) : !enif_is_atom(env, head)) return err;
-        if (++n > ES_KEYSET_MAX) return "a key list of the spec holds more than 64 entries";
-        es_key *k = key_of(env, s, head);
-        if (k) {
-            es_keyset_add(set, k);
-            any = true;
-        }
-    }
-    if (!enif_is_empty_list(env, list)) return err;
-    if (!any) *none = true;
-    return NULL;
-}
-
-static bool get_pos(ErlNifEnv *env, ERL_NIF_TERM t, es_pos *pos) {
-    const ERL_NIF_TERM *el;
-    int n;
-    ErlNifSInt64 ts;
-    ErlNifUInt64 id;
-    if (!enif_get_tuple(env, t, &n, &el) || n != 2 || !enif_get_int64(env, el[0], &ts) ||
-        !enif_get_uint64(env, el[1], &id))
-        return false;
-    *pos = (es_pos){ts, id};
-    return true;
-}
-
-static bool get_num(ErlNifEnv *env, ERL_NIF_TERM t, es_pl_num *n) {
-    ErlNifSInt64 i;
-    double d;
-    if (enif_get_int64(env, t, &i)) {
-        *n = (es_pl_num){false, i, 0};
-        return true;
-    }
-    if (enif_get_double(env, t, &d)) {
-        *n = (es_pl_num){true, 0, d};
-        return true;
-    }
-    return false;
-}
-
-/* A field path: a list of element indexes. */
-static bool get_path(ErlNifEnv *env, ERL_NIF_TERM list, uint32_t *path, uint8_t *depth) {
-    ERL_NIF_TERM head;
-    unsigned n = 0;
-    *depth = 0;
-    while (enif_get_list_cell(env, list, &head, &list)) {
-        unsigned i;
-        if (n == ES_PRED_PATH || !enif_get_uint(env, head, &i)) return false;
-        path[n++] = i;
-    }
-    *depth = (uint8_t)n;
-    return enif_is_empty_list(env, list);
-}
-
-/* {field, path, op, negate, arg} */
-static const char *parse_pred(ErlNifEnv *env, es_spec *spec, ERL_NIF_TERM t, es_pred *p) {
-    const ERL_NIF_TERM *el;
-    int n;
-    memset(p, 0, sizeof *p);
-    if (!enif_get_tuple(env, t, &n, &el) || n != 5 || !enif_is_atom(env, el[0]))
-        return "where: each condition must be {field, path, op, negate, argument}";
-    if (!get_path(env, el[1], p->path, &p->depth))
-        return "where: a field path must be a list of at most 4 element indexes";
-    p->field = (uint64_t)el[0];
-    p->negate = el[3] == es_atom.true_;
-    if (el[2] == A.eq || el[2] == A.prefix) {
-        p->op = el[2] == A.eq ? ES_OP_EQ : ES_OP_PREFIX;
-        unsigned count = 1;
-        if (p->op == ES_OP_EQ &&
-            (!enif_get_list_length(env, el[4], &count) || count == 0 || count > 4096))
-            return "where: an equality or membership needs a list of 1 to 4096 values";
-        if (p->op == ES_OP_PREFIX && !enif_is_binary(env, el[4]))
-            return "where: a prefix must be a binary";
-        const uint8_t **vals = arena_alloc(spec, count * sizeof *vals);
-        uint32_t *lens = arena_alloc(spec, count * sizeof *lens);
-        if (!vals || !lens) return "out of memory parsing the spec";
-        ERL_NIF_TERM list = el[4], v;
-        for (unsigned i = 0; i < count; i++) {
-            if (p->op == ES_OP_PREFIX) {
-                ErlNifBinary bin;
-                enif_inspect_binary(env, el[4], &bin);
-                uint8_t *copy = arena_alloc(spec, bin.size ? bin.size : 1);
-                if (!copy) return "out of memory parsing the spec";
-                memcpy(copy, bin.data, bin.size);
-                vals[i] = copy;
-                lens[i] = (uint32_t)bin.size;
-                break;
-            }
-            enif_get_list_cell(env, list, &v, &list);
-            etf_buf b = {0};
-            if (!etf_field_term(env, &b, v) || b.len > UINT32_MAX) {
-                etf_free(&b);
-                return "where: a value could not be encoded";
-            }
-            uint8_t *copy = arena_alloc(spec, b.len);
-            if (!copy) {
-                etf_free(&b);
-                return "out of memory parsing the spec";
-            }
-            memcpy(copy, b.data, b.len);
-            vals[i] = copy;
-            lens[i] = (uint32_t)b.len;
-            etf_free(&b);
-        }
-        p->vals = vals;
-        p->lens = lens;
-        p->nvals = count;
-        return NULL;
-    }
-    if (el[2] == A.range) {
-        const ERL_NIF_TERM *lh;
-        int two;
-        p->op = ES_OP_RANGE;
-        if (!enif_get_tuple(env, el[4], &two, &lh) || two != 2 || !get_num(env, lh[0], &p->a) ||
-            !get_num(env, lh[1], &p->b))
-            return "where: a range needs two numbers within 64 bits";
-        return NULL;
-    }
-    p->op = el[2] == A.lt   ? ES_OP_LT
-            : el[2] == A.le ? ES_OP_LE
-            : el[2] == A.gt ? ES_OP_GT
-            : el[2] == A.ge ? ES_OP_GE
-                            : 255;
-    if (p->op == 255) return "where: unknown operator";
-    if (!get_num(env, el[4], &p->a)) return "where: a comparison needs a number within 64 bits";
-    return NULL;
-}
-
-const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec *spec) {
-    make_atoms(env);
-    memset(spec, 0, sizeof *spec);
-    es_filter *f = &spec->f;
-    es_filter_init(f);
-    if (!enif_is_map(env, map)) return "a query spec must be a map";
-    ERL_NIF_TERM v, modules = 0, functions = 0;
-    bool none = false;
-    const char *err = NULL;
-    ErlNifSInt64 i64;
-    ErlNifUInt64 u64;
-    if (enif_get_map_value(env, map, A.type, &v))
-        err = parse_keys(env, s, v, false, type_key, &f->types, &none,
-                         "type: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, A.pid, &v))
-        err = parse_keys(env, s, v, true, pid_key, &f->actors, &none,
-                         "pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, A.to_pid, &v))
-        err = parse_keys(env, s, v, true, pid_key, &f->peers, &none,
-                         "to_pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, A.between, &v)) {
-        const ERL_NIF_TERM *two;
-        int n;
-        if (!enif_get_tuple(env, v, &n, &two) || n != 2 || !enif_is_pid(env, two[0]) ||
-            !enif_is_pid(env, two[1]))
-            err = "between: must be a {pid, pid} tuple";
-        else if (f->actors.n || f->peers.n)
-            err = "between: cannot be combined with pid: or to_pid:";
-        else {
-            es_key *a = pid_key(env, s, two[0]), *b = pid_key(env, s, two[1]);
-            if (a && b) {
-                es_keyset_add(&f->actors, a);
-                es_keyset_add(&f->peers, b);
-                f->both_directions = true;
-            } else {
-                none = true;
-            }
-        }
-    }
-    if (!err && enif_get_map_value(env, map, A.module, &modules))
-        err = parse_keys(env, s, modules, false, module_key, &f->modules, &none,
-                         "module: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, A.function, &functions)) {
-        ERL_NIF_TERM m, fn, ml, fl = functions;
-        if (!modules) err = "function: needs module:";
-        /* {module, function} keys: every module with every function. */
-        while (!err && enif_get_list_cell(env, fl, &fn, &fl)) {
-            if (!enif_is_atom(env, fn)) {
-                err = "function: must be an atom or a list of atoms";
-                break;
-            }
-            for (ml = modules; !err && enif_get_list_cell(env, ml, &m, &ml);) {
-                es_key *k = es_codec_mf_key(s, m, fn, false);
-                if (k && !es_keyset_add(&f->mfs, k))
-                    err = "module: x function: make more than 64 combinations";
-            }
-        }
-        if (!err && !enif_is_empty_list(env, fl))
-            err = "function: must be an atom or a list of atoms";
-        if (!err && f->mfs.n == 0) none = true;
-        f->modules.n = 0; /* implied by the {module, function} keys */
-    }
-    if (!err && enif_get_map_value(env, map, A.timestamp_start, &v)) {
-        if (!enif_get_int64(env, v, &i64)) err = "timestamp_start: must be an integer";
-        f->ts_min = i64;
-    }
-    if (!err && enif_get_map_value(env, map, A.timestamp_end, &v)) {
-        if (!enif_get_int64(env, v, &i64)) err = "timestamp_end: must be an integer";
-        f->ts_max = i64;
-    }
-    if (!err && enif_get_map_value(env, map, A.after_id, &v)) {
-        if (!enif_get_uint64(env, v, &u64)) err = "after_id: must be a non-negative integer";
-        f->after_id = u64;
-    }
-    if (!err && enif_get_map_value(env, map, A.before_id, &v)) {
-        if (!enif_get_uint64(env, v, &u64)) err = "before_id: must be a non-negative integer";
-        f->before_id = u64;
-        if (u64 <= 1) none = true;
-    }
-    if (!err && enif_get_map_value(env, map, A.after, &v)) {
-        if (!get_pos(env, v, &f->after)) err = "after: must be a cursor";
-        f->has_after = true;
-    }
-    if (!err && enif_get_map_value(env, map, A.before, &v)) {
-        if (!get_pos(env, v, &f->before)) err = "before: must be a cursor";
-        f->has_before = true;
-    }
-    if (!err && enif_get_map_value(env, map, A.limit, &v)) {
-        if (!enif_get_uint64(env, v, &u64)) err = "limit: must be a non-negative integer";
-        f->limit = u64;
-        if (u64 == 0) none = true;
-    }
-    if (!err && enif_get_map_value(env, map, A.order, &v)) {
-        if (v == es_atom.desc)
-            f->descending = true;
-        else if (v != es_atom.asc)
-            err = "order: must be :asc or :desc";
-    }
-    if (!err && enif_get_map_value(env, map, A.where, &v)) {
-        ERL_NIF_TERM head, list = v;
-        while (!err && enif_get_list_cell(env, list, &head, &list)) {
-            if (f->npreds == sizeof spec->preds / sizeof *spec->preds)
-                err = "where: at most 64 conditions";
-            else
-                err = parse_pred(env, spec, head, &spec->preds[f->npreds++]);
-        }
-        if (!err && !enif_is_empty_list(env, list)) err = "where: must be a list of conditions";
-        f->preds = spec->preds;
-    }
-    if (err) return err;
-    if (f->ts_min > f->ts_max) none = true;
-    /* A key the store never indexed matches nothing, unless the key tables filled up
-     * and newer keys went unindexed: then "nothing" would be a wrong answer. */
-    es_tables *t = es_store_tables(s);
-    if (none &&
-        (t->pid.overflowed || t->pair.overflowed || t->module.overflowed || t->mf.overflowed))
-        return "the spec names a pid, module or function the store did not index because it "
-               "reached :max_keys distinct keys; start the store with a larger :max_keys";
-    return none ? "" : NULL;
-}
-
-bool es_hits_of_ids(ErlNifEnv *env, es_store *s, ERL_NIF_TERM ids, es_hits *out) {
-    unsigned n;
-    if (!enif_get_list_length(env, ids, &n)) return false;
-    memset(out, 0, sizeof *out);
-    if (!es_hits_reserve(out, n ? n : 1)) return false;
-    ERL_NIF_TERM head;
-    while (enif_get_list_cell(env, ids, &head, &ids)) {
-        ErlNifUInt64 id;
-        es_event_view v;
-        if (!enif_get_uint64(env, head, &id)) {
-            es_hits_free(out);
-            return false;
-        }
-        if (es_store_peek(s, id, &v)) out->v[out->n++] = (es_hit){v.ts, id};
-    }
-    return true;
-}
-
-static bool dedupe_sorted(es_hits *h) {
-    size_t k = 0;
-    for (size_t i = 0; i < h->n; i++)
-        if (k == 0 || h->v[i].id != h->v[k - 1].id) h->v[k++] = h->v[i];
-    h->n = k;
-    return true;
-}
-
-bool es_select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM sel, es_hits *h,
-                      ERL_NIF_TERM *err) {
-    memset(h, 0, sizeof *h);
-    ERL_NIF_TERM head, rest;
-    bool ids = enif_is_list(env, sel) &&
-               (!enif_get_list_cell(env, sel, &head, &rest) || !enif_is_map(env, head));
-    if (ids) {
-        if (!es_hits_of_ids(env, s, sel, h)) {
-            *err = es_raise_arg(env, "a selection must be a spec, a list of specs or of event ids");
-            return false;
-        }
-        es_hits_sort(h);
-        return dedupe_sorted(h);
-    }
-    if (enif_is_map(env, sel)) sel = enif_make_list1(env, sel);
-    unsigned n = 0;
-    while (enif_get_list_cell(env, sel, &head, &sel)) {
-        if (++n > MAX_UNION) {
-            *err = es_raise_arg(env, "a selection unites at most 64 specs");
-            es_hits_free(h);
-            return false;
-        }
-        es_spec spec;
-        const char *e = es_spec_parse(env, s, head, &spec);
-        es_hits part = {0};
-        enum es_query_status st = ES_Q_OK;
-        if (!e) st = es_query(s, &spec.f, &part);
-        es_spec_free(&spec);
-        if ((e && *e) || st != ES_Q_OK || !es_hits_reserve(h, part.n)) {
-            es_hits_free(&part);
-            es_hits_free(h);
-            *err = es_raise_arg(env, e && *e ? e : "out of memory selecting the events");
-            return false;
-        }
-        memcpy(h->v + h->n, part.v, part.n * sizeof *part.v);
-        h->n += part.n;
-        es_hits_free(&part);
-    }
-    if (!enif_is_empty_list(env, sel)) {
-        es_hits_free(h);
-        *err = es_raise_arg(env, "a selection must be a spec, a list of specs or of event ids");
-        return false;
-    }
-    es_hits_sort(h);
-    return dedupe_sorted(h);
+    if (A.made) return;
+    A.select = enif_make_atom(env, "select");
+    A.events = enif_make_atom(env, "events");
+    A.ids = enif_make_atom(env, "ids");
+    A.count = enif_make_atom(env, "count");
+    A.struct_ = enif_make_atom(env, "struct");
+    A.diff = enif_make_atom(env, "diff");
+    A.state = enif_make_atom(env, "state");
+    A.made = true; /* the same atoms every time: a benign race */
 }
 
 /* ---- listing ----------------------------------------------------------------------- */
@@ -465,6 +52,7 @@ typedef struct listing {
 } listing;
 
 static const char *parse_listing(ErlNifEnv *env, ERL_NIF_TERM map, listing *l) {
+    make_atoms(env);
     memset(l, 0, sizeof *l);
     ERL_NIF_TERM v;
     if (enif_get_map_value(env, map, A.select, &v)) {
@@ -652,126 +240,6 @@ ERL_NIF_TERM es_nif_query_ids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     return list;
 }
 
-/* ---- aggregation ------------------------------------------------------------------- */
-
-static ERL_NIF_TERM number(ErlNifEnv *env, long double v, bool as_int) {
-    if (as_int && v >= (long double)INT64_MIN && v <= (long double)INT64_MAX)
-        return enif_make_int64(env, (int64_t)v);
-    return enif_make_double(env, (double)v);
-}
-
-static ERL_NIF_TERM group_key(ErlNifEnv *env, es_store *s, const es_group_spec *g,
-                              const es_group *e) {
-    es_tables *t = es_store_tables(s);
-    es_key *k;
-    switch (g->by) {
-    case ES_BY_TYPE:
-        k = e->key_id ? es_intern_by_id(&t->type, e->key_id) : NULL;
-        return k ? es_codec_atom_term(k) : es_atom.nil;
-    case ES_BY_PID:
-        return e->key_id ? es_codec_pid_term(env, s, e->key_id) : es_atom.nil;
-    case ES_BY_MODULE:
-        k = e->key_id ? es_intern_by_id(&t->module, e->key_id) : NULL;
-        return k ? es_codec_atom_term(k) : es_atom.nil;
-    case ES_BY_MF: {
-        k = e->key_id ? es_intern_by_id(&t->mf, e->key_id) : NULL;
-        if (!k) return es_atom.nil;
-        ERL_NIF_TERM words[2];
-        memcpy(words, es_key_bytes(k), sizeof words);
-        return enif_make_tuple2(env, words[0], words[1] ? words[1] : es_atom.nil);
-    }
-    case ES_BY_FIELD: {
-        ERL_NIF_TERM out;
-        if (e->key && etf_decode_value(env, e->key, e->key_len, &out)) return out;
-        return es_atom.nil;
-    }
-    default:
-        return es_atom.nil;
-    }
-}
-
-static ERL_NIF_TERM group_map(ErlNifEnv *env, es_store *s, const es_group_spec *g,
-                              const es_group *e) {
-    ERL_NIF_TERM keys[10], vals[10], map;
-    size_t n = 0;
-#define PUT(name, val) (keys[n] = enif_make_atom(env, name), vals[n] = (val), n++)
-    if (g->by != ES_BY_NONE) PUT("group", group_key(env, s, g, e));
-    PUT("count", enif_make_uint64(env, e->count));
-    if (g->measure) {
-        bool any = e->measured > 0, ints = e->all_int;
-        PUT("measured", enif_make_uint64(env, e->measured));
-        PUT("min", any ? number(env, e->min, ints) : es_atom.nil);
-        PUT("max", any ? number(env, e->max, ints) : es_atom.nil);
-        PUT("mean", any ? enif_make_double(env, (double)(e->sum / e->measured)) : es_atom.nil);
-        PUT("p50", any ? number(env, e->p50, ints) : es_atom.nil);
-        PUT("p90", any ? number(env, e->p90, ints) : es_atom.nil);
-        PUT("p99", any ? number(env, e->p99, ints) : es_atom.nil);
-    }
-#undef PUT
-    enif_make_map_from_arrays(env, keys, vals, n, &map);
-    return map;
-}
-
-static const char *parse_group(ErlNifEnv *env, ERL_NIF_TERM map, es_group_spec *g) {
-    memset(g, 0, sizeof *g);
-    ERL_NIF_TERM v;
-    if (enif_get_map_value(env, map, A.group_by, &v)) {
-        const ERL_NIF_TERM *el;
-        int n;
-        if (v == A.type)
-            g->by = ES_BY_TYPE;
-        else if (v == A.pid)
-            g->by = ES_BY_PID;
-        else if (v == A.module)
-            g->by = ES_BY_MODULE;
-        else if (v == A.function)
-            g->by = ES_BY_MF;
-        else if (enif_get_tuple(env, v, &n, &el) && n == 3 && el[0] == A.field &&
-                 enif_is_atom(env, el[1]) && get_path(env, el[2], g->path, &g->depth)) {
-            g->by = ES_BY_FIELD;
-            g->field = (uint64_t)el[1];
-        } else
-            return "group_by: must be :type, :pid, :module, :function or {:field, name, path}";
-    }
-    if (enif_get_map_value(env, map, A.measure, &v)) {
-        if (!enif_is_atom(env, v)) return "measure: must be a field name";
-        g->measure = true;
-        g->measure_field = (uint64_t)v;
-    }
-    return NULL;
-}
-
-/* aggregate(store, spec): [%{group:, count:, measured:, min:, max:, mean:, p50:, p90:,
- * p99:}] (group only with group_by:, the statistics only with measure:), in no
- * particular order. Dirty. */
-ERL_NIF_TERM es_nif_aggregate(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    STORE_OR_RAISE(s, argv[0]);
-    es_spec spec;
-    es_group_spec g;
-    const char *err = es_spec_parse(env, s, argv[1], &spec);
-    const char *gerr = !err || !*err ? parse_group(env, argv[1], &g) : NULL;
-    if (gerr) err = gerr;
-    if (err) {
-        es_spec_free(&spec);
-        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
-    }
-    es_groups out;
-    enum es_query_status st = es_group_run(s, &spec.f, &g, &out);
-    es_spec_free(&spec);
-    if (st != ES_Q_OK) return es_raise_arg(env, "out of memory running the aggregation");
-    ERL_NIF_TERM *maps = enif_alloc((out.n ? out.n : 1) * sizeof *maps);
-    if (!maps) {
-        es_groups_free(&out);
-        return es_raise_arg(env, "out of memory running the aggregation");
-    }
-    for (size_t i = 0; i < out.n; i++) maps[i] = group_map(env, s, &g, &out.v[i]);
-    ERL_NIF_TERM list = enif_make_list_from_array(env, maps, (unsigned)out.n);
-    enif_free(maps);
-    es_groups_free(&out);
-    return list;
-}
-
 /* ---- state change statistics -------------------------------------------------------- */
 
 /* Counts of terms, by equality: a small open-addressing table on enif_hash. */
@@ -846,6 +314,7 @@ static ERL_NIF_TERM cause_kind(ErlNifEnv *env, ERL_NIF_TERM cause) {
  * particular order. Dirty. */
 ERL_NIF_TERM es_nif_state_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
+    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     es_spec spec;
     const char *err = es_spec_parse(env, s, argv[1], &spec);

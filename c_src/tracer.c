@@ -1,111 +1,12 @@
 /*
- * tracer.c — erl_tracer NIF callbacks writing into the store, and the NIFs that
- * control a tracer. See tracer.h for the contract and the event shapes.
+ * tracer.c — the erl_tracer NIF callbacks: trace events go from the traced process's
+ * scheduler into the store. The tracer's resource and the NIFs that control it are
+ * tracer_control.c's. See tracer.h for the contract and the event shapes.
  */
 #include "tracer.h"
-#include "clock.h"
-#include "codec.h"
-#include "etf.h"
-#include "nif.h"
-#include "sample.h"
-#include "vmem.h"
-#include "vocab.h"
+#include "tracer_internal.h"
 
-#include <mimalloc.h>
-#include <string.h>
-
-enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
-
-#define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
-#define SHARDS 8
-
-typedef struct frame {
-    int64_t ts;
-    uint64_t call_id;      /* id of the recorded :call event, 0 when not recorded */
-    es_key *mf;            /* what was called, to match the return */
-    es_key *module;        /* its module's key */
-    ERL_NIF_TERM callback; /* GenServer callback name, 0 when not one */
-    uint8_t *cause;        /* encoded first argument of that callback */
-    uint32_t cause_len;
-} frame;
-
-/* Call frames of one process, touched only from that process's own callbacks. */
-#define CALL_TAGS 8
-
-typedef struct proc {
-    uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
-    ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
-    es_key *last_mf, *last_module;
-    frame *frames;
-    /* gen calls this process received lately: the hash of the reply alias and the
-     * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
-    struct {
-        uint64_t alias;
-        es_key *caller;
-    } tags[CALL_TAGS];
-    unsigned next_tag;
-} proc;
-
-static void proc_free(proc *p) {
-    if (!p) return;
-    for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
-    mi_free(p->frames);
-    mi_free(p);
-}
-
-/* Room for one more frame; false past MAX_DEPTH or when out of memory. */
-static bool proc_reserve(proc *p) {
-    if (p->depth < p->cap) return true;
-    if (p->depth >= MAX_DEPTH || p->depth > p->cap) return false;
-    uint32_t cap = p->cap ? p->cap * 2 : 16;
-    frame *f = mi_realloc(p->frames, (size_t)cap * sizeof *f);
-    if (!f) return false;
-    p->frames = f;
-    p->cap = cap;
-    return true;
-}
-
-typedef struct gs_watch {
-    _Atomic uint64_t module;     /* callback module atom of a watched GenServer, 0 = none */
-    _Atomic uint64_t last_state; /* hash of the last state stored */
-} gs_watch;
-
-typedef struct es_tracer {
-    es_ref *store_ref;
-    es_store *store;
-    uint64_t serial; /* the store's */
-    _Atomic uint32_t mask, step, truncate_bytes;
-    _Atomic uint64_t step3_threshold;
-    _Atomic bool stopped;
-    uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
-    proc *_Atomic *procs;
-    gs_watch *gs;
-    _Atomic uint8_t *modules, *functions;
-    es_key *k[ES_EV_COUNT]; /* type keys of the vocabulary's rows (vocab.h) */
-    struct {
-        _Alignas(64) _Atomic uint64_t events, bytes;
-    } counts[SHARDS];
-} es_tracer;
-
-/* The resource only points at the tracer: enif_alloc_resource() memory is not
- * 64-byte aligned, and the per-shard counters must be. */
-typedef struct tracer_ref {
-    es_tracer *t;
-} tracer_ref;
-
-static ErlNifResourceType *tracer_type;
-
-static struct {
-    ERL_NIF_TERM send, receive, send_to_dead, call, return_from, exception_from, spawn, exit, link,
-        unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
-        shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
-        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
-    /* payload field names */
-    ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
-        to_name, to, parent, initial_call, other, name, gen_call, alias;
-} A;
-
-static _Thread_local etf_buf tl_buf;
+_Thread_local etf_buf es_tracer_buf;
 
 /* The process this thread traced last: a scheduler runs one process for many events,
  * so most events skip even the pid cache of codec.c. Only local pids are kept, whose
@@ -127,235 +28,6 @@ static es_key *tracee_key(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM pid) {
         tl_tracee.key = k;
     }
     return k;
-}
-
-static void tracer_dtor(ErlNifEnv *env, void *obj) {
-    (void)env;
-    es_tracer *t = ((tracer_ref *)obj)->t;
-    if (!t) return;
-    if (t->procs)
-        for (uint32_t i = 0; i <= t->nkeys; i++) {
-            proc_free(atomic_load_explicit(&t->procs[i], memory_order_relaxed));
-        }
-    size_t n = (size_t)t->nkeys + 1;
-    es_vm_free((void *)t->procs, n * sizeof *t->procs);
-    es_vm_free(t->gs, n * sizeof *t->gs);
-    es_vm_free((void *)t->modules, n);
-    es_vm_free((void *)t->functions, n);
-    if (t->store_ref) enif_release_resource(t->store_ref);
-    mi_free(t);
-}
-
-#define ATOM(f, name) A.f = enif_make_atom(env, name)
-
-int es_tracer_load(ErlNifEnv *env) {
-    ATOM(send, "send");
-    ATOM(receive, "receive");
-    ATOM(send_to_dead, "send_to_non_existing_process");
-    ATOM(call, "call");
-    ATOM(return_from, "return_from");
-    ATOM(exception_from, "exception_from");
-    ATOM(spawn, "spawn");
-    ATOM(exit, "exit");
-    ATOM(link, "link");
-    ATOM(unlink, "unlink");
-    ATOM(register_, "register");
-    ATOM(unregister, "unregister");
-    ATOM(trace_status, "trace_status");
-    ATOM(trace, "trace");
-    ATOM(discard, "discard");
-    ATOM(remove, "remove");
-    ATOM(extra, "extra");
-    ATOM(normal, "normal");
-    ATOM(shutdown, "shutdown");
-    ATOM(reply, "reply");
-    ATOM(noreply, "noreply");
-    ATOM(stop, "stop");
-    ATOM(ok, "ok");
-    ATOM(handle_call, "handle_call");
-    ATOM(handle_cast, "handle_cast");
-    ATOM(handle_info, "handle_info");
-    ATOM(handle_continue, "handle_continue");
-    ATOM(mask, "mask");
-    ATOM(step, "step");
-    ATOM(truncate_bytes, "truncate_bytes");
-    ATOM(step3_rate, "step3_rate");
-    ATOM(stopped, "stopped");
-    ATOM(module, "module");
-    ATOM(function, "function");
-    ATOM(genserver, "genserver");
-    ATOM(initial, "initial");
-    ATOM(args, "args");
-    ATOM(result, "result");
-    ATOM(class_, "class");
-    ATOM(reason, "reason");
-    ATOM(duration, "duration");
-    ATOM(call_id, "call_id");
-    ATOM(state, "state");
-    ATOM(callback, "callback");
-    ATOM(cause, "cause");
-    ATOM(message, "message");
-    ATOM(to_name, "to_name");
-    ATOM(to, "to");
-    ATOM(parent, "parent");
-    ATOM(initial_call, "initial_call");
-    ATOM(other, "other");
-    ATOM(name, "name");
-    ATOM(gen_call, "$gen_call");
-    ATOM(alias, "alias");
-    tracer_type = enif_open_resource_type(env, NULL, "elixir_scope_tracer", tracer_dtor,
-                                          ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    return tracer_type ? 0 : 1;
-}
-
-static es_tracer *get_tracer(ErlNifEnv *env, ERL_NIF_TERM term) {
-    tracer_ref *r;
-    return enif_get_resource(env, term, tracer_type, (void **)&r) ? r->t : NULL;
-}
-
-/* ---- control --------------------------------------------------------------------- */
-
-ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    es_ref *ref;
-    es_store *s = es_get_store(env, argv[0], &ref);
-    if (!s) return es_raise_arg(env, "not an ElixirScope store");
-    unsigned mask;
-    if (!enif_get_uint(env, argv[1], &mask) || mask > ES_CAT_ALL)
-        return es_raise_arg(env, "tracer mask must be an integer in 0..31");
-    tracer_ref *r = enif_alloc_resource(tracer_type, sizeof *r);
-    if (!r) return es_raise_arg(env, "out of memory creating the tracer");
-    es_tracer *t = r->t = mi_zalloc_aligned(sizeof *t, 64);
-    ERL_NIF_TERM term = enif_make_resource(env, r);
-    enif_release_resource(r);
-    if (!t) return es_raise_arg(env, "out of memory creating the tracer");
-    es_tables *tb = es_store_tables(s);
-    t->nkeys = tb->pid.capacity > tb->mf.capacity ? tb->pid.capacity : tb->mf.capacity;
-    size_t n = (size_t)t->nkeys + 1;
-    t->procs = es_vm_zalloc(n * sizeof *t->procs);
-    t->gs = es_vm_zalloc(n * sizeof *t->gs);
-    t->modules = es_vm_zalloc(n);
-    t->functions = es_vm_zalloc(n);
-    if (!t->procs || !t->gs || !t->modules || !t->functions)
-        return es_raise_arg(env, "out of memory creating the tracer");
-    enif_keep_resource(ref);
-    t->store_ref = ref;
-    t->store = s;
-    t->serial = es_store_serial(s);
-    atomic_init(&t->mask, mask);
-    atomic_init(&t->truncate_bytes, 256);
-    atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
-    for (int i = 0; i < ES_EV_COUNT; i++)
-        if (!(t->k[i] = es_vocab_key(s, i, true)))
-            return es_raise_arg(env, "too many distinct event types");
-    return term;
-}
-
-ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    es_tracer *t = get_tracer(env, argv[0]);
-    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
-    unsigned u;
-    double d;
-    if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= ES_CAT_ALL)
-        atomic_store(&t->mask, u);
-    else if (argv[1] == A.step && enif_get_uint(env, argv[2], &u) && u <= STEP_CRITICAL_ONLY)
-        atomic_store(&t->step, u);
-    else if (argv[1] == A.truncate_bytes && enif_get_uint(env, argv[2], &u))
-        atomic_store(&t->truncate_bytes, u);
-    else if (argv[1] == A.step3_rate && enif_get_double(env, argv[2], &d) && d >= 0 && d <= 1)
-        atomic_store(&t->step3_threshold, es_sample_threshold(d));
-    else if (argv[1] == A.stopped && enif_is_atom(env, argv[2]))
-        atomic_store(&t->stopped, argv[2] == es_atom.true_);
-    else
-        return es_raise_arg(env, "tracer setting must be mask 0..31, step 0..4, truncate_bytes, "
-                                 "step3_rate 0.0..1.0 or stopped");
-    return A.ok;
-}
-
-/* Begins the payload of a :state event in b: the map, then the state. Its encoded bytes
- * are also what tells a changed state from the last one stored (their digest, which the
- * store keeps with the event: payload.h), so a state is encoded once. Returns that
- * digest (never 0), or 0 when the state cannot be encoded. */
-static uint64_t state_payload_begin(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state) {
-    etf_reset(b);
-    if (!etf_map_begin(b) || !etf_map_key(b, A.state)) return 0;
-    size_t at = b->len;
-    if (!etf_field_term(env, b, state)) return 0;
-    return es_pl_hash(b->data + at, b->len - at);
-}
-
-ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    es_tracer *t = get_tracer(env, argv[0]);
-    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
-    const ERL_NIF_TERM *el;
-    int n;
-    if (!enif_get_tuple(env, argv[1], &n, &el) || n < 2)
-        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                                 "{:genserver, pid, module, state}");
-    es_store *s = t->store;
-    if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
-        es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
-        if (!m) return es_raise_arg(env, "too many distinct modules to index (max_keys)");
-        atomic_store(&t->modules[m->id], el[2] == es_atom.true_);
-        return A.ok;
-    }
-    if (el[0] == A.function && n == 4 && enif_is_atom(env, el[1]) && enif_is_atom(env, el[2])) {
-        es_key *mf = es_codec_mf_key(s, el[1], el[2], true);
-        if (!mf) return es_raise_arg(env, "too many distinct functions to index (max_keys)");
-        atomic_store(&t->functions[mf->id], el[3] == es_atom.true_);
-        return A.ok;
-    }
-    if (el[0] == A.genserver && n == 4 && enif_is_pid(env, el[1]) && enif_is_atom(env, el[2])) {
-        es_key *pid = es_codec_pid_key(env, s, el[1], true);
-        if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
-        gs_watch *w = &t->gs[pid->id];
-        if (el[2] == es_atom.nil) { /* stop watching */
-            atomic_store(&w->module, 0);
-            return A.ok;
-        }
-        if (!(atomic_load(&t->mask) &
-              es_vocab[ES_EV_STATE].category)) { /* watch, record nothing yet */
-            atomic_store(&w->last_state, 0);
-            atomic_store(&w->module, (uint64_t)el[2]);
-            return A.ok;
-        }
-        /* The state when watching starts: an :state event with callback :initial. */
-        etf_buf *b = &tl_buf;
-        uint64_t h = state_payload_begin(env, b, el[3]);
-        es_key *mf = es_codec_mf_key(s, el[2], 0, true);
-        if (!h || !mf || !etf_map_term(env, b, A.callback, A.initial))
-            return es_raise_arg(env, "state could not be encoded");
-        etf_map_end(b);
-        es_event_in in = {.ts = ES_TS_NOW,
-                          .type = t->k[ES_EV_STATE],
-                          .actor = pid,
-                          .mf = mf,
-                          .module = es_intern_by_id(&es_store_tables(s)->module, mf->aux),
-                          .flags = ES_F_ACTOR | ES_F_MODULE | ES_F_CRITICAL,
-                          .payload = b->data,
-                          .payload_len = (uint32_t)b->len,
-                          .hash = h};
-        es_store_append(s, &in);
-        atomic_store(&w->last_state, h);
-        atomic_store(&w->module, (uint64_t)el[2]);
-        return A.ok;
-    }
-    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                             "{:genserver, pid, module, state}");
-}
-
-ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    es_tracer *t = get_tracer(env, argv[0]);
-    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
-    uint64_t events = 0, bytes = 0;
-    for (int i = 0; i < SHARDS; i++) {
-        events += atomic_exchange(&t->counts[i].events, 0);
-        bytes += atomic_exchange(&t->counts[i].bytes, 0);
-    }
-    return enif_make_tuple2(env, enif_make_uint64(env, events), enif_make_uint64(env, bytes));
 }
 
 /* ---- callbacks ------------------------------------------------------------------- */
@@ -392,7 +64,7 @@ typedef struct payload {
 } payload;
 
 static payload payload_begin(uint32_t step) {
-    payload p = {&tl_buf, step < STEP_METADATA};
+    payload p = {&es_tracer_buf, step < STEP_METADATA};
     etf_reset(p.b);
     if (p.fields && !etf_map_begin(p.b)) p.fields = false;
     return p;
@@ -527,7 +199,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     if ((mask & es_vocab[ES_EV_STATE].category) &&
         atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] && is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
-        etf_buf *cause = &tl_buf; /* copied out before the call event's payload reuses it */
+        etf_buf *cause = &es_tracer_buf; /* copied out before the call event's payload reuses it */
         etf_reset(cause);
         if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
             etf_field_term(env, cause, msg)) {
@@ -555,8 +227,8 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
     gs_watch *w = &t->gs[pid->id];
     uint64_t module = atomic_load_explicit(&w->module, memory_order_relaxed);
     if (!state || !module) return;
-    payload pl = {&tl_buf, step < STEP_METADATA};
-    uint64_t h = state_payload_begin(env, pl.b, state);
+    payload pl = {&es_tracer_buf, step < STEP_METADATA};
+    uint64_t h = es_tracer_state_payload(env, pl.b, state);
     if (!h || h == atomic_load_explicit(&w->last_state, memory_order_relaxed)) return;
     atomic_store_explicit(&w->last_state, h, memory_order_relaxed);
     es_store *s = t->store;

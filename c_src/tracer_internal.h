@@ -1,0 +1,130 @@
+/*
+ * tracer_internal.h — what the tracer's two halves share: tracer.c (the erl_tracer
+ * callbacks, run in traced processes) and tracer_control.c (the tracer's resource, its
+ * atoms, and the NIFs that create and steer it). Nothing else includes it; tracer.h is
+ * the tracer's contract.
+ *
+ * Thread-safety: as tracer.h.
+ */
+#ifndef ES_TRACER_INTERNAL_H
+#define ES_TRACER_INTERNAL_H
+
+#include "clock.h"
+#include "codec.h"
+#include "etf.h"
+#include "nif.h"
+#include "sample.h"
+#include "vmem.h"
+#include "vocab.h"
+
+#include <mimalloc.h>
+#include <string.h>
+
+enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
+
+#define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
+#define SHARDS 8
+
+typedef struct frame {
+    int64_t ts;
+    uint64_t call_id;      /* id of the recorded :call event, 0 when not recorded */
+    es_key *mf;            /* what was called, to match the return */
+    es_key *module;        /* its module's key */
+    ERL_NIF_TERM callback; /* GenServer callback name, 0 when not one */
+    uint8_t *cause;        /* encoded first argument of that callback */
+    uint32_t cause_len;
+} frame;
+
+/* Call frames of one process, touched only from that process's own callbacks. */
+#define CALL_TAGS 8
+
+typedef struct proc {
+    uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
+    ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
+    es_key *last_mf, *last_module;
+    frame *frames;
+    /* gen calls this process received lately: the hash of the reply alias and the
+     * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
+    struct {
+        uint64_t alias;
+        es_key *caller;
+    } tags[CALL_TAGS];
+    unsigned next_tag;
+} proc;
+
+static inline void proc_free(proc *p) {
+    if (!p) return;
+    for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
+    mi_free(p->frames);
+    mi_free(p);
+}
+
+/* Room for one more frame; false past MAX_DEPTH or when out of memory. */
+static inline bool proc_reserve(proc *p) {
+    if (p->depth < p->cap) return true;
+    if (p->depth >= MAX_DEPTH || p->depth > p->cap) return false;
+    uint32_t cap = p->cap ? p->cap * 2 : 16;
+    frame *f = mi_realloc(p->frames, (size_t)cap * sizeof *f);
+    if (!f) return false;
+    p->frames = f;
+    p->cap = cap;
+    return true;
+}
+
+typedef struct gs_watch {
+    _Atomic uint64_t module;     /* callback module atom of a watched GenServer, 0 = none */
+    _Atomic uint64_t last_state; /* hash of the last state stored */
+} gs_watch;
+
+typedef struct es_tracer {
+    es_ref *store_ref;
+    es_store *store;
+    uint64_t serial; /* the store's */
+    _Atomic uint32_t mask, step, truncate_bytes;
+    _Atomic uint64_t step3_threshold;
+    _Atomic bool stopped;
+    uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
+    proc *_Atomic *procs;
+    gs_watch *gs;
+    _Atomic uint8_t *modules, *functions;
+    es_key *k[ES_EV_COUNT]; /* type keys of the vocabulary's rows (vocab.h) */
+    struct {
+        _Alignas(64) _Atomic uint64_t events, bytes;
+    } counts[SHARDS];
+} es_tracer;
+
+/* The resource only points at the tracer: enif_alloc_resource() memory is not
+ * 64-byte aligned, and the per-shard counters must be. */
+typedef struct tracer_ref {
+    es_tracer *t;
+} tracer_ref;
+
+extern ErlNifResourceType *es_tracer_type;
+
+typedef struct tracer_atoms {
+    ERL_NIF_TERM send, receive, send_to_dead, call, return_from, exception_from, spawn, exit, link,
+        unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
+        shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
+        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+    /* payload field names */
+    ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
+        to_name, to, parent, initial_call, other, name, gen_call, alias;
+} tracer_atoms;
+extern tracer_atoms es_tracer_atoms;
+#define A es_tracer_atoms
+
+/* The payload each scheduler thread builds an event in (tracer.c). */
+extern _Thread_local etf_buf es_tracer_buf;
+
+static inline es_tracer *get_tracer(ErlNifEnv *env, ERL_NIF_TERM term) {
+    tracer_ref *r;
+    return enif_get_resource(env, term, es_tracer_type, (void **)&r) ? r->t : NULL;
+}
+
+/* Begins the payload of a :state event in b: the map, then the state. Its encoded bytes
+ * are also what tells a changed state from the last one stored (their digest, which the
+ * store keeps with the event: payload.h), so a state is encoded once. Returns that
+ * digest (never 0), or 0 when the state cannot be encoded. */
+uint64_t es_tracer_state_payload(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state);
+
+#endif
