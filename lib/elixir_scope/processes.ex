@@ -532,33 +532,7 @@ defmodule ElixirScope.Processes do
     now = System.monotonic_time()
     window = System.convert_time_unit(window_ms, :millisecond, :native)
     traffic = TraceDB.traffic(now - window, now, name)
-    live = Live.queues()
-    secs = window_ms / 1000
-
-    traffic =
-      traffic
-      |> Enum.map(fn %{pid: pid, sent: sent, inflow: inflow, received: received} ->
-        queue = get_in(live, [pid, :message_queue_len])
-        inflow_rate = inflow / secs
-        received_rate = received / secs
-
-        %{
-          pid: pid,
-          sent: sent,
-          inflow: inflow,
-          received: received,
-          sent_per_sec: sent / secs,
-          inflow_per_sec: inflow_rate,
-          received_per_sec: received_rate,
-          message_queue_len: queue,
-          growing:
-            inflow > 0 and inflow_rate > received_rate * 1.2 and is_integer(queue) and queue > 0
-        }
-      end)
-      |> Enum.sort_by(&{-&1.inflow, &1.pid})
-      |> take(limit)
-
-    %{window_ms: window_ms, top: live |> Live.top_queues() |> take(limit), traffic: traffic}
+    Live.queue_analysis(traffic, window_ms, limit)
   end
 
   ## Helpers

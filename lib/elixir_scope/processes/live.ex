@@ -87,6 +87,38 @@ defmodule ElixirScope.Processes.Live do
   def supervisor_call?({DynamicSupervisor, :init, 1}), do: true
   def supervisor_call?(_), do: false
 
+  # message_queue_analysis/1 of ElixirScope.Processes: the recorded traffic of the last
+  # window_ms (per pid: sent, inflow, received) with the live queues.
+  def queue_analysis(traffic, window_ms, limit) do
+    live = queues()
+    secs = window_ms / 1000
+
+    traffic =
+      traffic
+      |> Enum.map(fn %{pid: pid, sent: sent, inflow: inflow, received: received} ->
+        queue = get_in(live, [pid, :message_queue_len])
+        inflow_rate = inflow / secs
+        received_rate = received / secs
+
+        %{
+          pid: pid,
+          sent: sent,
+          inflow: inflow,
+          received: received,
+          sent_per_sec: sent / secs,
+          inflow_per_sec: inflow_rate,
+          received_per_sec: received_rate,
+          message_queue_len: queue,
+          growing:
+            inflow > 0 and inflow_rate > received_rate * 1.2 and is_integer(queue) and queue > 0
+        }
+      end)
+      |> Enum.sort_by(&{-&1.inflow, &1.pid})
+      |> Enum.take(limit)
+
+    %{window_ms: window_ms, top: live |> top_queues() |> Enum.take(limit), traffic: traffic}
+  end
+
   # Message queues, names and current functions of every live process.
   def queues do
     for pid <- Process.list(),
