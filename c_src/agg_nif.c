@@ -13,14 +13,6 @@
 
 #include <string.h>
 
-static ERL_NIF_TERM make_map(ErlNifEnv *env, const char *const names[], ERL_NIF_TERM vals[],
-                             size_t n) {
-    ERL_NIF_TERM keys[16], map;
-    for (size_t i = 0; i < n; i++) keys[i] = enif_make_atom(env, names[i]);
-    enif_make_map_from_arrays(env, keys, vals, n, &map);
-    return map;
-}
-
 static es_key *type_key(es_store *s, int row) {
     return es_vocab_key(s, row, false);
 }
@@ -64,7 +56,7 @@ ERL_NIF_TERM es_nif_perf(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
                                timed ? enif_make_uint64(env, quantile(f, 0.90)) : es_atom.nil,
                                timed ? enif_make_uint64(env, quantile(f, 0.99)) : es_atom.nil,
                                timed ? enif_make_uint64(env, f->max) : es_atom.nil};
-        list = enif_make_list_cell(env, make_map(env, names, vals, 11), list);
+        list = enif_make_list_cell(env, es_named_map(env, names, vals, 11), list);
     }
     es_perf_free(&p);
     return list;
@@ -118,7 +110,7 @@ ERL_NIF_TERM es_nif_traffic(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         ERL_NIF_TERM vals[] = {es_codec_pid_term(env, s, t[i].pid),
                                enif_make_uint64(env, t[i].sent), enif_make_uint64(env, t[i].inflow),
                                enif_make_uint64(env, t[i].received)};
-        list = enif_make_list_cell(env, make_map(env, names, vals, 4), list);
+        list = enif_make_list_cell(env, es_named_map(env, names, vals, 4), list);
     }
     es_agg_free(t);
     return list;
@@ -165,27 +157,10 @@ ERL_NIF_TERM es_nif_actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, a.events),
                            a.events ? enif_make_int64(env, a.first) : es_atom.nil,
                            a.events ? enif_make_int64(env, a.last) : es_atom.nil, by_type};
-    return make_map(env, names, vals, 4);
+    return es_named_map(env, names, vals, 4);
 }
 
 /* ---- group-by aggregates (group.c) --------------------------------------------------- */
-
-static struct {
-    ERL_NIF_TERM group_by, measure, type, pid, module, function, field;
-    bool made;
-} G;
-
-static void make_group_atoms(ErlNifEnv *env) {
-    if (G.made) return;
-    G.group_by = enif_make_atom(env, "group_by");
-    G.measure = enif_make_atom(env, "measure");
-    G.type = enif_make_atom(env, "type");
-    G.pid = enif_make_atom(env, "pid");
-    G.module = enif_make_atom(env, "module");
-    G.function = enif_make_atom(env, "function");
-    G.field = enif_make_atom(env, "field");
-    G.made = true;
-}
 
 static ERL_NIF_TERM number(ErlNifEnv *env, long double v, bool as_int) {
     if (as_int && v >= (long double)INT64_MIN && v <= (long double)INT64_MAX)
@@ -246,28 +221,27 @@ static ERL_NIF_TERM group_map(ErlNifEnv *env, es_store *s, const es_group_spec *
 }
 
 static const char *parse_group(ErlNifEnv *env, ERL_NIF_TERM map, es_group_spec *g) {
-    make_group_atoms(env);
     memset(g, 0, sizeof *g);
     ERL_NIF_TERM v;
-    if (enif_get_map_value(env, map, G.group_by, &v)) {
+    if (enif_get_map_value(env, map, es_atom.group_by, &v)) {
         const ERL_NIF_TERM *el;
         int n;
-        if (v == G.type)
+        if (v == es_atom.type)
             g->by = ES_BY_TYPE;
-        else if (v == G.pid)
+        else if (v == es_atom.pid)
             g->by = ES_BY_PID;
-        else if (v == G.module)
+        else if (v == es_atom.module)
             g->by = ES_BY_MODULE;
-        else if (v == G.function)
+        else if (v == es_atom.function)
             g->by = ES_BY_MF;
-        else if (enif_get_tuple(env, v, &n, &el) && n == 3 && el[0] == G.field &&
+        else if (enif_get_tuple(env, v, &n, &el) && n == 3 && el[0] == es_atom.field &&
                  enif_is_atom(env, el[1]) && es_spec_path(env, el[2], g->path, &g->depth)) {
             g->by = ES_BY_FIELD;
             g->field = (uint64_t)el[1];
         } else
             return "group_by: must be :type, :pid, :module, :function or {:field, name, path}";
     }
-    if (enif_get_map_value(env, map, G.measure, &v)) {
+    if (enif_get_map_value(env, map, es_atom.measure, &v)) {
         if (!enif_is_atom(env, v)) return "measure: must be a field name";
         g->measure = true;
         g->measure_field = (uint64_t)v;

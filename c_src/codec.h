@@ -22,9 +22,12 @@ typedef struct es_atoms {
     ERL_NIF_TERM ok, error, nil, true_, false_, asc, desc;
     ERL_NIF_TERM id, type, timestamp, pid, from_pid, to_pid, module, function, arity;
     ERL_NIF_TERM critical, truncated, payload_size;
-    ERL_NIF_TERM spawn, alive, exit, crash, error_type, governor, persist_error;
     ERL_NIF_TERM max_events, max_bytes, max_payload_bytes, sample_rate, max_keys;
     ERL_NIF_TERM timestamp_start, timestamp_end, limit, order, after_id, before_id, between;
+    /* query specs and their results (spec_nif.c, query_nif.c, agg_nif.c, history_nif.c) */
+    ERL_NIF_TERM after, before, where, eq, lt, le, gt, ge, range, prefix, select, events, ids,
+        count, struct_key, diff, state, group_by, measure, field, name, parent, args, result,
+        class_, reason, duration, call_id, running, exception_kind, children, links;
     ERL_NIF_TERM stored, appended, sampled_out, pruned, bytes, memory, oldest_id, newest_id,
         max_lateness, by_type, unindexed;
     ERL_NIF_TERM struct_, exception, message, argument_error;

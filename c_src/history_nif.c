@@ -14,39 +14,6 @@
 #include <limits.h>
 #include <string.h>
 
-static struct {
-    ERL_NIF_TERM name, state, parent, args, result, class_, reason, duration, call_id, running,
-        exception, children, pid, module, function, arity, timestamp, links, after, limit;
-    bool made;
-} A;
-
-static void make_atoms(ErlNifEnv *env) {
-    if (A.made) return;
-#define ATOM(f, n) A.f = enif_make_atom(env, n)
-    ATOM(name, "name");
-    ATOM(state, "state");
-    ATOM(parent, "parent");
-    ATOM(args, "args");
-    ATOM(result, "result");
-    ATOM(class_, "class");
-    ATOM(reason, "reason");
-    ATOM(duration, "duration");
-    ATOM(call_id, "call_id");
-    ATOM(running, "running");
-    ATOM(exception, "exception");
-    ATOM(children, "children");
-    ATOM(pid, "pid");
-    ATOM(module, "module");
-    ATOM(function, "function");
-    ATOM(arity, "arity");
-    ATOM(timestamp, "timestamp");
-    ATOM(links, "links");
-    ATOM(after, "after");
-    ATOM(limit, "limit");
-#undef ATOM
-    A.made = true;
-}
-
 static void life_keys(es_store *s, es_life_keys *k) {
     memset(k, 0, sizeof *k);
     es_vocab_role_keys(s, ES_LC_BORN, &k->born);
@@ -56,7 +23,7 @@ static void life_keys(es_store *s, es_life_keys *k) {
     es_vocab_role_keys(s, ES_LC_NAMED, &k->named);
     es_vocab_role_keys(s, ES_LC_UNNAMED, &k->unnamed);
     k->state = es_vocab_key(s, ES_EV_STATE, false);
-    k->name_field = (uint64_t)A.name;
+    k->name_field = (uint64_t)es_atom.name;
 }
 
 static ERL_NIF_TERM oom(ErlNifEnv *env) {
@@ -99,7 +66,6 @@ static ERL_NIF_TERM pid_list(ErlNifEnv *env, es_store *s, const uint32_t *ids, s
 /* live_pids(store, ts): pids with a born event and no died event at or before ts. */
 ERL_NIF_TERM es_nif_live_pids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     int64_t ts;
     if (!get_ts(env, argv[1], &ts)) return es_raise_arg(env, "timestamp must be an integer");
@@ -116,7 +82,6 @@ ERL_NIF_TERM es_nif_live_pids(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 /* links(store, pid, ts | nil): the pid's recorded links then, in pid order. */
 ERL_NIF_TERM es_nif_links(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     int64_t ts;
     if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
@@ -148,18 +113,17 @@ static int cmp_rows(const void *a, const void *b) {
  * vocabulary's order of born types (a spawn before a process found running). */
 ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     int64_t ts;
     ERL_NIF_TERM after = 0, v;
     unsigned long limit = ULONG_MAX;
     if (!get_ts(env, argv[1], &ts)) return es_raise_arg(env, "timestamp must be an integer");
     if (!enif_is_map(env, argv[2])) return es_raise_arg(env, "snapshot options must be a map");
-    if (enif_get_map_value(env, argv[2], A.after, &v)) {
+    if (enif_get_map_value(env, argv[2], es_atom.after, &v)) {
         if (!enif_is_pid(env, v)) return es_raise_arg(env, "after: must be a pid");
         after = v;
     }
-    if (enif_get_map_value(env, argv[2], A.limit, &v) && !enif_get_ulong(env, v, &limit))
+    if (enif_get_map_value(env, argv[2], es_atom.limit, &v) && !enif_get_ulong(env, v, &limit))
         return es_raise_arg(env, "limit: must be a non-negative integer");
     es_life_keys k;
     life_keys(s, &k);
@@ -184,16 +148,17 @@ ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (e->name_id && es_store_peek(s, e->name_id, &nv)) {
             bool unnamed = false;
             for (uint32_t u = 0; u < k.unnamed.n; u++) unnamed |= nv.type_id == k.unnamed.v[u]->id;
-            ERL_NIF_TERM got = unnamed ? 0 : field_of(env, s, e->name_id, A.name);
+            ERL_NIF_TERM got = unnamed ? 0 : field_of(env, s, e->name_id, es_atom.name);
             if (got) name = got;
         }
-        ERL_NIF_TERM got = field_of(env, s, e->state_id, A.state);
+        ERL_NIF_TERM got = field_of(env, s, e->state_id, es_atom.state);
         if (got) state = got;
         for (int b = 0; b < ES_BORN_TYPES && parent == es_atom.nil; b++) {
-            got = field_of(env, s, e->born_ids[b], A.parent);
+            got = field_of(env, s, e->born_ids[b], es_atom.parent);
             if (got && enif_is_pid(env, got)) parent = got;
         }
-        ERL_NIF_TERM keys[] = {A.pid, A.name, A.state, A.links, A.parent};
+        ERL_NIF_TERM keys[] = {es_atom.pid, es_atom.name, es_atom.state, es_atom.links,
+                               es_atom.parent};
         ERL_NIF_TERM vals[] = {rows[i].pid, name, state, pid_list(env, s, e->links, e->nlinks),
                                parent};
         ERL_NIF_TERM map;
@@ -211,31 +176,33 @@ ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
  * built from the values read out of the two events. */
 static ERL_NIF_TERM node_map(ErlNifEnv *env, es_store *s, const es_call_node *n,
                              ERL_NIF_TERM children) {
-    ERL_NIF_TERM call_fields[] = {A.pid, A.module, A.function, A.arity, A.args, A.timestamp};
+    ERL_NIF_TERM call_fields[] = {es_atom.pid,   es_atom.module, es_atom.function,
+                                  es_atom.arity, es_atom.args,   es_atom.timestamp};
     ERL_NIF_TERM keys[12], vals[12];
     if (!es_codec_values(env, s, n->call_id, call_fields, 6, vals + 1, NULL)) return 0;
-    keys[0] = A.call_id, vals[0] = enif_make_uint64(env, n->call_id);
+    keys[0] = es_atom.call_id, vals[0] = enif_make_uint64(env, n->call_id);
     for (int i = 0; i < 6; i++) {
         keys[1 + i] = call_fields[i];
         if (!vals[1 + i]) vals[1 + i] = es_atom.nil;
     }
     size_t k = 7;
-    keys[k] = A.children, vals[k++] = children;
-    ERL_NIF_TERM end_fields[] = {A.result, A.duration, A.class_, A.reason}, end[4];
+    keys[k] = es_atom.children, vals[k++] = children;
+    ERL_NIF_TERM end_fields[] = {es_atom.result, es_atom.duration, es_atom.class_, es_atom.reason},
+                 end[4];
     es_event_view ev;
     if (n->end_id && es_codec_values(env, s, n->end_id, end_fields, 4, end, &ev)) {
         es_key *exc = es_vocab_key(s, ES_EV_EXCEPTION, false);
-        keys[k] = A.duration, vals[k++] = end[1] ? end[1] : es_atom.nil;
+        keys[k] = es_atom.duration, vals[k++] = end[1] ? end[1] : es_atom.nil;
         if (exc && ev.type_id == exc->id) {
-            keys[k] = A.result, vals[k++] = A.exception;
-            if (end[2]) keys[k] = A.class_, vals[k++] = end[2];
-            if (end[3]) keys[k] = A.reason, vals[k++] = end[3];
+            keys[k] = es_atom.result, vals[k++] = es_atom.exception_kind;
+            if (end[2]) keys[k] = es_atom.class_, vals[k++] = end[2];
+            if (end[3]) keys[k] = es_atom.reason, vals[k++] = end[3];
         } else {
-            keys[k] = A.result, vals[k++] = end[0] ? end[0] : es_atom.nil;
+            keys[k] = es_atom.result, vals[k++] = end[0] ? end[0] : es_atom.nil;
         }
     } else {
-        keys[k] = A.result, vals[k++] = A.running;
-        keys[k] = A.duration, vals[k++] = es_atom.nil;
+        keys[k] = es_atom.result, vals[k++] = es_atom.running;
+        keys[k] = es_atom.duration, vals[k++] = es_atom.nil;
     }
     ERL_NIF_TERM map;
     enif_make_map_from_arrays(env, keys, vals, k, &map);
@@ -248,7 +215,6 @@ static ERL_NIF_TERM node_map(ErlNifEnv *env, es_store *s, const es_call_node *n,
  * complete when its parent is made. Linear in the calls. */
 ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
     es_key *pid = es_codec_pid_key(env, s, argv[1], false);
@@ -264,7 +230,7 @@ ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     f.actors.n = 0;
     es_keyset_add(&f.actors, pid);
     es_call_keys k = {es_vocab_key(s, ES_EV_CALL, false), es_vocab_key(s, ES_EV_RETURN, false),
-                      es_vocab_key(s, ES_EV_EXCEPTION, false), (uint64_t)A.call_id};
+                      es_vocab_key(s, ES_EV_EXCEPTION, false), (uint64_t)es_atom.call_id};
     es_call_node *nodes;
     size_t n;
     if (es_history_call_tree(s, &f, &k, &nodes, &n) != ES_Q_OK) return oom(env);
@@ -298,7 +264,6 @@ ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 /* state_change(store, pid, before, after): {before_id, after_id}, or nil. */
 ERL_NIF_TERM es_nif_state_change(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
     es_key *pid = es_codec_pid_key(env, s, argv[1], false);

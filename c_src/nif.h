@@ -32,6 +32,16 @@ static inline es_store *es_get_store(ErlNifEnv *env, ERL_NIF_TERM term, es_ref *
     return r ? r->store : NULL;
 }
 
+/* A map from atoms named `names` to `vals` (n <= 16): for results built once per call. */
+static inline ERL_NIF_TERM es_named_map(ErlNifEnv *env, const char *const names[],
+                                        ERL_NIF_TERM vals[], size_t n) {
+    ERL_NIF_TERM keys[16], map;
+    for (size_t i = 0; i < n && i < 16; i++) keys[i] = enif_make_atom(env, names[i]);
+    if (n > 16 || !enif_make_map_from_arrays(env, keys, vals, n, &map))
+        return enif_make_badarg(env);
+    return map;
+}
+
 /* Declares `var` as the store of resource term `term`, or raises ArgumentError. */
 #define STORE_OR_RAISE(var, term)                                                                  \
     es_store *var = es_get_store(env, term, NULL);                                                 \

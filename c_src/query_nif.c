@@ -24,23 +24,6 @@
 #define PREFETCH_SLOTS 8       /* a listing asks for the slot of the event this far ahead */
 #define PREFETCH_PAYLOADS 4    /* and for the payload of the one this far ahead */
 
-static struct {
-    ERL_NIF_TERM select, events, ids, count, struct_, diff, state;
-    bool made;
-} A;
-
-static void make_atoms(ErlNifEnv *env) {
-    if (A.made) return;
-    A.select = enif_make_atom(env, "select");
-    A.events = enif_make_atom(env, "events");
-    A.ids = enif_make_atom(env, "ids");
-    A.count = enif_make_atom(env, "count");
-    A.struct_ = enif_make_atom(env, "struct");
-    A.diff = enif_make_atom(env, "diff");
-    A.state = enif_make_atom(env, "state");
-    A.made = true; /* the same atoms every time: a benign race */
-}
-
 /* ---- listing ----------------------------------------------------------------------- */
 
 typedef struct listing {
@@ -52,15 +35,14 @@ typedef struct listing {
 } listing;
 
 static const char *parse_listing(ErlNifEnv *env, ERL_NIF_TERM map, listing *l) {
-    make_atoms(env);
     memset(l, 0, sizeof *l);
     ERL_NIF_TERM v;
-    if (enif_get_map_value(env, map, A.select, &v)) {
-        if (v == A.events)
+    if (enif_get_map_value(env, map, es_atom.select, &v)) {
+        if (v == es_atom.events)
             l->select = SEL_EVENTS;
-        else if (v == A.ids)
+        else if (v == es_atom.ids)
             l->select = SEL_IDS;
-        else if (v == A.count)
+        else if (v == es_atom.count)
             l->select = SEL_COUNT;
         else {
             ERL_NIF_TERM head, list = v;
@@ -75,12 +57,12 @@ static const char *parse_listing(ErlNifEnv *env, ERL_NIF_TERM map, listing *l) {
                 return "select: must be :events, :ids, :count or a list of field names";
         }
     }
-    if (enif_get_map_value(env, map, A.struct_, &v)) {
+    if (enif_get_map_value(env, map, es_atom.struct_key, &v)) {
         if (!enif_is_atom(env, v)) return "struct: must be a module";
         if (v != es_atom.nil) l->tag = v;
     }
-    if (enif_get_map_value(env, map, A.diff, &v)) {
-        if (v != A.state) return "diff: must be :state";
+    if (enif_get_map_value(env, map, es_atom.diff, &v)) {
+        if (v != es_atom.state) return "diff: must be :state";
         l->diff_states = true;
     }
     return NULL;
@@ -102,7 +84,8 @@ static ERL_NIF_TERM state_before(ErlNifEnv *env, es_store *s, const es_filter *f
     es_hits ph = {0};
     ERL_NIF_TERM ev, value = 0;
     if (es_query(s, &before, &ph) == ES_Q_OK && ph.n == 1 &&
-        es_codec_event(env, s, ph.v[0].id, 0, &ev) && !enif_get_map_value(env, ev, A.state, &value))
+        es_codec_event(env, s, ph.v[0].id, 0, &ev) &&
+        !enif_get_map_value(env, ev, es_atom.state, &value))
         value = 0;
     es_hits_free(&ph);
     return value;
@@ -118,7 +101,7 @@ static bool add_diffs(ErlNifEnv *env, ERL_NIF_TERM *evs, size_t n, ERL_NIF_TERM 
         size_t i = descending ? n - 1 - j : j;
         ERL_NIF_TERM state, d = es_atom.nil;
         if (!enif_get_map_value(env, evs[i], es_atom.type, &type) || type != state_type ||
-            !enif_get_map_value(env, evs[i], A.state, &state))
+            !enif_get_map_value(env, evs[i], es_atom.state, &state))
             continue;
         if (prev && !es_diff(env, prev, state, budget, &d)) return false;
         enif_make_map_put(env, evs[i], diff_key, d, &evs[i]);
@@ -314,7 +297,6 @@ static ERL_NIF_TERM cause_kind(ErlNifEnv *env, ERL_NIF_TERM cause) {
  * particular order. Dirty. */
 ERL_NIF_TERM es_nif_state_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
-    make_atoms(env);
     STORE_OR_RAISE(s, argv[0]);
     es_spec spec;
     const char *err = es_spec_parse(env, s, argv[1], &spec);
@@ -328,7 +310,7 @@ ERL_NIF_TERM es_nif_state_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
         return es_raise_arg(env, "out of memory running the query");
     }
     ERL_NIF_TERM callback = enif_make_atom(env, "callback"), cause = enif_make_atom(env, "cause");
-    ERL_NIF_TERM fields[] = {A.state, callback, cause};
+    ERL_NIF_TERM fields[] = {es_atom.state, callback, cause};
     term_counts paths = {0}, causes = {0};
     ERL_NIF_TERM prev = 0, ev, v;
     uint64_t states = 0, changes = 0;
@@ -336,7 +318,7 @@ ERL_NIF_TERM es_nif_state_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     for (size_t i = 0; ok && i < h.n; i++) {
         ERL_NIF_TERM state, d, item, rest;
         if (!es_codec_fields(env, s, h.v[i].id, fields, 3, 0, &ev) ||
-            !enif_get_map_value(env, ev, A.state, &state))
+            !enif_get_map_value(env, ev, es_atom.state, &state))
             continue;
         states++;
         if (prev && es_diff(env, prev, state, NULL, &d) && !enif_is_empty_list(env, d)) {

@@ -52,43 +52,6 @@ void es_spec_free(es_spec *spec) {
 
 /* ---- parsing ----------------------------------------------------------------------- */
 
-typedef struct atoms {
-    ERL_NIF_TERM type, pid, to_pid, between, module, function, timestamp_start, timestamp_end,
-        after_id, before_id, after, before, where, limit, order, eq, lt, le, gt, ge, range, prefix;
-} atoms;
-
-static atoms A;
-static bool atoms_made;
-
-static void make_atoms(ErlNifEnv *env) {
-    if (atoms_made) return;
-#define ATOM(f, n) A.f = enif_make_atom(env, n)
-    ATOM(type, "type");
-    ATOM(pid, "pid");
-    ATOM(to_pid, "to_pid");
-    ATOM(between, "between");
-    ATOM(module, "module");
-    ATOM(function, "function");
-    ATOM(timestamp_start, "timestamp_start");
-    ATOM(timestamp_end, "timestamp_end");
-    ATOM(after_id, "after_id");
-    ATOM(before_id, "before_id");
-    ATOM(after, "after");
-    ATOM(before, "before");
-    ATOM(where, "where");
-    ATOM(limit, "limit");
-    ATOM(order, "order");
-    ATOM(eq, "eq");
-    ATOM(lt, "lt");
-    ATOM(le, "le");
-    ATOM(gt, "gt");
-    ATOM(ge, "ge");
-    ATOM(range, "range");
-    ATOM(prefix, "prefix");
-#undef ATOM
-    atoms_made = true; /* the same atoms every time: a benign race */
-}
-
 typedef es_key *(*key_of_fn)(ErlNifEnv *env, es_store *s, ERL_NIF_TERM term);
 
 static es_key *pid_key(ErlNifEnv *env, es_store *s, ERL_NIF_TERM t) {
@@ -173,8 +136,8 @@ static const char *parse_pred(ErlNifEnv *env, es_spec *spec, ERL_NIF_TERM t, es_
         return "where: a field path must be a list of at most 4 element indexes";
     p->field = (uint64_t)el[0];
     p->negate = el[3] == es_atom.true_;
-    if (el[2] == A.eq || el[2] == A.prefix) {
-        p->op = el[2] == A.eq ? ES_OP_EQ : ES_OP_PREFIX;
+    if (el[2] == es_atom.eq || el[2] == es_atom.prefix) {
+        p->op = el[2] == es_atom.eq ? ES_OP_EQ : ES_OP_PREFIX;
         unsigned count = 1;
         if (p->op == ES_OP_EQ &&
             (!enif_get_list_length(env, el[4], &count) || count == 0 || count > 4096))
@@ -217,7 +180,7 @@ static const char *parse_pred(ErlNifEnv *env, es_spec *spec, ERL_NIF_TERM t, es_
         p->nvals = count;
         return NULL;
     }
-    if (el[2] == A.range) {
+    if (el[2] == es_atom.range) {
         const ERL_NIF_TERM *lh;
         int two;
         p->op = ES_OP_RANGE;
@@ -226,18 +189,17 @@ static const char *parse_pred(ErlNifEnv *env, es_spec *spec, ERL_NIF_TERM t, es_
             return "where: a range needs two numbers within 64 bits";
         return NULL;
     }
-    p->op = el[2] == A.lt   ? ES_OP_LT
-            : el[2] == A.le ? ES_OP_LE
-            : el[2] == A.gt ? ES_OP_GT
-            : el[2] == A.ge ? ES_OP_GE
-                            : 255;
+    p->op = el[2] == es_atom.lt   ? ES_OP_LT
+            : el[2] == es_atom.le ? ES_OP_LE
+            : el[2] == es_atom.gt ? ES_OP_GT
+            : el[2] == es_atom.ge ? ES_OP_GE
+                                  : 255;
     if (p->op == 255) return "where: unknown operator";
     if (!get_num(env, el[4], &p->a)) return "where: a comparison needs a number within 64 bits";
     return NULL;
 }
 
 const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec *spec) {
-    make_atoms(env);
     memset(spec, 0, sizeof *spec);
     es_filter *f = &spec->f;
     es_filter_init(f);
@@ -247,16 +209,16 @@ const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec
     const char *err = NULL;
     ErlNifSInt64 i64;
     ErlNifUInt64 u64;
-    if (enif_get_map_value(env, map, A.type, &v))
+    if (enif_get_map_value(env, map, es_atom.type, &v))
         err = parse_keys(env, s, v, false, type_key, &f->types, &none,
                          "type: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, A.pid, &v))
+    if (!err && enif_get_map_value(env, map, es_atom.pid, &v))
         err = parse_keys(env, s, v, true, pid_key, &f->actors, &none,
                          "pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, A.to_pid, &v))
+    if (!err && enif_get_map_value(env, map, es_atom.to_pid, &v))
         err = parse_keys(env, s, v, true, pid_key, &f->peers, &none,
                          "to_pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, A.between, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.between, &v)) {
         const ERL_NIF_TERM *two;
         int n;
         if (!enif_get_tuple(env, v, &n, &two) || n != 2 || !enif_is_pid(env, two[0]) ||
@@ -275,10 +237,10 @@ const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec
             }
         }
     }
-    if (!err && enif_get_map_value(env, map, A.module, &modules))
+    if (!err && enif_get_map_value(env, map, es_atom.module, &modules))
         err = parse_keys(env, s, modules, false, module_key, &f->modules, &none,
                          "module: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, A.function, &functions)) {
+    if (!err && enif_get_map_value(env, map, es_atom.function, &functions)) {
         ERL_NIF_TERM m, fn, ml, fl = functions;
         if (!modules) err = "function: needs module:";
         /* {module, function} keys: every module with every function. */
@@ -298,43 +260,43 @@ const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec
         if (!err && f->mfs.n == 0) none = true;
         f->modules.n = 0; /* implied by the {module, function} keys */
     }
-    if (!err && enif_get_map_value(env, map, A.timestamp_start, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.timestamp_start, &v)) {
         if (!enif_get_int64(env, v, &i64)) err = "timestamp_start: must be an integer";
         f->ts_min = i64;
     }
-    if (!err && enif_get_map_value(env, map, A.timestamp_end, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.timestamp_end, &v)) {
         if (!enif_get_int64(env, v, &i64)) err = "timestamp_end: must be an integer";
         f->ts_max = i64;
     }
-    if (!err && enif_get_map_value(env, map, A.after_id, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.after_id, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "after_id: must be a non-negative integer";
         f->after_id = u64;
     }
-    if (!err && enif_get_map_value(env, map, A.before_id, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.before_id, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "before_id: must be a non-negative integer";
         f->before_id = u64;
         if (u64 <= 1) none = true;
     }
-    if (!err && enif_get_map_value(env, map, A.after, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.after, &v)) {
         if (!get_pos(env, v, &f->after)) err = "after: must be a cursor";
         f->has_after = true;
     }
-    if (!err && enif_get_map_value(env, map, A.before, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.before, &v)) {
         if (!get_pos(env, v, &f->before)) err = "before: must be a cursor";
         f->has_before = true;
     }
-    if (!err && enif_get_map_value(env, map, A.limit, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.limit, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "limit: must be a non-negative integer";
         f->limit = u64;
         if (u64 == 0) none = true;
     }
-    if (!err && enif_get_map_value(env, map, A.order, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.order, &v)) {
         if (v == es_atom.desc)
             f->descending = true;
         else if (v != es_atom.asc)
             err = "order: must be :asc or :desc";
     }
-    if (!err && enif_get_map_value(env, map, A.where, &v)) {
+    if (!err && enif_get_map_value(env, map, es_atom.where, &v)) {
         ERL_NIF_TERM head, list = v;
         while (!err && enif_get_list_cell(env, list, &head, &list)) {
             if (f->npreds == sizeof spec->preds / sizeof *spec->preds)

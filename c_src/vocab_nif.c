@@ -37,14 +37,6 @@ void es_vocab_role_keys(es_store *s, int role, es_keyset *out) {
     }
 }
 
-static ERL_NIF_TERM map_of(ErlNifEnv *env, const char *const names[], ERL_NIF_TERM vals[],
-                           size_t n) {
-    ERL_NIF_TERM keys[8], map;
-    for (size_t i = 0; i < n; i++) keys[i] = enif_make_atom(env, names[i]);
-    enif_make_map_from_arrays(env, keys, vals, n, &map);
-    return map;
-}
-
 static const char *const categories[] = {"lifecycle", "messages", "calls", "states", "crashes"};
 static const char *const roles[] = {"none", "born", "died", "link", "unlink", "named", "unnamed"};
 static const char *const indexes[] = {"pid", "from_pid", "to_pid", "module", "function", "arity"};
@@ -73,16 +65,16 @@ ERL_NIF_TERM es_nif_vocabulary(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
                                enif_make_atom(env, roles[r->lifecycle]),
                                names_of_bits(env, r->indexes, indexes, 6),
                                es_vocab_hashed_atom[i] ? es_vocab_hashed_atom[i] : es_atom.nil};
-        types = enif_make_list_cell(env, map_of(env, row_keys, vals, 6), types);
+        types = enif_make_list_cell(env, es_named_map(env, row_keys, vals, 6), types);
     }
     static const char *const level_keys[] = {"level", "categories", "mask"};
     for (int i = ES_LEVEL_COUNT; i-- > 0;) {
         ERL_NIF_TERM vals[] = {enif_make_atom(env, es_levels[i].name),
                                names_of_bits(env, es_levels[i].mask, categories, 5),
                                enif_make_uint(env, es_levels[i].mask)};
-        levels = enif_make_list_cell(env, map_of(env, level_keys, vals, 3), levels);
+        levels = enif_make_list_cell(env, es_named_map(env, level_keys, vals, 3), levels);
     }
     static const char *const top[] = {"types", "levels"};
     ERL_NIF_TERM vals[] = {types, levels};
-    return map_of(env, top, vals, 2);
+    return es_named_map(env, top, vals, 2);
 }
