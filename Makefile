@@ -1,8 +1,14 @@
 # ElixirScope — build, test, bench and demo. `make setup` is the single source of every
 # system package the project needs; every other target depends on it.
 
-ERL_ROOT   := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()]), halt().' 2>/dev/null)
-ERL_CFLAGS := -I$(ERL_ROOT)/usr/include
+# The OTP whose headers the NIF is built against, and its release: each OTP gets its
+# own NIF (priv/otp<release>/) and its own _build (mix.exs), so a run on one OTP never
+# loads what another built. `mix compile` passes both for the OTP it runs on.
+ERL_INFO    := $(if $(and $(ERL_ROOT),$(OTP_RELEASE)),,$(shell erl -noshell -eval \
+               'io:format("~s ~s", [code:root_dir(), erlang:system_info(otp_release)]), halt().' 2>/dev/null))
+ERL_ROOT    ?= $(word 1,$(ERL_INFO))
+OTP_RELEASE ?= $(word 2,$(ERL_INFO))
+ERL_CFLAGS  := -I$(ERL_ROOT)/usr/include
 CC         ?= cc
 CFLAGS     ?= -O2
 CFLAGS     += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
@@ -12,19 +18,19 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/query.c c_src/agg.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
+NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
             c_src/json.c c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
-NIF      := priv/elixir_scope_nif.so
+NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs
+                libcjson-dev pkg-config gcc make nodejs zstd
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
+.PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format format-check clean
 
 all: nif
 
@@ -49,7 +55,7 @@ nif: $(NIF)
 # initial-exec TLS: the tracer reads thread-locals on every event, and the default
 # model for a shared library calls __tls_get_addr each time.
 $(NIF): $(NIF_SRC) $(HEADERS)
-	@mkdir -p priv
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS) $(CJSON_LIBS)
 
 build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
@@ -65,6 +71,15 @@ test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 
 test-elixir: setup $(NODE_MODULES)
 	mix test
+
+# The whole suite again on OTP 27 + Elixir 1.18, the toolchain of ../shared/toolchains
+# (unpacked once by its script, which needs the zstd command): its own NIF and _build.
+TOOLCHAINS ?= ../shared/toolchains
+
+test-otp27: setup
+	@test -x $(TOOLCHAINS)/otp27 || { echo "test-otp27: no $(TOOLCHAINS)/otp27"; exit 1; }
+	env="$$($(TOOLCHAINS)/otp27)" && eval "$$env" && \
+	  $(MAKE) --no-print-directory test-c test-elixir
 
 # The official MCP client and conformance scenarios, at the versions of the lockfile.
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
@@ -94,11 +109,11 @@ build/bench_store: bench/bench_store.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -O2 -Ic_src -o $@ $< $(CORE_SRC) $(LIBS)
 
-build/noop_tracer.so: bench/noop_tracer.c
-	@mkdir -p build
+build/otp$(OTP_RELEASE)/noop_tracer.so: bench/noop_tracer.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $<
 
-bench: setup build/bench_store build/noop_tracer.so
+bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so
 	./build/bench_store
 	MIX_ENV=prod mix run bench/store_bench.exs
 	MIX_ENV=prod mix run bench/tracer_bench.exs
@@ -117,4 +132,4 @@ format-check:
 	mix format --check-formatted
 
 clean:
-	rm -rf build priv/*.so _build $(MCP_CLIENT)/node_modules
+	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules

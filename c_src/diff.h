@@ -3,7 +3,9 @@
  *
  * Contract: es_diff() returns a list of {path, op, old, new} tuples, op one of
  * :added, :removed, :changed, in the order the terms are walked. Maps and structs
- * are compared key by key; keyword lists (every element a {atom, value} pair, keys
+ * are compared key by key, in Erlang term order of the keys (map_order.h) — first the
+ * keys of the old term (:changed and :removed), then those only the new one has
+ * (:added) — so a diff comes out the same on every OTP; keyword lists (every element a {atom, value} pair, keys
  * unique; [] counts as one next to a keyword list) key by key; other lists by their differing
  * middle — equal elements at the front and back are skipped, the rest compared position by
  * position, and what one list has more of is :removed (old index) or :added (new index); same-size

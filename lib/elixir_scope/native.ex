@@ -7,7 +7,9 @@ defmodule ElixirScope.Native do
 
   @doc false
   def load_nif do
-    path = :filename.join(:code.priv_dir(:elixir_scope), ~c"elixir_scope_nif")
+    # Built against this OTP's own headers (see Mix.Tasks.Compile.ElixirScopeNif).
+    dir = ~c"otp" ++ :erlang.system_info(:otp_release)
+    path = :filename.join([:code.priv_dir(:elixir_scope), dir, ~c"elixir_scope_nif"])
 
     case :erlang.load_nif(path, 0) do
       :ok ->
