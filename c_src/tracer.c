@@ -16,8 +16,10 @@
 enum { T_LIFECYCLE = 1, T_MESSAGES = 2, T_CALLS = 4, T_STATES = 8 };
 enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
 
-#define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
 #define SHARDS 8
+/* How far down a process's frames a return that does not match the top one is looked
+ * for (see on_return). */
+#define RETURN_SEARCH 64
 
 typedef struct frame {
     int64_t ts;
@@ -33,7 +35,8 @@ typedef struct frame {
 #define CALL_TAGS 8
 
 typedef struct proc {
-    uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
+    uint32_t depth, cap; /* frames in use (may exceed cap when out of memory), allocated */
+    bool warned;         /* the owner was told this process's frames passed half the bound */
     ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
     es_key *last_mf, *last_module;
     frame *frames;
@@ -53,10 +56,11 @@ static void proc_free(proc *p) {
     mi_free(p);
 }
 
-/* Room for one more frame; false past MAX_DEPTH or when out of memory. */
+/* Room for one more frame; false when out of memory. (enabled/3 keeps depth within the
+ * tracer's max_frames.) */
 static bool proc_reserve(proc *p) {
     if (p->depth < p->cap) return true;
-    if (p->depth >= MAX_DEPTH || p->depth > p->cap) return false;
+    if (p->depth > p->cap) return false;
     uint32_t cap = p->cap ? p->cap * 2 : 16;
     frame *f = mi_realloc(p->frames, (size_t)cap * sizeof *f);
     if (!f) return false;
@@ -75,8 +79,12 @@ typedef struct es_tracer {
     es_store *store;
     uint64_t serial; /* the store's */
     _Atomic uint32_t mask, step, truncate_bytes;
+    _Atomic uint32_t max_frames; /* return frames a process may hold; calls past it are discarded */
     _Atomic uint64_t step3_threshold;
     _Atomic bool stopped;
+    /* The local pid (its term word: ErlNifPid.pid) told {:elixir_scope_frames, pid, mfa,
+     * depth} when a process's frames pass half of max_frames; 0: none. */
+    _Atomic uint64_t owner;
     uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
     proc *_Atomic *procs;
     gs_watch *gs;
@@ -100,7 +108,8 @@ static struct {
     ERL_NIF_TERM send, receive, call, return_from, exception_from, spawn, exit, link, unlink,
         register_, unregister, trace_status, trace, discard, remove, extra, normal, shutdown, reply,
         noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue, mask, step,
-        truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+        truncate_bytes, step3_rate, stopped, module, function, genserver, initial, max_frames,
+        owner, match_spec_result, returns, frames_msg;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;
@@ -185,6 +194,11 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(function, "function");
     ATOM(genserver, "genserver");
     ATOM(initial, "initial");
+    ATOM(max_frames, "max_frames");
+    ATOM(owner, "owner");
+    ATOM(match_spec_result, "match_spec_result");
+    ATOM(returns, ES_TRACER_RETURNS);
+    ATOM(frames_msg, "elixir_scope_frames");
     ATOM(args, "args");
     ATOM(result, "result");
     ATOM(class_, "class");
@@ -244,6 +258,7 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->serial = es_store_serial(s);
     atomic_init(&t->mask, mask);
     atomic_init(&t->truncate_bytes, 256);
+    atomic_init(&t->max_frames, ES_TRACER_MAX_FRAMES);
     atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
     es_key **keys[] = {&t->k_send,   &t->k_receive,  &t->k_call,      &t->k_return, &t->k_exception,
                        &t->k_state,  &t->k_spawn,    &t->k_exit,      &t->k_crash,  &t->k_link,
@@ -263,6 +278,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
     unsigned u;
     double d;
+    ErlNifPid owner;
     if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= 15)
         atomic_store(&t->mask, u);
     else if (argv[1] == A.step && enif_get_uint(env, argv[2], &u) && u <= STEP_CRITICAL_ONLY)
@@ -273,9 +289,13 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
         atomic_store(&t->step3_threshold, es_sample_threshold(d));
     else if (argv[1] == A.stopped && enif_is_atom(env, argv[2]))
         atomic_store(&t->stopped, argv[2] == es_atom.true_);
+    else if (argv[1] == A.max_frames && enif_get_uint(env, argv[2], &u) && u >= 2)
+        atomic_store(&t->max_frames, u);
+    else if (argv[1] == A.owner && enif_get_local_pid(env, argv[2], &owner))
+        atomic_store(&t->owner, (uint64_t)owner.pid);
     else
         return es_raise_arg(env, "tracer setting must be mask 0..15, step 0..4, truncate_bytes, "
-                                 "step3_rate 0.0..1.0 or stopped");
+                                 "step3_rate 0.0..1.0, stopped, max_frames >= 2 or owner");
     return A.ok;
 }
 
@@ -363,6 +383,24 @@ ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 
 /* ---- callbacks ------------------------------------------------------------------- */
 
+static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
+    proc *p = atomic_load_explicit(&t->procs[pid_id], memory_order_relaxed);
+    if (!p && create) {
+        p = mi_zalloc(sizeof *p);
+        atomic_store_explicit(&t->procs[pid_id], p, memory_order_relaxed);
+    }
+    return p;
+}
+
+/* True when the tracee holds max_frames return frames of ours: a call traced now would
+ * push one more (its match spec's return_trace), so enabled/3 discards it before the
+ * match spec runs. */
+static bool frames_full(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee) {
+    es_key *pid = tracee_key(env, t, tracee);
+    proc *p = pid ? proc_of(t, pid->id, false) : NULL;
+    return p && p->depth >= atomic_load_explicit(&t->max_frames, memory_order_relaxed);
+}
+
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     es_tracer *t = get_tracer(env, argv[1]);
@@ -374,10 +412,12 @@ ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (tag == A.spawn) return mask & T_LIFECYCLE ? A.trace : A.discard;
     if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
         return A.discard;
+    if (tag == A.call) /* at max_frames, a call would push one return frame too many */
+        return mask & (T_CALLS | T_STATES) && !frames_full(env, t, argv[2]) ? A.trace : A.discard;
     uint32_t cat = 0;
     if (tag == A.send || tag == A.receive)
         cat = T_MESSAGES;
-    else if (tag == A.call || tag == A.return_from || tag == A.exception_from)
+    else if (tag == A.return_from || tag == A.exception_from)
         cat = T_CALLS | T_STATES;
     else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister)
         cat = T_LIFECYCLE;
@@ -440,15 +480,6 @@ static bool is_normal_exit(ErlNifEnv *env, ERL_NIF_TERM reason) {
     return enif_get_tuple(env, reason, &n, &el) && n == 2 && el[0] == A.shutdown;
 }
 
-static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
-    proc *p = atomic_load_explicit(&t->procs[pid_id], memory_order_relaxed);
-    if (!p && create) {
-        p = mi_zalloc(sizeof *p);
-        atomic_store_explicit(&t->procs[pid_id], p, memory_order_relaxed);
-    }
-    return p;
-}
-
 static uint64_t ref_hash(ErlNifEnv *env, ERL_NIF_TERM ref) {
     (void)env;
     return enif_hash(ERL_NIF_INTERNAL_HASH, ref, 0) << 32 |
@@ -498,7 +529,23 @@ static inline void call_event(es_event_in *in, int64_t ts, es_key *type, es_key 
     in->sampled = false, in->payload = NULL, in->payload_len = 0;
 }
 
-static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM mfa) {
+/* Tells the tracer's owner (the Tracing process) that `tracee` holds half of max_frames
+ * return frames, the last pushed by a call of m:f/arity: it switches that function to
+ * calls only before enabled/3 has to discard the process's calls. */
+static void tell_owner(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, const ERL_NIF_TERM *mf,
+                       unsigned arity, uint32_t depth) {
+    ErlNifPid to = {.pid = (ERL_NIF_TERM)atomic_load_explicit(&t->owner, memory_order_relaxed)};
+    if (!to.pid) return;
+    ERL_NIF_TERM mfa = enif_make_tuple3(env, mf[0], mf[1], enif_make_uint(env, arity));
+    enif_send(env, &to, NULL,
+              enif_make_tuple4(env, A.frames_msg, tracee, mfa, enif_make_uint(env, depth)));
+}
+
+/* A call. `returns`: its match spec pushed a return frame (it carries ElixirScope's
+ * marker, see tracer.h), so a frame is kept here to pair the return with; without one
+ * (calls only, or another tool's pattern) only the call is recorded. */
+static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM tracee,
+                    ERL_NIF_TERM mfa, bool returns) {
     const ERL_NIF_TERM *el;
     int n;
     unsigned arity;
@@ -513,18 +560,26 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         module = es_intern_by_id(&es_store_tables(s)->module, mf->aux);
         p->last_m = el[0], p->last_f = el[1], p->last_mf = mf, p->last_module = module;
     }
-    if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
-        p->depth++;
-        return;
+    frame only_call, *f = &only_call;
+    if (returns) {
+        if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
+            p->depth++;
+            return;
+        }
+        f = &p->frames[p->depth++];
+        uint32_t half = atomic_load_explicit(&t->max_frames, memory_order_relaxed) / 2;
+        if (p->depth >= half && !p->warned) {
+            p->warned = true;
+            tell_owner(env, t, tracee, el, arity, p->depth);
+        }
     }
-    frame *f = &p->frames[p->depth++];
     f->ts = es_clock_now();
     f->call_id = 0, f->mf = mf, f->module = module, f->callback = 0;
     f->cause = NULL, f->cause_len = 0;
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
     gs_watch *w = &t->gs[pid->id];
-    if ((mask & T_STATES) && atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] &&
-        is_gs_callback(el[1])) {
+    if (returns && (mask & T_STATES) &&
+        atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] && is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
         etf_buf *cause = &tl_buf; /* copied out before the call event's payload reuses it */
         etf_reset(cause);
@@ -583,17 +638,23 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, mfa, &n, &el) || n != 3) return;
-    if (p->depth-- > p->cap) return;
-    frame f = p->frames[p->depth];
-    ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
-    es_key *mf = f.mf;
-    if (memcmp(es_key_bytes(mf), called, sizeof called) != 0) {
-        /* out of step (a frame was lost): start over rather than mispair */
-        mi_free(f.cause);
-        for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
-        p->depth = 0;
+    if (p->depth > p->cap) { /* a frame counted but not kept (out of memory) */
+        p->depth--;
         return;
     }
+    /* The frame of the returning function: the top one, unless returns were lost above
+     * it (the process's call flag was off a while), then one a little further down; a
+     * return matching none is another tool's (OTP < 27 shares patterns), not ours. */
+    ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
+    uint32_t at = p->depth, floor = p->depth > RETURN_SEARCH ? p->depth - RETURN_SEARCH : 0;
+    while (at > floor && memcmp(es_key_bytes(p->frames[at - 1].mf), called, sizeof called) != 0)
+        at--;
+    if (at == floor) return;
+    for (uint32_t d = at; d < p->depth; d++) mi_free(p->frames[d].cause);
+    p->depth = at - 1;
+    frame f = p->frames[p->depth];
+    uint32_t half = atomic_load_explicit(&t->max_frames, memory_order_relaxed) / 2;
+    if (p->warned && p->depth < half / 2) p->warned = false;
     if (f.callback) {
         if (!exception) record_state(env, t, step, pid, &f, extra);
         mi_free(f.cause);
@@ -638,8 +699,11 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     uint32_t step = atomic_load_explicit(&t->step, memory_order_relaxed);
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
 
+    ERL_NIF_TERM ms_result;
     if (tag == A.call) {
-        on_call(env, t, step, pid, term);
+        on_call(env, t, step, pid, tracee, term,
+                enif_get_map_value(env, argv[4], A.match_spec_result, &ms_result) &&
+                    ms_result == A.returns);
         return A.ok;
     }
     if (tag == A.return_from || tag == A.exception_from) {

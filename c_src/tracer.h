@@ -22,17 +22,33 @@
  * (only its own scheduler touches it), so durations are recursion-safe. A GenServer
  * state equal to the previous one is not stored again.
  *
+ * Return frames: a call whose match spec has {return_trace} pushes a frame on the
+ * traced process's own stack (3 words on OTP 25/26, 4 on 27+); a traced tail-recursive
+ * loop would grow it without bound. ElixirScope's return-tracing match specs carry the
+ * marker {message, ES_TRACER_RETURNS}, seen here as the call's match_spec_result: only
+ * those calls keep a frame here (calls of calls-only patterns, or of another tool's,
+ * are recorded without one). enabled/3 discards a process's calls while it holds
+ * `max_frames` of them (set from Elixir to the bound in words divided by the frame
+ * size), so no further frame is pushed; at half of it the tracer's `owner` gets
+ * {:elixir_scope_frames, pid, {m, f, arity}, depth} once (again after the depth fell
+ * below a quarter), to switch that function to calls only.
+ *
  * Governor steps (set from Elixir, enforced here): 0 full payloads, 1 payloads over
  * `truncate_bytes` become truncated markers, 2 metadata only, 3 non-critical events
  * sampled at `sample_rate` of step 3, 4 non-critical events off.
  *
  * Thread-safety: the callbacks run concurrently on every scheduler; control NIFs
- * (watch, level, step, stop) may run at any time from any process.
+ * (watch, level, step, stop, max_frames, owner) may run at any time from any process.
  */
 #ifndef ES_TRACER_H
 #define ES_TRACER_H
 
 #include <erl_nif.h>
+
+/* The atom of the return-tracing marker, and the frame bound before Elixir sets one
+ * (100,000 words at 4 words a frame). */
+#define ES_TRACER_RETURNS "$elixir_scope_returns"
+#define ES_TRACER_MAX_FRAMES 25000
 
 int es_tracer_load(ErlNifEnv *env);
 

@@ -170,7 +170,8 @@ defmodule ElixirScope do
         else: []
       ) ++
       if(config.phoenix, do: [{ElixirScope.Phoenix, config}], else: []) ++
-      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: [])
+      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: []) ++
+      [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
   end
 
   @doc """
@@ -287,14 +288,35 @@ defmodule ElixirScope do
     do: raise(ArgumentError, "untrace_process/1 expects a pid, got: #{inspect(other)}")
 
   @doc """
-  Traces every function of `module`, local calls included, in every process not traced
-  by another tool: arguments, return value or exception, and duration.
-  """
-  @spec trace_module(module()) :: :ok | {:error, term()}
-  def trace_module(module) when is_atom(module), do: Tracing.call({:trace_module, module})
+  Traces every function of `module`, local calls included, in every process (on OTP
+  < 27, every process not traced by another tool): arguments, return value or
+  exception, and duration.
 
-  def trace_module(other),
-    do: raise(ArgumentError, "trace_module/1 expects a module, got: #{inspect(other)}")
+  With `returns: false` only the calls are recorded (arguments, no result or duration):
+  a traced call that also reports its return leaves a frame on the caller's stack until
+  it returns, so a tail-recursive function (a receive loop, a list walker) traced with
+  returns grows its process's stack by one frame (3 words on OTP 25/26, 4 on 27+) per
+  iteration. ElixirScope never lets a process hold more than 100,000 words of them: a
+  process that reaches half of that has the function it is in switched to calls only,
+  with a `:governor` event (reason `:return_frames`) and one log line, and calls past the
+  bound are not recorded until its stack unwinds.
+  """
+  @spec trace_module(module(), keyword()) :: :ok | {:error, term()}
+  def trace_module(module, opts \\ [])
+
+  def trace_module(module, opts) when is_atom(module),
+    do: Tracing.call({:trace_module, module, returns_option!(opts, "trace_module/2")})
+
+  def trace_module(other, _opts),
+    do: raise(ArgumentError, "trace_module/2 expects a module, got: #{inspect(other)}")
+
+  defp returns_option!(opts, fun) do
+    case opts do
+      [] -> true
+      [returns: returns] when is_boolean(returns) -> returns
+      _ -> raise ArgumentError, "#{fun} takes returns: boolean, got: #{inspect(opts)}"
+    end
+  end
 
   @doc "Stops tracing the functions of `module`."
   @spec stop_trace_module(module()) :: :ok | {:error, :not_running}
@@ -304,16 +326,22 @@ defmodule ElixirScope do
   def stop_trace_module(other),
     do: raise(ArgumentError, "stop_trace_module/1 expects a module, got: #{inspect(other)}")
 
-  @doc "Traces one function, given as `{module, function, arity}`."
-  @spec trace_function({module(), atom(), non_neg_integer()}) :: :ok | {:error, term()}
-  def trace_function({m, f, a} = mfa) when is_atom(m) and is_atom(f) and is_integer(a) and a >= 0,
-    do: Tracing.call({:trace_function, mfa})
+  @doc """
+  Traces one function, given as `{module, function, arity}`, as `trace_module/2` does
+  (`returns: false` too).
+  """
+  @spec trace_function({module(), atom(), non_neg_integer()}, keyword()) :: :ok | {:error, term()}
+  def trace_function(mfa, opts \\ [])
 
-  def trace_function(other),
+  def trace_function({m, f, a} = mfa, opts)
+      when is_atom(m) and is_atom(f) and is_integer(a) and a >= 0,
+      do: Tracing.call({:trace_function, mfa, returns_option!(opts, "trace_function/2")})
+
+  def trace_function(other, _opts),
     do:
       raise(
         ArgumentError,
-        "trace_function/1 expects {module, function, arity}, got: #{inspect(other)}"
+        "trace_function/2 expects {module, function, arity}, got: #{inspect(other)}"
       )
 
   @doc "Changes the tracing level of a running ElixirScope. See the module doc."

@@ -8,7 +8,8 @@ defmodule ElixirScope.Config do
   # 1 process lifecycle, 2 messages, 4 function calls, 8 GenServer states.
   @masks %{full: 15, messages_only: 2, states_only: 8, minimal: 9, off: 0}
 
-  # The persister's options and defaults are its own (ElixirScope.Persister).
+  # The persister's options and defaults are its own (ElixirScope.Persister). The
+  # default of :lifecycle depends on the OTP release (lifecycle_default/0).
   @own_defaults [
     storage: :ets,
     phoenix: false,
@@ -25,7 +26,9 @@ defmodule ElixirScope.Config do
     max_bytes_per_sec: 64 * 1024 * 1024,
     governor_interval: 100,
     flight_recorder: nil,
-    redact: ["password", "token", "secret"]
+    redact: ["password", "token", "secret"],
+    lifecycle: nil,
+    rearm: true
   ]
 
   @defaults @own_defaults ++ ElixirScope.Persister.defaults()
@@ -48,8 +51,19 @@ defmodule ElixirScope.Config do
     Enum.each(merged, &check!/1)
     # The store and the persister check their own options.
     ElixirScope.TraceDB.validate_options!(Keyword.take(merged, @store_keys))
-    merged |> Map.new() |> Map.merge(ElixirScope.Persister.validate!(persist))
+
+    merged
+    |> Map.new()
+    |> Map.update!(:lifecycle, &(&1 || lifecycle_default()))
+    |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
+
+  # Lifecycle of every process: on OTP 27+ it runs in ElixirScope's own trace session and
+  # costs nobody else anything; before, it would take every process's one tracer slot
+  # from tools that come later, so it is asked for.
+  @doc false
+  def lifecycle_default,
+    do: if(ElixirScope.Tracing.backend() == ElixirScope.Tracing.Session, do: :all, else: :traced)
 
   def store_options(config), do: config |> Map.take(@store_keys) |> Map.to_list()
 
@@ -57,11 +71,16 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
   defp check!({key, v})
-       when key in [:phoenix, :trace_all, :ai_integration] and is_boolean(v),
+       when key in [:phoenix, :trace_all, :ai_integration, :rearm] and is_boolean(v),
        do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm],
     do: bad(key, "a boolean", v)
+
+  defp check!({:lifecycle, v}) when v in [nil, :all, :traced], do: :ok
+
+  defp check!({:lifecycle, v}),
+    do: bad(:lifecycle, ":all (every process) or :traced (processes ElixirScope traces)", v)
 
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
 
