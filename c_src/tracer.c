@@ -20,6 +20,10 @@ enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY 
 /* How far down a process's frames a return that does not match the top one is looked
  * for (see on_return). */
 #define RETURN_SEARCH 64
+/* Frames between the soft bound, where a process's calls are discarded until its owner
+ * acknowledged (frames_ok) that the functions that pushed them are calls only now, and
+ * max_frames, where they are discarded whatever (see frame_bounds). */
+#define FRAME_HEADROOM 1024
 
 typedef struct frame {
     int64_t ts;
@@ -36,7 +40,7 @@ typedef struct frame {
 
 typedef struct proc {
     uint32_t depth, cap; /* frames in use (may exceed cap when out of memory), allocated */
-    bool warned;         /* the owner was told this process's frames passed half the bound */
+    bool warned;         /* the owner was told this process's frames passed half the soft bound */
     ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
     es_key *last_mf, *last_module;
     frame *frames;
@@ -89,10 +93,12 @@ typedef struct es_tracer {
     proc *_Atomic *procs;
     gs_watch *gs;
     _Atomic uint8_t *modules, *functions;
+    _Atomic uint8_t *passing; /* by pid key: frames_ok received, calls go on past the soft bound */
     es_key *k_send, *k_receive, *k_call, *k_return, *k_exception, *k_state, *k_spawn, *k_exit,
         *k_crash, *k_link, *k_unlink, *k_register, *k_unregister;
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;
+        _Atomic uint64_t discarded; /* calls not traced for the frame bound (never reset) */
     } counts[SHARDS];
 } es_tracer;
 
@@ -109,7 +115,7 @@ static struct {
         register_, unregister, trace_status, trace, discard, remove, extra, normal, shutdown, reply,
         noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue, mask, step,
         truncate_bytes, step3_rate, stopped, module, function, genserver, initial, max_frames,
-        owner, match_spec_result, returns, frames_msg;
+        owner, match_spec_result, returns, frames_msg, frames_ok;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;
@@ -152,6 +158,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     es_vm_free(t->gs, n * sizeof *t->gs);
     es_vm_free((void *)t->modules, n);
     es_vm_free((void *)t->functions, n);
+    es_vm_free((void *)t->passing, n);
     if (t->store_ref) enif_release_resource(t->store_ref);
     mi_free(t);
 }
@@ -199,6 +206,7 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(match_spec_result, "match_spec_result");
     ATOM(returns, ES_TRACER_RETURNS);
     ATOM(frames_msg, "elixir_scope_frames");
+    ATOM(frames_ok, "frames_ok");
     ATOM(args, "args");
     ATOM(result, "result");
     ATOM(class_, "class");
@@ -250,7 +258,8 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->gs = es_vm_zalloc(n * sizeof *t->gs);
     t->modules = es_vm_zalloc(n);
     t->functions = es_vm_zalloc(n);
-    if (!t->procs || !t->gs || !t->modules || !t->functions)
+    t->passing = es_vm_zalloc(n);
+    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing)
         return es_raise_arg(env, "out of memory creating the tracer");
     enif_keep_resource(ref);
     t->store_ref = ref;
@@ -317,8 +326,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, argv[1], &n, &el) || n < 2)
-        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                                 "{:genserver, pid, module, state}");
+        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
+                                 "{:genserver, pid, module, state} or {:frames_ok, pid}");
     es_store *s = t->store;
     if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
         es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
@@ -330,6 +339,12 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         es_key *mf = es_codec_mf_key(s, el[1], el[2], true);
         if (!mf) return es_raise_arg(env, "too many distinct functions to index (max_keys)");
         atomic_store(&t->functions[mf->id], el[3] == es_atom.true_);
+        return A.ok;
+    }
+    if (el[0] == A.frames_ok && n == 2 && enif_is_pid(env, el[1])) {
+        es_key *pid = es_codec_pid_key(env, s, el[1], true);
+        if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
+        atomic_store(&t->passing[pid->id], 1);
         return A.ok;
     }
     if (el[0] == A.genserver && n == 4 && enif_is_pid(env, el[1]) && enif_is_atom(env, el[2])) {
@@ -365,8 +380,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         atomic_store(&w->module, (uint64_t)el[2]);
         return A.ok;
     }
-    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                             "{:genserver, pid, module, state}");
+    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
+                             "{:genserver, pid, module, state} or {:frames_ok, pid}");
 }
 
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -381,6 +396,15 @@ ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     return enif_make_tuple2(env, enif_make_uint64(env, events), enif_make_uint64(env, bytes));
 }
 
+ERL_NIF_TERM es_tracer_discarded(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    uint64_t discarded = 0;
+    for (int i = 0; i < SHARDS; i++) discarded += atomic_load(&t->counts[i].discarded);
+    return enif_make_uint64(env, discarded);
+}
+
 /* ---- callbacks ------------------------------------------------------------------- */
 
 static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
@@ -392,13 +416,34 @@ static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
     return p;
 }
 
-/* True when the tracee holds max_frames return frames of ours: a call traced now would
- * push one more (its match spec's return_trace), so enabled/3 discards it before the
- * match spec runs. */
+/* The frame bounds of a process: `hard` (max_frames) and `soft`, below it by the
+ * headroom; `half` of soft, where the owner is first told. */
+typedef struct bounds {
+    uint32_t hard, soft, half;
+} bounds;
+
+static inline bounds frame_bounds(es_tracer *t) {
+    uint32_t hard = atomic_load_explicit(&t->max_frames, memory_order_relaxed);
+    uint32_t room = hard / 4 < FRAME_HEADROOM ? hard / 4 : FRAME_HEADROOM;
+    return (bounds){hard, hard - room, (hard - room) / 2};
+}
+
+/* Whether a call of the tracee must not be traced, lest it push a return frame past its
+ * bound (its match spec's return_trace runs only if the call is traced): from the soft
+ * bound until the owner acknowledged (frames_ok), and at max_frames whatever. Counted. */
 static bool frames_full(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee) {
     es_key *pid = tracee_key(env, t, tracee);
     proc *p = pid ? proc_of(t, pid->id, false) : NULL;
-    return p && p->depth >= atomic_load_explicit(&t->max_frames, memory_order_relaxed);
+    if (!p) return false;
+    bounds b = frame_bounds(t);
+    if (p->depth < b.soft) return false;
+    if (p->depth < b.hard && atomic_load_explicit(&t->passing[pid->id], memory_order_relaxed))
+        return false;
+    unsigned sh = es_thread_shard();
+    atomic_store_explicit(&t->counts[sh].discarded,
+                          atomic_load_explicit(&t->counts[sh].discarded, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return true;
 }
 
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -412,7 +457,7 @@ ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (tag == A.spawn) return mask & T_LIFECYCLE ? A.trace : A.discard;
     if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
         return A.discard;
-    if (tag == A.call) /* at max_frames, a call would push one return frame too many */
+    if (tag == A.call) /* at its bound, a call could push one return frame too many */
         return mask & (T_CALLS | T_STATES) && !frames_full(env, t, argv[2]) ? A.trace : A.discard;
     uint32_t cat = 0;
     if (tag == A.send || tag == A.receive)
@@ -529,9 +574,9 @@ static inline void call_event(es_event_in *in, int64_t ts, es_key *type, es_key 
     in->sampled = false, in->payload = NULL, in->payload_len = 0;
 }
 
-/* Tells the tracer's owner (the Tracing process) that `tracee` holds half of max_frames
- * return frames, the last pushed by a call of m:f/arity: it switches that function to
- * calls only before enabled/3 has to discard the process's calls. */
+/* Tells the tracer's owner (the Tracing process) that `tracee` holds `depth` return
+ * frames, the last pushed by a call of m:f/arity: it switches that function to calls
+ * only and answers {:frames_ok, pid} (es_tracer_watch). */
 static void tell_owner(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, const ERL_NIF_TERM *mf,
                        unsigned arity, uint32_t depth) {
     ErlNifPid to = {.pid = (ERL_NIF_TERM)atomic_load_explicit(&t->owner, memory_order_relaxed)};
@@ -567,9 +612,13 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
             return;
         }
         f = &p->frames[p->depth++];
-        uint32_t half = atomic_load_explicit(&t->max_frames, memory_order_relaxed) / 2;
-        if (p->depth >= half && !p->warned) {
+        /* Told at half the soft bound, and again halfway into the headroom (a second
+         * function growing the stack, after the first went to calls only). */
+        bounds b = frame_bounds(t);
+        if (p->depth >= b.half && !p->warned) {
             p->warned = true;
+            tell_owner(env, t, tracee, el, arity, p->depth);
+        } else if (p->depth == b.soft + (b.hard - b.soft) / 2) {
             tell_owner(env, t, tracee, el, arity, p->depth);
         }
     }
@@ -653,8 +702,10 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     for (uint32_t d = at; d < p->depth; d++) mi_free(p->frames[d].cause);
     p->depth = at - 1;
     frame f = p->frames[p->depth];
-    uint32_t half = atomic_load_explicit(&t->max_frames, memory_order_relaxed) / 2;
-    if (p->warned && p->depth < half / 2) p->warned = false;
+    if (p->warned && p->depth < frame_bounds(t).half / 2) { /* unwound: a new episode */
+        p->warned = false;
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
+    }
     if (f.callback) {
         if (!exception) record_state(env, t, step, pid, &f, extra);
         mi_free(f.cause);
@@ -775,6 +826,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
         proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;

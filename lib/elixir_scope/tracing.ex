@@ -110,9 +110,11 @@ defmodule ElixirScope.Tracing do
   # configuration says so (trace_all, lifecycle: :all) — ElixirScope's own processes,
   # started by then, excepted — and the processes running now are recorded.
   def arm do
-    # Run by the supervisor itself, which is linked to its children.
+    # Run by the supervisor itself, linked to its children; proc_lib names a parent in
+    # their ancestors by its registered name when it has one.
+    me = [self() | List.wrap(Process.info(self(), :registered_name) |> elem(1))]
     {:links, links} = Process.info(self(), :links)
-    own = [self() | Enum.filter(links, &child?/1)]
+    own = [self() | Enum.filter(links, &(is_pid(&1) and hd(ancestors(&1) ++ [nil]) in me))]
 
     case call({:arm, own}) do
       :ok -> :ignore
@@ -120,15 +122,10 @@ defmodule ElixirScope.Tracing do
     end
   end
 
-  defp child?(pid) do
-    sup = self()
-    is_pid(pid) and match?({:dictionary, %{"$ancestors": [^sup | _]}}, dictionary(pid))
-  end
-
-  defp dictionary(pid) do
+  defp ancestors(pid) do
     case Process.info(pid, :dictionary) do
-      {:dictionary, dict} -> {:dictionary, Map.new(dict)}
-      nil -> nil
+      {:dictionary, dict} -> Keyword.get(dict, :"$ancestors", [])
+      nil -> []
     end
   end
 
@@ -239,6 +236,7 @@ defmodule ElixirScope.Tracing do
       modules: Map.keys(state.modules),
       functions: Map.keys(state.functions),
       calls_only: Enum.sort(MapSet.to_list(state.calls_only)),
+      discarded_calls: Native.tracer_discarded(state.tracer),
       watchdog: Watchdog.report(state.watchdog)
     }
 
@@ -252,33 +250,38 @@ defmodule ElixirScope.Tracing do
     {:noreply, state}
   end
 
-  # From the C tracer: `pid` holds half the return frames it may; the last pushed by
-  # `mfa`. Most likely a tail-recursive loop: mfa goes to calls only.
+  # From the C tracer: `pid` holds `depth` of ElixirScope's return frames, the last
+  # pushed by a call of `mfa`: most likely a tail-recursive loop. mfa goes to calls only
+  # (the first time: with a :governor event and a log line), then the tracer hears that
+  # the process's calls may go on (it discards them from its soft bound until then).
   def handle_info({:elixir_scope_frames, pid, {m, f, a} = mfa, depth}, state) do
-    if mfa in state.calls_only or not returns_traced?(state, mfa) do
-      {:noreply, state}
-    else
-      state = %{state | calls_only: MapSet.put(state.calls_only, mfa)} |> set_patterns(m)
-      max_frames = div(@max_frame_words, state.frame_words)
+    state =
+      if mfa in state.calls_only or not returns_traced?(state, mfa) do
+        state
+      else
+        state.backend.function(state.handle, mfa, @calls_only_ms)
 
-      TraceDB.store_event(:governor, %{
-        reason: :return_frames,
-        pid: pid,
-        mfa: mfa,
-        frames: depth,
-        max_frames: max_frames,
-        words_per_frame: state.frame_words
-      })
+        TraceDB.store_event(:governor, %{
+          reason: :return_frames,
+          pid: pid,
+          mfa: mfa,
+          frames: depth,
+          max_frames: div(@max_frame_words, state.frame_words),
+          words_per_frame: state.frame_words
+        })
 
-      Logger.warning(
-        "ElixirScope: #{inspect(pid)} holds #{depth} return frames of " <>
-          "#{inspect(m)}.#{f}/#{a} (a tail-recursive loop?): it is now traced calls only " <>
-          "(no returns or durations), so no process's stack holds more than " <>
-          "#{@max_frame_words} words of ElixirScope's return frames"
-      )
+        Logger.warning(
+          "ElixirScope: #{inspect(pid)} holds #{depth} return frames of " <>
+            "#{inspect(m)}.#{f}/#{a} (a tail-recursive loop?): it is now traced calls only " <>
+            "(no returns or durations), so that no process's stack holds more than " <>
+            "#{@max_frame_words} words of ElixirScope's return frames"
+        )
 
-      {:noreply, state}
-    end
+        %{state | calls_only: MapSet.put(state.calls_only, mfa)}
+      end
+
+    Native.tracer_watch(state.tracer, {:frames_ok, pid})
+    {:noreply, state}
   end
 
   def handle_info(_other, state), do: {:noreply, state}
