@@ -28,6 +28,7 @@ ErlNifResourceType *es_store_resource_type;
 
 static void store_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
+    es_persist_forget(((es_ref *)obj)->store);
     es_store_free(((es_ref *)obj)->store);
 }
 
@@ -484,7 +485,11 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     es_clock_calibrate(runtime_monotonic);
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
                                                      ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!es_store_resource_type) return 1;
+    if (!es_store_resource_type || !es_persist_load()) return 1;
+#if ERL_NIF_MAJOR_VERSION > 2 || (ERL_NIF_MAJOR_VERSION == 2 && ERL_NIF_MINOR_VERSION >= 17)
+    /* OTP 26+: the persisters' last events reach disk on erlang:halt/0,1 (persist.h). */
+    if (enif_set_option(env, ERL_NIF_OPT_ON_HALT, es_persist_on_halt) != 0) return 1;
+#endif
     return es_tracer_load(env);
 }
 
@@ -508,6 +513,7 @@ static ErlNifFunc funcs[] = {
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"export_chrome", 3, es_nif_export_chrome, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"dump", 5, es_nif_dump, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"persist_on_halt", 4, es_nif_persist_on_halt, 0},
     {"load", 4, es_nif_load, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"export_mermaid", 5, es_nif_export_mermaid, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"perf", 2, es_nif_perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},

@@ -45,6 +45,7 @@ defmodule ElixirScope.Native do
   def export_chrome(_store, _path, _filters), do: not_loaded()
   def dump(_store, _path, _selection, _mode, _segment_bytes), do: not_loaded()
   def load(_store, _path, _offset, _index), do: not_loaded()
+  def persist_on_halt(_store, _path, _last_id, _segment_bytes), do: not_loaded()
   def export_mermaid(_store, _path, _filters, _pids, _busiest), do: not_loaded()
   def perf(_store, _module), do: not_loaded()
   def slowest(_store, _limit, _module), do: not_loaded()
