@@ -29,6 +29,8 @@ defmodule ElixirScope do
   |---|---|---|
   | `:tracing_level` | `:full` | what is recorded, see below |
   | `:trace_all` | `false` | trace every process (messages, lifecycle, calls of traced functions) |
+  | `:lifecycle` | `:all` on OTP 27+, `:traced` before | `:all`: spawn, exit and links of every process, traced or not; `:traced`: of traced processes only. On OTP 27+ it runs in ElixirScope's own trace session; before, it takes the one tracer slot of every process no other tool holds yet, hence opt-in there |
+  | `:rearm` | `true` | OTP < 27: when another tool's cleanup removed ElixirScope's flags or patterns, set them again where still free (see `tracing_info/0`) |
   | `:sample_rate` | `1.0` | share of non-critical events kept |
   | `:max_events` | `1_000_000` | events kept; oldest pruned first |
   | `:max_bytes` | 256 MiB | payload bytes kept; oldest pruned first |
@@ -61,6 +63,16 @@ defmodule ElixirScope do
   Crashes (abnormal exits) are recorded at every level but `:off`, and spawn, exit,
   crash and governor events are never sampled out. See `ElixirScope.Governor` for what
   happens under overload.
+
+  ## Beside other tracing tools
+
+  On OTP 27+ everything ElixirScope traces is in a trace session of its own: `:dbg`,
+  recon, redbug or the legacy `:erlang.trace/3` API can trace the same processes and
+  functions at the same time, and their cleanup leaves ElixirScope's tracing alone. On
+  OTP 25/26 a process has one tracer and patterns are shared: a watchdog notices when
+  another tool removed ElixirScope's flags or patterns, records and logs it, and sets
+  them again where still free (`rearm: false` to leave them). On every OTP, patterns a
+  module reload dropped are set again. See the README's "Production safety".
   """
 
   alias ElixirScope.{Config, Tracing, TraceDB}
@@ -238,9 +250,10 @@ defmodule ElixirScope do
   Traces a process: its messages, its lifecycle, calls of traced functions, and, if it
   is a GenServer, its state changes (see `trace_genserver/1`).
 
-  Returns `{:error, {:traced_by_another_tool, tracer}}` when another tool (`:dbg`,
-  recon, ...) already traces it: a process has one tracer and ElixirScope does not take
-  it over.
+  On OTP < 27 it returns `{:error, {:traced_by_another_tool, tracer}}` when another tool
+  (`:dbg`, recon, ...) already traces the process: a process has one tracer there, and
+  ElixirScope does not take it over. On OTP 27+ each tool traces in its own session, so
+  the process is traced by both.
   """
   @spec trace_process(pid()) :: :ok | {:error, term()}
   def trace_process(pid) when is_pid(pid), do: Tracing.call({:trace_process, pid})
@@ -366,7 +379,14 @@ defmodule ElixirScope do
     if TraceDB.lookup(TraceDB), do: TraceDB.set_sample_rate(rate), else: {:error, :not_running}
   end
 
-  @doc "What ElixirScope traces now: level, GenServers, modules and functions."
+  @doc """
+  What ElixirScope traces now: `level`, `trace_all`, `lifecycle`, `session` (whether it
+  traces through its own trace session, OTP 27+), `genservers`, `modules`, `functions`,
+  `calls_only` (functions the return-frame bound switched to calls only, see
+  `trace_module/2`), `discarded_calls` (calls not recorded at that bound) and `watchdog`
+  (OTP < 27: how many times another tool removed ElixirScope's tracing, and the last
+  time's report).
+  """
   @spec tracing_info() :: map() | {:error, :not_running}
   def tracing_info, do: Tracing.call(:info)
 

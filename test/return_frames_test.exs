@@ -54,6 +54,10 @@ defmodule ElixirScope.ReturnFramesTest do
         assert event.frames * event.words_per_frame <= @bound
         assert event.max_frames * event.words_per_frame <= @bound
         assert ElixirScope.tracing_info().calls_only == [{Loop, :loop, 2}]
+        {text, _} = ElixirScope.MCP.Tools.status(%{}, %{})
+
+        assert text =~
+                 "Calls only (return frames bounded): ElixirScope.ReturnFramesTest.Loop.loop/2"
 
         # every call is recorded but those the tracer had to discard while the
         # process held as many frames as it may (counted) before the switch

@@ -69,6 +69,14 @@ defmodule ElixirScope.TracingWatchdogTest do
         assert %{removals: 1, rearm: true, last: %{rearmed: true, processes: 1}} =
                  ElixirScope.tracing_info().watchdog
 
+        # and in the MCP server's status tool
+        {text, structured} = ElixirScope.MCP.Tools.status(%{}, %{})
+
+        assert text =~
+                 "Removed by another tool: 1 time(s), last #{event.patterns} patterns, 1 processes, new processes; re-armed"
+
+        assert structured["tracingRemovedByOtherTools"] == 1
+
         # quiet once re-armed: no second event
         Process.sleep(100)
         assert removals() == 1
