@@ -19,12 +19,22 @@ NIF      := priv/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs
+                libcjson-dev pkg-config gcc make nodejs zstd
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
+# A real Phoenix application (test/phoenix_app) for the Phoenix integration tests and bench,
+# built from the Phoenix sources in ../shared/phoenix when they are there (hex.pm is
+# unreachable), once per OTP release.
+PHOENIX_TAR     := $(wildcard ../shared/phoenix/phoenix-1.7.21-deps.tar.zst)
+PHOENIX_DEPS    := build/phoenix-1.7.21-deps
+OTP_RELEASE     := $(shell erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().' 2>/dev/null)
+# (ElixirScope.Test.PhoenixApp loads it from there.)
+SCOPE_APP_BUILD := $(CURDIR)/build/otp$(OTP_RELEASE)/scope_app
+
+.PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean \
+        phoenix-app
 
 all: nif
 
@@ -63,8 +73,22 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup $(NODE_MODULES)
+test-elixir: setup $(NODE_MODULES) phoenix-app
 	mix test
+
+$(PHOENIX_DEPS)/.unpacked: $(PHOENIX_TAR)
+	@mkdir -p build
+	tar --zstd -xf $< -C build
+	@touch $@
+
+phoenix-app: setup
+ifneq ($(PHOENIX_TAR),)
+	@$(MAKE) --no-print-directory $(PHOENIX_DEPS)/.unpacked
+	cd test/phoenix_app && MIX_ENV=prod MIX_BUILD_PATH=$(SCOPE_APP_BUILD) \
+	  PHOENIX_DEPS=$(CURDIR)/$(PHOENIX_DEPS) mix compile
+else
+	@echo "phoenix-app: ../shared/phoenix is absent: the Phoenix integration tests will be skipped"
+endif
 
 # The official MCP client and conformance scenarios, at the versions of the lockfile.
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json

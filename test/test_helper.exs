@@ -1,1 +1,9 @@
-ExUnit.start()
+exclude =
+  if ElixirScope.Test.PhoenixApp.available?() do
+    []
+  else
+    IO.puts(ElixirScope.Test.PhoenixApp.skip_reason())
+    [:phoenix_app]
+  end
+
+ExUnit.start(exclude: exclude)
