@@ -30,7 +30,16 @@ APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcrit
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format format-check clean
+# A real Phoenix application (test/phoenix_app) for the Phoenix integration tests and bench,
+# built from the Phoenix sources in ../shared/phoenix when they are there (hex.pm is
+# unreachable), once per OTP release.
+PHOENIX_TAR     := $(wildcard ../shared/phoenix/phoenix-1.7.21-deps.tar.zst)
+PHOENIX_DEPS    := build/phoenix-1.7.21-deps
+# (ElixirScope.Test.PhoenixApp loads it from there.)
+SCOPE_APP_BUILD := $(CURDIR)/build/otp$(OTP_RELEASE)/scope_app
+
+.PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format \
+        format-check clean phoenix-app
 
 all: nif
 
@@ -69,7 +78,7 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup $(NODE_MODULES)
+test-elixir: setup $(NODE_MODULES) phoenix-app
 	mix test
 
 # The whole suite again on OTP 27 + Elixir 1.18, the toolchain of ../shared/toolchains
@@ -80,6 +89,20 @@ test-otp27: setup
 	@test -x $(TOOLCHAINS)/otp27 || { echo "test-otp27: no $(TOOLCHAINS)/otp27"; exit 1; }
 	env="$$($(TOOLCHAINS)/otp27)" && eval "$$env" && \
 	  $(MAKE) --no-print-directory test-c test-elixir
+
+$(PHOENIX_DEPS)/.unpacked: $(PHOENIX_TAR)
+	@mkdir -p build
+	tar --zstd -xf $< -C build
+	@touch $@
+
+phoenix-app: setup
+ifneq ($(PHOENIX_TAR),)
+	@$(MAKE) --no-print-directory $(PHOENIX_DEPS)/.unpacked
+	cd test/phoenix_app && MIX_ENV=prod MIX_BUILD_PATH=$(SCOPE_APP_BUILD) \
+	  PHOENIX_DEPS=$(CURDIR)/$(PHOENIX_DEPS) mix compile
+else
+	@echo "phoenix-app: ../shared/phoenix is absent: the Phoenix integration tests will be skipped"
+endif
 
 # The official MCP client and conformance scenarios, at the versions of the lockfile.
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json

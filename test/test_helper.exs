@@ -15,4 +15,12 @@ IO.puts(
 halt_flush = if String.to_integer(System.otp_release()) < 26, do: [:halt_flush], else: []
 if halt_flush != [], do: IO.puts("OTP < 26: tests tagged :halt_flush are excluded")
 
-ExUnit.start(exclude: [other | halt_flush])
+phoenix_app =
+  if ElixirScope.Test.PhoenixApp.available?() do
+    []
+  else
+    IO.puts(ElixirScope.Test.PhoenixApp.skip_reason())
+    [:phoenix_app]
+  end
+
+ExUnit.start(exclude: [other | halt_flush ++ phoenix_app])
