@@ -11,7 +11,8 @@ OTP_RELEASE ?= $(word 2,$(ERL_INFO))
 ERL_CFLAGS  := -I$(ERL_ROOT)/usr/include
 CC         ?= cc
 CFLAGS     ?= -O2
-CFLAGS     += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
+# (kept when CFLAGS comes from the command line, as in test-sanitize)
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
 ZSTD_LIBS  := $(shell pkg-config --libs libzstd 2>/dev/null)
 CJSON_LIBS := $(or $(shell pkg-config --libs libcjson 2>/dev/null),-lcjson)
 CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
@@ -110,12 +111,19 @@ $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
-# under TSan).
+# under TSan), then the NIF itself (tracer, JSON, diffs, persistence) under
+# AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for the
+# ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
 TSAN_TESTS := test_intern test_stress test_clock
+SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
+                      test/module_reload_test.exs test/trace_session_test.exs \
+                      test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
+                      test/persister_test.exs test/trace_db_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
-	$(MAKE) test-c CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	$(MAKE) test-c CC=clang CFLAGS="$(SANITIZE)"
 	$(MAKE) clean-tests
 	@mkdir -p build
 	@for t in $(TSAN_TESTS); do \
@@ -124,6 +132,12 @@ test-sanitize: setup
 	  echo "== TSan $$t"; TSAN_OPTIONS=halt_on_error=1 ./build/tsan_$$t || exit 1; \
 	done
 	rm -f build/tsan_*
+	rm -f $(NIF)
+	$(MAKE) nif CC=gcc CFLAGS="$(SANITIZE)"
+	@echo "== the NIF under ASan+UBSan: $(NIF_SANITIZE_TESTS)"
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  mix test $(NIF_SANITIZE_TESTS); status=$$?; rm -f $(NIF); $(MAKE) nif; exit $$status
 
 clean-tests:
 	rm -rf build/test_*

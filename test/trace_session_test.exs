@@ -18,6 +18,8 @@ defmodule ElixirScope.TraceSessionTest do
 
   @moduletag :trace_sessions
   @moduletag :capture_log
+  # (compiled on every OTP, run on 27+)
+  @compile {:no_warn_undefined, :trace}
 
   import ElixirScope.Test.Stores, only: [clean_slate: 1]
   setup :clean_slate
