@@ -427,9 +427,8 @@ defmodule ElixirScope.Tracing do
 
   defp pattern_keys(state, m), do: for({key, _} <- patterns(state, m), do: key)
 
-  @doc false
-  # The match spec a function gets from ElixirScope, or nil (for the watchdog).
-  def expected_match_spec(state, {m, f, a}) do
+  # The match spec a function gets from ElixirScope, or nil.
+  defp expected_match_spec(state, {m, f, a}) do
     patterns(state, m)
     |> Enum.filter(fn {{_, pf, pa}, _} -> pf in [:_, f] and pa in [:_, a] end)
     |> List.last()
@@ -440,11 +439,13 @@ defmodule ElixirScope.Tracing do
   end
 
   defp set_patterns(state, m) do
-    for {key, ms} <- patterns(state, m), do: state.backend.function(state.handle, key, ms)
-
     case patterns(state, m) do
-      [] -> %{state | loaded: Map.delete(state.loaded, m)}
-      _ -> %{state | loaded: Map.put(state.loaded, m, md5(m))}
+      [] ->
+        %{state | loaded: Map.delete(state.loaded, m)}
+
+      patterns ->
+        for {key, ms} <- patterns, do: state.backend.function(state.handle, key, ms)
+        %{state | loaded: Map.put(state.loaded, m, md5(m))}
     end
   end
 
@@ -477,38 +478,58 @@ defmodule ElixirScope.Tracing do
 
   # A module loaded anew (Phoenix's code reloader, IEx's recompile) comes without the
   # patterns of the old code: they are set again on the new one, and that is recorded.
+  # A reload shows in the module's md5, or, for the same code loaded again, in its
+  # patterns gone: in ElixirScope's own session (OTP 27+) nothing else removes them;
+  # before, the watchdog takes that case as another tool's doing.
   defp reapply_reloaded(state) do
     Enum.reduce(state.loaded, state, fn {m, md5}, acc ->
       case md5(m) do
-        ^md5 -> acc
-        nil -> acc
-        _new -> reloaded(acc, m)
+        nil ->
+          acc
+
+        ^md5 ->
+          if acc.backend == Session and not in_place?(acc, m), do: reloaded(acc, m), else: acc
+
+        _new ->
+          reloaded(acc, m)
       end
     end)
   end
 
+  defp in_place?(state, m) do
+    ctx = %{
+      backend: state.backend,
+      handle: state.handle,
+      expected_ms: &expected_match_spec(state, &1)
+    }
+
+    Watchdog.in_place?(ctx, m, patterns(state, m))
+  end
+
   defp reloaded(state, m) do
     state = set_patterns(state, m)
-    TraceDB.store_event(:governor, %{reason: :module_reloaded, module: m})
     Logger.info("ElixirScope: #{inspect(m)} was reloaded; its trace patterns are set again")
+    TraceDB.store_event(:governor, %{reason: :module_reloaded, module: m})
     state
   end
 
   defp watchdog(%{backend: Session} = state), do: state
 
   defp watchdog(state) do
-    {watchdog, actions} =
-      Watchdog.check(state.watchdog, %{
-        backend: state.backend,
-        handle: state.handle,
-        patterns: Map.new(traced_modules(state), &{&1, patterns(state, &1)}),
-        expected_ms: &expected_match_spec(state, &1),
-        all_flags: state.all_flags,
-        pids: MapSet.to_list(state.pids)
-      })
-
+    {watchdog, actions} = Watchdog.check(state.watchdog, watchdog_context(state))
     state = %{state | watchdog: watchdog}
     Enum.reduce(actions, state, &rearm/2)
+  end
+
+  defp watchdog_context(state) do
+    %{
+      backend: state.backend,
+      handle: state.handle,
+      patterns: Map.new(traced_modules(state), &{&1, patterns(state, &1)}),
+      expected_ms: &expected_match_spec(state, &1),
+      all_flags: state.all_flags,
+      pids: MapSet.to_list(state.pids)
+    }
   end
 
   # Re-arming: only what is still free (Watchdog decided which).
