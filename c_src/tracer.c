@@ -695,10 +695,10 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
      * it (the process's call flag was off a while), then one a little further down; a
      * return matching none is another tool's (OTP < 27 shares patterns), not ours. */
     ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
-    uint32_t at = p->depth, floor = p->depth > RETURN_SEARCH ? p->depth - RETURN_SEARCH : 0;
-    while (at > floor && memcmp(es_key_bytes(p->frames[at - 1].mf), called, sizeof called) != 0)
+    uint32_t at = p->depth, lowest = p->depth > RETURN_SEARCH ? p->depth - RETURN_SEARCH : 0;
+    while (at > lowest && memcmp(es_key_bytes(p->frames[at - 1].mf), called, sizeof called) != 0)
         at--;
-    if (at == floor) return;
+    if (at == lowest) return;
     for (uint32_t d = at; d < p->depth; d++) mi_free(p->frames[d].cause);
     p->depth = at - 1;
     frame f = p->frames[p->depth];
