@@ -70,6 +70,13 @@ static bool path_of(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap) {
     return true;
 }
 
+/* A segment size (uncompressed bytes) within the bounds of persist.h. */
+#define SEGMENT_BYTES_ERROR "segment_bytes must be an integer from 4096 to 268435456"
+
+static bool segment_bytes_of(ErlNifEnv *env, ERL_NIF_TERM term, ErlNifUInt64 *out) {
+    return enif_get_uint64(env, term, out) && *out >= ES_SEGMENT_MIN && *out <= ES_SEGMENT_MAX;
+}
+
 /* ---- dump ------------------------------------------------------------------------ */
 
 typedef struct segment {
@@ -269,9 +276,8 @@ ERL_NIF_TERM es_nif_persist_on_halt(ErlNifEnv *env, int argc, const ERL_NIF_TERM
         return es_raise_arg(env, "path must be a non-empty string or nil");
     if (!enif_get_uint64(env, argv[2], &last_id))
         return es_raise_arg(env, "last_id must be a non-negative integer");
-    if (!enif_get_uint64(env, argv[3], &segment_raw) || segment_raw < ES_SEGMENT_MIN ||
-        segment_raw > ES_SEGMENT_MAX)
-        return es_raise_arg(env, "segment_bytes must be an integer from 4096 to 268435456");
+    if (!segment_bytes_of(env, argv[3], &segment_raw))
+        return es_raise_arg(env, SEGMENT_BYTES_ERROR);
     enif_mutex_lock(halt_lock);
     int slot = -1;
     for (int i = 0; i < HALT_TARGETS; i++) {
@@ -305,9 +311,8 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     /* Records per segment, by their uncompressed size: a damaged segment costs at most
      * this much, and a bigger one compresses a little better. */
     ErlNifUInt64 segment_raw;
-    if (!enif_get_uint64(env, argv[4], &segment_raw) || segment_raw < ES_SEGMENT_MIN ||
-        segment_raw > ES_SEGMENT_MAX)
-        return es_raise_arg(env, "segment_bytes must be an integer from 4096 to 268435456");
+    if (!segment_bytes_of(env, argv[4], &segment_raw))
+        return es_raise_arg(env, SEGMENT_BYTES_ERROR);
     es_hits h = {0};
     if (enif_is_list(env, argv[2])) {
         if (!es_hits_of_ids(env, s, argv[2], &h))

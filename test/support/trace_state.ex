@@ -37,26 +37,19 @@ defmodule ElixirScope.Test.TraceState do
   end
 
   @doc "The match spec ElixirScope's pattern gives a function; false when none."
-  def match_spec(mfa) do
-    if sessions?() do
-      case session() do
-        nil -> false
-        s -> elem(:trace.info(s, mfa, :match_spec), 1)
-      end
-    else
-      elem(:erlang.trace_info(mfa, :match_spec), 1)
-    end
-  end
+  def match_spec(mfa), do: function_info(mfa, :match_spec)
 
   @doc "Whether the function has a pattern of ElixirScope's: :local, or false."
-  def traced(mfa) do
+  def traced(mfa), do: function_info(mfa, :traced)
+
+  defp function_info(mfa, item) do
     if sessions?() do
       case session() do
         nil -> false
-        s -> elem(:trace.info(s, mfa, :traced), 1)
+        s -> elem(:trace.info(s, mfa, item), 1)
       end
     else
-      elem(:erlang.trace_info(mfa, :traced), 1)
+      elem(:erlang.trace_info(mfa, item), 1)
     end
   end
 
