@@ -1,11 +1,18 @@
 # ElixirScope — build, test, bench and demo. `make setup` is the single source of every
 # system package the project needs; every other target depends on it.
 
-ERL_ROOT   := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()]), halt().' 2>/dev/null)
-ERL_CFLAGS := -I$(ERL_ROOT)/usr/include
+# The OTP whose headers the NIF is built against, and its release: each OTP gets its
+# own NIF (priv/otp<release>/) and its own _build (mix.exs), so a run on one OTP never
+# loads what another built. `mix compile` passes both for the OTP it runs on.
+ERL_INFO    := $(if $(and $(ERL_ROOT),$(OTP_RELEASE)),,$(shell erl -noshell -eval \
+               'io:format("~s ~s", [code:root_dir(), erlang:system_info(otp_release)]), halt().' 2>/dev/null))
+ERL_ROOT    ?= $(word 1,$(ERL_INFO))
+OTP_RELEASE ?= $(word 2,$(ERL_INFO))
+ERL_CFLAGS  := -I$(ERL_ROOT)/usr/include
 CC         ?= cc
 CFLAGS     ?= -O2
-CFLAGS     += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
+# (kept when CFLAGS comes from the command line, as in test-sanitize)
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -pthread
 ZSTD_LIBS  := $(shell pkg-config --libs libzstd 2>/dev/null)
 CJSON_LIBS := $(or $(shell pkg-config --libs libcjson 2>/dev/null),-lcjson)
 CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
@@ -13,20 +20,29 @@ LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/store_read.c c_src/payload.c \
             c_src/pred.c c_src/query.c c_src/vocab.c c_src/history.c c_src/group.c c_src/agg.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/vocab_nif.c \
+NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/vocab_nif.c \
             c_src/spec_nif.c c_src/query_nif.c c_src/history_nif.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
             c_src/json_decode.c c_src/json_encode.c c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
-NIF      := priv/elixir_scope_nif.so
+NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs
+                libcjson-dev pkg-config gcc make nodejs zstd
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: all setup nif test test-c test-elixir test-sanitize bench demo format format-check clean
+# A real Phoenix application (test/phoenix_app) for the Phoenix integration tests and bench,
+# built from the Phoenix sources in ../shared/phoenix when they are there (hex.pm is
+# unreachable), once per OTP release.
+PHOENIX_TAR     := $(wildcard ../shared/phoenix/phoenix-1.7.21-deps.tar.zst)
+PHOENIX_DEPS    := build/phoenix-1.7.21-deps
+# (ElixirScope.Test.PhoenixApp loads it from there.)
+SCOPE_APP_BUILD := $(CURDIR)/build/otp$(OTP_RELEASE)/scope_app
+
+.PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format \
+        format-check clean phoenix-app
 
 all: nif
 
@@ -51,7 +67,7 @@ nif: $(NIF)
 # initial-exec TLS: the tracer reads thread-locals on every event, and the default
 # model for a shared library calls __tls_get_addr each time.
 $(NIF): $(NIF_SRC) $(HEADERS)
-	@mkdir -p priv
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS) $(CJSON_LIBS)
 
 build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
@@ -65,8 +81,31 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup $(NODE_MODULES)
+test-elixir: setup $(NODE_MODULES) phoenix-app
 	mix test
+
+# The whole suite again on OTP 27 + Elixir 1.18, the toolchain of ../shared/toolchains
+# (unpacked once by its script, which needs the zstd command): its own NIF and _build.
+TOOLCHAINS ?= ../shared/toolchains
+
+test-otp27: setup
+	@test -x $(TOOLCHAINS)/otp27 || { echo "test-otp27: no $(TOOLCHAINS)/otp27"; exit 1; }
+	env="$$($(TOOLCHAINS)/otp27)" && eval "$$env" && \
+	  $(MAKE) --no-print-directory test-c test-elixir
+
+$(PHOENIX_DEPS)/.unpacked: $(PHOENIX_TAR)
+	@mkdir -p build
+	tar --zstd -xf $< -C build
+	@touch $@
+
+phoenix-app: setup
+ifneq ($(PHOENIX_TAR),)
+	@$(MAKE) --no-print-directory $(PHOENIX_DEPS)/.unpacked
+	cd test/phoenix_app && MIX_ENV=prod MIX_BUILD_PATH=$(SCOPE_APP_BUILD) \
+	  PHOENIX_DEPS=$(CURDIR)/$(PHOENIX_DEPS) mix compile
+else
+	@echo "phoenix-app: ../shared/phoenix is absent: the Phoenix integration tests will be skipped"
+endif
 
 # The official MCP client and conformance scenarios, at the versions of the lockfile.
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
@@ -74,12 +113,19 @@ $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
-# under TSan).
+# under TSan), then the NIF itself (tracer, JSON, diffs, persistence) under
+# AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for the
+# ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
 TSAN_TESTS := test_intern test_stress test_clock test_paging
+SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
+                      test/module_reload_test.exs test/trace_session_test.exs \
+                      test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
+                      test/persister_test.exs test/trace_db_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
-	$(MAKE) test-c CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	$(MAKE) test-c CC=clang CFLAGS="$(SANITIZE)"
 	$(MAKE) clean-tests
 	@mkdir -p build
 	@for t in $(TSAN_TESTS); do \
@@ -88,6 +134,12 @@ test-sanitize: setup
 	  echo "== TSan $$t"; TSAN_OPTIONS=halt_on_error=1 ./build/tsan_$$t || exit 1; \
 	done
 	rm -f build/tsan_*
+	rm -f $(NIF)
+	$(MAKE) nif CC=gcc CFLAGS="$(SANITIZE)"
+	@echo "== the NIF under ASan+UBSan: $(NIF_SANITIZE_TESTS)"
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  mix test $(NIF_SANITIZE_TESTS); status=$$?; rm -f $(NIF); $(MAKE) nif; exit $$status
 
 clean-tests:
 	rm -rf build/test_*
@@ -96,11 +148,11 @@ build/bench_store: bench/bench_store.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -O2 -Ic_src -o $@ $< $(CORE_SRC) $(LIBS)
 
-build/noop_tracer.so: bench/noop_tracer.c
-	@mkdir -p build
+build/otp$(OTP_RELEASE)/noop_tracer.so: bench/noop_tracer.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $<
 
-bench: setup build/bench_store build/noop_tracer.so
+bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so
 	./build/bench_store
 	MIX_ENV=prod mix run bench/store_bench.exs
 	MIX_ENV=prod mix run bench/tracer_bench.exs
@@ -120,4 +172,4 @@ format-check:
 	mix format --check-formatted
 
 clean:
-	rm -rf build priv/*.so _build $(MCP_CLIENT)/node_modules
+	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules

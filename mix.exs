@@ -1,6 +1,8 @@
 defmodule Mix.Tasks.Compile.ElixirScopeNif do
   @moduledoc """
-  Builds ElixirScope's C core (`priv/elixir_scope_nif.so`) with `make`.
+  Builds ElixirScope's C core with `make`, against the headers of the OTP that runs
+  `mix compile`, into `priv/otp<release>/elixir_scope_nif.so` (one NIF per OTP release,
+  loaded by `ElixirScope.Native` from the one of the running OTP).
 
   hex.pm packages such as `elixir_make` are not assumed, so the project carries this
   small compiler of its own. It runs for ElixirScope itself and for any application
@@ -12,7 +14,16 @@ defmodule Mix.Tasks.Compile.ElixirScopeNif do
   def run(_args) do
     root = Path.dirname(Mix.Project.project_file())
 
-    case System.cmd("make", ["--no-print-directory", "-C", root, "nif"], stderr_to_stdout: true) do
+    args = [
+      "--no-print-directory",
+      "-C",
+      root,
+      "nif",
+      "ERL_ROOT=#{:code.root_dir()}",
+      "OTP_RELEASE=#{System.otp_release()}"
+    ]
+
+    case System.cmd("make", args, stderr_to_stdout: true) do
       {output, 0} ->
         if output =~ "cc", do: Mix.shell().info(String.trim(output))
         {:ok, []}
@@ -38,6 +49,9 @@ defmodule ElixirScope.MixProject do
       elixir: "~> 1.14",
       compilers: [:elixir_scope_nif | Mix.compilers()],
       elixirc_paths: elixirc_paths(Mix.env()),
+      # One _build per OTP release (as priv/otp<release>/ holds one NIF per release):
+      # beams and NIFs built by one OTP are never loaded by another.
+      build_path: "_build/otp#{System.otp_release()}",
       start_permanent: Mix.env() == :prod,
       deps: [],
       # OTP's web server, for the MCP server: loaded when that starts, never at boot.
@@ -47,11 +61,17 @@ defmodule ElixirScope.MixProject do
     ]
   end
 
-  # Nothing is started when the application boots: ElixirScope costs nothing until
-  # ElixirScope.setup/1 or ElixirScope.TraceDB.start_link/1 is called.
+  # ElixirScope starts no process when the application boots: it costs nothing until
+  # ElixirScope.setup/1 or ElixirScope.TraceDB.start_link/1 is called. Since Elixir
+  # 1.15 Mix keeps on the code path only the applications a project declares: :inets
+  # is OTP's web server (the MCP server's, and its httpd.hrl at compile time). The
+  # tests also use :httpc (which needs :public_key on OTP 27) and :dbg (:runtime_tools).
   def application do
-    [extra_applications: [:logger, :crypto]]
+    [extra_applications: [:logger, :crypto, :inets] ++ test_applications(Mix.env())]
   end
+
+  defp test_applications(:test), do: [:public_key, :runtime_tools]
+  defp test_applications(_), do: []
 
   defp elixirc_paths(:test), do: ["lib", "test/support"]
   defp elixirc_paths(_), do: ["lib"]

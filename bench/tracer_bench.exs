@@ -1,6 +1,6 @@
 # ElixirScope tracer benchmark: what tracing costs the traced code.
 #
-#   make build/noop_tracer.so && MIX_ENV=prod mix run bench/tracer_bench.exs   (or: make bench)
+#   make bench   (or: make build/otp<release>/noop_tracer.so && MIX_ENV=prod mix run bench/tracer_bench.exs)
 #
 # Table 1: ns per traced call (call + return event) of a small function, called N times
 # in a loop by one process, with call tracing on that process and the trace pattern
@@ -52,9 +52,9 @@ Code.require_file("support/bench_util.exs", __DIR__)
 
 defmodule :es_noop_tracer do
   @moduledoc false
-  # erl_tracer callbacks that do nothing: replaced by the NIFs of build/noop_tracer.so.
+  # erl_tracer callbacks that do nothing: replaced by the NIFs of build/otp<release>/noop_tracer.so.
   @on_load :load_nif
-  @so Path.expand("../build/noop_tracer", __DIR__)
+  @so Path.expand("../build/otp#{System.otp_release()}/noop_tracer", __DIR__)
 
   def load_nif do
     case :erlang.load_nif(String.to_charlist(@so), 0) do
@@ -64,7 +64,7 @@ defmodule :es_noop_tracer do
       {:error, {reason, text}} ->
         IO.puts(
           :stderr,
-          "cannot load #{@so}.so (#{reason}: #{text}); run `make build/noop_tracer.so`"
+          "cannot load #{@so}.so (#{reason}: #{text}); run `make bench`"
         )
 
         :error
@@ -162,7 +162,7 @@ defmodule Bench.TracerBench do
   defp check_noop_tracer! do
     unless Code.ensure_loaded?(:es_noop_tracer) and
              :es_noop_tracer.trace(:call, [], self(), :x, %{}) == :ok do
-      raise "the no-op tracer NIF is not loaded; run `make build/noop_tracer.so`"
+      raise "the no-op tracer NIF is not loaded; run `make bench`"
     end
   end
 

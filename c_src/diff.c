@@ -6,6 +6,7 @@
  * reversed once at the end.
  */
 #include "diff.h"
+#include "map_order.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -44,32 +45,41 @@ static void emit(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM op, ERL_NIF_TERM 
 
 static void walk(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth);
 
+/* Keys of a first, in term order (changed, then removed ones), then the keys only b
+ * has, in term order (map_order.h): the same entries in the same order on every OTP. */
 static void walk_maps(diff_ctx *c, ERL_NIF_TERM rpath, ERL_NIF_TERM a, ERL_NIF_TERM b, int depth) {
     ErlNifEnv *env = c->env;
-    ErlNifMapIterator it;
-    ERL_NIF_TERM k, v, other;
-    size_t size_a = 0, size_b = 0, shared = 0;
+    size_t size_a = 0, size_b = 0, shared = 0, n;
     enif_get_map_size(env, a, &size_a);
     enif_get_map_size(env, b, &size_b);
-    if (enif_map_iterator_create(env, a, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
-        for (; enif_map_iterator_get_pair(env, &it, &k, &v); enif_map_iterator_next(env, &it)) {
-            if (enif_get_map_value(env, b, k, &other)) {
-                shared++;
-                if (!enif_is_identical(v, other))
-                    walk(c, enif_make_list_cell(env, k, rpath), v, other, depth + 1);
-            } else {
-                emit(c, enif_make_list_cell(env, k, rpath), c->removed, v, c->nil);
-            }
-        }
-        enif_map_iterator_destroy(env, &it);
+    if (size_a + size_b > c->budget) { /* sorting them alone would overrun the budget */
+        c->over = true;
+        return;
     }
+    c->budget -= size_a + size_b;
+    es_map_entry stack[32], *e;
+    ERL_NIF_TERM other;
+    if (!es_map_entries(env, a, stack, 32, &e, &n)) {
+        emit(c, rpath, c->changed, a, b);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ERL_NIF_TERM path = enif_make_list_cell(env, e[i].key, rpath);
+        if (!enif_get_map_value(env, b, e[i].key, &other))
+            emit(c, path, c->removed, e[i].value, c->nil);
+        else if (shared++, !enif_is_identical(e[i].value, other))
+            walk(c, path, e[i].value, other, depth + 1);
+    }
+    es_map_entries_free(e, stack);
     if (shared == size_b) return; /* every key of b is also in a: nothing was added */
-    if (enif_map_iterator_create(env, b, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
-        for (; enif_map_iterator_get_pair(env, &it, &k, &v); enif_map_iterator_next(env, &it))
-            if (!enif_get_map_value(env, a, k, &other))
-                emit(c, enif_make_list_cell(env, k, rpath), c->added, c->nil, v);
-        enif_map_iterator_destroy(env, &it);
+    if (!es_map_entries(env, b, stack, 32, &e, &n)) {
+        emit(c, rpath, c->changed, a, b);
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!enif_get_map_value(env, a, e[i].key, &other))
+            emit(c, enif_make_list_cell(env, e[i].key, rpath), c->added, c->nil, e[i].value);
+    es_map_entries_free(e, stack);
 }
 
 /* A keyword list with unique keys becomes a map (for lookup); false otherwise. */

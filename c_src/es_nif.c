@@ -1,10 +1,10 @@
 /*
  * es_nif.c — the NIF glue: the store resource, argument checks and the function table
  * of module Elixir.ElixirScope.Native. No storage or query logic lives here: the
- * queries are query_nif.c's and history_nif.c's, the aggregations agg_nif.c's, the
- * tracer tracer.c's, files export.c's and persist.c's, JSON json.c's; this file creates
- * and checks stores, appends, and dispatches. Work that may be long runs (or is rerun)
- * on a dirty scheduler.
+ * queries are spec_nif.c's, query_nif.c's and history_nif.c's, the aggregations
+ * agg_nif.c's, the tracer tracer*.c's, files export.c's and persist.c's, JSON
+ * json_*.c's; this file creates and checks stores, appends, and dispatches. Work that
+ * may be long runs (or is rerun) on a dirty scheduler.
  *
  * Thread-safety: every NIF may run on any scheduler at once; the store is lock-free.
  * A store lives as long as any term refers to its resource.
@@ -28,6 +28,7 @@ ErlNifResourceType *es_store_resource_type;
 
 static void store_dtor(ErlNifEnv *env, void *obj) {
     (void)env;
+    es_persist_forget(((es_ref *)obj)->store);
     es_store_free(((es_ref *)obj)->store);
 }
 
@@ -219,7 +220,11 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info) {
     es_clock_calibrate(runtime_monotonic);
     es_store_resource_type = enif_open_resource_type(env, NULL, "elixir_scope_store", store_dtor,
                                                      ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!es_store_resource_type) return 1;
+    if (!es_store_resource_type || !es_persist_load()) return 1;
+#if ERL_NIF_MAJOR_VERSION > 2 || (ERL_NIF_MAJOR_VERSION == 2 && ERL_NIF_MINOR_VERSION >= 17)
+    /* OTP 26+: the persisters' last events reach disk on erlang:halt/0,1 (persist.h). */
+    if (enif_set_option(env, ERL_NIF_OPT_ON_HALT, es_persist_on_halt) != 0) return 1;
+#endif
     return es_tracer_load(env);
 }
 
@@ -250,6 +255,7 @@ static ErlNifFunc funcs[] = {
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"export_chrome", 3, es_nif_export_chrome, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"dump", 5, es_nif_dump, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"persist_on_halt", 4, es_nif_persist_on_halt, 0},
     {"load", 4, es_nif_load, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"export_mermaid", 5, es_nif_export_mermaid, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"perf", 2, es_nif_perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},
@@ -257,7 +263,7 @@ static ErlNifFunc funcs[] = {
     {"traffic", 3, es_nif_traffic, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"peers", 2, es_nif_peers, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actor_summary", 2, es_nif_actor_summary, ERL_NIF_DIRTY_JOB_CPU_BOUND},
-    /* JSON (json.c): big inputs and outputs move to a dirty scheduler themselves. */
+    /* JSON (json_*.c): big inputs and outputs move to a dirty scheduler themselves. */
     {"json_decode", 2, es_nif_json_decode, 0},
     {"json_encode", 1, es_nif_json_encode, 0},
     {"stats", 1, stats, 0},
@@ -265,6 +271,7 @@ static ErlNifFunc funcs[] = {
     {"tracer_set", 3, es_tracer_set, 0},
     {"tracer_watch", 2, es_tracer_watch, 0},
     {"tracer_counts", 1, es_tracer_counts, 0},
+    {"tracer_discarded", 1, es_tracer_discarded, 0},
     /* The erl_tracer behaviour: this module is the tracer module. */
     {"enabled", 3, es_tracer_enabled, 0},
     {"trace", 5, es_tracer_trace, 0},

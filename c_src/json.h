@@ -20,7 +20,9 @@
  *
  * Encode, json_encode(term) -> {:ok, binary} | {:error, message}: written directly
  *   into a growing binary. Maps -> objects (keys: atoms, UTF-8 binaries, integers as
- *   decimal strings; keys that collide once written, like :a and "a", are an error;
+ *   decimal strings, written in Erlang term order of the keys — integers, then atoms
+ *   by name, then binaries byte by byte — whatever the OTP's map iteration order;
+ *   keys that collide once written, like :a and "a", are an error;
  *   structs are an error), lists -> arrays, UTF-8 binaries -> strings (", \ and
  *   control characters escaped, everything else as is), 64-bit integers -> numbers,
  *   floats -> the shortest of %.15g/%.16g/%.17g that reads back the same (always with

@@ -278,8 +278,12 @@ static bool object_term(build *b, const cJSON *obj, ERL_NIF_TERM *out) {
     bool ok = true;
     for (const cJSON *it = obj->child; ok && it; it = it->next, i++)
         ok = string_term(b, it->string, &kv[i]) && to_term(b, it, &kv[n + i]);
-    if (ok && !enif_make_map_from_arrays(b->env, kv, kv + n, n, out)) {
-        /* repeated keys: put them one by one, so the last one wins */
+    size_t size;
+    if (ok && (!enif_make_map_from_arrays(b->env, kv, kv + n, n, out) ||
+               !enif_get_map_size(b->env, *out, &size) || size != n)) {
+        /* Repeated keys: put them one by one, so the last one wins. (With more than 32
+         * keys, OTP releases without the fix of erlang/otp#10975 return a map instead of
+         * failing, one that is not well-formed when fewer than 33 keys remain.) */
         *out = enif_make_new_map(b->env);
         for (i = 0; i < n; i++) enif_make_map_put(b->env, *out, kv[i], kv[n + i], out);
     }

@@ -5,6 +5,7 @@
  * Thread-safety: no state of its own; see json.h.
  */
 #include "json_text.h"
+#include "map_order.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -373,31 +374,28 @@ static bool enc_map(enc *e, ERL_NIF_TERM m, unsigned depth) {
                         (int)len, (const char *)name);
     }
     size_t n;
-    if (!enif_get_map_size(e->env, m, &n)) return enc_fail(e, depth, "cannot read a map");
+    if (!enif_get_map_size(e->env, m, &n) || !spend(e, (long)n))
+        return e->over ? false : enc_fail(e, depth, "cannot read a map");
+    /* Keys in Erlang term order (map_order.h): the same text on every OTP. */
+    es_map_entry small_entries[16], *entries;
     key_span small[16], *spans = n <= 16 ? small : enif_alloc(n * sizeof *spans);
-    if (!spans) {
+    if (!spans || !es_map_entries(e->env, m, small_entries, 16, &entries, &n)) {
+        if (spans != small) enif_free(spans);
         e->oom = true;
         return false;
-    }
-    ErlNifMapIterator it;
-    if (!enif_map_iterator_create(e->env, m, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
-        if (spans != small) enif_free(spans);
-        return enc_fail(e, depth, "cannot read a map");
     }
     bool ok = put_char(e, '{');
     unsigned kinds = 0;
     size_t i = 0;
-    ERL_NIF_TERM k;
-    for (; ok && enif_map_iterator_get_pair(e->env, &it, &k, &v);
-         enif_map_iterator_next(e->env, &it), i++) {
+    for (; ok && i < n; i++) {
         if (i > 0) ok = put_char(e, ',');
         spans[i].off = e->len;
-        ok = ok && enc_key(e, k, depth, &kinds);
+        ok = ok && enc_key(e, entries[i].key, depth, &kinds);
         spans[i].len = e->len - spans[i].off;
-        e->path[depth] = (path_step){k, 0};
-        ok = ok && put_char(e, ':') && enc_value(e, v, depth + 1);
+        e->path[depth] = (path_step){entries[i].key, 0};
+        ok = ok && put_char(e, ':') && enc_value(e, entries[i].value, depth + 1);
     }
-    enif_map_iterator_destroy(e->env, &it);
+    es_map_entries_free(entries, small_entries);
     ok = ok && put_char(e, '}');
     /* Keys of different kinds may be written the same (:a and "a", 1 and "1"). */
     if (ok && (kinds & (kinds - 1))) {

@@ -70,6 +70,13 @@ static bool path_of(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t cap) {
     return true;
 }
 
+/* A segment size (uncompressed bytes) within the bounds of persist.h. */
+#define SEGMENT_BYTES_ERROR "segment_bytes must be an integer from 4096 to 268435456"
+
+static bool segment_bytes_of(ErlNifEnv *env, ERL_NIF_TERM term, ErlNifUInt64 *out) {
+    return enif_get_uint64(env, term, out) && *out >= ES_SEGMENT_MIN && *out <= ES_SEGMENT_MAX;
+}
+
 /* ---- dump ------------------------------------------------------------------------ */
 
 typedef struct segment {
@@ -117,39 +124,22 @@ static int cmp_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
-    (void)argc;
-    STORE_OR_RAISE(s, argv[0]);
-    char path[4096];
-    if (!path_of(env, argv[1], path, sizeof path))
-        return es_raise_arg(env, "path must be a non-empty string");
-    /* The selection: every event after an id, or the events of a list of ids. */
-    ErlNifUInt64 after_id = 0;
-    bool append = argv[3] == enif_make_atom(env, "append");
-    /* Records per segment, by their uncompressed size: a damaged segment costs at most
-     * this much, and a bigger one compresses a little better. */
-    ErlNifUInt64 segment_raw;
-    if (!enif_get_uint64(env, argv[4], &segment_raw) || segment_raw < ES_SEGMENT_MIN ||
-        segment_raw > ES_SEGMENT_MAX)
-        return es_raise_arg(env, "segment_bytes must be an integer from 4096 to 268435456");
-    es_hits h = {0};
-    if (enif_get_uint64(env, argv[2], &after_id)) {
-        es_filter f;
-        es_filter_init(&f);
-        f.after_id = after_id;
-        if (es_query(s, &f, &h) != ES_Q_OK)
-            return es_raise_arg(env, "out of memory reading the store");
-    } else {
-        ERL_NIF_TERM err;
-        if (!es_select_events(env, s, argv[2], &h, &err)) return err;
-    }
-    if (h.n) qsort(h.v, h.n, sizeof *h.v, cmp_id); /* h.v is NULL when nothing matched */
+/* What a dump wrote. */
+typedef struct dump_result {
+    uint64_t events, written, raw, last_id;
+} dump_result;
+
+/* Writes the events of `h` (sorted here) to `path`, truncating it or appending segments
+ * to it; false with *why when the file could not be written. */
+static bool dump_hits(es_store *s, const char *path, es_hits *h, uint64_t after_id, bool append,
+                      uint64_t segment_raw, dump_result *r, const char **why) {
+    if (h->n) qsort(h->v, h->n, sizeof *h->v, cmp_id); /* h->v is NULL when nothing matched */
     int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
     FILE *out = fd >= 0 ? fdopen(fd, "ab") : NULL;
     if (!out) {
+        *why = strerror(errno);
         if (fd >= 0) close(fd);
-        es_hits_free(&h);
-        return error_text(env, strerror(errno));
+        return false;
     }
     /* Appending to a file that has its header already: segments only. */
     bool fresh = lseek(fd, 0, SEEK_END) == 0;
@@ -158,40 +148,197 @@ ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     le32(fh + 8, VERSION);
     bool ok = !fresh || fwrite(fh, 1, 16, out) == 16;
     segment sg = {0};
-    uint64_t events = 0, raw = 0, written = fresh ? 16 : 0, last_id = after_id;
+    *r = (dump_result){.written = fresh ? 16 : 0, .last_id = after_id};
     /* Events are built in a scratch environment cleared as we go: the dump's memory
      * stays that of a few events, not of the whole store. */
     ErlNifEnv *scratch = enif_alloc_env();
     ok = ok && scratch;
-    for (size_t i = 0; ok && i < h.n; i++) {
+    for (size_t i = 0; ok && i < h->n; i++) {
         ERL_NIF_TERM ev;
         ErlNifBinary bin;
         if (i % 256 == 0) enif_clear_env(scratch);
-        if (!es_codec_event(scratch, s, h.v[i].id, 0, &ev)) continue; /* pruned meanwhile */
+        if (!es_codec_event(scratch, s, h->v[i].id, 0, &ev)) continue; /* pruned meanwhile */
         if (!enif_term_to_binary(scratch, ev, &bin)) continue;
         uint8_t len[4];
         le32(len, (uint32_t)bin.size);
         ok = put(&sg.raw, len, 4) && put(&sg.raw, bin.data, bin.size);
-        raw += 4 + bin.size;
+        r->raw += 4 + bin.size;
         enif_release_binary(&bin);
-        if (sg.count == 0) sg.first = h.v[i].id, sg.min_ts = sg.max_ts = h.v[i].ts;
-        sg.last = last_id = h.v[i].id;
-        if (h.v[i].ts < sg.min_ts) sg.min_ts = h.v[i].ts;
-        if (h.v[i].ts > sg.max_ts) sg.max_ts = h.v[i].ts;
+        if (sg.count == 0) sg.first = h->v[i].id, sg.min_ts = sg.max_ts = h->v[i].ts;
+        sg.last = r->last_id = h->v[i].id;
+        if (h->v[i].ts < sg.min_ts) sg.min_ts = h->v[i].ts;
+        if (h->v[i].ts > sg.max_ts) sg.max_ts = h->v[i].ts;
         sg.count++;
-        events++;
-        if (ok && sg.raw.len >= segment_raw) ok = flush(out, &sg, &written);
+        r->events++;
+        if (ok && sg.raw.len >= segment_raw) ok = flush(out, &sg, &r->written);
     }
-    ok = ok && flush(out, &sg, &written);
+    ok = ok && flush(out, &sg, &r->written);
     if (scratch) enif_free_env(scratch);
     ok = fclose(out) == 0 && ok;
     free(sg.raw.data);
+    if (!ok) *why = "the dump could not be written";
+    return ok;
+}
+
+/* The live events after an id. */
+static bool hits_after(es_store *s, uint64_t after_id, es_hits *h) {
+    es_filter f;
+    es_filter_init(&f);
+    f.after_id = after_id;
+    return es_query(s, &f, h) == ES_Q_OK;
+}
+
+/* ---- the last write on halt ------------------------------------------------------ */
+
+/* Where each persisted store goes, so that erlang:halt/0,1 (which runs no terminate
+ * callback) still writes its last events: the on-halt callback appends what came after
+ * the last id written. `lock` guards the table (held briefly); a target's `write` lock
+ * is held by an append dump to its file and by the halt write, so the callback waits
+ * for a dump in flight and then writes only what came after it. A store's registration
+ * goes when the store does (es_persist_forget from its destructor). */
+#define HALT_TARGETS 16
+
+static struct {
+    es_store *store;
+    char path[4096];
+    uint64_t last_id, segment_raw;
+    ErlNifMutex *write;
+} halt_targets[HALT_TARGETS];
+static ErlNifMutex *halt_lock;
+
+bool es_persist_load(void) {
+    if (!halt_lock) halt_lock = enif_mutex_create("elixir_scope_persist_halt");
+    for (int i = 0; i < HALT_TARGETS; i++)
+        if (!halt_targets[i].write)
+            halt_targets[i].write = enif_mutex_create("elixir_scope_persist_write");
+    for (int i = 0; i < HALT_TARGETS; i++)
+        if (!halt_targets[i].write) return false;
+    return halt_lock != NULL;
+}
+
+void es_persist_forget(es_store *s) {
+    enif_mutex_lock(halt_lock);
+    for (int i = 0; i < HALT_TARGETS; i++)
+        if (halt_targets[i].store == s) halt_targets[i].store = NULL;
+    enif_mutex_unlock(halt_lock);
+}
+
+/* The slot registered for (s, path), or -1. */
+static int target_of(es_store *s, const char *path) {
+    int slot = -1;
+    enif_mutex_lock(halt_lock);
+    for (int i = 0; i < HALT_TARGETS && slot < 0; i++)
+        if (halt_targets[i].store == s && strcmp(halt_targets[i].path, path) == 0) slot = i;
+    enif_mutex_unlock(halt_lock);
+    return slot;
+}
+
+/* After an append of events up to last_id to slot's file. */
+static void target_wrote(int slot, es_store *s, const char *path, uint64_t last_id) {
+    enif_mutex_lock(halt_lock);
+    if (halt_targets[slot].store == s && strcmp(halt_targets[slot].path, path) == 0 &&
+        last_id > halt_targets[slot].last_id)
+        halt_targets[slot].last_id = last_id;
+    enif_mutex_unlock(halt_lock);
+}
+
+void es_persist_on_halt(void *priv) {
+    (void)priv;
+    for (int i = 0; i < HALT_TARGETS; i++) {
+        enif_mutex_lock(halt_targets[i].write); /* a dump in flight finishes first */
+        enif_mutex_lock(halt_lock);
+        es_store *s = halt_targets[i].store;
+        char path[sizeof halt_targets[i].path];
+        memcpy(path, halt_targets[i].path, sizeof path);
+        uint64_t last_id = halt_targets[i].last_id, segment_raw = halt_targets[i].segment_raw;
+        enif_mutex_unlock(halt_lock);
+        es_hits h = {0};
+        dump_result r;
+        const char *why;
+        if (s && hits_after(s, last_id, &h) && h.n &&
+            dump_hits(s, path, &h, last_id, true, segment_raw, &r, &why))
+            target_wrote(i, s, path, r.last_id);
+        es_hits_free(&h);
+        enif_mutex_unlock(halt_targets[i].write);
+    }
+}
+
+ERL_NIF_TERM es_nif_persist_on_halt(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    if (argv[1] == es_atom.nil) {
+        es_persist_forget(s);
+        return es_atom.ok;
+    }
+    char path[sizeof halt_targets[0].path];
+    ErlNifUInt64 last_id, segment_raw;
+    if (!path_of(env, argv[1], path, sizeof path))
+        return es_raise_arg(env, "path must be a non-empty string or nil");
+    if (!enif_get_uint64(env, argv[2], &last_id))
+        return es_raise_arg(env, "last_id must be a non-negative integer");
+    if (!segment_bytes_of(env, argv[3], &segment_raw))
+        return es_raise_arg(env, SEGMENT_BYTES_ERROR);
+    enif_mutex_lock(halt_lock);
+    int slot = -1;
+    for (int i = 0; i < HALT_TARGETS; i++) {
+        if (halt_targets[i].store == s) {
+            slot = i;
+            break;
+        }
+        if (slot < 0 && !halt_targets[i].store) slot = i;
+    }
+    if (slot >= 0) {
+        halt_targets[slot].store = s;
+        memcpy(halt_targets[slot].path, path, sizeof path);
+        halt_targets[slot].last_id = last_id;
+        halt_targets[slot].segment_raw = segment_raw;
+    }
+    enif_mutex_unlock(halt_lock);
+    return slot >= 0 ? es_atom.ok : error_text(env, "too many persisted stores (16)");
+}
+
+/* ---- the dump NIF ---------------------------------------------------------------- */
+
+ERL_NIF_TERM es_nif_dump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    char path[4096];
+    if (!path_of(env, argv[1], path, sizeof path))
+        return es_raise_arg(env, "path must be a non-empty string");
+    /* The selection: every event after an id, or the events a selection names (a list of
+     * ids, or a query spec: es_select_events). */
+    ErlNifUInt64 after_id = 0;
+    bool append = argv[3] == enif_make_atom(env, "append");
+    /* Records per segment, by their uncompressed size: a damaged segment costs at most
+     * this much, and a bigger one compresses a little better. */
+    ErlNifUInt64 segment_raw;
+    if (!segment_bytes_of(env, argv[4], &segment_raw))
+        return es_raise_arg(env, SEGMENT_BYTES_ERROR);
+    es_hits h = {0};
+    if (enif_get_uint64(env, argv[2], &after_id)) {
+        if (!hits_after(s, after_id, &h))
+            return es_raise_arg(env, "out of memory reading the store");
+    } else {
+        ERL_NIF_TERM err;
+        if (!es_select_events(env, s, argv[2], &h, &err)) return err;
+    }
+    /* An append to a file registered for the halt: under its write lock, and the
+     * registration moves on to what it wrote. */
+    int slot = append ? target_of(s, path) : -1;
+    if (slot >= 0) enif_mutex_lock(halt_targets[slot].write);
+    dump_result r;
+    const char *why = NULL;
+    bool ok = dump_hits(s, path, &h, after_id, append, segment_raw, &r, &why);
+    if (slot >= 0) {
+        if (ok) target_wrote(slot, s, path, r.last_id);
+        enif_mutex_unlock(halt_targets[slot].write);
+    }
     es_hits_free(&h);
-    if (!ok) return error_text(env, "the dump could not be written");
+    if (!ok) return error_text(env, why);
     ERL_NIF_TERM keys[] = {enif_make_atom(env, "events"), enif_make_atom(env, "bytes"),
                            enif_make_atom(env, "raw_bytes"), enif_make_atom(env, "last_id")};
-    ERL_NIF_TERM vals[] = {enif_make_uint64(env, events), enif_make_uint64(env, written),
-                           enif_make_uint64(env, raw), enif_make_uint64(env, last_id)};
+    ERL_NIF_TERM vals[] = {enif_make_uint64(env, r.events), enif_make_uint64(env, r.written),
+                           enif_make_uint64(env, r.raw), enif_make_uint64(env, r.last_id)};
     ERL_NIF_TERM map;
     enif_make_map_from_arrays(env, keys, vals, 4, &map);
     return enif_make_tuple2(env, es_atom.ok, map);

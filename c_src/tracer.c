@@ -30,7 +30,54 @@ static es_key *tracee_key(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM pid) {
     return k;
 }
 
+/* How far down a process's frames a return that does not match the top one is looked
+ * for (see on_return). */
+#define RETURN_SEARCH 64
+/* Frames between the soft bound, where a process's calls are discarded until its owner
+ * acknowledged (frames_ok) that the functions that pushed them are calls only now, and
+ * max_frames, where they are discarded whatever (see frame_bounds). */
+#define FRAME_HEADROOM 1024
+
 /* ---- callbacks ------------------------------------------------------------------- */
+
+static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
+    proc *p = atomic_load_explicit(&t->procs[pid_id], memory_order_relaxed);
+    if (!p && create) {
+        p = mi_zalloc(sizeof *p);
+        atomic_store_explicit(&t->procs[pid_id], p, memory_order_relaxed);
+    }
+    return p;
+}
+
+/* The frame bounds of a process: `hard` (max_frames) and `soft`, below it by the
+ * headroom; `half` of soft, where the owner is first told. */
+typedef struct bounds {
+    uint32_t hard, soft, half;
+} bounds;
+
+static inline bounds frame_bounds(es_tracer *t) {
+    uint32_t hard = atomic_load_explicit(&t->max_frames, memory_order_relaxed);
+    uint32_t room = hard / 4 < FRAME_HEADROOM ? hard / 4 : FRAME_HEADROOM;
+    return (bounds){hard, hard - room, (hard - room) / 2};
+}
+
+/* Whether a call of the tracee must not be traced, lest it push a return frame past its
+ * bound (its match spec's return_trace runs only if the call is traced): from the soft
+ * bound until the owner acknowledged (frames_ok), and at max_frames whatever. Counted. */
+static bool frames_full(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee) {
+    es_key *pid = tracee_key(env, t, tracee);
+    proc *p = pid ? proc_of(t, pid->id, false) : NULL;
+    if (!p) return false;
+    bounds b = frame_bounds(t);
+    if (p->depth < b.soft) return false;
+    if (p->depth < b.hard && atomic_load_explicit(&t->passing[pid->id], memory_order_relaxed))
+        return false;
+    unsigned sh = es_thread_shard();
+    atomic_store_explicit(&t->counts[sh].discarded,
+                          atomic_load_explicit(&t->counts[sh].discarded, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return true;
+}
 
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
@@ -46,12 +93,15 @@ ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (tag == A.spawn) return mask & es_vocab[ES_EV_SPAWN].category ? A.trace : A.discard;
     if (atomic_load_explicit(&t->step, memory_order_relaxed) >= STEP_CRITICAL_ONLY)
         return A.discard;
+    uint32_t calls = es_vocab[ES_EV_CALL].category | es_vocab[ES_EV_STATE].category;
+    if (tag == A.call) /* at its bound, a call could push one return frame too many */
+        return mask & calls && !frames_full(env, t, argv[2]) ? A.trace : A.discard;
     uint32_t cat = 0;
     if (tag == A.send || tag == A.receive || tag == A.send_to_dead)
         cat = es_vocab[ES_EV_SEND].category | es_vocab[ES_EV_RECEIVE].category |
               es_vocab[ES_EV_SEND_TO_DEAD].category;
-    else if (tag == A.call || tag == A.return_from || tag == A.exception_from)
-        cat = es_vocab[ES_EV_CALL].category | es_vocab[ES_EV_STATE].category;
+    else if (tag == A.return_from || tag == A.exception_from)
+        cat = calls;
     else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister)
         cat = es_vocab[ES_EV_LINK].category | es_vocab[ES_EV_REGISTER].category;
     return mask & cat ? A.trace : A.discard;
@@ -113,15 +163,6 @@ static bool is_normal_exit(ErlNifEnv *env, ERL_NIF_TERM reason) {
     return enif_get_tuple(env, reason, &n, &el) && n == 2 && el[0] == A.shutdown;
 }
 
-static proc *proc_of(es_tracer *t, uint32_t pid_id, bool create) {
-    proc *p = atomic_load_explicit(&t->procs[pid_id], memory_order_relaxed);
-    if (!p && create) {
-        p = mi_zalloc(sizeof *p);
-        atomic_store_explicit(&t->procs[pid_id], p, memory_order_relaxed);
-    }
-    return p;
-}
-
 static uint64_t ref_hash(ErlNifEnv *env, ERL_NIF_TERM ref) {
     (void)env;
     return enif_hash(ERL_NIF_INTERNAL_HASH, ref, 0) << 32 |
@@ -171,7 +212,23 @@ static inline void call_event(es_event_in *in, int64_t ts, es_key *type, es_key 
     in->sampled = false, in->payload = NULL, in->payload_len = 0;
 }
 
-static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM mfa) {
+/* Tells the tracer's owner (the Tracing process) that `tracee` holds `depth` return
+ * frames, the last pushed by a call of m:f/arity: it switches that function to calls
+ * only and answers {:frames_ok, pid} (es_tracer_watch). */
+static void tell_owner(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, const ERL_NIF_TERM *mf,
+                       unsigned arity, uint32_t depth) {
+    ErlNifPid to = {.pid = (ERL_NIF_TERM)atomic_load_explicit(&t->owner, memory_order_relaxed)};
+    if (!to.pid) return;
+    ERL_NIF_TERM mfa = enif_make_tuple3(env, mf[0], mf[1], enif_make_uint(env, arity));
+    enif_send(env, &to, NULL,
+              enif_make_tuple4(env, A.frames_msg, tracee, mfa, enif_make_uint(env, depth)));
+}
+
+/* A call. `returns`: its match spec pushed a return frame (it carries ElixirScope's
+ * marker, see tracer.h), so a frame is kept here to pair the return with; without one
+ * (calls only, or another tool's pattern) only the call is recorded. */
+static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ERL_NIF_TERM tracee,
+                    ERL_NIF_TERM mfa, bool returns) {
     const ERL_NIF_TERM *el;
     int n;
     unsigned arity;
@@ -186,17 +243,29 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         module = es_intern_by_id(&es_store_tables(s)->module, mf->aux);
         p->last_m = el[0], p->last_f = el[1], p->last_mf = mf, p->last_module = module;
     }
-    if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
-        p->depth++;
-        return;
+    frame only_call, *f = &only_call;
+    if (returns) {
+        if (!proc_reserve(p)) { /* counted, so the returns still pair up, but not kept */
+            p->depth++;
+            return;
+        }
+        f = &p->frames[p->depth++];
+        /* Told at half the soft bound, and again halfway into the headroom (a second
+         * function growing the stack, after the first went to calls only). */
+        bounds b = frame_bounds(t);
+        if (p->depth >= b.half && !p->warned) {
+            p->warned = true;
+            tell_owner(env, t, tracee, el, arity, p->depth);
+        } else if (p->depth == b.soft + (b.hard - b.soft) / 2) {
+            tell_owner(env, t, tracee, el, arity, p->depth);
+        }
     }
-    frame *f = &p->frames[p->depth++];
     f->ts = es_clock_now();
     f->call_id = 0, f->mf = mf, f->module = module, f->callback = 0;
     f->cause = NULL, f->cause_len = 0;
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
     gs_watch *w = &t->gs[pid->id];
-    if ((mask & es_vocab[ES_EV_STATE].category) &&
+    if (returns && (mask & es_vocab[ES_EV_STATE].category) &&
         atomic_load_explicit(&w->module, memory_order_relaxed) == el[0] && is_gs_callback(el[1])) {
         ERL_NIF_TERM msg;
         etf_buf *cause = &es_tracer_buf; /* copied out before the call event's payload reuses it */
@@ -257,16 +326,24 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, mfa, &n, &el) || n != 3) return;
-    if (p->depth-- > p->cap) return;
-    frame f = p->frames[p->depth];
-    ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
-    es_key *mf = f.mf;
-    if (memcmp(es_key_bytes(mf), called, sizeof called) != 0) {
-        /* out of step (a frame was lost): start over rather than mispair */
-        mi_free(f.cause);
-        for (uint32_t d = 0; d < p->depth && d < p->cap; d++) mi_free(p->frames[d].cause);
-        p->depth = 0;
+    if (p->depth > p->cap) { /* a frame counted but not kept (out of memory) */
+        p->depth--;
         return;
+    }
+    /* The frame of the returning function: the top one, unless returns were lost above
+     * it (the process's call flag was off a while), then one a little further down; a
+     * return matching none is another tool's (OTP < 27 shares patterns), not ours. */
+    ERL_NIF_TERM called[2] = {el[0], el[1]}; /* an mf key's bytes are its two atoms */
+    uint32_t at = p->depth, lowest = p->depth > RETURN_SEARCH ? p->depth - RETURN_SEARCH : 0;
+    while (at > lowest && memcmp(es_key_bytes(p->frames[at - 1].mf), called, sizeof called) != 0)
+        at--;
+    if (at == lowest) return;
+    for (uint32_t d = at; d < p->depth; d++) mi_free(p->frames[d].cause);
+    p->depth = at - 1;
+    frame f = p->frames[p->depth];
+    if (p->warned && p->depth < frame_bounds(t).half / 2) { /* unwound: a new episode */
+        p->warned = false;
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
     }
     if (f.callback) {
         if (!exception) record_state(env, t, step, pid, &f, extra);
@@ -313,8 +390,11 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     uint32_t step = atomic_load_explicit(&t->step, memory_order_relaxed);
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
 
+    ERL_NIF_TERM ms_result;
     if (tag == A.call) {
-        on_call(env, t, step, pid, term);
+        on_call(env, t, step, pid, tracee, term,
+                enif_get_map_value(env, argv[4], A.match_spec_result, &ms_result) &&
+                    ms_result == A.returns);
         return A.ok;
     }
     if (tag == A.return_from || tag == A.exception_from) {
@@ -389,6 +469,7 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
         proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;

@@ -23,17 +23,38 @@
  * (only its own scheduler touches it), so durations are recursion-safe. A GenServer
  * state equal to the previous one is not stored again.
  *
+ * Return frames: a call whose match spec has {return_trace} pushes a frame on the
+ * traced process's own stack (3 words on OTP 25/26, 4 on 27+); a traced tail-recursive
+ * loop would grow it without bound. ElixirScope's return-tracing match specs carry the
+ * marker {message, ES_TRACER_RETURNS}, seen here as the call's match_spec_result: only
+ * those calls keep a frame here (calls of calls-only patterns, or of another tool's,
+ * are recorded without one), so a process's depth here is the number of ElixirScope's
+ * frames on its stack. Bounds (set from Elixir: `max_frames`, the bound in words over
+ * the frame size): enabled/3 discards a process's calls (counted, tracer_discarded/1)
+ * at max_frames, and from a soft bound FRAME_HEADROOM below it until the tracer's
+ * `owner` answered {:frames_ok, pid} (es_tracer_watch); a call not traced pushes no
+ * frame, since its match spec does not run. The owner is told
+ * {:elixir_scope_frames, pid, {m, f, arity}, depth} at half the soft bound (again once
+ * the depth fell below a quarter of it) and halfway into the headroom, and switches
+ * that function to calls only before answering.
+ *
  * Governor steps (set from Elixir, enforced here): 0 full payloads, 1 payloads over
  * `truncate_bytes` become truncated markers, 2 metadata only, 3 non-critical events
  * sampled at `sample_rate` of step 3, 4 non-critical events off.
  *
  * Thread-safety: the callbacks run concurrently on every scheduler; control NIFs
- * (watch, level, step, stop) may run at any time from any process.
+ * (watch, level, step, stop, max_frames, owner, frames_ok) may run at any time from any
+ * process.
  */
 #ifndef ES_TRACER_H
 #define ES_TRACER_H
 
 #include <erl_nif.h>
+
+/* The atom of the return-tracing marker, and the frame bound before Elixir sets one
+ * (100,000 words at 4 words a frame). */
+#define ES_TRACER_RETURNS "$elixir_scope_returns"
+#define ES_TRACER_MAX_FRAMES 25000
 
 int es_tracer_load(ErlNifEnv *env);
 
@@ -41,6 +62,7 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_tracer_discarded(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 

@@ -23,6 +23,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     es_vm_free(t->gs, n * sizeof *t->gs);
     es_vm_free((void *)t->modules, n);
     es_vm_free((void *)t->functions, n);
+    es_vm_free((void *)t->passing, n);
     if (t->store_ref) enif_release_resource(t->store_ref);
     mi_free(t);
 }
@@ -66,6 +67,12 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(function, "function");
     ATOM(genserver, "genserver");
     ATOM(initial, "initial");
+    ATOM(max_frames, "max_frames");
+    ATOM(owner, "owner");
+    ATOM(match_spec_result, "match_spec_result");
+    ATOM(returns, ES_TRACER_RETURNS);
+    ATOM(frames_msg, "elixir_scope_frames");
+    ATOM(frames_ok, "frames_ok");
     ATOM(args, "args");
     ATOM(result, "result");
     ATOM(class_, "class");
@@ -112,7 +119,8 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->gs = es_vm_zalloc(n * sizeof *t->gs);
     t->modules = es_vm_zalloc(n);
     t->functions = es_vm_zalloc(n);
-    if (!t->procs || !t->gs || !t->modules || !t->functions)
+    t->passing = es_vm_zalloc(n);
+    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing)
         return es_raise_arg(env, "out of memory creating the tracer");
     enif_keep_resource(ref);
     t->store_ref = ref;
@@ -120,6 +128,7 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->serial = es_store_serial(s);
     atomic_init(&t->mask, mask);
     atomic_init(&t->truncate_bytes, 256);
+    atomic_init(&t->max_frames, ES_TRACER_MAX_FRAMES);
     atomic_init(&t->step3_threshold, es_sample_threshold(0.1));
     for (int i = 0; i < ES_EV_COUNT; i++)
         if (!(t->k[i] = es_vocab_key(s, i, true)))
@@ -133,6 +142,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
     unsigned u;
     double d;
+    ErlNifPid owner;
     if (argv[1] == A.mask && enif_get_uint(env, argv[2], &u) && u <= ES_CAT_ALL)
         atomic_store(&t->mask, u);
     else if (argv[1] == A.step && enif_get_uint(env, argv[2], &u) && u <= STEP_CRITICAL_ONLY)
@@ -143,9 +153,13 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
         atomic_store(&t->step3_threshold, es_sample_threshold(d));
     else if (argv[1] == A.stopped && enif_is_atom(env, argv[2]))
         atomic_store(&t->stopped, argv[2] == es_atom.true_);
+    else if (argv[1] == A.max_frames && enif_get_uint(env, argv[2], &u) && u >= 2)
+        atomic_store(&t->max_frames, u);
+    else if (argv[1] == A.owner && enif_get_local_pid(env, argv[2], &owner))
+        atomic_store(&t->owner, (uint64_t)owner.pid);
     else
         return es_raise_arg(env, "tracer setting must be mask 0..31, step 0..4, truncate_bytes, "
-                                 "step3_rate 0.0..1.0 or stopped");
+                                 "step3_rate 0.0..1.0, stopped, max_frames >= 2 or owner");
     return A.ok;
 }
 
@@ -168,8 +182,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     const ERL_NIF_TERM *el;
     int n;
     if (!enif_get_tuple(env, argv[1], &n, &el) || n < 2)
-        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                                 "{:genserver, pid, module, state}");
+        return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
+                                 "{:genserver, pid, module, state} or {:frames_ok, pid}");
     es_store *s = t->store;
     if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
         es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
@@ -181,6 +195,12 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         es_key *mf = es_codec_mf_key(s, el[1], el[2], true);
         if (!mf) return es_raise_arg(env, "too many distinct functions to index (max_keys)");
         atomic_store(&t->functions[mf->id], el[3] == es_atom.true_);
+        return A.ok;
+    }
+    if (el[0] == A.frames_ok && n == 2 && enif_is_pid(env, el[1])) {
+        es_key *pid = es_codec_pid_key(env, s, el[1], true);
+        if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
+        atomic_store(&t->passing[pid->id], 1);
         return A.ok;
     }
     if (el[0] == A.genserver && n == 4 && enif_is_pid(env, el[1]) && enif_is_atom(env, el[2])) {
@@ -218,8 +238,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         atomic_store(&w->module, (uint64_t)el[2]);
         return A.ok;
     }
-    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on} or "
-                             "{:genserver, pid, module, state}");
+    return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
+                             "{:genserver, pid, module, state} or {:frames_ok, pid}");
 }
 
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -232,4 +252,13 @@ ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         bytes += atomic_exchange(&t->counts[i].bytes, 0);
     }
     return enif_make_tuple2(env, enif_make_uint64(env, events), enif_make_uint64(env, bytes));
+}
+
+ERL_NIF_TERM es_tracer_discarded(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    uint64_t discarded = 0;
+    for (int i = 0; i < SHARDS; i++) discarded += atomic_load(&t->counts[i].discarded);
+    return enif_make_uint64(env, discarded);
 }

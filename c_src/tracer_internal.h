@@ -22,7 +22,6 @@
 
 enum { STEP_FULL, STEP_TRUNCATE, STEP_METADATA, STEP_SAMPLE, STEP_CRITICAL_ONLY };
 
-#define MAX_DEPTH 100000 /* frames kept per process; deeper calls are counted only */
 #define SHARDS 8
 
 typedef struct frame {
@@ -39,7 +38,8 @@ typedef struct frame {
 #define CALL_TAGS 8
 
 typedef struct proc {
-    uint32_t depth, cap;         /* frames in use (may exceed cap past MAX_DEPTH), allocated */
+    uint32_t depth, cap; /* frames in use (may exceed cap when out of memory), allocated */
+    bool warned;         /* the owner was told this process's frames passed half the soft bound */
     ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
     es_key *last_mf, *last_module;
     frame *frames;
@@ -59,10 +59,11 @@ static inline void proc_free(proc *p) {
     mi_free(p);
 }
 
-/* Room for one more frame; false past MAX_DEPTH or when out of memory. */
+/* Room for one more frame; false when out of memory. (enabled/3 keeps depth within the
+ * tracer's max_frames.) */
 static inline bool proc_reserve(proc *p) {
     if (p->depth < p->cap) return true;
-    if (p->depth >= MAX_DEPTH || p->depth > p->cap) return false;
+    if (p->depth > p->cap) return false;
     uint32_t cap = p->cap ? p->cap * 2 : 16;
     frame *f = mi_realloc(p->frames, (size_t)cap * sizeof *f);
     if (!f) return false;
@@ -81,15 +82,21 @@ typedef struct es_tracer {
     es_store *store;
     uint64_t serial; /* the store's */
     _Atomic uint32_t mask, step, truncate_bytes;
+    _Atomic uint32_t max_frames; /* return frames a process may hold; calls past it are discarded */
     _Atomic uint64_t step3_threshold;
     _Atomic bool stopped;
+    /* The local pid (its term word: ErlNifPid.pid) told {:elixir_scope_frames, pid, mfa,
+     * depth} when a process's frames pass half of max_frames; 0: none. */
+    _Atomic uint64_t owner;
     uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
     proc *_Atomic *procs;
     gs_watch *gs;
     _Atomic uint8_t *modules, *functions;
-    es_key *k[ES_EV_COUNT]; /* type keys of the vocabulary's rows (vocab.h) */
+    _Atomic uint8_t *passing; /* by pid key: frames_ok received, calls go on past the soft bound */
+    es_key *k[ES_EV_COUNT];   /* type keys of the vocabulary's rows (vocab.h) */
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;
+        _Atomic uint64_t discarded; /* calls not traced for the frame bound (never reset) */
     } counts[SHARDS];
 } es_tracer;
 
@@ -105,7 +112,8 @@ typedef struct tracer_atoms {
     ERL_NIF_TERM send, receive, send_to_dead, call, return_from, exception_from, spawn, exit, link,
         unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
         shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
-        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial;
+        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
+        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;

@@ -29,6 +29,8 @@ defmodule ElixirScope do
   |---|---|---|
   | `:tracing_level` | `:full` | what is recorded, see below |
   | `:trace_all` | `false` | trace every process (messages, lifecycle, calls of traced functions) |
+  | `:lifecycle` | `:all` on OTP 27+, `:traced` before | `:all`: spawn, exit and links of every process, traced or not; `:traced`: of traced processes only. On OTP 27+ it runs in ElixirScope's own trace session; before, it takes the one tracer slot of every process no other tool holds yet, hence opt-in there |
+  | `:rearm` | `true` | OTP < 27: when another tool's cleanup removed ElixirScope's flags or patterns, set them again where still free (see `tracing_info/0`) |
   | `:sample_rate` | `1.0` | share of non-critical events kept |
   | `:max_events` | `1_000_000` | events kept; oldest pruned first |
   | `:max_bytes` | 256 MiB | payload bytes kept; oldest pruned first |
@@ -61,6 +63,16 @@ defmodule ElixirScope do
   Crashes (abnormal exits) are recorded at every level but `:off`, and spawn, exit,
   crash and governor events are never sampled out. See `ElixirScope.Governor` for what
   happens under overload.
+
+  ## Beside other tracing tools
+
+  On OTP 27+ everything ElixirScope traces is in a trace session of its own: `:dbg`,
+  recon, redbug or the legacy `:erlang.trace/3` API can trace the same processes and
+  functions at the same time, and their cleanup leaves ElixirScope's tracing alone. On
+  OTP 25/26 a process has one tracer and patterns are shared: a watchdog notices when
+  another tool removed ElixirScope's flags or patterns, records and logs it, and sets
+  them again where still free (`rearm: false` to leave them). On every OTP, patterns a
+  module reload dropped are set again. See the README's "Production safety".
   """
 
   alias ElixirScope.{Config, Tracing, TraceDB}
@@ -170,7 +182,8 @@ defmodule ElixirScope do
         else: []
       ) ++
       if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
-      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: [])
+      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: []) ++
+      [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
   end
 
   @doc """
@@ -237,9 +250,10 @@ defmodule ElixirScope do
   Traces a process: its messages, its lifecycle, calls of traced functions, and, if it
   is a GenServer, its state changes (see `trace_genserver/1`).
 
-  Returns `{:error, {:traced_by_another_tool, tracer}}` when another tool (`:dbg`,
-  recon, ...) already traces it: a process has one tracer and ElixirScope does not take
-  it over.
+  On OTP < 27 it returns `{:error, {:traced_by_another_tool, tracer}}` when another tool
+  (`:dbg`, recon, ...) already traces the process: a process has one tracer there, and
+  ElixirScope does not take it over. On OTP 27+ each tool traces in its own session, so
+  the process is traced by both.
   """
   @spec trace_process(pid()) :: :ok | {:error, term()}
   def trace_process(pid) when is_pid(pid), do: Tracing.call({:trace_process, pid})
@@ -287,14 +301,35 @@ defmodule ElixirScope do
     do: raise(ArgumentError, "untrace_process/1 expects a pid, got: #{inspect(other)}")
 
   @doc """
-  Traces every function of `module`, local calls included, in every process not traced
-  by another tool: arguments, return value or exception, and duration.
-  """
-  @spec trace_module(module()) :: :ok | {:error, term()}
-  def trace_module(module) when is_atom(module), do: Tracing.call({:trace_module, module})
+  Traces every function of `module`, local calls included, in every process (on OTP
+  < 27, every process not traced by another tool): arguments, return value or
+  exception, and duration.
 
-  def trace_module(other),
-    do: raise(ArgumentError, "trace_module/1 expects a module, got: #{inspect(other)}")
+  With `returns: false` only the calls are recorded (arguments, no result or duration):
+  a traced call that also reports its return leaves a frame on the caller's stack until
+  it returns, so a tail-recursive function (a receive loop, a list walker) traced with
+  returns grows its process's stack by one frame (3 words on OTP 25/26, 4 on 27+) per
+  iteration. ElixirScope never lets a process hold more than 100,000 words of them: a
+  process that reaches half of that has the function it is in switched to calls only,
+  with a `:governor` event (reason `:return_frames`) and one log line, and calls past the
+  bound are not recorded until its stack unwinds.
+  """
+  @spec trace_module(module(), keyword()) :: :ok | {:error, term()}
+  def trace_module(module, opts \\ [])
+
+  def trace_module(module, opts) when is_atom(module),
+    do: Tracing.call({:trace_module, module, returns_option!(opts, "trace_module/2")})
+
+  def trace_module(other, _opts),
+    do: raise(ArgumentError, "trace_module/2 expects a module, got: #{inspect(other)}")
+
+  defp returns_option!(opts, fun) do
+    case opts do
+      [] -> true
+      [returns: returns] when is_boolean(returns) -> returns
+      _ -> raise ArgumentError, "#{fun} takes returns: boolean, got: #{inspect(opts)}"
+    end
+  end
 
   @doc "Stops tracing the functions of `module`."
   @spec stop_trace_module(module()) :: :ok | {:error, :not_running}
@@ -304,16 +339,22 @@ defmodule ElixirScope do
   def stop_trace_module(other),
     do: raise(ArgumentError, "stop_trace_module/1 expects a module, got: #{inspect(other)}")
 
-  @doc "Traces one function, given as `{module, function, arity}`."
-  @spec trace_function({module(), atom(), non_neg_integer()}) :: :ok | {:error, term()}
-  def trace_function({m, f, a} = mfa) when is_atom(m) and is_atom(f) and is_integer(a) and a >= 0,
-    do: Tracing.call({:trace_function, mfa})
+  @doc """
+  Traces one function, given as `{module, function, arity}`, as `trace_module/2` does
+  (`returns: false` too).
+  """
+  @spec trace_function({module(), atom(), non_neg_integer()}, keyword()) :: :ok | {:error, term()}
+  def trace_function(mfa, opts \\ [])
 
-  def trace_function(other),
+  def trace_function({m, f, a} = mfa, opts)
+      when is_atom(m) and is_atom(f) and is_integer(a) and a >= 0,
+      do: Tracing.call({:trace_function, mfa, returns_option!(opts, "trace_function/2")})
+
+  def trace_function(other, _opts),
     do:
       raise(
         ArgumentError,
-        "trace_function/1 expects {module, function, arity}, got: #{inspect(other)}"
+        "trace_function/2 expects {module, function, arity}, got: #{inspect(other)}"
       )
 
   @doc "Changes the tracing level of a running ElixirScope. See the module doc."
@@ -338,7 +379,14 @@ defmodule ElixirScope do
     if TraceDB.lookup(TraceDB), do: TraceDB.set_sample_rate(rate), else: {:error, :not_running}
   end
 
-  @doc "What ElixirScope traces now: level, GenServers, modules and functions."
+  @doc """
+  What ElixirScope traces now: `level`, `trace_all`, `lifecycle`, `session` (whether it
+  traces through its own trace session, OTP 27+), `genservers`, `modules`, `functions`,
+  `calls_only` (functions the return-frame bound switched to calls only, see
+  `trace_module/2`), `discarded_calls` (calls not recorded at that bound) and `watchdog`
+  (OTP < 27: how many times another tool removed ElixirScope's tracing, and the last
+  time's report).
+  """
   @spec tracing_info() :: map() | {:error, :not_running}
   def tracing_info, do: Tracing.call(:info)
 

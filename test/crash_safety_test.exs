@@ -27,7 +27,9 @@ defmodule ElixirScope.CrashSafetyTest do
     """
 
     elixir = System.find_executable("elixir")
-    ebins = Enum.flat_map([:elixir_scope, :logger], &["-pa", to_string(:code.lib_dir(&1, :ebin))])
+
+    ebins =
+      Enum.flat_map([:elixir_scope, :logger], &["-pa", Path.join(:code.lib_dir(&1), "ebin")])
 
     port =
       Port.open({:spawn_executable, elixir}, [

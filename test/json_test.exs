@@ -464,6 +464,26 @@ defmodule ElixirScope.JSONTest do
     assert JSON.decode!(JSON.encode!(big_map)) == big_map
   end
 
+  test "object keys in Erlang term order, whatever order the runtime iterates the map in" do
+    # Atoms made in reverse order: OTP 26+ iterates a small map of atom keys in the
+    # order its atoms were made.
+    [z, m, a] =
+      for s <- ~w(z m a),
+          do: String.to_atom("json_key_order_#{s}_#{System.unique_integer([:positive])}")
+
+    {:ok, json} = JSON.encode(%{z => 1, m => 2, a => 3})
+    assert json == ~s({"#{a}":3,"#{m}":2,"#{z}":1})
+
+    # More than 32 keys: a hash map, iterated in hash order on every OTP.
+    keys = Enum.map(1..100, &"k#{&1}")
+    {:ok, json} = JSON.encode(Map.new(keys, &{&1, 0}))
+    assert json == "{" <> Enum.map_join(Enum.sort(keys), ",", &~s("#{&1}":0)) <> "}"
+
+    # Integers (by value), then atoms, then strings.
+    assert JSON.encode(%{"a" => 1, :b => 2, 10 => 3, 9 => 4}) ==
+             {:ok, ~s({"9":4,"10":3,"b":2,"a":1})}
+  end
+
   test "encodes floats in the shortest form that reads back the same, always as floats" do
     for {f, text} <- [
           {1.0, "1.0"},

@@ -54,7 +54,9 @@ defmodule ElixirScope.MCPToolsTest do
   setup :clean_slate
 
   setup do
-    :ok = ElixirScope.setup(ai_integration: true, mcp: [port: 0])
+    # What explicit tracing records (and does not): lifecycle: :all, the default on
+    # OTP 27+, would record every process these tests spawn (tested on its own).
+    :ok = ElixirScope.setup(ai_integration: true, mcp: [port: 0], lifecycle: :traced)
     url = ElixirScope.MCP.url()
     {session, _} = initialize(url)
     %{url: url, session: session}

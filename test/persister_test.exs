@@ -16,6 +16,39 @@ defmodule ElixirScope.PersisterTest do
 
   defp note(i), do: :ok = TraceDB.store_event(:note, %{i: i, pad: :binary.copy("p", 200)})
 
+  # An OS process of its own running ElixirScope with this build, which records `n`
+  # events and then halts with `halt` (code), long before its persister's first write.
+  defp run_and_halt(dir, n, halt) do
+    elixir = Path.expand("../../bin/elixir", :code.lib_dir(:elixir))
+    ebin = Path.join(:code.lib_dir(:elixir_scope), "ebin")
+
+    script = """
+    :ok = ElixirScope.setup(tracing_level: :off, persist: true, persist_path: #{inspect(dir)},
+                            persist_interval: 600_000)
+    for i <- 1..#{n}, do: :ok = ElixirScope.TraceDB.store_event(:note, %{i: i})
+    #{halt}
+    """
+
+    {out, status} = System.cmd(elixir, ["-pa", ebin, "-e", script], stderr_to_stdout: true)
+    assert status == 0, out
+  end
+
+  # OTP 26+ (the NIF's on-halt callback); on OTP 25 what came after the last write is lost.
+  @tag :halt_flush
+  test "erlang:halt/0 skips every terminate callback, and the last events still reach disk",
+       %{tmp_dir: dir} do
+    path = Path.join(dir, "halted")
+    run_and_halt(path, 1000, ":erlang.halt()")
+    assert {:ok, %{events: 1000, skipped: []}} = ElixirScope.load(path, name: :loaded)
+    assert Enum.map(TraceDB.query_events(store: :loaded), & &1.i) == Enum.to_list(1..1000)
+
+    # without flushing nothing runs at halt: the file has no event (so it was the
+    # callback that wrote them above)
+    path = Path.join(dir, "not_flushed")
+    run_and_halt(path, 1000, ":erlang.halt(0, flush: false)")
+    assert ElixirScope.Persister.files(path) == []
+  end
+
   test "events reach segment files while tracing, and all of them on stop", %{tmp_dir: dir} do
     path = Path.join(dir, "scope")
 

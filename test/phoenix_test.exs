@@ -311,14 +311,14 @@ defmodule ElixirScope.PhoenixTest do
       assert wait_until(fn -> length(ElixirScope.state_timeline(cart)) == 2 end)
       assert PX.requests() == []
       # PubSub, which needs no telemetry, is still traced
-      assert :erlang.trace_info({Phoenix.PubSub, :broadcast, 4}, :traced) == {:traced, :local}
+      assert ElixirScope.Test.TraceState.traced({Phoenix.PubSub, :broadcast, 4}) == :local
     end
 
     test "phoenix: false attaches nothing and traces no PubSub function" do
       Code.ensure_loaded!(Phoenix.PubSub)
       :ok = ElixirScope.setup()
       assert phoenix_handlers() == []
-      assert :erlang.trace_info({Phoenix.PubSub, :broadcast, 4}, :traced) == {:traced, false}
+      assert ElixirScope.Test.TraceState.traced({Phoenix.PubSub, :broadcast, 4}) == false
     end
 
     test "the redact option is validated" do
@@ -733,7 +733,7 @@ defmodule ElixirScope.PhoenixTest do
             local_broadcast_from: 5,
             direct_broadcast: 5
           ],
-          do: assert(:erlang.trace_info({Phoenix.PubSub, f, a}, :traced) == {:traced, :local})
+          do: assert(ElixirScope.Test.TraceState.traced({Phoenix.PubSub, f, a}) == :local)
 
       test = self()
 
@@ -779,7 +779,7 @@ defmodule ElixirScope.PhoenixTest do
       assert PX.broadcasts(pid: self()) == []
 
       :ok = ElixirScope.stop()
-      assert :erlang.trace_info({Phoenix.PubSub, :broadcast, 4}, :traced) == {:traced, false}
+      assert ElixirScope.Test.TraceState.traced({Phoenix.PubSub, :broadcast, 4}) == false
     end
   end
 

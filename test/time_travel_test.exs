@@ -461,7 +461,8 @@ defmodule ElixirScope.TimeTravelTest do
 
   describe "execution_path/2" do
     test "a process's calls, returns, sends and receives, in order, and only its own" do
-      :ok = ElixirScope.setup(tracing_level: :full)
+      # (lifecycle: :all, the default on OTP 27+, would add the processes' spawns)
+      :ok = ElixirScope.setup(tracing_level: :full, lifecycle: :traced)
       :ok = ElixirScope.trace_module(Traced)
       test_pid = self()
 
@@ -775,6 +776,34 @@ defmodule ElixirScope.TimeTravelTest do
                [{[:a], :changed, 1, 2}, {[:b, 2], :added, nil, 3}]
 
       assert TimeTravel.diff(%{a: 1}, %{a: 2}) == [{[:a], :changed, 1, 2}]
+    end
+
+    test "keys in Erlang term order, whatever order the runtime iterates the maps in" do
+      # Atoms made in reverse order: OTP 26+ iterates a small map of atom keys in the
+      # order its atoms were made.
+      [z, m, a] =
+        for s <- ~w(z m a),
+            do: String.to_atom("diff_key_order_#{s}_#{System.unique_integer([:positive])}")
+
+      assert ElixirScope.diff(%{z => 1, m => 2}, %{z => 0, a => 3, m => 2, :zz => 4}) ==
+               [{[z], :changed, 1, 0}, {[a], :added, nil, 3}, {[:zz], :added, nil, 4}]
+
+      # More than 32 keys: hash maps, iterated in hash order on every OTP.
+      old = Map.new(1..100, &{&1, &1})
+      new = Map.new(51..150, &{&1, -&1})
+
+      assert ElixirScope.diff(old, new) ==
+               Enum.map(1..50, &{[&1], :removed, &1, nil}) ++
+                 Enum.map(51..100, &{[&1], :changed, &1, -&1}) ++
+                 Enum.map(101..150, &{[&1], :added, nil, -&1})
+
+      # Keys that term order calls equal: the integer first.
+      assert ElixirScope.diff(%{1.0 => :f, 1 => :i}, %{}) ==
+               [{[1], :removed, :i, nil}, {[1.0], :removed, :f, nil}]
+
+      # Keyword lists key by key, in the same order.
+      assert ElixirScope.diff([b: 1, a: 1], b: 2, a: 2) ==
+               [{[:a], :changed, 1, 2}, {[:b], :changed, 1, 2}]
     end
 
     test "nested maps give the path from the root" do

@@ -208,13 +208,15 @@ defmodule ElixirScope.TracingValidationTest do
       # nothing changed
       assert ElixirScope.running?()
 
-      assert ElixirScope.tracing_info() == %{
+      assert %{
                level: :minimal,
                trace_all: false,
                genservers: [],
                modules: [],
-               functions: []
-             }
+               functions: [],
+               calls_only: [],
+               watchdog: %{removals: 0}
+             } = ElixirScope.tracing_info()
 
       assert TraceDB.stats().sample_rate == 1.0
     end
@@ -267,9 +269,9 @@ defmodule ElixirScope.TracingValidationTest do
                ElixirScope.trace_genserver(:elixir_scope_validation_none)
 
       # nothing was traced
-      assert :erlang.trace_info(pid, :flags) == {:flags, []}
-      assert :erlang.trace_info(gs, :flags) == {:flags, []}
-      assert :erlang.trace_info({Enum, :map, 2}, :all) == {:all, false}
+      assert ElixirScope.Test.TraceState.flags(pid) == []
+      assert ElixirScope.Test.TraceState.flags(gs) == []
+      assert ElixirScope.Test.TraceState.match_spec({Enum, :map, 2}) == false
       Process.exit(pid, :kill)
       GenServer.stop(gs)
     end
@@ -282,7 +284,7 @@ defmodule ElixirScope.TracingValidationTest do
       assert {:error, :not_running} = ElixirScope.trace_module(Enum)
       assert {:error, :not_running} = ElixirScope.tracing_info()
       assert {:error, :not_running} = ElixirScope.set_tracing_level(:off)
-      assert :erlang.trace_info(pid, :flags) == {:flags, []}
+      assert ElixirScope.Test.TraceState.flags(pid) == []
       # the store is still up: the sample rate can be changed
       assert :ok = ElixirScope.set_sample_rate(0.5)
       assert TraceDB.stats().sample_rate == 0.5
@@ -327,15 +329,17 @@ defmodule ElixirScope.TracingValidationTest do
       p = sleeper()
       assert {:error, :not_a_gen_server} = ElixirScope.trace_genserver(p)
 
-      assert ElixirScope.tracing_info() == %{
+      assert %{
                level: :full,
                trace_all: false,
                genservers: [],
                modules: [],
-               functions: []
-             }
+               functions: [],
+               calls_only: [],
+               watchdog: %{removals: 0}
+             } = ElixirScope.tracing_info()
 
-      assert :erlang.trace_info({Enum, :map, 2}, :all) == {:all, false}
+      assert ElixirScope.Test.TraceState.match_spec({Enum, :map, 2}) == false
       Process.exit(p, :kill)
     end
 
@@ -345,7 +349,7 @@ defmodule ElixirScope.TracingValidationTest do
       assert :ok = ElixirScope.untrace_process(p)
       assert :ok = ElixirScope.untrace_process(dead_pid())
       assert :ok = ElixirScope.stop_trace_module(Enum)
-      assert :erlang.trace_info(p, :flags) == {:flags, []}
+      assert ElixirScope.Test.TraceState.flags(p) == []
       Process.exit(p, :kill)
     end
 

@@ -5,7 +5,8 @@ defmodule ElixirScope.Config do
   # The levels, and the categories of events each records (the C tracer's mask), are
   # the vocabulary's (c_src/vocab.c, ElixirScope.TraceDB.vocabulary/0). The store's
   # options and defaults are the store's (TraceDB.defaults/0), the persister's its own
-  # (ElixirScope.Persister).
+  # (ElixirScope.Persister). The default of :lifecycle depends on the OTP release
+  # (lifecycle_default/0).
   @own_defaults [
     storage: :ets,
     phoenix: false,
@@ -17,7 +18,9 @@ defmodule ElixirScope.Config do
     max_bytes_per_sec: 64 * 1024 * 1024,
     governor_interval: 100,
     flight_recorder: nil,
-    redact: ["password", "token", "secret"]
+    redact: ["password", "token", "secret"],
+    lifecycle: nil,
+    rearm: true
   ]
 
   def levels, do: Enum.map(ElixirScope.TraceDB.vocabulary().levels, & &1.level)
@@ -47,8 +50,19 @@ defmodule ElixirScope.Config do
     Enum.each(merged, &check!/1)
     # The store and the persister check their own options.
     ElixirScope.TraceDB.validate_options!(Keyword.take(merged, store_keys()))
-    merged |> Map.new() |> Map.merge(ElixirScope.Persister.validate!(persist))
+
+    merged
+    |> Map.new()
+    |> Map.update!(:lifecycle, &(&1 || lifecycle_default()))
+    |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
+
+  # Lifecycle of every process: on OTP 27+ it runs in ElixirScope's own trace session and
+  # costs nobody else anything; before, it would take every process's one tracer slot
+  # from tools that come later, so it is asked for.
+  @doc false
+  def lifecycle_default,
+    do: if(ElixirScope.Tracing.backend() == ElixirScope.Tracing.Session, do: :all, else: :traced)
 
   def store_options(config), do: config |> Map.take(store_keys()) |> Map.to_list()
 
@@ -56,11 +70,16 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
   defp check!({key, v})
-       when key in [:phoenix, :trace_all, :ai_integration] and is_boolean(v),
+       when key in [:phoenix, :trace_all, :ai_integration, :rearm] and is_boolean(v),
        do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm],
     do: bad(key, "a boolean", v)
+
+  defp check!({:lifecycle, v}) when v in [nil, :all, :traced], do: :ok
+
+  defp check!({:lifecycle, v}),
+    do: bad(:lifecycle, ":all (every process) or :traced (processes ElixirScope traces)", v)
 
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
 

@@ -107,9 +107,16 @@ defmodule ElixirScope.Event do
   defp mfa(e), do: "#{inspect(e[:module])}.#{e[:function]}/#{e[:arity]}"
 
   @doc false
-  # `term` inspected in at most `width` characters.
+  # `term` inspected in at most `width` characters, maps with their keys sorted: the
+  # same text on every OTP, whatever order the runtime iterates a map in.
   def short(term, width) do
-    text = inspect(term, limit: max(8, div(width, 6)), printable_limit: width)
+    text =
+      inspect(term,
+        limit: max(8, div(width, 6)),
+        printable_limit: width,
+        custom_options: [sort_maps: true]
+      )
+
     if String.length(text) > width, do: String.slice(text, 0, width - 3) <> "...", else: text
   end
 

@@ -19,6 +19,13 @@ defmodule ElixirScope.Governor do
   Each change is recorded as a `:governor` event (critical, never sampled out) and
   logged once with `Logger`. Store memory is bounded by `:max_events` and `:max_bytes`
   whatever the step.
+
+  The tracer's other safeguards record `:governor` events too, told apart by `:reason`:
+  `:return_frames` (a function switched to calls only, so that no process's stack
+  holds more than 100,000 words of return frames), `:module_reloaded` (trace patterns
+  set again on reloaded code) and `:tracing_removed` (OTP < 27: another tool removed
+  ElixirScope's flags or patterns). See `ElixirScope.trace_module/2` and
+  `ElixirScope.tracing_info/0`.
   """
   use GenServer
   require Logger

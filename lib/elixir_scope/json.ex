@@ -48,7 +48,9 @@ defmodule ElixirScope.JSON do
   references, functions, improper lists, bitstrings, binaries that are not UTF-8,
   integers beyond 64 bits, structs (convert them to maps first), maps whose keys would
   be written the same (`%{:a => 1, "a" => 2}`), and nesting deeper than 128 levels.
-  Object keys come in the map's own order.
+  Object keys are written in Erlang term order of the map's keys (integers, then
+  atoms by name, then strings byte by byte), so the same map gives the same text on
+  every OTP release, whatever order the runtime iterates it in.
 
   ## Arguments and scheduling
 

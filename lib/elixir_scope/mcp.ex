@@ -48,9 +48,9 @@ defmodule ElixirScope.MCP do
   request: module and process names resolve only to atoms that already exist, and
   pids are parsed strictly (`"#PID<0.123.0>"` or `"<0.123.0>"`).
 
-  The server runs OTP's `:inets` web server standalone, without starting the `:inets`
-  application. A release must include it: `releases: [my_app: [applications: [inets:
-  :load]]]` in `mix.exs`.
+  The server runs an instance of OTP's `:inets` web server of its own, standalone
+  (linked to it, stopped with it). ElixirScope declares `:inets` as an application it
+  needs, so Mix keeps it on the code path (Elixir 1.15+) and releases include it.
   """
   use GenServer
   require Logger
@@ -184,7 +184,7 @@ defmodule ElixirScope.MCP do
     Process.flag(:trap_exit, true)
 
     unless Code.ensure_loaded?(:httpd) do
-      raise "OTP's :inets is not available: a release needs applications: [inets: :load]"
+      raise "OTP's :inets is not available: a release needs it in its applications"
     end
 
     sessions = Sessions.new()

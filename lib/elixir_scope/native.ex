@@ -9,7 +9,9 @@ defmodule ElixirScope.Native do
 
   @doc false
   def load_nif do
-    path = :filename.join(:code.priv_dir(:elixir_scope), ~c"elixir_scope_nif")
+    # Built against this OTP's own headers (see Mix.Tasks.Compile.ElixirScopeNif).
+    dir = ~c"otp" ++ :erlang.system_info(:otp_release)
+    path = :filename.join([:code.priv_dir(:elixir_scope), dir, ~c"elixir_scope_nif"])
 
     case :erlang.load_nif(path, 0) do
       :ok ->
@@ -51,6 +53,7 @@ defmodule ElixirScope.Native do
   def export_chrome(_store, _path, _filters), do: not_loaded()
   def dump(_store, _path, _selection, _mode, _segment_bytes), do: not_loaded()
   def load(_store, _path, _offset, _index), do: not_loaded()
+  def persist_on_halt(_store, _path, _last_id, _segment_bytes), do: not_loaded()
   def export_mermaid(_store, _path, _selection, _pids, _busiest), do: not_loaded()
   def perf(_store, _module), do: not_loaded()
   def slowest(_store, _limit, _module), do: not_loaded()
@@ -64,6 +67,7 @@ defmodule ElixirScope.Native do
   def tracer_set(_tracer, _key, _value), do: not_loaded()
   def tracer_watch(_tracer, _what), do: not_loaded()
   def tracer_counts(_tracer), do: not_loaded()
+  def tracer_discarded(_tracer), do: not_loaded()
 
   # The erl_tracer behaviour: this module is the tracer module of ElixirScope.
   def enabled(_tag, _tracer, _tracee), do: not_loaded()

@@ -6,6 +6,11 @@ defmodule ElixirScope.Persister do
   NIF — never on a normal scheduler, in segments of `:persist_segment_bytes`
   uncompressed (1 MiB by default). `ElixirScope.load(dir)` opens them all.
 
+  `erlang:halt/0,1` runs no `terminate` callback (unlike `System.stop/0`, `init:stop/0`
+  or SIGTERM): on OTP 26 and later the NIF's on-halt callback still appends the events
+  recorded since the last write (`halt(status, flush: false)` skips it, as it skips all
+  flushing); on OTP 25 what came after the last interval is lost.
+
   Files are `scope-000001.esd`, `scope-000002.esd`, ... (format in `docs/FORMAT.md`),
   created 0600 in a directory created 0700. A file is closed at
   `:persist_max_file_bytes` (64 MiB); the oldest files are removed past
@@ -117,6 +122,7 @@ defmodule ElixirScope.Persister do
   @impl true
   def terminate(_reason, state) do
     flush(state)
+    on_halt(state, nil)
     :ok
   end
 
@@ -126,7 +132,7 @@ defmodule ElixirScope.Persister do
 
     with :ok <- File.mkdir_p(state.dir),
          :ok <- if(created, do: File.chmod(state.dir, 0o700), else: :ok) do
-      %{state | file: next_file(state.dir)}
+      on_halt(%{state | file: next_file(state.dir)})
     else
       {:error, reason} -> failed(state, reason)
     end
@@ -190,9 +196,17 @@ defmodule ElixirScope.Persister do
   end
 
   defp rotate(%{file_bytes: bytes, max_file: max} = state) when bytes >= max,
-    do: %{state | file: next_file(state.dir), file_bytes: 0}
+    do: on_halt(%{state | file: next_file(state.dir), file_bytes: 0})
 
   defp rotate(state), do: state
+
+  # Where erlang:halt/0,1, which runs no terminate callback, writes the events after
+  # the last one written (OTP 26+; c_src/persist.h): the current file. nil forgets it.
+  defp on_halt(state, file \\ :current) do
+    path = if file == :current, do: state.file, else: file
+    TraceDB.persist_on_halt(path, state.last_id, state.segment_bytes, state.store)
+    state
+  end
 
   # Oldest files go first, never the one being written.
   defp retain(state) do

@@ -126,20 +126,33 @@ defmodule ElixirScope.SupervisionTree do
   end
 
   # :application_master.get_child/1 waits for the answer without a timeout, so it
-  # runs in a process of its own that is killed if the master does not answer.
+  # runs in a process of its own that is killed if the master does not answer. The
+  # answer comes as a message and the process ends normally (with lifecycle tracing of
+  # every process, an exit reason carrying the answer would read as a crash).
   defp get_child(master, timeout) do
-    {pid, ref} = spawn_monitor(fn -> exit({:ok, :application_master.get_child(master)}) end)
+    parent = self()
+
+    {pid, ref} =
+      spawn_monitor(fn -> send(parent, {self(), :application_master.get_child(master)}) end)
 
     receive do
-      {:DOWN, ^ref, :process, ^pid, {:ok, child}} -> {:ok, child}
-      {:DOWN, ^ref, :process, ^pid, reason} -> {:error, reason}
+      {^pid, child} ->
+        Process.demonitor(ref, [:flush])
+        {:ok, child}
+
+      {:DOWN, ^ref, :process, ^pid, reason} ->
+        {:error, reason}
     after
       timeout ->
         Process.exit(pid, :kill)
 
         receive do
-          {:DOWN, ^ref, :process, ^pid, {:ok, child}} -> {:ok, child}
-          {:DOWN, ^ref, :process, ^pid, _reason} -> {:error, :timeout}
+          {^pid, child} ->
+            Process.demonitor(ref, [:flush])
+            {:ok, child}
+
+          {:DOWN, ^ref, :process, ^pid, _reason} ->
+            {:error, :timeout}
         end
     end
   end

@@ -107,7 +107,9 @@ defmodule ElixirScope.TimeTravel do
   @doc """
   The structural difference between two terms, computed in C: a list of
   `{path, :added | :removed | :changed, old, new}`. Maps, structs and keyword lists are
-  compared key by key, other lists and tuples position by position.
+  compared key by key, other lists and tuples position by position. Keys come in
+  Erlang term order — the old term's (changed and removed), then those only the new
+  one has (added) — so a diff is the same on every OTP release.
 
       iex> ElixirScope.diff(%{a: 1, b: [1, 2]}, %{a: 2, b: [1, 2, 3]})
       [{[:a], :changed, 1, 2}, {[:b, 2], :added, nil, 3}]

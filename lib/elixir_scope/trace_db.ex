@@ -407,6 +407,15 @@ defmodule ElixirScope.TraceDB do
 
   def load(path, offset, index, name), do: Native.load(store!(name), path, offset, index)
 
+  # Where erlang:halt/0,1 writes the events after last_id (OTP 26+, c_src/persist.h);
+  # a nil path forgets it. Nothing when the store is gone.
+  def persist_on_halt(path, last_id, segment_bytes, name) do
+    case lookup(name) do
+      nil -> :ok
+      store -> Native.persist_on_halt(store, path, last_id, segment_bytes)
+    end
+  end
+
   def export_chrome(path, selection, name),
     do: Native.export_chrome(store!(name), path, selection(selection))
 

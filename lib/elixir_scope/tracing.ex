@@ -3,12 +3,34 @@ defmodule ElixirScope.Tracing do
   # Owns the C tracer and everything ElixirScope sets in the runtime's tracing state:
   # trace flags on processes and trace patterns on functions. It records what it set so
   # that stop/0 removes exactly that, and nothing another tool set.
+  #
+  # Where that state lives depends on the OTP release, and one backend module per path
+  # does the runtime calls: ElixirScope.Tracing.Session on OTP 27+ (a trace session of
+  # ElixirScope's own, so other tools neither see nor clear it), ElixirScope.Tracing.Legacy
+  # before (the one shared tracing state). Everything else here is the same on both.
+  #
+  # Also here, on every tick of the governor's interval:
+  # - patterns a module reload dropped are set again, and that is recorded;
+  # - on OTP < 27, a watchdog (ElixirScope.Tracing.Watchdog) notices when another tool
+  #   removed ElixirScope's flags or patterns, records and logs it once, and re-arms
+  #   what is still free unless `rearm: false`.
+  # And when the C tracer reports a process holding half the return frames it may
+  # (a traced tail-recursive loop), the function is switched to calls only.
 
   use GenServer
+  require Logger
 
   alias ElixirScope.{Config, Native, TraceDB}
+  alias ElixirScope.Tracing.{Frames, Legacy, Session, Watchdog}
 
-  @match_spec [{:_, [], [{:return_trace}, {:exception_trace}]}]
+  # Return-tracing match spec: the message marker tells the C tracer that this call
+  # pushed a return frame (c_src/tracer.h). Calls only: no frame, no marker.
+  @returns_ms [
+    {:_, [], [{:return_trace}, {:exception_trace}, {:message, :"$elixir_scope_returns"}]}
+  ]
+  @calls_only_ms [{:_, [], []}]
+  # The most stack a traced process may hold in ElixirScope's return frames.
+  @max_frame_words 100_000
   @gen_server_callbacks [handle_call: 3, handle_cast: 2, handle_info: 2, handle_continue: 2]
   @timeout 10_000
 
@@ -24,34 +46,88 @@ defmodule ElixirScope.Tracing do
   @doc false
   def tracer, do: :persistent_term.get({__MODULE__, :tracer}, nil)
 
+  @doc false
+  # The backend of this OTP release.
+  def backend do
+    if String.to_integer(System.otp_release()) >= 27, do: Session, else: Legacy
+  end
+
+  @doc false
+  def max_frame_words, do: @max_frame_words
+
   @impl true
   def init(config) do
     Process.flag(:trap_exit, true)
+    backend = backend()
     tracer = Native.tracer_new(TraceDB.store!(TraceDB), Config.mask(config.tracing_level))
+    frame_words = Frames.words(backend)
+    Native.tracer_set(tracer, :max_frames, div(@max_frame_words, frame_words))
+    Native.tracer_set(tracer, :owner, self())
     :persistent_term.put({__MODULE__, :tracer}, tracer)
 
     state = %{
+      backend: backend,
+      handle: backend.open({Native, tracer}),
       tracer: tracer,
+      frame_words: frame_words,
+      interval: config.governor_interval,
       pids: MapSet.new(),
       level: config.tracing_level,
       trace_all: config.trace_all,
-      all_processes: false,
+      lifecycle: config.lifecycle,
+      # flags every process (and every new one) has from us
+      all_flags: [],
       genservers: %{},
-      modules: MapSet.new(),
-      functions: MapSet.new(),
-      patterns: MapSet.new()
+      # module or {m, f, a} => whether calls return-trace
+      modules: %{},
+      functions: %{},
+      # functions switched to calls only by the return-frame bound
+      calls_only: MapSet.new(),
+      # traced module => the md5 of its code when its patterns were set
+      loaded: %{},
+      watchdog: Watchdog.new(config.rearm),
+      # ElixirScope's supervisor and its children: never traced
+      own: [self()]
     }
 
-    state =
-      if config.trace_all,
-        do: trace_all_processes(state, flags(config.tracing_level)),
-        else: state
-
-    if config.tracing_level != :off, do: record_alive_processes()
+    schedule_tick(state)
     {:ok, state}
   end
 
+  @doc false
+  # The last step of ElixirScope's start (a child of its supervisor after all the
+  # others, starting no process): every process is traced from now on where the
+  # configuration says so (trace_all, lifecycle: :all) — ElixirScope's own processes,
+  # started by then, excepted — and the processes running now are recorded.
+  def arm do
+    # Run by the supervisor itself, linked to its children; proc_lib names a parent in
+    # their ancestors by its registered name when it has one.
+    me = [self() | List.wrap(Process.info(self(), :registered_name) |> elem(1))]
+    {:links, links} = Process.info(self(), :links)
+    own = [self() | Enum.filter(links, &(is_pid(&1) and hd(ancestors(&1) ++ [nil]) in me))]
+
+    case call({:arm, own}) do
+      :ok -> :ignore
+      {:error, :not_running} -> {:error, :tracing_not_running}
+    end
+  end
+
+  defp ancestors(pid) do
+    case Process.info(pid, :dictionary) do
+      {:dictionary, dict} -> Keyword.get(dict, :"$ancestors", [])
+      nil -> []
+    end
+  end
+
   @impl true
+  def handle_call({:arm, own}, _from, state) do
+    state = %{state | own: Enum.uniq([self() | own])}
+    state = if state.trace_all, do: all_processes(state, flags(state.level)), else: state
+    state = if state.lifecycle == :all, do: all_processes(state, [:procs]), else: state
+    if state.level != :off, do: record_alive_processes()
+    {:reply, :ok, state}
+  end
+
   def handle_call({:trace_process, pid}, _from, state) do
     with :ok <- check_traceable(pid, state) do
       state = set_flags(pid, state)
@@ -76,7 +152,7 @@ defmodule ElixirScope.Tracing do
   end
 
   def handle_call({:untrace_process, pid}, _from, state) do
-    if ours?(pid, state), do: :erlang.trace(pid, false, [:all])
+    if ours?(pid, state), do: state.backend.process(state.handle, pid, false, [:all])
 
     if Map.has_key?(state.genservers, pid),
       do: Native.tracer_watch(state.tracer, {:genserver, pid, nil, nil})
@@ -89,12 +165,11 @@ defmodule ElixirScope.Tracing do
      }}
   end
 
-  def handle_call({:trace_module, module}, _from, state) do
+  def handle_call({:trace_module, module, returns}, _from, state) do
     with :ok <- loaded(module) do
       Native.tracer_watch(state.tracer, {:module, module, true})
-      :erlang.trace_pattern({module, :_, :_}, @match_spec, [:local])
-      state = state |> calls_everywhere() |> add_pattern({module, :_, :_})
-      {:reply, :ok, %{state | modules: MapSet.put(state.modules, module)}}
+      state = %{state | modules: Map.put(state.modules, module, returns)}
+      {:reply, :ok, state |> calls_everywhere() |> set_patterns(module)}
     else
       error -> {:reply, error, state}
     end
@@ -102,32 +177,26 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:stop_trace_module, module}, _from, state) do
     Native.tracer_watch(state.tracer, {:module, module, false})
-    :erlang.trace_pattern({module, :_, :_}, false, [:local])
-    patterns = MapSet.reject(state.patterns, &match?({^module, _, _}, &1))
-    state = %{state | modules: MapSet.delete(state.modules, module), patterns: patterns}
-    # Functions of this module traced one by one, and watched GenServers of it, still
-    # need their patterns.
-    for {^module, _, _} = mfa <- state.functions do
-      :erlang.trace_pattern(mfa, @match_spec, [:local])
-    end
-
-    state = Enum.reduce(state.functions, state, fn mfa, acc -> add_pattern(acc, mfa) end)
 
     state =
-      if module in Map.values(state.genservers),
-        do: gen_server_patterns(module, state),
-        else: state
+      if Map.has_key?(state.modules, module) do
+        state.backend.function(state.handle, {module, :_, :_}, false)
+        # Functions of this module traced one by one, and watched GenServers of it,
+        # keep their patterns.
+        set_patterns(%{state | modules: Map.delete(state.modules, module)}, module)
+      else
+        state
+      end
 
     {:reply, :ok, state}
   end
 
-  def handle_call({:trace_function, {m, f, a} = mfa}, _from, state) do
+  def handle_call({:trace_function, {m, f, a} = mfa, returns}, _from, state) do
     with :ok <- loaded(m),
          true <- {f, a} in m.module_info(:functions) or {:error, {:undefined_function, mfa}} do
       Native.tracer_watch(state.tracer, {:function, m, f, true})
-      :erlang.trace_pattern(mfa, @match_spec, [:local])
-      state = state |> calls_everywhere() |> add_pattern(mfa)
-      {:reply, :ok, %{state | functions: MapSet.put(state.functions, mfa)}}
+      state = %{state | functions: Map.put(state.functions, mfa, returns)}
+      {:reply, :ok, state |> calls_everywhere() |> set_patterns(m)}
     else
       error -> {:reply, error, state}
     end
@@ -137,12 +206,11 @@ defmodule ElixirScope.Tracing do
     Native.tracer_set(state.tracer, :mask, Config.mask(level))
     old = flags(state.level)
     new = flags(level)
-
-    pids = if state.trace_all, do: Process.list(), else: state.pids
+    pids = if state.trace_all, do: [:new | Process.list()], else: state.pids
 
     for pid <- pids, ours?(pid, state) do
-      retrace(pid, false, old -- new)
-      retrace(pid, true, [tracer_spec(state) | new -- old])
+      state.backend.process(state.handle, pid, false, old -- new)
+      state.backend.process(state.handle, pid, true, new -- old)
     end
 
     {:reply, :ok, %{state | level: level}}
@@ -152,27 +220,81 @@ defmodule ElixirScope.Tracing do
     info = %{
       level: state.level,
       trace_all: state.trace_all,
+      lifecycle: state.lifecycle,
+      session: state.backend == Session,
       genservers: Map.keys(state.genservers),
-      modules: MapSet.to_list(state.modules),
-      functions: MapSet.to_list(state.functions)
+      modules: Map.keys(state.modules),
+      functions: Map.keys(state.functions),
+      calls_only: Enum.sort(MapSet.to_list(state.calls_only)),
+      discarded_calls: Native.tracer_discarded(state.tracer),
+      watchdog: Watchdog.report(state.watchdog)
     }
 
     {:reply, info, state}
   end
 
   @impl true
+  def handle_info(:tick, state) do
+    state = state |> reapply_reloaded() |> watchdog()
+    schedule_tick(state)
+    {:noreply, state}
+  end
+
+  # From the C tracer: `pid` holds `depth` of ElixirScope's return frames, the last
+  # pushed by a call of `mfa`: most likely a tail-recursive loop. mfa goes to calls only
+  # (the first time: with a :governor event and a log line), then the tracer hears that
+  # the process's calls may go on (it discards them from its soft bound until then).
+  def handle_info({:elixir_scope_frames, pid, {m, f, a} = mfa, depth}, state) do
+    state =
+      if mfa in state.calls_only or not returns_traced?(state, mfa) do
+        state
+      else
+        state.backend.function(state.handle, mfa, @calls_only_ms)
+
+        TraceDB.store_event(:governor, %{
+          reason: :return_frames,
+          pid: pid,
+          mfa: mfa,
+          frames: depth,
+          max_frames: div(@max_frame_words, state.frame_words),
+          words_per_frame: state.frame_words
+        })
+
+        Logger.warning(
+          "ElixirScope: #{inspect(pid)} holds #{depth} return frames of " <>
+            "#{inspect(m)}.#{f}/#{a} (a tail-recursive loop?): it is now traced calls only " <>
+            "(no returns or durations), so that no process's stack holds more than " <>
+            "#{@max_frame_words} words of ElixirScope's return frames"
+        )
+
+        %{state | calls_only: MapSet.put(state.calls_only, mfa)}
+      end
+
+    Native.tracer_watch(state.tracer, {:frames_ok, pid})
+    {:noreply, state}
+  end
+
+  def handle_info(_other, state), do: {:noreply, state}
+
+  @impl true
   def terminate(_reason, state) do
-    clean_up(state)
+    Native.tracer_set(state.tracer, :stopped, true)
+
+    state.backend.close(
+      state.handle,
+      Enum.flat_map(traced_modules(state), &pattern_keys(state, &1))
+    )
+
     :persistent_term.erase({__MODULE__, :tracer})
     :ok
   end
 
-  ## Helpers
+  ## Processes
 
   # Trace flags a traced process gets at a level, from the categories of events the
   # level records (the vocabulary's): a probe the level does not record would still
   # cost a call into the tracer, so it is not set at all. :procs always: process
-  # lifecycle and crashes.
+  # lifecycle and crashes. Never garbage_collection (see ElixirScope.Tracing.Session).
   defp flags(level) do
     categories = Config.categories(level)
 
@@ -191,106 +313,38 @@ defmodule ElixirScope.Tracing do
   defp or_error({:ok, _} = ok, _reason), do: ok
   defp or_error(:error, reason), do: {:error, reason}
 
-  defp tracer_spec(state), do: {:tracer, Native, state.tracer}
+  defp ours?(pid, state), do: holder(pid, state) == :ours
 
-  defp ours?(pid, state) do
-    match?({:tracer, {Native, t}} when t == state.tracer, safe_trace_info(pid, :tracer))
-  end
+  defp holder(pid, state), do: state.backend.holder(state.handle, pid)
 
-  defp safe_trace_info(pid, item) do
-    :erlang.trace_info(pid, item)
-  rescue
-    ArgumentError -> :undefined
-  end
-
-  # A process can have one tracer (OTP < 27): refuse to take one another tool holds.
+  # On OTP < 27 a process has one tracer: one another tool holds is not taken.
   defp check_traceable(pid, state) do
-    case safe_trace_info(pid, :tracer) do
-      :undefined -> {:error, :not_alive}
-      {:tracer, []} -> :ok
-      {:tracer, {Native, t}} when t == state.tracer -> :ok
-      {:tracer, other} -> {:error, {:traced_by_another_tool, other}}
+    case holder(pid, state) do
+      :dead -> {:error, :not_alive}
+      {:other, tracer} -> {:error, {:traced_by_another_tool, tracer}}
+      _ -> :ok
     end
   end
 
   defp set_flags(pid, state) do
-    retrace(pid, true, [tracer_spec(state) | flags(state.level)])
+    state.backend.process(state.handle, pid, true, flags(state.level))
     %{state | pids: MapSet.put(state.pids, pid)}
   end
 
-  defp retrace(_pid, _on, []), do: :ok
-  defp retrace(_pid, true, [_tracer]), do: :ok
+  # Traced functions report calls from every process, present and future (on OTP < 27,
+  # those whose tracer is free: processes another tool traces are left alone).
+  defp calls_everywhere(state), do: all_processes(state, [:call])
 
-  defp retrace(pid, on, flags) do
-    :erlang.trace(pid, on, flags)
-  rescue
-    ArgumentError -> :ok
-  end
+  defp all_processes(state, flags) do
+    case flags -- state.all_flags do
+      [] ->
+        state
 
-  # The callback module of a :gen_server process. Only processes started by proc_lib
-  # with an init/1 initial call are asked (a plain process would never answer the
-  # system message, and it would sit in its mailbox).
-  defp gen_server_module(pid) do
-    with {:dictionary, dict} <- Process.info(pid, :dictionary),
-         {module, _, _} <- dict[:"$initial_call"],
-         {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
-      {:ok, callback_module(module)}
-    else
-      _ -> :error
+      more ->
+        state.backend.process(state.handle, :all, true, more)
+        for pid <- state.own, do: state.backend.process(state.handle, pid, false, [:all])
+        %{state | all_flags: state.all_flags ++ more}
     end
-  catch
-    :exit, _ -> :error
-  end
-
-  # proc_lib's initial call names the callback module ({Mod, :init, 1}), except for
-  # Agents: Agent.Server puts the agent's own function there.
-  defp callback_module(module) do
-    if function_exported?(module, :handle_call, 3), do: module, else: Agent.Server
-  end
-
-  # The starting state is recorded from inside the GenServer, between two callbacks,
-  # so no state change falls between it and the first traced callback.
-  defp watch_gen_server(pid, module, state) do
-    state = gen_server_patterns(module, state)
-    tracer = state.tracer
-
-    try do
-      :sys.replace_state(pid, fn s ->
-        Native.tracer_watch(tracer, {:genserver, pid, module, s})
-        s
-      end)
-    catch
-      :exit, _ -> :ok
-    end
-
-    %{state | genservers: Map.put(state.genservers, pid, module)}
-  end
-
-  defp gen_server_patterns(module, state) do
-    Enum.reduce(@gen_server_callbacks, state, fn {f, a}, acc ->
-      :erlang.trace_pattern({module, f, a}, @match_spec, [:local])
-      add_pattern(acc, {module, f, a})
-    end)
-  end
-
-  defp add_pattern(state, mfa), do: %{state | patterns: MapSet.put(state.patterns, mfa)}
-
-  defp loaded(module) do
-    case Code.ensure_loaded(module) do
-      {:module, _} -> :ok
-      _ -> {:error, {:module_not_loaded, module}}
-    end
-  end
-
-  # Traced functions report calls from every process, present and future, whose tracer
-  # is free (processes another tool traces are left alone).
-  defp calls_everywhere(%{all_processes: true} = state), do: state
-  defp calls_everywhere(state), do: trace_all_processes(state, [:call])
-
-  defp trace_all_processes(state, flags) do
-    :erlang.trace(:all, true, [tracer_spec(state) | flags])
-    for pid <- own_processes(), do: :erlang.trace(pid, false, [:all])
-    %{state | all_processes: true}
   end
 
   # One :alive event per process running when tracing starts, so "what was alive at
@@ -316,26 +370,189 @@ defmodule ElixirScope.Tracing do
   defp parent([first | _]) when is_atom(first), do: Process.whereis(first)
   defp parent(_), do: nil
 
-  defp own_processes do
-    [self(), Process.whereis(ElixirScope.Governor), Process.whereis(TraceDB)]
-    |> Enum.filter(&is_pid/1)
+  ## GenServers
+
+  # The callback module of a :gen_server process. Only processes started by proc_lib
+  # with an init/1 initial call are asked (a plain process would never answer the
+  # system message, and it would sit in its mailbox).
+  defp gen_server_module(pid) do
+    with {:dictionary, dict} <- Process.info(pid, :dictionary),
+         {module, _, _} <- dict[:"$initial_call"],
+         {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
+      {:ok, callback_module(module)}
+    else
+      _ -> :error
+    end
+  catch
+    :exit, _ -> :error
   end
 
-  defp clean_up(state) do
-    Native.tracer_set(state.tracer, :stopped, true)
+  # proc_lib's initial call names the callback module ({Mod, :init, 1}), except for
+  # Agents: Agent.Server puts the agent's own function there.
+  defp callback_module(module) do
+    if function_exported?(module, :handle_call, 3), do: module, else: Agent.Server
+  end
 
-    if state.all_processes and match?({:tracer, {Native, _}}, :erlang.trace_info(:new, :tracer)),
-      do: :erlang.trace(:new, false, [:all])
+  # The starting state is recorded from inside the GenServer, between two callbacks,
+  # so no state change falls between it and the first traced callback.
+  defp watch_gen_server(pid, module, state) do
+    state = set_patterns(%{state | genservers: Map.put(state.genservers, pid, module)}, module)
+    tracer = state.tracer
 
-    for pid <- Process.list(), ours?(pid, state) do
-      try do
-        :erlang.trace(pid, false, [:all])
-      rescue
-        ArgumentError -> :ok
-      end
+    try do
+      :sys.replace_state(pid, fn s ->
+        Native.tracer_watch(tracer, {:genserver, pid, module, s})
+        s
+      end)
+    catch
+      :exit, _ -> :ok
     end
 
-    for mfa <- state.patterns, do: :erlang.trace_pattern(mfa, false, [:local])
-    :ok
+    state
+  end
+
+  ## Patterns
+
+  # The patterns a module should carry, in the order they are set (a later one wins on
+  # the functions it covers): the whole module, functions traced one by one, the
+  # callbacks of watched GenServers, functions switched to calls only.
+  defp patterns(state, m) do
+    module = for {^m, returns} <- state.modules, do: {{m, :_, :_}, match_spec(returns)}
+    functions = for {{^m, _, _} = mfa, returns} <- state.functions, do: {mfa, match_spec(returns)}
+
+    callbacks =
+      if m in Map.values(state.genservers),
+        do: for({f, a} <- @gen_server_callbacks, do: {{m, f, a}, @returns_ms}),
+        else: []
+
+    calls_only = for {^m, _, _} = mfa <- state.calls_only, do: {mfa, @calls_only_ms}
+    module ++ Enum.sort(functions) ++ callbacks ++ Enum.sort(calls_only)
+  end
+
+  defp match_spec(true), do: @returns_ms
+  defp match_spec(false), do: @calls_only_ms
+
+  defp pattern_keys(state, m), do: for({key, _} <- patterns(state, m), do: key)
+
+  # The match spec a function gets from ElixirScope, or nil.
+  defp expected_match_spec(state, {m, f, a}) do
+    patterns(state, m)
+    |> Enum.filter(fn {{_, pf, pa}, _} -> pf in [:_, f] and pa in [:_, a] end)
+    |> List.last()
+    |> case do
+      nil -> nil
+      {_, ms} -> ms
+    end
+  end
+
+  defp set_patterns(state, m) do
+    case patterns(state, m) do
+      [] ->
+        %{state | loaded: Map.delete(state.loaded, m)}
+
+      patterns ->
+        for {key, ms} <- patterns, do: state.backend.function(state.handle, key, ms)
+        %{state | loaded: Map.put(state.loaded, m, md5(m))}
+    end
+  end
+
+  defp traced_modules(state) do
+    Enum.uniq(
+      Map.keys(state.modules) ++
+        Enum.map(Map.keys(state.functions), &elem(&1, 0)) ++
+        Map.values(state.genservers) ++ Enum.map(state.calls_only, &elem(&1, 0))
+    )
+  end
+
+  defp returns_traced?(state, mfa), do: expected_match_spec(state, mfa) == @returns_ms
+
+  defp md5(m) do
+    m.module_info(:md5)
+  rescue
+    UndefinedFunctionError -> nil
+  end
+
+  defp loaded(module) do
+    case Code.ensure_loaded(module) do
+      {:module, _} -> :ok
+      _ -> {:error, {:module_not_loaded, module}}
+    end
+  end
+
+  ## Every tick: reloads and, on OTP < 27, the watchdog
+
+  defp schedule_tick(state), do: Process.send_after(self(), :tick, state.interval)
+
+  # A module loaded anew (Phoenix's code reloader, IEx's recompile) comes without the
+  # patterns of the old code: they are set again on the new one, and that is recorded.
+  # A reload shows in the module's md5, or, for the same code loaded again, in its
+  # patterns gone: in ElixirScope's own session (OTP 27+) nothing else removes them;
+  # before, the watchdog takes that case as another tool's doing.
+  defp reapply_reloaded(state) do
+    Enum.reduce(state.loaded, state, fn {m, md5}, acc ->
+      case md5(m) do
+        nil ->
+          acc
+
+        ^md5 ->
+          if acc.backend == Session and not in_place?(acc, m), do: reloaded(acc, m), else: acc
+
+        _new ->
+          reloaded(acc, m)
+      end
+    end)
+  end
+
+  defp in_place?(state, m) do
+    ctx = %{
+      backend: state.backend,
+      handle: state.handle,
+      expected_ms: &expected_match_spec(state, &1)
+    }
+
+    Watchdog.in_place?(ctx, m, patterns(state, m))
+  end
+
+  defp reloaded(state, m) do
+    state = set_patterns(state, m)
+    Logger.info("ElixirScope: #{inspect(m)} was reloaded; its trace patterns are set again")
+    TraceDB.store_event(:governor, %{reason: :module_reloaded, module: m})
+    state
+  end
+
+  defp watchdog(%{backend: Session} = state), do: state
+
+  defp watchdog(state) do
+    {watchdog, actions} = Watchdog.check(state.watchdog, watchdog_context(state))
+    state = %{state | watchdog: watchdog}
+    Enum.reduce(actions, state, &rearm/2)
+  end
+
+  defp watchdog_context(state) do
+    %{
+      backend: state.backend,
+      handle: state.handle,
+      patterns: Map.new(traced_modules(state), &{&1, patterns(state, &1)}),
+      expected_ms: &expected_match_spec(state, &1),
+      all_flags: state.all_flags,
+      pids: MapSet.to_list(state.pids)
+    }
+  end
+
+  # Re-arming: only what is still free (Watchdog decided which).
+  defp rearm({:all_processes, who, flags}, state) do
+    state.backend.process(state.handle, who, true, flags)
+    for pid <- state.own, do: state.backend.process(state.handle, pid, false, [:all])
+    state
+  end
+
+  defp rearm({:process, pid}, state) do
+    state.backend.process(state.handle, pid, true, flags(state.level))
+    state
+  end
+
+  defp rearm({:function, mfa, ms}, state) do
+    state.backend.function(state.handle, mfa, ms)
+    state
   end
 end

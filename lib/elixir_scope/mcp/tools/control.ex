@@ -19,10 +19,12 @@ defmodule ElixirScope.MCP.Tools.Control do
 
     tracing =
       if info do
-        "Tracing: level #{info.level}, trace_all #{info.trace_all}\n" <>
-          "GenServers traced: #{list_text(info.genservers)}\n" <>
+        "Tracing: level #{info.level}, trace_all #{info.trace_all}, lifecycle #{info.lifecycle}" <>
+          if(info.session, do: " (own trace session)", else: "") <>
+          "\nGenServers traced: #{list_text(info.genservers)}\n" <>
           "Modules traced: #{list_text(info.modules)}\n" <>
-          "Functions traced: #{list_text(Enum.map(info.functions, &Text.mfa/1))}"
+          "Functions traced: #{list_text(Enum.map(info.functions, &Text.mfa/1))}" <>
+          calls_only_text(info) <> watchdog_text(info.watchdog)
       else
         "Tracing: stopped (what was recorded can still be read)."
       end
@@ -42,12 +44,35 @@ defmodule ElixirScope.MCP.Tools.Control do
       "genservers" => Enum.map((info && info.genservers) || [], &inspect/1),
       "modules" => Enum.map((info && info.modules) || [], &inspect/1),
       "functions" => Enum.map((info && info.functions) || [], &Text.mfa/1),
+      "lifecycle" => info && Atom.to_string(info.lifecycle),
+      "callsOnly" => Enum.map((info && info.calls_only) || [], &Text.mfa/1),
+      "discardedCalls" => info && info.discarded_calls,
+      "tracingRemovedByOtherTools" => info && info.watchdog.removals,
       "storedEvents" => stats && stats[:stored],
       "payloadBytes" => stats && stats[:bytes],
       "now" => Integer.to_string(now)
     }
 
     {Enum.join([tracing, store, "Now: t=#{now}"], "\n"), structured}
+  end
+
+  # Functions the return-frame bound switched to calls only (tail-recursive loops).
+  defp calls_only_text(%{calls_only: [], discarded_calls: 0}), do: ""
+
+  defp calls_only_text(info) do
+    "\nCalls only (return frames bounded): #{list_text(Enum.map(info.calls_only, &Text.mfa/1))}; " <>
+      "#{info.discarded_calls} calls not recorded at the bound"
+  end
+
+  # OTP < 27: what another tool's cleanup removed, last time.
+  defp watchdog_text(%{last: nil}), do: ""
+
+  defp watchdog_text(%{removals: n, last: last}) do
+    taken = if last.taken == [], do: "", else: "; left to it: #{Text.term(last.taken, 200)}"
+
+    "\nRemoved by another tool: #{n} time(s), last #{last.patterns} patterns, " <>
+      "#{last.processes} processes#{if last.new_processes, do: ", new processes", else: ""}; " <>
+      if(last.rearmed, do: "re-armed", else: "not re-armed (rearm: false)") <> taken
   end
 
   defp list_text([]), do: "none"

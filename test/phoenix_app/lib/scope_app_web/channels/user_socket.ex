@@ -1,0 +1,21 @@
+defmodule ScopeAppWeb.UserSocket do
+  use Phoenix.Socket
+
+  channel("room:*", ScopeAppWeb.RoomChannel)
+
+  @impl true
+  def connect(_params, socket, _connect_info), do: {:ok, socket}
+
+  @impl true
+  def id(_socket), do: nil
+end
+
+defmodule ScopeAppWeb.RoomChannel do
+  use ScopeAppWeb, :channel
+
+  @impl true
+  def join("room:" <> _, _params, socket), do: {:ok, socket}
+
+  @impl true
+  def handle_in("ping", payload, socket), do: {:reply, {:ok, payload}, socket}
+end

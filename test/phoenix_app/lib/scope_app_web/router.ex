@@ -1,0 +1,29 @@
+defmodule ScopeAppWeb.Router do
+  use ScopeAppWeb, :router
+
+  pipeline :browser do
+    plug(:accepts, ["html"])
+    plug(:fetch_session)
+    plug(:fetch_live_flash)
+    plug(:put_root_layout, html: {ScopeAppWeb.Layouts, :root})
+    plug(:protect_from_forgery)
+  end
+
+  pipeline :api do
+    plug(:accepts, ["json"])
+  end
+
+  scope "/", ScopeAppWeb do
+    pipe_through(:browser)
+    get("/login", SessionController, :new)
+    post("/login", SessionController, :create)
+    live("/counter", CounterLive)
+  end
+
+  scope "/", ScopeAppWeb do
+    pipe_through(:api)
+    get("/cart", CartController, :show)
+    post("/cart/items", CartController, :add)
+    get("/boom", CartController, :boom)
+  end
+end
