@@ -113,15 +113,17 @@ $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
-# under TSan), then the NIF itself (tracer, JSON, diffs, persistence) under
-# AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for the
-# ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
+# under TSan), then the NIF itself (tracer, JSON, diffs, persistence, the query engine)
+# under AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for
+# the ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
 TSAN_TESTS := test_intern test_stress test_clock test_paging
 SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
                       test/module_reload_test.exs test/trace_session_test.exs \
                       test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
-                      test/persister_test.exs test/trace_db_test.exs
+                      test/persister_test.exs test/trace_db_test.exs test/query_test.exs \
+                      test/query_property_test.exs test/processes_test.exs test/analysis_test.exs \
+                      test/post_mortem_test.exs test/export_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests

@@ -206,7 +206,7 @@ static void pairs_set(pair_set *ps, uint32_t p, uint32_t o, bool linked) {
 
 /* Replays link events (sorted) for every process, or only for `only` (0: all). */
 static bool replay(links_ctx *c, uint32_t only, pair_set *ps) {
-    qsort(c->v, c->n, sizeof *c->v, cmp_link_event);
+    if (c->n > 1) qsort(c->v, c->n, sizeof *c->v, cmp_link_event); /* c->v: NULL when none */
     if (!pairs_init(ps, c->n)) return false;
     for (size_t i = 0; i < c->n; i++) {
         link_event *e = &c->v[i];
@@ -284,7 +284,7 @@ enum es_query_status es_history_links(es_store *s, const es_life_keys *k, es_key
         *n = 0;
         return st;
     }
-    qsort(out, *n, sizeof *out, cmp_u32);
+    if (*n > 1) qsort(out, *n, sizeof *out, cmp_u32);
     *links = out;
     return ES_Q_OK;
 }
@@ -329,7 +329,7 @@ enum es_query_status es_history_snapshot(es_store *s, const es_life_keys *k, int
         pairs[np++] = (pid_pair){p, o};
     }
     pairs_free(&ps);
-    qsort(pairs, np, sizeof *pairs, cmp_pid_pair);
+    if (np > 1) qsort(pairs, np, sizeof *pairs, cmp_pid_pair);
     size_t j = 0;
     for (uint32_t p = 1; p <= c.npids; p++) {
         proc_facts *f = &c.by_pid[p];
@@ -486,7 +486,7 @@ enum es_query_status es_history_state_change(es_store *s, const es_filter *f, ui
     enum es_query_status st = es_query_each(s, f, false, change_visit, &c);
     if (c.oom) st = ES_Q_NO_MEMORY;
     if (st == ES_Q_OK) {
-        qsort(c.v, c.n, sizeof *c.v, cmp_candidate);
+        if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_candidate);
         size_t i = 0;
         for (; i < c.n; i++)
             if (c.v[i].is_before && field_equals(s, c.v[i].at.id, field, before, before_len)) {

@@ -379,7 +379,7 @@ bool es_select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM sel, es_hits *h,
             *err = es_raise_arg(env, e && *e ? e : "out of memory selecting the events");
             return false;
         }
-        memcpy(h->v + h->n, part.v, part.n * sizeof *part.v);
+        if (part.n) memcpy(h->v + h->n, part.v, part.n * sizeof *part.v);
         h->n += part.n;
         es_hits_free(&part);
     }

@@ -731,4 +731,11 @@ Test(history, live_processes_snapshots_and_links) {
     cr_assert(snap.v[0].born_ids[0] != 0 && snap.v[0].state_id != 0);
     cr_assert_eq(snap.v[1].state_id, 0);
     es_snapshot_free(&snap);
+    /* Before any link event: no links to replay (nothing sorted, nothing found). */
+    cr_assert_eq(es_history_snapshot(s, &k, 15, &snap), ES_Q_OK);
+    cr_assert(snap.n == 5 && snap.v[0].nlinks == 0 && snap.v[4].nlinks == 0);
+    es_snapshot_free(&snap);
+    cr_assert_eq(es_history_links(s, &k, p[0], 15, &links, &n), ES_Q_OK);
+    cr_assert_eq(n, 0);
+    es_history_free(links);
 }
