@@ -70,8 +70,63 @@ bool es_pred_test(const es_pred *p, es_pl_span value) {
     return p->negate ? !r : r;
 }
 
-bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size_t len) {
+/* Field f of an indexed map: its key's offset and its value's span; false when the
+ * table is malformed there. */
+static inline bool indexed_field(const uint8_t *payload, size_t len, const uint8_t *index,
+                                 uint32_t f, uint32_t fields, size_t *key_at, size_t *vsz) {
+    size_t k = (size_t)index[2 * f] << 8 | index[2 * f + 1];
+    size_t end = f + 1 < fields ? (size_t)index[2 * f + 2] << 8 | index[2 * f + 3] : len;
+    if (end > len || k >= end) return false;
+    *key_at = k;
+    *vsz = payload[k] == ES_ATOM_REF && k + 9 < end ? end - k - 9 : 0; /* 0: no atom key */
+    return true;
+}
+
+/* What a list of predicates says of an event without fields: only negations hold. */
+static bool only_negations(const es_pred *preds, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!preds[i].negate) return false;
+    return true;
+}
+
+/* An indexed map: each predicate's field found through the table, at the position it
+ * had in the payload before (hint) when the key there is the same — events of one kind
+ * share their layout —, else by its key. */
+static bool match_indexed(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
+                          const uint8_t *index, uint32_t fields, uint8_t *hints) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t want = preds[i].field, key;
+        size_t key_at = 0, vsz = 0;
+        uint32_t h = hints && i < ES_PRED_HINTS ? hints[i] : UINT32_MAX;
+        bool found = false;
+        if (h < fields) {
+            if (!indexed_field(payload, len, index, h, fields, &key_at, &vsz))
+                return only_negations(preds, n); /* malformed: no fields */
+            found = vsz && (memcpy(&key, payload + key_at + 1, 8), key == want);
+        }
+        for (uint32_t f = 0; !found && f < fields; f++) {
+            if (!indexed_field(payload, len, index, f, fields, &key_at, &vsz))
+                return only_negations(preds, n);
+            found = vsz && (memcpy(&key, payload + key_at + 1, 8), key == want);
+            if (found && hints && i < ES_PRED_HINTS) hints[i] = (uint8_t)(f < 255 ? f : 255);
+        }
+        if (!found) {
+            if (!preds[i].negate) return false; /* missing field */
+            continue;
+        }
+        if (!es_pred_test(&preds[i], (es_pl_span){payload + key_at + 9, vsz})) return false;
+    }
+    return true;
+}
+
+bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
+                           uint8_t *hints) {
     if (n == 0) return true;
+    uint32_t fields;
+    size_t at;
+    const uint8_t *index;
+    bool map = payload && es_pl_map(payload, len, &fields, &at, &index);
+    if (map && index) return match_indexed(preds, n, payload, len, index, fields, hints);
     if (n > MAX_PREDS) {
         for (size_t i = 0; i < n; i += MAX_PREDS)
             if (!es_preds_match(preds + i, n - i < MAX_PREDS ? n - i : MAX_PREDS, payload, len))
@@ -82,38 +137,22 @@ bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size
      * tested by the predicates on it: the first that fails ends it. A malformed (or
      * missing) payload has no fields: only negations hold then. */
     uint64_t seen = 0, all = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
-    uint32_t fields;
-    size_t at;
-    const uint8_t *index;
-    if (payload && es_pl_map(payload, len, &fields, &at, &index)) {
+    if (map) {
         for (uint32_t f = 0; f < fields && seen != all; f++) {
             size_t key_at = at, vsz;
-            if (index) {
-                /* An indexed map: keys where the table says, a value up to the next key. */
-                key_at = (size_t)index[2 * f] << 8 | index[2 * f + 1];
-                size_t end =
-                    f + 1 < fields ? (size_t)index[2 * f + 2] << 8 | index[2 * f + 3] : len;
-                if (end > len || key_at >= end) {
-                    seen = 0;
-                    break;
-                }
-                if (payload[key_at] != ES_ATOM_REF || key_at + 9 >= end) continue; /* no atom */
-                vsz = end - key_at - 9;
-            } else {
-                /* Most keys are atoms and most values fixed-size scalars: sized by a table. */
-                size_t ksz = len - at >= 9 && payload[at] == ES_ATOM_REF
-                                 ? 9
-                                 : (at < len ? es_pl_value_size(payload + at, len - at) : 0);
-                vsz = ksz && len - at > ksz ? fixed_size[payload[at + ksz]] : 0;
-                if (ksz && (!vsz || vsz > len - at - ksz))
-                    vsz = es_pl_value_size(payload + at + ksz, len - at - ksz);
-                if (!vsz) {
-                    seen = 0;
-                    break;
-                }
-                at += ksz + vsz;
-                if (ksz != 9 || payload[key_at] != ES_ATOM_REF) continue; /* no atom */
+            /* Most keys are atoms and most values fixed-size scalars: sized by a table. */
+            size_t ksz = len - at >= 9 && payload[at] == ES_ATOM_REF
+                             ? 9
+                             : (at < len ? es_pl_value_size(payload + at, len - at) : 0);
+            vsz = ksz && len - at > ksz ? fixed_size[payload[at + ksz]] : 0;
+            if (ksz && (!vsz || vsz > len - at - ksz))
+                vsz = es_pl_value_size(payload + at + ksz, len - at - ksz);
+            if (!vsz) {
+                seen = 0;
+                break;
             }
+            at += ksz + vsz;
+            if (ksz != 9 || payload[key_at] != ES_ATOM_REF) continue; /* no atom */
             uint64_t key;
             memcpy(&key, payload + key_at + 1, 8);
             for (size_t i = 0; i < n; i++) {
@@ -126,4 +165,8 @@ bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size
     for (size_t i = 0; i < n; i++)
         if (!(seen >> i & 1) && !preds[i].negate) return false; /* missing field */
     return true;
+}
+
+bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size_t len) {
+    return es_preds_match_hinted(preds, n, payload, len, NULL);
 }

@@ -15,7 +15,8 @@
  * test round, missing fields included.
  *
  * es_preds_match() is true when every predicate of a list holds (an empty list: true).
- * It walks the payload's fields once for the whole list.
+ * It walks the payload's fields once for the whole list, or, in a map with a table of
+ * key offsets (payload.h: ES_INDEXED_MAP), finds each predicate's field through it.
  *
  * Thread-safety: predicates are read-only once built; evaluation touches only the
  * caller's bytes.
@@ -42,6 +43,13 @@ typedef struct es_pred {
 } es_pred;
 
 bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size_t len);
+
+/* The same, remembering in hints[i] (for the first ES_PRED_HINTS predicates; any
+ * value to begin with) where the field of predicate i was in an indexed payload map, to
+ * look there first next time: a scan passes the same hints for every event it tests. */
+#define ES_PRED_HINTS 64
+bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
+                           uint8_t *hints);
 
 /* One predicate against a value already found (the field, path not yet followed). */
 bool es_pred_test(const es_pred *p, es_pl_span value);

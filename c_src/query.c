@@ -86,14 +86,14 @@ const uint8_t *es_query_payload(es_store *s, const es_event_view *v) {
 /* Predicates are tested on the payload where it lies (store.h: es_store_payload_at), a
  * copy saved on every event examined; the answer counts once the bytes are known to
  * have held meanwhile. */
-static bool preds_hold(es_store *s, const es_filter *f, const es_event_view *v) {
+static bool preds_hold(es_store *s, const es_filter *f, const es_event_view *v, uint8_t *hints) {
     const uint8_t *at = READ_IN_PLACE ? es_store_payload_at(s, v) : NULL;
     if (at) {
-        bool holds = es_preds_match(f->preds, f->npreds, at, v->len);
+        bool holds = es_preds_match_hinted(f->preds, f->npreds, at, v->len, hints);
         return es_store_payload_held(s, v) && holds;
     }
     const uint8_t *p = es_query_payload(s, v);
-    return es_preds_match(f->preds, f->npreds, p, p ? v->len : 0);
+    return es_preds_match_hinted(f->preds, f->npreds, p, p ? v->len : 0, hints);
 }
 
 /* ---- sorting ---------------------------------------------------------------------- */
@@ -212,6 +212,7 @@ typedef struct query_ctx {
     bool each_payloads;
     uint64_t visits;
     enum es_query_status status;
+    uint8_t hints[ES_PRED_HINTS]; /* where each predicate's field was last (pred.h) */
 } query_ctx;
 
 /* The slot-level part of the filter. */
@@ -251,13 +252,14 @@ static int visit(const es_event_view *v, void *p) {
     if (!slot_matches(q, v)) return ES_REJECT;
     if (q->mode == MODE_EACH) {
         const uint8_t *payload = q->each_payloads || f->npreds ? es_query_payload(q->s, v) : NULL;
-        if (f->npreds && !es_preds_match(f->preds, f->npreds, payload, payload ? v->len : 0))
+        if (f->npreds &&
+            !es_preds_match_hinted(f->preds, f->npreds, payload, payload ? v->len : 0, q->hints))
             return ES_REJECT;
         if (!q->each_payloads) payload = NULL;
         int r = q->each(v, payload, q->each_ctx);
         return r == ES_ABORT ? ES_ABORT : ES_ACCEPT;
     }
-    if (f->npreds && !q->defer_preds && !preds_hold(q->s, f, v)) return ES_REJECT;
+    if (f->npreds && !q->defer_preds && !preds_hold(q->s, f, v, q->hints)) return ES_REJECT;
     if (q->mode == MODE_COUNT) {
         q->count++;
         return ES_ACCEPT;
@@ -362,7 +364,8 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
         for (size_t i = 0; i < out->n && k < f->limit; i++) {
             es_event_view v;
             if (f->max_visits && ++q.visits > f->max_visits) return ES_Q_OVER_BUDGET;
-            if (es_store_peek(s, out->v[i].id, &v) && preds_hold(s, f, &v)) out->v[k++] = out->v[i];
+            if (es_store_peek(s, out->v[i].id, &v) && preds_hold(s, f, &v, q.hints))
+                out->v[k++] = out->v[i];
         }
         out->n = k;
     }

@@ -228,6 +228,31 @@ Test(payload, indexed_maps_read_as_plain_ones) {
     es_pred missing = pred_num(9999, ES_OP_GE, 0, 0);
     missing.negate = true;
     cr_assert(es_preds_match(&missing, 1, q.b, q.n));
+    /* Hints: a field is looked for first where it was in the event before, and found by
+     * its key when another layout has it elsewhere (or the hint is past the fields). */
+    pl r, ri;
+    pl_begin(&r);
+    key(&r, F_PATH);
+    put_bin(&r, "/x");
+    key(&r, F_KIND);
+    put_atom(&r, A_GET);
+    key(&r, F_STATUS);
+    put_int(&r, 404);
+    pl_end(&r);
+    indexed(&r, &ri);
+    uint8_t hints[ES_PRED_HINTS] = {0};
+    es_pred two[2] = {ge, missing};
+    cr_assert(es_preds_match_hinted(two, 2, q.b, q.n, hints));
+    cr_assert_eq(hints[0], 1, "status is q's second field");
+    cr_assert_not(es_preds_match_hinted(two, 2, ri.b, ri.n, hints), "404 < 500");
+    cr_assert_eq(hints[0], 2, "and ri's third");
+    cr_assert(es_preds_match_hinted(two, 2, q.b, q.n, hints));
+    cr_assert_eq(hints[0], 1);
+    hints[0] = 200;
+    cr_assert(es_preds_match_hinted(two, 2, q.b, q.n, hints));
+    es_pred lt404 = pred_num(F_STATUS, ES_OP_LT, 404, 0);
+    lt404.negate = true;
+    cr_assert(es_preds_match_hinted(&lt404, 1, ri.b, ri.n, hints), "not < 404");
     /* A damaged table is refused, never read past the image. */
     for (size_t cut = 0; cut < q.n; cut++) {
         es_pl_field(q.b, cut, F_ARGS, &b);
@@ -236,6 +261,8 @@ Test(payload, indexed_maps_read_as_plain_ones) {
     q.b[7] = 0xFF; /* the first key's offset points outside */
     cr_assert_not(es_pl_field(q.b, q.n, F_KIND, &b));
     cr_assert_not(es_preds_match(&ge, 1, q.b, q.n));
+    cr_assert(es_preds_match(&missing, 1, q.b, q.n), "no fields there: negations hold");
+    cr_assert_not(es_preds_match_hinted(two, 2, q.b, q.n, hints));
 }
 
 Test(payload, numbers_compare_across_kinds) {
