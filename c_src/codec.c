@@ -63,6 +63,7 @@ void es_codec_init_atoms(ErlNifEnv *env) {
     ATOM(count, "count");
     ATOM(struct_key, "struct");
     ATOM(diff, "diff");
+    ATOM(page, "page");
     ATOM(state, "state");
     ATOM(group_by, "group_by");
     ATOM(measure, "measure");

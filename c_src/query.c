@@ -15,7 +15,8 @@
 #define MERGE_MAX_RUNS 64 /* more sorted runs than this: qsort */
 
 void es_filter_init(es_filter *f) {
-    memset(f, 0, sizeof *f);
+    memset(f, 0, offsetof(es_filter, types)); /* the key sets: only their counts */
+    f->types.n = f->actors.n = f->peers.n = f->modules.n = f->mfs.n = 0;
     f->ts_min = INT64_MIN;
     f->ts_max = INT64_MAX;
 }
@@ -176,8 +177,9 @@ typedef struct compiled {
 } compiled;
 
 static void compile(const es_filter *f, compiled *c) {
-    memset(c, 0, sizeof *c);
+    c->nactors = c->npeers = c->nmodules = c->nmfs = 0;
     c->by_type = f->types.n > 0;
+    if (c->by_type) memset(c->types, 0, sizeof c->types);
     for (uint32_t i = 0; i < f->types.n; i++) {
         uint32_t t = f->types.v[i]->id;
         if (t < TYPE_WORDS * 64) c->types[t / 64] |= UINT64_C(1) << (t % 64);
@@ -214,6 +216,16 @@ typedef struct query_ctx {
     enum es_query_status status;
     uint8_t hints[ES_PRED_HINTS]; /* where each predicate's field was last (pred.h) */
 } query_ctx;
+
+/* A context for one walk (not zero-filled whole: `c` is large, compile() sets what it
+ * reads). */
+static void ctx_init(query_ctx *q, es_store *s, const es_filter *f, mode m) {
+    q->s = s, q->f = f, q->mode = m, q->defer_preds = false, q->out = NULL, q->count = 0;
+    q->each = NULL, q->each_ctx = NULL, q->each_payloads = false, q->visits = 0;
+    q->status = ES_Q_OK;
+    memset(q->hints, 0, sizeof q->hints);
+    compile(f, &q->c);
+}
 
 /* The slot-level part of the filter. */
 static bool slot_matches(query_ctx *q, const es_event_view *v) {
@@ -350,8 +362,9 @@ static bool uses_chains(es_store *s, const es_filter *f) {
 }
 
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
-    query_ctx q = {.s = s, .f = f, .mode = MODE_COLLECT, .out = out, .status = ES_Q_OK};
-    compile(f, &q.c);
+    query_ctx q;
+    ctx_init(&q, s, f, MODE_COLLECT);
+    q.out = out;
     /* Chains are walked newest first: an ascending limited query would test the
      * predicates of every event on the way to the oldest ones; test them in result
      * order instead, only as far as the limit. */
@@ -375,8 +388,8 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
 }
 
 enum es_query_status es_query_count(es_store *s, const es_filter *f, uint64_t *count) {
-    query_ctx q = {.s = s, .f = f, .mode = MODE_COUNT, .status = ES_Q_OK};
-    compile(f, &q.c);
+    query_ctx q;
+    ctx_init(&q, s, f, MODE_COUNT);
     walk(&q, false);
     *count = q.count;
     return q.status;
@@ -384,14 +397,9 @@ enum es_query_status es_query_count(es_store *s, const es_filter *f, uint64_t *c
 
 enum es_query_status es_query_each(es_store *s, const es_filter *f, bool payloads, es_match_fn fn,
                                    void *ctx) {
-    query_ctx q = {.s = s,
-                   .f = f,
-                   .mode = MODE_EACH,
-                   .each = fn,
-                   .each_ctx = ctx,
-                   .each_payloads = payloads,
-                   .status = ES_Q_OK};
-    compile(f, &q.c);
+    query_ctx q;
+    ctx_init(&q, s, f, MODE_EACH);
+    q.each = fn, q.each_ctx = ctx, q.each_payloads = payloads;
     walk(&q, false);
     return q.status;
 }

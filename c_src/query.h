@@ -60,7 +60,6 @@ static inline int es_pos_cmp(es_pos a, es_pos b) {
 typedef struct es_filter {
     /* The caller resolves terms to keys; a term with no key matches nothing and should
      * not reach es_query() (a set of only such terms makes the whole query empty). */
-    es_keyset types, actors, peers, modules, mfs;
     bool both_directions;   /* one actor and one peer: either way round (messages between two) */
     int64_t ts_min, ts_max; /* inclusive */
     uint64_t after_id;      /* only ids greater than this (0: no bound) */
@@ -72,6 +71,8 @@ typedef struct es_filter {
     uint64_t limit; /* 0: no limit */
     bool descending;
     uint64_t max_visits; /* 0: unbounded */
+    /* Last, as they are large: es_filter_init() clears only their counts. */
+    es_keyset types, actors, peers, modules, mfs;
 } es_filter;
 
 typedef struct es_hit {

@@ -32,11 +32,13 @@ typedef struct listing {
     unsigned nfields;
     ERL_NIF_TERM tag; /* struct to tag events with, 0: none */
     bool diff_states; /* :state events get :diff */
+    bool page;        /* the position after the last item when more follow (else nil) */
 } listing;
 
 static const char *parse_listing(ErlNifEnv *env, ERL_NIF_TERM map, listing *l) {
-    memset(l, 0, sizeof *l);
+    l->select = SEL_EVENTS, l->nfields = 0, l->tag = 0, l->diff_states = false;
     ERL_NIF_TERM v;
+    l->page = enif_get_map_value(env, map, es_atom.page, &v) && v == es_atom.true_;
     if (enif_get_map_value(env, map, es_atom.select, &v)) {
         if (v == es_atom.events)
             l->select = SEL_EVENTS;
@@ -120,7 +122,8 @@ static ERL_NIF_TERM make_pos(ErlNifEnv *env, const es_hit *h) {
     return enif_make_tuple2(env, enif_make_int64(env, h->ts), enif_make_uint64(env, h->id));
 }
 
-/* query(store, spec): {items, next position | nil}, or a count. */
+/* query(store, spec): {items, next position | nil} (nil unless the spec has page: true),
+ * or a count. */
 static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], bool dirty) {
     STORE_OR_RAISE(s, argv[0]);
     es_spec spec;
@@ -144,9 +147,9 @@ static ERL_NIF_TERM run_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         if (f->limit && n > f->limit) n = f->limit;
         return enif_make_uint64(env, n);
     }
-    /* One more than asked for says whether the listing goes on. */
+    /* One more than asked for says whether a page's listing goes on. */
     uint64_t limit = f->limit;
-    if (limit) f->limit = limit + 1;
+    if (limit && l.page) f->limit = limit + 1;
     es_hits h = {0};
     enum es_query_status st = es_query(s, f, &h);
     bool more = limit && h.n > limit;

@@ -199,26 +199,89 @@ static const char *parse_pred(ErlNifEnv *env, es_spec *spec, ERL_NIF_TERM t, es_
     return NULL;
 }
 
+/* The filter keys of a spec, read in one pass over its map (a spec has a few of them;
+ * a lookup per possible key would cost each query more than that). */
+enum {
+    K_TYPE,
+    K_PID,
+    K_TO_PID,
+    K_BETWEEN,
+    K_MODULE,
+    K_FUNCTION,
+    K_TIMESTAMP_START,
+    K_TIMESTAMP_END,
+    K_AFTER_ID,
+    K_BEFORE_ID,
+    K_AFTER,
+    K_BEFORE,
+    K_LIMIT,
+    K_ORDER,
+    K_WHERE,
+    K_COUNT
+};
+
+typedef struct spec_keys {
+    ERL_NIF_TERM v[K_COUNT];
+    unsigned present; /* bit k: the spec has key k */
+} spec_keys;
+
+static void read_keys(ErlNifEnv *env, ERL_NIF_TERM map, spec_keys *k) {
+    const ERL_NIF_TERM names[K_COUNT] = {es_atom.type,
+                                         es_atom.pid,
+                                         es_atom.to_pid,
+                                         es_atom.between,
+                                         es_atom.module,
+                                         es_atom.function,
+                                         es_atom.timestamp_start,
+                                         es_atom.timestamp_end,
+                                         es_atom.after_id,
+                                         es_atom.before_id,
+                                         es_atom.after,
+                                         es_atom.before,
+                                         es_atom.limit,
+                                         es_atom.order,
+                                         es_atom.where};
+    k->present = 0;
+    ErlNifMapIterator it;
+    if (!enif_map_iterator_create(env, map, &it, ERL_NIF_MAP_ITERATOR_FIRST)) return;
+    ERL_NIF_TERM key, value;
+    for (; enif_map_iterator_get_pair(env, &it, &key, &value); enif_map_iterator_next(env, &it))
+        for (int i = 0; i < K_COUNT; i++)
+            if (key == names[i]) {
+                k->v[i] = value, k->present |= 1u << i;
+                break;
+            }
+    enif_map_iterator_destroy(env, &it);
+}
+
+static inline bool has(const spec_keys *k, int key, ERL_NIF_TERM *v) {
+    if (!(k->present >> key & 1)) return false;
+    *v = k->v[key];
+    return true;
+}
+
 const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec *spec) {
-    memset(spec, 0, sizeof *spec);
+    spec->mem = NULL; /* (the predicates are set as they are parsed) */
     es_filter *f = &spec->f;
     es_filter_init(f);
     if (!enif_is_map(env, map)) return "a query spec must be a map";
+    spec_keys keys;
+    read_keys(env, map, &keys);
     ERL_NIF_TERM v, modules = 0, functions = 0;
     bool none = false;
     const char *err = NULL;
     ErlNifSInt64 i64;
     ErlNifUInt64 u64;
-    if (enif_get_map_value(env, map, es_atom.type, &v))
+    if (has(&keys, K_TYPE, &v))
         err = parse_keys(env, s, v, false, type_key, &f->types, &none,
                          "type: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, es_atom.pid, &v))
+    if (!err && has(&keys, K_PID, &v))
         err = parse_keys(env, s, v, true, pid_key, &f->actors, &none,
                          "pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, es_atom.to_pid, &v))
+    if (!err && has(&keys, K_TO_PID, &v))
         err = parse_keys(env, s, v, true, pid_key, &f->peers, &none,
                          "to_pid: must be a pid or a list of pids");
-    if (!err && enif_get_map_value(env, map, es_atom.between, &v)) {
+    if (!err && has(&keys, K_BETWEEN, &v)) {
         const ERL_NIF_TERM *two;
         int n;
         if (!enif_get_tuple(env, v, &n, &two) || n != 2 || !enif_is_pid(env, two[0]) ||
@@ -237,10 +300,10 @@ const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec
             }
         }
     }
-    if (!err && enif_get_map_value(env, map, es_atom.module, &modules))
+    if (!err && has(&keys, K_MODULE, &modules))
         err = parse_keys(env, s, modules, false, module_key, &f->modules, &none,
                          "module: must be an atom or a list of atoms");
-    if (!err && enif_get_map_value(env, map, es_atom.function, &functions)) {
+    if (!err && has(&keys, K_FUNCTION, &functions)) {
         ERL_NIF_TERM m, fn, ml, fl = functions;
         if (!modules) err = "function: needs module:";
         /* {module, function} keys: every module with every function. */
@@ -260,43 +323,43 @@ const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec
         if (!err && f->mfs.n == 0) none = true;
         f->modules.n = 0; /* implied by the {module, function} keys */
     }
-    if (!err && enif_get_map_value(env, map, es_atom.timestamp_start, &v)) {
+    if (!err && has(&keys, K_TIMESTAMP_START, &v)) {
         if (!enif_get_int64(env, v, &i64)) err = "timestamp_start: must be an integer";
         f->ts_min = i64;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.timestamp_end, &v)) {
+    if (!err && has(&keys, K_TIMESTAMP_END, &v)) {
         if (!enif_get_int64(env, v, &i64)) err = "timestamp_end: must be an integer";
         f->ts_max = i64;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.after_id, &v)) {
+    if (!err && has(&keys, K_AFTER_ID, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "after_id: must be a non-negative integer";
         f->after_id = u64;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.before_id, &v)) {
+    if (!err && has(&keys, K_BEFORE_ID, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "before_id: must be a non-negative integer";
         f->before_id = u64;
         if (u64 <= 1) none = true;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.after, &v)) {
+    if (!err && has(&keys, K_AFTER, &v)) {
         if (!get_pos(env, v, &f->after)) err = "after: must be a cursor";
         f->has_after = true;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.before, &v)) {
+    if (!err && has(&keys, K_BEFORE, &v)) {
         if (!get_pos(env, v, &f->before)) err = "before: must be a cursor";
         f->has_before = true;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.limit, &v)) {
+    if (!err && has(&keys, K_LIMIT, &v)) {
         if (!enif_get_uint64(env, v, &u64)) err = "limit: must be a non-negative integer";
         f->limit = u64;
         if (u64 == 0) none = true;
     }
-    if (!err && enif_get_map_value(env, map, es_atom.order, &v)) {
+    if (!err && has(&keys, K_ORDER, &v)) {
         if (v == es_atom.desc)
             f->descending = true;
         else if (v != es_atom.asc)
             err = "order: must be :asc or :desc";
     }
-    if (!err && enif_get_map_value(env, map, es_atom.where, &v)) {
+    if (!err && has(&keys, K_WHERE, &v)) {
         ERL_NIF_TERM head, list = v;
         while (!err && enif_get_list_cell(env, list, &head, &list)) {
             if (f->npreds == sizeof spec->preds / sizeof *spec->preds)

@@ -208,12 +208,17 @@ typedef struct chain_step {
 
 /* Reads the event after `prev` in its chain (or nothing), and asks for the slot after
  * that one and, with `payloads`, for this one's payload lines. */
-static inline void chain_read(es_store *s, uint64_t low, int li, bool payloads,
-                              const chain_step *prev, chain_step *out) {
+/* The id of the event after `prev` in its chain, 0 when there is none (live). */
+static inline uint64_t id_after(const chain_step *prev, uint64_t low) {
     uint64_t id = prev->id && prev->st != SLOT_GONE && prev->link != LINK_NONE
                       ? (uint64_t)((int64_t)prev->id - prev->link)
                       : 0;
-    out->id = id >= low ? id : 0;
+    return id >= low ? id : 0;
+}
+
+static inline void chain_read(es_store *s, uint64_t low, int li, bool payloads,
+                              const chain_step *prev, chain_step *out) {
+    out->id = id_after(prev, low);
     out->link = LINK_NONE;
     out->st = SLOT_GONE;
     if (!out->id) return;
@@ -228,7 +233,9 @@ static inline void chain_read(es_store *s, uint64_t low, int li, bool payloads,
 /* A chain is walked three events at a time: while one is visited, the next one's slot
  * has been read and its payload asked for, the one after it is being read, and the
  * slot after that is on its way — so a chain's cache misses overlap the work instead of
- * following it (a chain links events far apart in the ring and the arena). */
+ * following it (a chain links events far apart in the ring and the arena). The first
+ * event is visited before anything is read ahead (only the next slot is asked for): a
+ * query that stops there pays for one event. */
 static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es_walk *w,
                      es_visit_fn fn, void *ctx) {
     uint64_t cursor_id = atomic_load_explicit(&s->sum_cursor, memory_order_acquire) * ES_BLOCK;
@@ -238,12 +245,11 @@ static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es
     if (id < low || id == 0) return true;
     chain_step step[3], start = {.id = id + 1, .link = 1, .st = SLOT_LIVE};
     chain_read(s, low, li, w->payloads, &start, &step[0]);
-    chain_read(s, low, li, w->payloads, &step[0], &step[1]);
-    for (unsigned k = 0;; k++) {
-        chain_step *cur = &step[k % 3];
-        if (!cur->id || cur->st == SLOT_GONE) return true;
-        chain_read(s, low, li, w->payloads, &step[(k + 1) % 3], &step[(k + 2) % 3]);
-        uint64_t at = cur->id;
+    for (unsigned k = 0, have = 0;; k++) { /* step[i % 3] holds event i once have >= i */
+        /* Event k's id is known from event k-1's link: whether the walk goes on is
+         * decided before anything more is read. */
+        uint64_t at = k == 0 ? step[0].id : id_after(&step[(k - 1) % 3], low);
+        if (!at) return true;
         if (at <= cursor_id && block_of(at) != checked_block) {
             /* Every event at or before this block has a timestamp <= its pmax. */
             int64_t mn, mx, pmax;
@@ -253,6 +259,10 @@ static bool walk_one(es_store *s, uint64_t low, uint64_t id, int chain, const es
                  (w->descending && w->want && accepted >= w->want && pmax < worst)))
                 return true;
         }
+        for (; k > 0 && have < k + 2; have++)
+            chain_read(s, low, li, w->payloads, &step[have % 3], &step[(have + 1) % 3]);
+        chain_step *cur = &step[k % 3];
+        if (!cur->id || cur->st == SLOT_GONE) return true;
         if (cur->st == SLOT_LIVE && cur->v.ts >= w->ts_min && cur->v.ts <= w->ts_max) {
             int r = fn(&cur->v, ctx);
             if (r == ES_ABORT) return false;

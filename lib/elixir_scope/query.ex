@@ -195,14 +195,11 @@ defmodule ElixirScope.Query do
     map = to_map!(spec)
     {name, map} = Map.pop(map, :store, TraceDB)
     unless is_atom(name), do: bad(:store, "a store name (an atom)", name)
-    Enum.each(map, fn {k, _} -> unless k in @filter_keys, do: unknown!(k) end)
+    native = Enum.reduce(map, %{}, fn {key, value}, acc -> put(acc, key, value) end)
+    native = if is_map_key(map, :from_pid), do: merge_actors(native, map), else: native
 
-    if Map.has_key?(map, :function) and not Map.has_key?(map, :module),
+    if is_map_key(map, :function) and not is_map_key(map, :module),
       do: raise(ArgumentError, "filter :function needs :module")
-
-    native =
-      Enum.reduce(map, %{}, fn {key, value}, acc -> put(acc, key, value) end)
-      |> merge_actors(map)
 
     if (Map.has_key?(native, :group_by) or Map.has_key?(native, :measure)) and
          Map.has_key?(native, :select),
@@ -287,6 +284,10 @@ defmodule ElixirScope.Query do
       else: bad(:measure, "the name of a numeric field of the events", v)
   end
 
+  defp put(_acc, key, _v), do: unknown!(key)
+
+  defp atoms!(_key, v) when is_atom(v), do: [v]
+
   defp atoms!(key, v) do
     list = list_of(v)
 
@@ -294,6 +295,8 @@ defmodule ElixirScope.Query do
       do: Enum.uniq(list),
       else: bad(key, "an atom or a list of at most 64 atoms", v)
   end
+
+  defp pids!(_key, v) when is_pid(v), do: [v]
 
   defp pids!(key, v) do
     list = list_of(v)

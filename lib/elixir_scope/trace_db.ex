@@ -227,7 +227,7 @@ defmodule ElixirScope.TraceDB do
 
   @doc false
   # {items, next position | nil}.
-  def run_page(name, native), do: Native.query(store!(name), native)
+  def run_page(name, native), do: Native.query(store!(name), Map.put(native, :page, true))
 
   @doc false
   # query_events/1 with each event tagged as `struct` (ElixirScope.Event). Options:
