@@ -12,6 +12,8 @@ defmodule ElixirScope.QueryPropertyTest do
   """
   use ExUnit.Case, async: false
 
+  import ElixirScope.Test.Wait
+
   alias ElixirScope.{Query, TraceDB}
 
   @store :query_property
@@ -251,6 +253,7 @@ defmodule ElixirScope.QueryPropertyTest do
 
     for i <- 1..2_000, do: :ok = TraceDB.store_event(:tick, %{pid: a, n: i}, store: @store)
     parent = self()
+    written = :atomics.new(1, [])
 
     writer =
       spawn_link(fn ->
@@ -262,6 +265,7 @@ defmodule ElixirScope.QueryPropertyTest do
               else: %{pid: a, n: n}
 
           :ok = TraceDB.store_event(:tick, event, store: @store)
+          :atomics.put(written, 1, n)
 
           receive do
             :stop -> send(parent, {:written, n})
@@ -274,11 +278,14 @@ defmodule ElixirScope.QueryPropertyTest do
       end)
 
     start = Query.run(store: @store, type: :tick, select: [:n])
-    listed = page_live([store: @store, type: :tick, where: [n: {:>, 0}]], nil, [], 0)
+    # After 5 pages the listing waits for the store (2,000 events) to go round once
+    # more, so that what it has not reached yet is pruned while it runs.
+    round = fn -> wait_until(fn -> :atomics.get(written, 1) > 4_500 end, 60_000) end
+    listed = page_live([store: @store, type: :tick, where: [n: {:>, 0}]], nil, [], 0, round)
     send(writer, :stop)
     assert_receive {:written, written}, 5_000
-    # the store (2,000 events) went round while the listing ran: events were pruned
-    assert written > 4_000 and length(listed) > 100,
+
+    assert written > 4_500 and length(listed) > 100,
            "#{written} written, #{length(listed)} listed"
 
     live_now = MapSet.new(Query.run(store: @store, type: :tick, select: :ids))
@@ -293,10 +300,12 @@ defmodule ElixirScope.QueryPropertyTest do
     end
   end
 
-  # Pages until a page comes back short, 300 pages at most (the writer never stops).
-  defp page_live(spec, cursor, acc, n) do
+  # Pages until a page comes back short, 300 pages at most (the writer never stops);
+  # `pause` runs after the fifth page.
+  defp page_live(spec, cursor, acc, n, pause) do
     {items, next} = Query.page([after: cursor, limit: 40] ++ spec)
     acc = acc ++ items
-    if next == nil or n > 300, do: acc, else: page_live(spec, next, acc, n + 1)
+    if n == 5, do: pause.()
+    if next == nil or n > 300, do: acc, else: page_live(spec, next, acc, n + 1, pause)
   end
 end
