@@ -16,6 +16,7 @@ defmodule ElixirScope.Config do
     trace_all: false,
     ai_integration: false,
     mcp: [],
+    ui: false,
     tracing_level: :full,
     sample_rate: 1.0,
     max_events: 1_000_000,
@@ -83,6 +84,8 @@ defmodule ElixirScope.Config do
     do: bad(:lifecycle, ":all (every process) or :traced (processes ElixirScope traces)", v)
 
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
+  defp check!({:ui, false}), do: :ok
+  defp check!({:ui, opts}), do: ElixirScope.UI.validate!(opts) && :ok
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok

@@ -139,6 +139,7 @@ defmodule ElixirScope.TraceDB do
     # The persister's last write needs the store: it stops first.
     if persister, do: stop_persister(persister)
     :persistent_term.erase({__MODULE__, name})
+    :persistent_term.erase({__MODULE__, name, :recording})
     :ok
   end
 
@@ -330,6 +331,15 @@ defmodule ElixirScope.TraceDB do
   def set_sample_rate(rate, name \\ __MODULE__) do
     Native.set_sample_rate(store!(name), sample_rate!(rate))
   end
+
+  @doc false
+  # What a store loaded by ElixirScope.PostMortem.load/2 was loaded from, or nil.
+  def recording(name), do: :persistent_term.get({__MODULE__, name, :recording}, nil)
+
+  @doc false
+  # Notes that the running store `name` holds what `info` describes (a loaded dump);
+  # forgotten when the store stops.
+  def put_recording(name, info), do: :persistent_term.put({__MODULE__, name, :recording}, info)
 
   @doc false
   # The store resource of a running store, or nil.

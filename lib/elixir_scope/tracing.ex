@@ -134,7 +134,7 @@ defmodule ElixirScope.Tracing do
     state = %{state | own: Enum.uniq([self() | own])}
     state = if state.trace_all, do: all_processes(state, @flags[state.level]), else: state
     state = if state.lifecycle == :all, do: all_processes(state, [:procs]), else: state
-    if state.level != :off, do: record_alive_processes()
+    if state.level != :off, do: record_starting_point()
     {:reply, :ok, state}
   end
 
@@ -232,6 +232,7 @@ defmodule ElixirScope.Tracing do
       trace_all: state.trace_all,
       lifecycle: state.lifecycle,
       session: state.backend == Session,
+      processes: MapSet.to_list(state.pids),
       genservers: Map.keys(state.genservers),
       modules: Map.keys(state.modules),
       functions: Map.keys(state.functions),
@@ -341,8 +342,16 @@ defmodule ElixirScope.Tracing do
   end
 
   # One :alive event per process running when tracing starts, so "what was alive at
-  # time T" also knows the processes that were never seen spawning.
-  defp record_alive_processes do
+  # time T" also knows the processes that were never seen spawning; and a :clock event
+  # with the VM's time offset, so that a recording read elsewhere (post-mortem) can
+  # turn its monotonic timestamps into wall-clock times.
+  defp record_starting_point do
+    TraceDB.store_event(:clock, %{
+      time_offset: System.time_offset(),
+      system_time: System.system_time(),
+      critical: true
+    })
+
     for pid <- Process.list(), pid != self() do
       case Process.info(pid, [:registered_name, :dictionary]) do
         [registered_name: name, dictionary: dict] ->

@@ -81,8 +81,9 @@ defmodule ElixirScope.Web.Listener do
   # Starts a standalone httpd on `config.port` (0: a free one) and `config.bind`,
   # linked to the caller so that it never outlives it, running `modules` with
   # `{tag, handler_config}` in its configuration (read back with
-  # `:httpd_util.lookup/2`). `httpd` are further httpd options. Returns
-  # `{:ok, pid, port}` or `{:error, reason}`.
+  # `:httpd_util.lookup/2`; a function of the port is called with the port it gets).
+  # `httpd` are further httpd options. Returns `{:ok, pid, port}` or
+  # `{:error, reason}`.
   #
   # A standalone httpd cannot report the port it got, so port 0 is resolved here: a
   # free port is taken and released just before httpd binds it, retried if another
@@ -105,7 +106,10 @@ defmodule ElixirScope.Web.Listener do
         minimum_bytes_per_second: 100
       ]
       |> Keyword.merge(httpd)
-      |> Keyword.put(tag, handler_config)
+      |> Keyword.put(
+        tag,
+        if(is_function(handler_config, 1), do: handler_config.(port), else: handler_config)
+      )
 
     case :inets.start(:httpd, httpd_config, :stand_alone) do
       {:ok, pid} ->

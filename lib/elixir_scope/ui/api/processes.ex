@@ -1,0 +1,300 @@
+defmodule ElixirScope.UI.API.Processes do
+  @moduledoc false
+  # GET /api/processes and /api/process: the processes view.
+  #
+  # `view=live` lists the processes running now (sorted, searched, paged by offset),
+  # with the live columns (mailbox, memory, reductions) and, for the rows of the page
+  # only, the events stored about each. On a loaded recording there is nothing live:
+  # it lists the processes the recording shows alive at its end, by pid. `view=exited`
+  # lists the recorded exits and crashes, newest first, paged by event id.
+
+  alias ElixirScope.UI.API.Shape
+  alias ElixirScope.UI.{Params, Source}
+
+  @sorts %{
+    "memory" => :memory,
+    "reductions" => :reductions,
+    "mailbox" => :message_queue_len,
+    "pid" => :pid,
+    "name" => :name
+  }
+
+  @page_items [:registered_name, :memory, :reductions, :message_queue_len, :status]
+
+  @doc false
+  def list(params, _ctx) do
+    limit = Params.integer(params, "limit", 50, 1, 500)
+
+    case Params.choice(params, "view", %{"live" => :live, "exited" => :exited}, :live) do
+      :live ->
+        if Source.recording(), do: alive_at_end(params, limit), else: live(params, limit)
+
+      :exited ->
+        exited(params, limit)
+    end
+  end
+
+  ## Live processes
+
+  defp live(params, limit) do
+    sort = Params.choice(params, "sort", @sorts, :memory)
+    desc? = Params.choice(params, "dir", %{"asc" => false, "desc" => true}, sort != :pid)
+    offset = Params.integer(params, "offset", 0, 0, 10_000_000)
+    query = params |> Params.text("q") |> downcase()
+
+    rows =
+      Process.list()
+      |> keyed(sort, query)
+      |> Enum.sort(if desc?, do: :desc, else: :asc)
+
+    page = rows |> Enum.drop(offset) |> Enum.take(limit)
+
+    %{
+      "live" => true,
+      "total" => length(rows),
+      "offset" => offset,
+      "items" => Enum.flat_map(page, fn {_key, pid} -> live_row(pid) end)
+    }
+  end
+
+  # {sort key, pid} for each process (matching the search), reading only what the
+  # sort and the search need from each.
+  defp keyed(pids, sort, query) do
+    items =
+      [if(sort in [:memory, :reductions, :message_queue_len], do: sort)] ++
+        if(sort == :name or query, do: [:registered_name], else: [])
+
+    items = Enum.reject(items, &is_nil/1)
+
+    for pid <- pids,
+        info = info(pid, items),
+        info != nil,
+        matches?(pid, info, query) do
+      key =
+        case sort do
+          :pid -> pid
+          :name -> {name_key(info[:registered_name]), pid}
+          item -> {info[item], pid}
+        end
+
+      {key, pid}
+    end
+  end
+
+  defp info(_pid, []), do: %{}
+
+  defp info(pid, items) do
+    case Process.info(pid, items) do
+      nil -> nil
+      list -> Map.new(list)
+    end
+  end
+
+  # Named processes first (by name), then the others.
+  defp name_key([]), do: {1, ""}
+  defp name_key(name), do: {0, Atom.to_string(name)}
+
+  defp matches?(_pid, _info, nil), do: true
+
+  defp matches?(pid, info, query) do
+    String.contains?(Shape.pid(pid), query) or
+      (info.registered_name != [] and
+         String.contains?(String.downcase(inspect(info.registered_name)), query)) or
+      String.contains?(String.downcase(inspect(initial_call(pid))), query)
+  end
+
+  defp live_row(pid) do
+    case Process.info(pid, [:dictionary | @page_items]) do
+      nil ->
+        []
+
+      info ->
+        info = Map.new(info)
+        history = Source.history(pid)
+
+        [
+          %{
+            "pid" => Shape.pid(pid),
+            "name" => name(info.registered_name),
+            "module" => mfa_text(info.dictionary[:"$initial_call"] || initial_call(pid)),
+            "mailbox" => info.message_queue_len,
+            "memory" => info.memory,
+            "reductions" => info.reductions,
+            "status" => Atom.to_string(info.status),
+            "events" => history.events,
+            "states" => Map.get(history.by_type, :state, 0),
+            "alive" => true
+          }
+        ]
+    end
+  end
+
+  defp initial_call(pid) do
+    case Process.info(pid, :dictionary) do
+      {:dictionary, dict} ->
+        dict[:"$initial_call"] ||
+          case Process.info(pid, :initial_call) do
+            {:initial_call, mfa} -> mfa
+            nil -> nil
+          end
+
+      nil ->
+        nil
+    end
+  end
+
+  defp name([]), do: nil
+  defp name(name) when is_atom(name), do: Shape.atom(name)
+
+  defp mfa_text({m, f, a}), do: "#{inspect(m)}.#{f}/#{a}"
+  defp mfa_text(_), do: nil
+
+  defp downcase(nil), do: nil
+  defp downcase(text), do: String.downcase(text)
+
+  ## A loaded recording: the processes alive at its end
+
+  defp alive_at_end(params, limit) do
+    offset = Params.integer(params, "offset", 0, 0, 10_000_000)
+    query = params |> Params.text("q") |> downcase()
+    last = Source.recording()[:last_timestamp] || System.monotonic_time()
+    names = if query, do: recorded_names(), else: %{}
+
+    pids =
+      last
+      |> Source.alive_at()
+      |> Enum.filter(fn pid ->
+        query == nil or String.contains?(Shape.pid(pid), query) or
+          String.contains?(String.downcase(names[pid] || ""), query)
+      end)
+      |> Enum.sort()
+
+    %{
+      "live" => false,
+      "total" => length(pids),
+      "offset" => offset,
+      "items" => pids |> Enum.drop(offset) |> Enum.take(limit) |> Enum.map(&recorded_row/1)
+    }
+  end
+
+  # Registered names recorded (:alive and :register events), by pid.
+  defp recorded_names do
+    for type <- [:alive, :register],
+        e <- Source.events(type: type, limit: 100_000),
+        is_pid(e[:pid]) and is_atom(e[:name]) and e[:name] != nil,
+        into: %{},
+        do: {e.pid, inspect(e.name)}
+  end
+
+  defp recorded_row(pid) do
+    history = Source.history(pid)
+    born = born(pid)
+
+    %{
+      "pid" => Shape.pid(pid),
+      "name" => born && name(born[:name] || []),
+      "module" => born && mfa_text(born[:initial_call]),
+      "events" => history.events,
+      "states" => Map.get(history.by_type, :state, 0),
+      "alive" => true
+    }
+  end
+
+  # The :alive (or :spawn) event of pid: its name then, initial call and parent.
+  defp born(pid) do
+    Enum.find_value([:alive, :spawn], fn type ->
+      List.first(Source.events(type: type, pid: pid, order: :desc, limit: 1))
+    end)
+  end
+
+  ## Exited processes
+
+  defp exited(params, limit) do
+    before = Params.id(params, "before")
+    bound = if before, do: [before_id: before], else: []
+
+    events =
+      [:crash, :exit]
+      |> Enum.flat_map(&Source.events([type: &1, order: :desc, limit: limit + 1] ++ bound))
+      |> Enum.sort_by(& &1.id, :desc)
+
+    page = Enum.take(events, limit)
+
+    items =
+      for e <- page do
+        born = born(e.pid)
+
+        %{
+          "pid" => Shape.pid(e.pid),
+          "name" => born && name(born[:name] || []),
+          "module" => born && mfa_text(born[:initial_call]),
+          "crashed" => e.type == :crash,
+          "reason" => Shape.text(e[:reason], 200),
+          "id" => e.id,
+          "ts" => Shape.ts(e.timestamp),
+          "alive" => false
+        }
+      end
+
+    Shape.page(items, if(length(events) > limit, do: List.last(page).id))
+  end
+
+  ## One process
+
+  @doc false
+  def one(params, _ctx) do
+    pid = Params.pid!(params, "pid")
+    info = Source.process_info(pid)
+    born = born(pid)
+    tracing = Source.tracing()
+
+    if not info.alive and info.history.events == 0 do
+      {404,
+       %{
+         "error" =>
+           "nothing is known about #{Shape.pid(pid)}: it is not running and has no recorded events"
+       }}
+    else
+      live = info.live
+
+      %{
+        "pid" => Shape.pid(pid),
+        "alive" => info.alive,
+        "name" => name((live && live.registered_name) || (born && born[:name]) || []),
+        "module" => mfa_text((live && live.initial_call) || (born && born[:initial_call])),
+        "live" => live && live(live),
+        "history" => %{
+          "events" => info.history.events,
+          "first" => Shape.ts(info.history.first),
+          "last" => Shape.ts(info.history.last),
+          "by_type" => Map.new(info.history.by_type, fn {k, v} -> {Atom.to_string(k), v} end)
+        },
+        "traced" => tracing != nil and pid in tracing.processes,
+        "genserver" => tracing != nil and pid in tracing.genservers,
+        "tracing" => tracing != nil,
+        "last_state" => info.last_state && Shape.event(info.last_state),
+        "crash" =>
+          info.crash &&
+            Map.put(Shape.event(info.crash), "reason", Shape.text(info.crash[:reason], 2000)),
+        "parent" => Shape.pid(born && born[:parent]),
+        "peers" =>
+          for(
+            {peer, n} <- Enum.take(Source.peers(pid), 10),
+            do: %{"pid" => Shape.pid(peer), "messages" => n}
+          )
+      }
+    end
+  end
+
+  defp live(l) do
+    %{
+      "status" => Atom.to_string(l.status),
+      "mailbox" => l.message_queue_len,
+      "memory" => l.memory,
+      "reductions" => l.reductions,
+      "current" => mfa_text(l.current_function),
+      "links" => for(p <- l.links, is_pid(p), do: Shape.pid(p)),
+      "parent" => Shape.pid(l.parent)
+    }
+  end
+end
