@@ -65,6 +65,19 @@ defmodule ElixirScope.Tracing do
   @doc false
   def max_frame_words, do: @max_frame_words
 
+  @doc false
+  # Stops recording the calling process, once (ElixirScope's own HTTP request handlers
+  # call it on every request, so that looking at a recording does not add to it):
+  # only what ElixirScope set goes, in its own trace session on OTP 27+.
+  def untrace_self do
+    unless Process.get({__MODULE__, :untraced}) do
+      Process.put({__MODULE__, :untraced}, true)
+      call({:untrace_process, self()})
+    end
+
+    :ok
+  end
+
   @impl true
   def init(config) do
     Process.flag(:trap_exit, true)

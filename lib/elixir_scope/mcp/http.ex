@@ -24,6 +24,8 @@ defmodule ElixirScope.MCP.HTTP do
     if mod(request, :socket_type) == :ip_comm,
       do: :inet.setopts(mod(request, :socket), nodelay: true)
 
+    ElixirScope.Tracing.untrace_self()
+
     response =
       try do
         handle(request, config)

@@ -11,6 +11,7 @@ defmodule ElixirScope.UI.Assets do
   @types %{
     ".html" => "text/html; charset=utf-8",
     ".js" => "text/javascript; charset=utf-8",
+    ".mjs" => "text/javascript; charset=utf-8",
     ".css" => "text/css; charset=utf-8",
     ".svg" => "image/svg+xml",
     ".png" => "image/png",
@@ -40,39 +41,65 @@ defmodule ElixirScope.UI.Assets do
         do: {path, byte_size(body), byte_size(gz || body)}
   end
 
+  # The table, built on first use and again when a file changed; changes are looked
+  # for at most once a second. Files are read with :prim_file, in this process: the
+  # file server is a traced process like any other (trace_all), and looking at a
+  # recording must not add to it.
   defp table do
-    stamp = stamp()
+    now = System.monotonic_time(:millisecond)
 
     case :persistent_term.get(__MODULE__, nil) do
-      %{stamp: ^stamp} = table ->
+      %{checked: checked} = table when now - checked < 1_000 ->
         table
 
-      _ ->
-        table = %{stamp: stamp, files: load()}
+      old ->
+        # Paths, sizes and modification times: what changes when a file is edited,
+        # added or removed.
+        stamp = files(root())
+
+        table =
+          if old && old.stamp == stamp,
+            do: %{old | checked: now},
+            else: %{stamp: stamp, checked: now, files: load(stamp)}
+
         :persistent_term.put(__MODULE__, table)
         table
     end
   end
 
-  # The newest modification time and the count of the files: what changes when a
-  # file is edited, added or removed.
-  defp stamp do
-    files = files()
+  # [{path, {size, mtime}}] of the servable files under `dir`, recursively.
+  defp files(dir) do
+    case :prim_file.list_dir(String.to_charlist(dir)) do
+      {:ok, names} ->
+        names
+        |> Enum.sort()
+        |> Enum.flat_map(fn name ->
+          path = Path.join(dir, List.to_string(name))
 
-    {length(files),
-     files |> Enum.map(&File.stat!(&1, time: :posix).mtime) |> Enum.max(fn -> 0 end)}
+          case :prim_file.read_file_info(String.to_charlist(path)) do
+            {:ok, info} when elem(info, 2) == :directory ->
+              files(path)
+
+            {:ok, info} when elem(info, 2) == :regular ->
+              if Map.has_key?(@types, Path.extname(path)),
+                do: [{path, {elem(info, 1), elem(info, 5)}}],
+                else: []
+
+            _ ->
+              []
+          end
+        end)
+
+      {:error, _} ->
+        []
+    end
   end
 
-  defp files do
-    Path.wildcard(Path.join(root(), "**/*"))
-    |> Enum.filter(&(File.regular?(&1) and Map.has_key?(@types, Path.extname(&1))))
-  end
-
-  defp load do
+  defp load(files) do
     root = root()
 
-    Map.new(files(), fn file ->
-      body = File.read!(file)
+    Map.new(files, fn {file, _info} ->
+      {:ok, body} = :prim_file.read_file(String.to_charlist(file))
       type = Map.fetch!(@types, Path.extname(file))
       gz = if type =~ ~r/text|json|svg/, do: :zlib.gzip(body)
       {Path.relative_to(file, root), {type, body, gz}}

@@ -17,6 +17,8 @@ defmodule ElixirScope.UI.HTTP do
     if mod(request, :socket_type) == :ip_comm,
       do: :inet.setopts(mod(request, :socket), nodelay: true)
 
+    ElixirScope.Tracing.untrace_self()
+
     {status, headers, body} =
       case parse(request) do
         {:ok, parsed} -> Router.handle(parsed, config)

@@ -84,14 +84,18 @@ defmodule ElixirScope.UI.Params do
   @doc false
   # One of `choices` (a map from the text sent to our value), or `default` when absent.
   def choice(params, key, choices, default) do
-    if present?(params, key) do
-      Map.get(choices, params[key]) ||
+    with true <- present?(params, key),
+         {:ok, value} <- Map.fetch(choices, params[key]) do
+      value
+    else
+      false ->
+        default
+
+      :error ->
         fail(
           "#{key} must be one of #{Enum.join(Enum.sort(Map.keys(choices)), ", ")}, " <>
             "got: #{short(params[key])}"
         )
-    else
-      default
     end
   end
 

@@ -93,6 +93,17 @@ defmodule ElixirScope.UI.Source do
   def relationships(pid), do: Processes.process_relationships(pid)
 
   @doc false
+  # Every process the recording has events of (or had: pids stay indexed after their
+  # events are pruned), sorted.
+  def recorded_pids do
+    TraceDB.store!(@store)
+    |> Native.actors()
+    |> Enum.filter(&is_pid/1)
+    |> Enum.uniq()
+    |> Enum.sort()
+  end
+
+  @doc false
   # Pids the recording shows alive at `timestamp` (spawned or alive when tracing
   # began, and not exited by then).
   def alive_at(timestamp), do: TraceDB.get_processes_at(timestamp)

@@ -64,11 +64,13 @@ defmodule ElixirScope.UI.API.Events do
         do: [type: :send, between: {a, b}]
   end
 
+  # Messages to a pid (not to a name, an alias or a port), in (timestamp, id) order.
   defp read(queries, extra) do
     desc? = Keyword.get(extra, :order) == :desc
 
     queries
     |> Enum.flat_map(&Source.events(&1 ++ extra))
+    |> Enum.filter(&(is_pid(&1[:from_pid]) and is_pid(&1[:to_pid])))
     |> Enum.uniq_by(& &1.id)
     |> Enum.sort_by(&{&1.timestamp, &1.id}, if(desc?, do: :desc, else: :asc))
     |> Enum.take(Keyword.fetch!(extra, :limit))
@@ -144,12 +146,23 @@ defmodule ElixirScope.UI.API.Events do
     send
     |> Shape.event()
     |> Map.merge(%{
+      "label" => label(send[:message]),
       "from" => Shape.pid(send.from_pid),
       "to" => Shape.pid(send.to_pid),
       "recv_id" => recv && recv.id,
       "recv_ts" => recv && Shape.ts(recv.timestamp)
     })
   end
+
+  # What a message says, with OTP's envelopes named: a call, a cast, a reply.
+  defp label({:"$gen_call", _from, request}), do: "call " <> Shape.text(request, 60)
+  defp label({:"$gen_cast", request}), do: "cast " <> Shape.text(request, 60)
+
+  defp label({[:alias | ref], reply}) when is_reference(ref),
+    do: "reply " <> Shape.text(reply, 60)
+
+  defp label({ref, reply}) when is_reference(ref), do: "reply " <> Shape.text(reply, 60)
+  defp label(message), do: Shape.text(message, 60)
 
   defp marks(lanes, start, stop) do
     window = Enum.reject([timestamp_start: start, timestamp_end: stop], &(elem(&1, 1) == nil))

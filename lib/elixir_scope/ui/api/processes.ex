@@ -4,9 +4,10 @@ defmodule ElixirScope.UI.API.Processes do
   #
   # `view=live` lists the processes running now (sorted, searched, paged by offset),
   # with the live columns (mailbox, memory, reductions) and, for the rows of the page
-  # only, the events stored about each. On a loaded recording there is nothing live:
-  # it lists the processes the recording shows alive at its end, by pid. `view=exited`
-  # lists the recorded exits and crashes, newest first, paged by event id.
+  # only, the events stored about each. `view=recorded` lists every process the
+  # recording has events of, alive or not, by pid (the default on a loaded recording,
+  # where nothing is live). `view=exited` lists the recorded exits and crashes, newest
+  # first, paged by event id.
 
   alias ElixirScope.UI.API.Shape
   alias ElixirScope.UI.{Params, Source}
@@ -25,12 +26,14 @@ defmodule ElixirScope.UI.API.Processes do
   def list(params, _ctx) do
     limit = Params.integer(params, "limit", 50, 1, 500)
 
-    case Params.choice(params, "view", %{"live" => :live, "exited" => :exited}, :live) do
-      :live ->
-        if Source.recording(), do: alive_at_end(params, limit), else: live(params, limit)
+    loaded = Source.recording() != nil
+    views = %{"live" => :live, "recorded" => :recorded, "exited" => :exited}
 
-      :exited ->
-        exited(params, limit)
+    case Params.choice(params, "view", views, if(loaded, do: :recorded, else: :live)) do
+      :live when loaded -> Params.fail("a loaded recording has no live processes: view=recorded")
+      :live -> live(params, limit)
+      :recorded -> recorded(params, limit, loaded)
+      :exited -> exited(params, limit)
     end
   end
 
@@ -152,28 +155,35 @@ defmodule ElixirScope.UI.API.Processes do
   defp downcase(nil), do: nil
   defp downcase(text), do: String.downcase(text)
 
-  ## A loaded recording: the processes alive at its end
+  ## Every process recorded
 
-  defp alive_at_end(params, limit) do
+  defp recorded(params, limit, loaded) do
     offset = Params.integer(params, "offset", 0, 0, 10_000_000)
     query = params |> Params.text("q") |> downcase()
-    last = Source.recording()[:last_timestamp] || System.monotonic_time()
     names = if query, do: recorded_names(), else: %{}
 
     pids =
-      last
-      |> Source.alive_at()
-      |> Enum.filter(fn pid ->
+      Enum.filter(Source.recorded_pids(), fn pid ->
         query == nil or String.contains?(Shape.pid(pid), query) or
           String.contains?(String.downcase(names[pid] || ""), query)
       end)
-      |> Enum.sort()
+
+    # Alive: now, or for a loaded recording, at its end.
+    alive? =
+      if loaded do
+        last = Source.recording()[:last_timestamp] || System.monotonic_time()
+        alive = MapSet.new(Source.alive_at(last))
+        &MapSet.member?(alive, &1)
+      else
+        &(node(&1) == node() and Process.alive?(&1))
+      end
 
     %{
       "live" => false,
       "total" => length(pids),
       "offset" => offset,
-      "items" => pids |> Enum.drop(offset) |> Enum.take(limit) |> Enum.map(&recorded_row/1)
+      "items" =>
+        pids |> Enum.drop(offset) |> Enum.take(limit) |> Enum.map(&recorded_row(&1, alive?.(&1)))
     }
   end
 
@@ -186,9 +196,15 @@ defmodule ElixirScope.UI.API.Processes do
         do: {e.pid, inspect(e.name)}
   end
 
-  defp recorded_row(pid) do
+  defp recorded_row(pid, alive) do
     history = Source.history(pid)
     born = born(pid)
+
+    end_ =
+      if not alive,
+        do:
+          List.first(Source.events(type: :crash, pid: pid, limit: 1)) ||
+            List.first(Source.events(type: :exit, pid: pid, limit: 1))
 
     %{
       "pid" => Shape.pid(pid),
@@ -196,7 +212,9 @@ defmodule ElixirScope.UI.API.Processes do
       "module" => born && mfa_text(born[:initial_call]),
       "events" => history.events,
       "states" => Map.get(history.by_type, :state, 0),
-      "alive" => true
+      "alive" => alive,
+      "crashed" => match?(%{type: :crash}, end_),
+      "reason" => end_ && Shape.text(end_[:reason], 200)
     }
   end
 

@@ -1,0 +1,184 @@
+// Erlang terms as the API writes them (ElixirScope.UI.TermJSON: tagged JSON), shown
+// as Elixir: on one line (termText, TermInline), or as a collapsible tree (TermTree)
+// that draws only the rows in view, so that a state of hundreds of kilobytes open
+// several levels deep re-renders in a few milliseconds.
+import { html, useLayoutEffect, useMemo, useRef, useState } from './lib.js';
+
+const isObj = (t) => t !== null && typeof t === 'object' && !Array.isArray(t);
+const ATOM_PLAIN = /^[a-z_][a-zA-Z0-9_@]*[?!]?$/;
+
+export function atomText(name) {
+  if (name.startsWith('Elixir.')) return name.slice(7);
+  return ATOM_PLAIN.test(name) ? `:${name}` : `:${JSON.stringify(name)}`;
+}
+
+// A keyword key ("name: "), when the atom allows the short form.
+const keyLabel = (name) => (ATOM_PLAIN.test(name) ? `${name}:` : `${JSON.stringify(name)}:`);
+
+const isAtom = (t) => isObj(t) && typeof t.a === 'string';
+const isPair = (t) => isObj(t) && Array.isArray(t.t) && t.t.length === 2;
+export const isKeyword = (list) => Array.isArray(list) && list.length > 0
+  && list.every((e) => isPair(e) && isAtom(e.t[0]));
+
+// Children of a container: [[label, pathKey, child]], or null for a scalar.
+export function children(t) {
+  if (Array.isArray(t)) {
+    if (isKeyword(t)) return t.map((e) => [keyLabel(e.t[0].a), `:${e.t[0].a}`, e.t[1]]);
+    return t.map((e, i) => (isObj(e) && 'cut' in e ? [`…`, `cut${i}`, e] : [`${i}`, `${i}`, e]));
+  }
+  if (!isObj(t)) return null;
+  if (Array.isArray(t.t)) return t.t.map((e, i) => [`${i}`, `${i}`, e]);
+  if (Array.isArray(t.m)) {
+    return t.m.map(([k, v], i) => {
+      if (isObj(k) && 'cut' in k) return ['…', `cut${i}`, k];
+      if (isAtom(k)) return [keyLabel(k.a), termText(k), v];
+      const text = termText(k, 60);
+      return [`${text} =>`, text, v];
+    });
+  }
+  if (Array.isArray(t.il)) {
+    return [...t.il.map((e, i) => [`${i}`, `${i}`, e]), ['tail', 'tail', t.tl]];
+  }
+  return null;
+}
+
+// The brackets a container opens with and closes with, and its size.
+function shape(t) {
+  if (Array.isArray(t)) return ['[', ']', t.length];
+  if (Array.isArray(t.t)) return ['{', '}', t.t.length];
+  if (Array.isArray(t.m)) return [t.s ? `%${atomText(t.s)}{` : '%{', '}', t.m.length];
+  if (Array.isArray(t.il)) return ['[', ']', t.il.length + 1];
+  return ['', '', 0];
+}
+
+// One line of Elixir, cut at about `width` characters.
+export function termText(t, width = 200) {
+  const out = { s: '', left: width };
+  write(t, out);
+  return out.left < 0 ? `${out.s.slice(0, width)}…` : out.s;
+}
+
+function put(out, s) { out.s += s; out.left -= s.length; }
+
+function write(t, out) {
+  if (out.left < 0) return;
+  if (t === null) return put(out, 'nil');
+  if (typeof t === 'boolean' || typeof t === 'number') return put(out, String(t));
+  if (typeof t === 'string') return put(out, JSON.stringify(t));
+  if (Array.isArray(t)) {
+    if (isKeyword(t)) {
+      put(out, '[');
+      t.forEach((e, i) => { if (i) put(out, ', '); put(out, `${keyLabel(e.t[0].a)} `); write(e.t[1], out); });
+      return put(out, ']');
+    }
+    return seq('[', t, ']', out);
+  }
+  if ('a' in t) return put(out, atomText(t.a));
+  if ('i' in t) return put(out, t.i);
+  if ('p' in t) return put(out, `#PID${t.p}`);
+  if ('o' in t) return put(out, t.o);
+  if ('b' in t) return put(out, t.b);
+  if ('str' in t) return put(out, `${JSON.stringify(t.str)}…(${t.size} bytes)`);
+  if ('cut' in t) return put(out, `…${t.cut} more`);
+  if ('t' in t) return seq('{', t.t, '}', out);
+  if ('m' in t) {
+    put(out, t.s ? `%${atomText(t.s)}{` : '%{');
+    t.m.forEach(([k, v], i) => {
+      if (i) put(out, ', ');
+      if (isObj(k) && 'cut' in k) return write(k, out);
+      if (isAtom(k)) put(out, `${keyLabel(k.a)} `); else { write(k, out); put(out, ' => '); }
+      return write(v, out);
+    });
+    return put(out, '}');
+  }
+  if ('il' in t) {
+    put(out, '[');
+    t.il.forEach((e, i) => { if (i) put(out, ', '); write(e, out); });
+    put(out, ' | ');
+    write(t.tl, out);
+    return put(out, ']');
+  }
+  return put(out, JSON.stringify(t));
+}
+
+function seq(open, items, close, out) {
+  put(out, open);
+  items.forEach((e, i) => { if (i) put(out, ', '); write(e, out); });
+  put(out, close);
+}
+
+export function TermInline({ term, width = 200 }) {
+  const text = termText(term, width);
+  return html`<code class="term" title=${text.length > 60 ? termText(term, 4000) : null}>${text}</code>`;
+}
+
+// A diff path (the keys from the root, as the API writes them) as the tree's path key.
+export const diffPathKey = (path) => path.map((k) => (typeof k === 'number' ? `${k}` : termText(k))).join('\u0001');
+
+export function pathText(path) {
+  if (path.length === 0) return '(whole state)';
+  return path.map((k) => (typeof k === 'number' ? `[${k}]` : isAtom(k) ? `.${k.a}` : `[${termText(k, 60)}]`)).join('');
+}
+
+const ROW = 20;
+
+// The rows of the open part of a tree, in order: what is drawn is a window of these.
+function flatten(term, openDepth, expanded, changes) {
+  const rows = [];
+  const walk = (t, label, path, depth) => {
+    const kids = children(t);
+    const key = path.join('\u0001');
+    const open = kids !== null && kids.length > 0 && (expanded.has(key) ? expanded.get(key) : depth < openDepth);
+    rows.push({ t, label, key, depth, kids, open, change: changes.get(key) });
+    if (open) kids.forEach(([l, k, c]) => walk(c, l, [...path, k], depth + 1));
+  };
+  walk(term, null, [], 0);
+  return rows;
+}
+
+// A term as a tree, `openDepth` levels open at first; what the user opened or closed
+// is kept in `expanded` (a Map the caller keeps, so that it survives stepping), and
+// the paths in `changes` (Map path key -> 'added' | 'changed') are highlighted.
+export function TermTree({ term, openDepth = 3, expanded, onToggle, changes = new Map(), height = 480 }) {
+  const [top, setTop] = useState(0);
+  const box = useRef(null);
+  const rows = useMemo(
+    () => flatten(term, openDepth, expanded, changes),
+    [term, openDepth, expanded, expanded.version, changes],
+  );
+  useLayoutEffect(() => { if (box.current && box.current.scrollTop > rows.length * ROW) box.current.scrollTop = 0; }, [term]);
+  const first = Math.max(0, Math.floor(top / ROW) - 10);
+  const shown = rows.slice(first, first + Math.ceil(height / ROW) + 20);
+  const toggle = (r) => onToggle(r.key, !r.open);
+  return html`<div class="tree" ref=${box} style=${{ height: `${Math.min(height, rows.length * ROW + 2)}px` }}
+      onScroll=${(e) => setTop(e.currentTarget.scrollTop)} role="tree">
+    <div style=${{ height: `${rows.length * ROW}px`, position: 'relative' }}>
+      <div style=${{ transform: `translateY(${first * ROW}px)` }}>
+        ${shown.map((r) => html`<div key=${r.key} class=${`row${r.change ? ` ch-${r.change}` : ''}`} role="treeitem"
+            data-path=${r.key} style=${{ paddingLeft: `${r.depth * 16 + 4}px` }}>
+          ${r.kids && r.kids.length
+            ? html`<button class="twisty" onClick=${() => toggle(r)} aria-expanded=${r.open}>${r.open ? '▾' : '▸'}</button>`
+            : html`<span class="twisty"></span>`}
+          ${r.label !== null && html`<span class="key">${r.label}</span>`}
+          ${r.kids && r.kids.length
+            ? (r.open
+              ? html`<span class="punct">${shape(r.t)[0]}</span><span class="count">${shape(r.t)[2]}</span>`
+              : html`<code class="term">${termText(r.t, 120)}</code>`)
+            : html`<code class="term">${termText(r.t, 160)}</code>`}
+        </div>`)}
+      </div>
+    </div>
+  </div>`;
+}
+
+// The state a tree's open/closed overrides live in: a Map with a version, so a change
+// re-renders the tree without copying the map.
+export function useExpanded() {
+  const [state, setState] = useState(() => { const m = new Map(); m.version = 0; return { m }; });
+  const toggle = (key, open) => {
+    state.m.set(key, open);
+    state.m.version += 1;
+    setState({ m: state.m });
+  };
+  return [state.m, toggle];
+}
