@@ -87,6 +87,15 @@ defmodule ElixirScope.UI.Source do
   def history(pid), do: Native.actor_summary(TraceDB.store!(@store), pid)
 
   @doc false
+  # The :alive (or :spawn) event of pid: its registered name then, initial call and
+  # parent; nil when neither is recorded.
+  def birth(pid) do
+    Enum.find_value([:alive, :spawn], fn type ->
+      List.first(events(type: type, pid: pid, order: :desc, limit: 1))
+    end)
+  end
+
+  @doc false
   def process_info(pid), do: Processes.process_info(pid)
 
   @doc false

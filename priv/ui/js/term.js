@@ -17,8 +17,11 @@ const keyLabel = (name) => (ATOM_PLAIN.test(name) ? `${name}:` : `${JSON.stringi
 
 const isAtom = (t) => isObj(t) && typeof t.a === 'string';
 const isPair = (t) => isObj(t) && Array.isArray(t.t) && t.t.length === 2;
+// A keyword list, as the C diff takes one (key by key): 2-tuples with atom keys, no
+// key twice. Other lists are compared (and shown) position by position.
 export const isKeyword = (list) => Array.isArray(list) && list.length > 0
-  && list.every((e) => isPair(e) && isAtom(e.t[0]));
+  && list.every((e) => isPair(e) && isAtom(e.t[0]))
+  && new Set(list.map((e) => e.t[0].a)).size === list.length;
 
 // Children of a container: [[label, pathKey, child]], or null for a scalar.
 export function children(t) {

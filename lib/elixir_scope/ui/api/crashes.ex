@@ -88,8 +88,8 @@ defmodule ElixirScope.UI.API.Crashes do
   defp stacktrace?(_), do: false
 
   defp name(pid) do
-    case Source.events(type: :alive, pid: pid, order: :desc, limit: 1) do
-      [%{name: name}] when is_atom(name) and name != nil -> Shape.atom(name)
+    case Source.birth(pid) do
+      %{name: name} when is_atom(name) and name != nil -> Shape.atom(name)
       _ -> nil
     end
   end

@@ -95,15 +95,35 @@ defmodule ElixirScope.UI.API.Events do
 
   defp lanes(pids, _sends), do: pids
 
+  # A lane's label: the registered name, else the module a process runs (its initial
+  # call), live or recorded.
   defp lane(pid) do
+    live = if node(pid) == node(), do: Process.info(pid, [:registered_name, :dictionary])
+    birth = if live == nil, do: Source.birth(pid)
+
     name =
-      case Process.info(pid, :registered_name) do
-        {:registered_name, name} when is_atom(name) and name != [] -> Shape.atom(name)
+      case {live, birth} do
+        {[registered_name: name, dictionary: _], _} when name != [] -> name
+        {nil, %{name: name}} when is_atom(name) -> name
         _ -> nil
       end
 
-    %{"pid" => Shape.pid(pid), "name" => name}
+    initial =
+      case {live, birth} do
+        {[registered_name: _, dictionary: dict], _} -> dict[:"$initial_call"]
+        {nil, %{initial_call: call}} -> call
+        _ -> nil
+      end
+
+    %{
+      "pid" => Shape.pid(pid),
+      "name" => name && Shape.atom(name),
+      "module" => module_of(initial)
+    }
   end
+
+  defp module_of({m, _f, _a}) when is_atom(m), do: Shape.atom(m)
+  defp module_of(_), do: nil
 
   # Each send with the :receive that took it in (the receiver's first event after the
   # send with the same message not already matched), when the receiver is traced.

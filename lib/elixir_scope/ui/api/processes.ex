@@ -198,7 +198,7 @@ defmodule ElixirScope.UI.API.Processes do
 
   defp recorded_row(pid, alive) do
     history = Source.history(pid)
-    born = born(pid)
+    born = Source.birth(pid)
 
     end_ =
       if not alive,
@@ -218,13 +218,6 @@ defmodule ElixirScope.UI.API.Processes do
     }
   end
 
-  # The :alive (or :spawn) event of pid: its name then, initial call and parent.
-  defp born(pid) do
-    Enum.find_value([:alive, :spawn], fn type ->
-      List.first(Source.events(type: type, pid: pid, order: :desc, limit: 1))
-    end)
-  end
-
   ## Exited processes
 
   defp exited(params, limit) do
@@ -240,7 +233,7 @@ defmodule ElixirScope.UI.API.Processes do
 
     items =
       for e <- page do
-        born = born(e.pid)
+        born = Source.birth(e.pid)
 
         %{
           "pid" => Shape.pid(e.pid),
@@ -263,7 +256,7 @@ defmodule ElixirScope.UI.API.Processes do
   def one(params, _ctx) do
     pid = Params.pid!(params, "pid")
     info = Source.process_info(pid)
-    born = born(pid)
+    born = Source.birth(pid)
     tracing = Source.tracing()
 
     if not info.alive and info.history.events == 0 do

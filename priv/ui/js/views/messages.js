@@ -110,8 +110,8 @@ function Diagram({ data, picked, onPick }) {
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
       <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" /></marker></defs>
     ${lanes.map((l) => html`<g class="lane" data-pid=${l.pid}>
-      <text x=${x.get(l.pid)} y="16" class="lane-label">${l.name || l.pid}</text>
-      ${l.name && html`<text x=${x.get(l.pid)} y="30" class="lane-pid">${l.pid}</text>`}
+      <text x=${x.get(l.pid)} y="16" class="lane-label">${l.name || (l.module && !l.module.startsWith(':') ? l.module.split('.').pop() : l.pid)}</text>
+      <text x=${x.get(l.pid)} y="30" class="lane-pid">${l.name || l.module ? l.pid : ''}</text>
       <line x1=${x.get(l.pid)} x2=${x.get(l.pid)} y1="38" y2=${height - 10} class="lifeline" /></g>`)}
     ${items.map((it, i) => {
     const y = 54 + i * ROW;
