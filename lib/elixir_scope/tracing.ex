@@ -78,6 +78,24 @@ defmodule ElixirScope.Tracing do
     :ok
   end
 
+  @doc false
+  # Runs `fun` with the calling process not recorded, then traced again as it was: for
+  # ElixirScope.UI.Plug, which answers in the application's request processes (a
+  # connection's process serves the application's requests too).
+  def untraced(fun) do
+    case call({:pause, self()}) do
+      {:ok, [_ | _] = flags} ->
+        try do
+          fun.()
+        after
+          call({:resume, self(), flags})
+        end
+
+      _ ->
+        fun.()
+    end
+  end
+
   @impl true
   def init(config) do
     Process.flag(:trap_exit, true)
@@ -172,6 +190,27 @@ defmodule ElixirScope.Tracing do
     else
       error -> {:reply, error, state}
     end
+  end
+
+  # ElixirScope.UI.Plug's answer in a process of the application: the flags it had
+  # from ElixirScope (its own, or every process's) are taken off, then put back.
+  def handle_call({:pause, pid}, _from, state) do
+    flags =
+      if ours?(pid, state) do
+        own = if MapSet.member?(state.pids, pid), do: @flags[state.level], else: []
+        flags = Enum.uniq(own ++ state.all_flags)
+        state.backend.process(state.handle, pid, false, [:all])
+        flags
+      else
+        []
+      end
+
+    {:reply, {:ok, flags}, state}
+  end
+
+  def handle_call({:resume, pid, flags}, _from, state) do
+    state.backend.process(state.handle, pid, true, flags)
+    {:reply, :ok, state}
   end
 
   def handle_call({:untrace_process, pid}, _from, state) do

@@ -151,6 +151,25 @@ defmodule ElixirScope.UI do
     end
   end
 
+  @doc false
+  # Notes where ElixirScope.UI.Plug is mounted ("/scope"), so that the Phoenix handler
+  # leaves the UI's own requests out of the recording.
+  def note_mount(prefix) do
+    mounts = :persistent_term.get({__MODULE__, :mounts}, [])
+    unless prefix in mounts, do: :persistent_term.put({__MODULE__, :mounts}, [prefix | mounts])
+    :ok
+  end
+
+  @doc false
+  # Whether a request path is one of the UI's, under a mount of ElixirScope.UI.Plug.
+  def own_path?(path) when is_binary(path) do
+    Enum.any?(:persistent_term.get({__MODULE__, :mounts}, []), fn prefix ->
+      path == prefix or String.starts_with?(path, prefix <> "/")
+    end)
+  end
+
+  def own_path?(_path), do: false
+
   ## Server
 
   @impl true

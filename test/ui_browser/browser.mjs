@@ -7,7 +7,7 @@ import path from 'node:path';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-export async function withBrowser(fun, { width = 1280, height = 860 } = {}) {
+export async function withBrowser(fun, { width = 1280, height = 860, httpCredentials, extraArgs = [] } = {}) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: run make setup (Debian's chromium)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'scope-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -15,10 +15,12 @@ export async function withBrowser(fun, { width = 1280, height = 860 } = {}) {
     headless: true,
     viewport: { width, height },
     acceptDownloads: true,
+    httpCredentials,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--enable-precise-memory-info',
+      ...extraArgs,
     ],
   });
   const page = context.pages()[0] || await context.newPage();

@@ -19,30 +19,74 @@ const isAtom = (t) => isObj(t) && typeof t.a === 'string';
 const isPair = (t) => isObj(t) && Array.isArray(t.t) && t.t.length === 2;
 // A keyword list, as the C diff takes one (key by key): 2-tuples with atom keys, no
 // key twice. Other lists are compared (and shown) position by position.
-export const isKeyword = (list) => Array.isArray(list) && list.length > 0
-  && list.every((e) => isPair(e) && isAtom(e.t[0]))
-  && new Set(list.map((e) => e.t[0].a)).size === list.length;
+const keywordMemo = new WeakMap();
+export function isKeyword(list) {
+  if (!Array.isArray(list) || list.length === 0) return false;
+  let known = keywordMemo.get(list);
+  if (known === undefined) {
+    known = list.every((e) => isPair(e) && isAtom(e.t[0]));
+    if (known && list.length > 1) {
+      const keys = new Set();
+      for (const e of list) { if (keys.has(e.t[0].a)) { known = false; break; } keys.add(e.t[0].a); }
+    }
+    keywordMemo.set(list, known);
+  }
+  return known;
+}
 
-// Children of a container: [[label, pathKey, child]], or null for a scalar.
-export function children(t) {
+// The path key of a map key: what diffPathKey writes for it.
+function mapKey(k) {
+  if (typeof k === 'string') return JSON.stringify(k);
+  if (isAtom(k)) return atomText(k.a);
+  return termText(k);
+}
+
+// How many children a container has; -1 for a scalar.
+function size(t) {
+  if (Array.isArray(t)) return t.length;
+  if (!isObj(t)) return -1;
+  if (Array.isArray(t.t)) return t.t.length;
+  if (Array.isArray(t.m)) return t.m.length;
+  if (Array.isArray(t.il)) return t.il.length + 1;
+  return -1;
+}
+
+// The i-th child of a container (size(t) of them).
+function child(t, i) {
+  if (Array.isArray(t)) return isKeyword(t) ? t[i].t[1] : t[i];
+  if (Array.isArray(t.t)) return t.t[i];
+  if (Array.isArray(t.m)) { const [k, v] = t.m[i]; return isObj(k) && 'cut' in k ? k : v; }
+  return i < t.il.length ? t.il[i] : t.tl;
+}
+
+// The part child `i` of container `t` adds to a path key (see diffPathKey).
+function childKey(t, i) {
   if (Array.isArray(t)) {
-    if (isKeyword(t)) return t.map((e) => [keyLabel(e.t[0].a), `:${e.t[0].a}`, e.t[1]]);
-    return t.map((e, i) => (isObj(e) && 'cut' in e ? [`…`, `cut${i}`, e] : [`${i}`, `${i}`, e]));
+    if (isKeyword(t)) return atomText(t[i].t[0].a);
+    return isObj(t[i]) && 'cut' in t[i] ? `cut${i}` : `${i}`;
   }
-  if (!isObj(t)) return null;
-  if (Array.isArray(t.t)) return t.t.map((e, i) => [`${i}`, `${i}`, e]);
   if (Array.isArray(t.m)) {
-    return t.m.map(([k, v], i) => {
-      if (isObj(k) && 'cut' in k) return ['…', `cut${i}`, k];
-      if (isAtom(k)) return [keyLabel(k.a), termText(k), v];
-      const text = termText(k, 60);
-      return [`${text} =>`, text, v];
-    });
+    const [k] = t.m[i];
+    return isObj(k) && 'cut' in k ? `cut${i}` : mapKey(k);
   }
-  if (Array.isArray(t.il)) {
-    return [...t.il.map((e, i) => [`${i}`, `${i}`, e]), ['tail', 'tail', t.tl]];
+  if (Array.isArray(t.il)) return i < t.il.length ? `${i}` : 'tail';
+  return `${i}`;
+}
+
+// The label of child `i` of container `t`, as the tree shows it.
+function label(t, i) {
+  if (Array.isArray(t)) {
+    if (isKeyword(t)) return keyLabel(t[i].t[0].a);
+    return isObj(t[i]) && 'cut' in t[i] ? '…' : `${i}`;
   }
-  return null;
+  if (Array.isArray(t.t)) return `${i}`;
+  if (Array.isArray(t.m)) {
+    const [k] = t.m[i];
+    if (isObj(k) && 'cut' in k) return '…';
+    return isAtom(k) ? keyLabel(k.a) : `${termText(k, 60)} =>`;
+  }
+  if (Array.isArray(t.il)) return i < t.il.length ? `${i}` : 'tail';
+  return '';
 }
 
 // The brackets a container opens with and closes with, and its size.
@@ -116,7 +160,7 @@ export function TermInline({ term, width = 200 }) {
 }
 
 // A diff path (the keys from the root, as the API writes them) as the tree's path key.
-export const diffPathKey = (path) => path.map((k) => (typeof k === 'number' ? `${k}` : termText(k))).join('\u0001');
+export const diffPathKey = (path) => path.map((k) => (typeof k === 'number' ? `${k}` : mapKey(k))).join('\u0001');
 
 export function pathText(path) {
   if (path.length === 0) return '(whole state)';
@@ -125,18 +169,48 @@ export function pathText(path) {
 
 const ROW = 20;
 
+const SEP = '\u0001';
+
 // The rows of the open part of a tree, in order: what is drawn is a window of these.
+// Each row is {t, up (the parent row), index, depth, n (children, -1 for a scalar),
+// open, change, key}. Only the open part is walked, and path keys are built only
+// where they can matter — on the way to a changed path or to a node the user opened
+// or closed — so that a step re-renders a large open state in a few milliseconds.
+// rowKey() builds any other row's key when it is needed (a click).
 function flatten(term, openDepth, expanded, changes) {
+  const hot = new Set(['']);
+  for (const k of [...changes.keys(), ...expanded.keys()]) {
+    for (let i = k.indexOf(SEP); i !== -1; i = k.indexOf(SEP, i + 1)) hot.add(k.slice(0, i));
+    hot.add(k);
+  }
   const rows = [];
-  const walk = (t, label, path, depth) => {
-    const kids = children(t);
-    const key = path.join('\u0001');
-    const open = kids !== null && kids.length > 0 && (expanded.has(key) ? expanded.get(key) : depth < openDepth);
-    rows.push({ t, label, key, depth, kids, open, change: changes.get(key) });
-    if (open) kids.forEach(([l, k, c]) => walk(c, l, [...path, k], depth + 1));
+  const walk = (t, up, index, key, depth) => {
+    const n = size(t);
+    const row = { t, up, index, depth, n, key, open: false, change: key === null ? undefined : changes.get(key) };
+    rows.push(row);
+    if (n > 0) {
+      const set = key === null ? undefined : expanded.get(key);
+      row.open = set === undefined ? depth < openDepth : set;
+    }
+    if (row.open) {
+      const keyed = key !== null && hot.has(key);
+      for (let i = 0; i < n; i += 1) {
+        const k = keyed ? childKey(t, i) : null;
+        walk(child(t, i), row, i, k === null ? null : depth === 0 ? k : key + SEP + k, depth + 1);
+      }
+    }
   };
-  walk(term, null, [], 0);
+  walk(term, null, 0, '', 0);
   return rows;
+}
+
+function rowKey(row) {
+  if (row.key === null) {
+    const up = rowKey(row.up);
+    const k = childKey(row.up.t, row.index);
+    row.key = row.up.depth === 0 ? k : up + SEP + k;
+  }
+  return row.key;
 }
 
 // A term as a tree, `openDepth` levels open at first; what the user opened or closed
@@ -152,18 +226,18 @@ export function TermTree({ term, openDepth = 3, expanded, onToggle, changes = ne
   useLayoutEffect(() => { if (box.current && box.current.scrollTop > rows.length * ROW) box.current.scrollTop = 0; }, [term]);
   const first = Math.max(0, Math.floor(top / ROW) - 10);
   const shown = rows.slice(first, first + Math.ceil(height / ROW) + 20);
-  const toggle = (r) => onToggle(r.key, !r.open);
-  return html`<div class="tree" ref=${box} style=${{ height: `${Math.min(height, rows.length * ROW + 2)}px` }}
+  const toggle = (r) => onToggle(rowKey(r), !r.open);
+  return html`<div class="tree" ref=${box} data-rows=${rows.length} style=${{ height: `${Math.min(height, rows.length * ROW + 2)}px` }}
       onScroll=${(e) => setTop(e.currentTarget.scrollTop)} role="tree">
     <div style=${{ height: `${rows.length * ROW}px`, position: 'relative' }}>
       <div style=${{ transform: `translateY(${first * ROW}px)` }}>
-        ${shown.map((r) => html`<div key=${r.key} class=${`row${r.change ? ` ch-${r.change}` : ''}`} role="treeitem"
-            data-path=${r.key} style=${{ paddingLeft: `${r.depth * 16 + 4}px` }}>
-          ${r.kids && r.kids.length
+        ${shown.map((r) => html`<div key=${rowKey(r)} class=${`row${r.change ? ` ch-${r.change}` : ''}`} role="treeitem"
+            data-path=${rowKey(r)} style=${{ paddingLeft: `${r.depth * 16 + 4}px` }}>
+          ${r.n > 0
             ? html`<button class="twisty" onClick=${() => toggle(r)} aria-expanded=${r.open}>${r.open ? '▾' : '▸'}</button>`
             : html`<span class="twisty"></span>`}
-          ${r.label !== null && html`<span class="key">${r.label}</span>`}
-          ${r.kids && r.kids.length
+          ${r.up !== null && html`<span class="key">${label(r.up.t, r.index)}</span>`}
+          ${r.n > 0
             ? (r.open
               ? html`<span class="punct">${shape(r.t)[0]}</span><span class="count">${shape(r.t)[2]}</span>`
               : html`<code class="term">${termText(r.t, 120)}</code>`)

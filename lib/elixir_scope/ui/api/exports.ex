@@ -20,6 +20,15 @@ defmodule ElixirScope.UI.API.Exports do
   @doc false
   def mermaid(params, _ctx) do
     opts = selection(params) ++ [format: :mermaid]
+
+    # The messages of two processes are one indexed query (the pair's chain); more
+    # walk every :send of the window until the query engine takes lists of pids.
+    opts =
+      case opts[:pids] do
+        [a, b] -> [between: {a, b}] ++ opts
+        _ -> opts
+      end
+
     download(opts, "elixir_scope_messages.mmd", "text/plain; charset=utf-8")
   end
 

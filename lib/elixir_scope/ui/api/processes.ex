@@ -61,18 +61,22 @@ defmodule ElixirScope.UI.API.Processes do
   end
 
   # {sort key, pid} for each process (matching the search), reading only what the
-  # sort and the search need from each.
+  # sort and the search need from each, in one Process.info call.
   defp keyed(pids, sort, query) do
+    # A search of digits and dots looks at pids only: no need to read the others.
+    pid_query? = query != nil and query =~ ~r/^[<>#pid\d.]+$/
+
     items =
       [if(sort in [:memory, :reductions, :message_queue_len], do: sort)] ++
-        if(sort == :name or query, do: [:registered_name], else: [])
+        if(sort == :name or (query && not pid_query?), do: [:registered_name], else: []) ++
+        if(query && not pid_query?, do: [:dictionary, :initial_call], else: [])
 
     items = Enum.reject(items, &is_nil/1)
 
     for pid <- pids,
         info = info(pid, items),
         info != nil,
-        matches?(pid, info, query) do
+        matches?(pid, info, query, pid_query?) do
       key =
         case sort do
           :pid -> pid
@@ -97,14 +101,22 @@ defmodule ElixirScope.UI.API.Processes do
   defp name_key([]), do: {1, ""}
   defp name_key(name), do: {0, Atom.to_string(name)}
 
-  defp matches?(_pid, _info, nil), do: true
+  # The search: part of the pid, of the registered name, or of the module the process
+  # runs (its proc_lib initial call, else its spawn call), any case.
+  defp matches?(_pid, _info, nil, _pid_query?), do: true
 
-  defp matches?(pid, info, query) do
-    String.contains?(Shape.pid(pid), query) or
-      (info.registered_name != [] and
-         String.contains?(String.downcase(inspect(info.registered_name)), query)) or
-      String.contains?(String.downcase(inspect(initial_call(pid))), query)
+  defp matches?(pid, _info, query, true),
+    do: String.contains?(List.to_string(:erlang.pid_to_list(pid)), query)
+
+  defp matches?(_pid, info, query, false) do
+    (info.registered_name != [] and contains?(Atom.to_string(info.registered_name), query)) or
+      contains?(module_name(info.dictionary[:"$initial_call"] || info.initial_call), query)
   end
+
+  defp contains?(text, query), do: text |> String.downcase(:ascii) |> String.contains?(query)
+
+  defp module_name({m, _f, _a}) when is_atom(m), do: Atom.to_string(m)
+  defp module_name(_), do: ""
 
   defp live_row(pid) do
     case Process.info(pid, [:dictionary | @page_items]) do

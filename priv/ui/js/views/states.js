@@ -99,10 +99,16 @@ function Timeline({ pid, route }) {
     const t0 = pending.current;
     pending.current = null;
     const commit = performance.now() - t0;
+    // The next frame's callbacks run before its style, layout and paint; a message
+    // posted from there arrives after them.
     requestAnimationFrame(() => {
       const frame = performance.now() - t0;
-      const s = window.__scope;
-      if (s) (s.stepRenders = s.stepRenders || []).push({ commit, frame, id });
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        const s = window.__scope;
+        if (s) (s.stepRenders = s.stepRenders || []).push({ commit, frame, painted: performance.now() - t0, id });
+      };
+      ch.port2.postMessage(0);
     });
   }, [id, ready]);
 
