@@ -116,9 +116,13 @@ $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 $(UI_NODE_MODULES): $(UI_BROWSER)/package-lock.json
 	cd $(UI_BROWSER) && npm ci --no-audit --no-fund --loglevel=error
 
-# The README's screenshots of the web UI (docs/ui/*.png), from the browser test.
+# The README's screenshots of the web UI (docs/ui/*.png), taken by the browser test
+# (which saves one per view in _build/ui_screenshots).
 ui-screenshots: setup $(UI_NODE_MODULES)
-	UI_SCREENSHOTS=$(CURDIR)/docs/ui mix test test/ui_browser_test.exs
+	mix test test/ui_browser_test.exs
+	@mkdir -p docs/ui
+	cp _build/ui_screenshots/processes.png _build/ui_screenshots/states.png \
+	  _build/ui_screenshots/messages.png docs/ui/
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run

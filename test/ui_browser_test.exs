@@ -10,8 +10,8 @@ defmodule ElixirScope.UIBrowserTest do
   call, filter and pause the tail, download an export) and reports what the page
   shows; this test compares it with what the store holds.
 
-  A screenshot of each view is saved in `_build/ui_screenshots/` (or the directory in
-  `UI_SCREENSHOTS`: `make ui-screenshots` writes the README's, in `docs/ui/`).
+  A screenshot of each view is saved in `_build/ui_screenshots/` (`make ui-screenshots`
+  copies three of them into `docs/ui/` for the README).
   """
   use ExUnit.Case, async: false
 
@@ -58,7 +58,7 @@ defmodule ElixirScope.UIBrowserTest do
   end
 
   defp shots,
-    do: System.get_env("UI_SCREENSHOTS") || Path.expand("../_build/ui_screenshots", __DIR__)
+    do: Path.expand("../_build/ui_screenshots", __DIR__)
 
   # A GenServer whose state changes every 50 ms: events for the live tail.
   defp ticker do

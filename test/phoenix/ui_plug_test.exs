@@ -100,8 +100,7 @@ defmodule ElixirScope.Phoenix.UIPlugTest do
 
     plan = Path.join(System.tmp_dir!(), "ui_phoenix_#{System.unique_integer([:positive])}.json")
 
-    shots =
-      System.get_env("UI_SCREENSHOTS") || Path.expand("../../_build/ui_screenshots", __DIR__)
+    shots = Path.expand("../../_build/ui_screenshots", __DIR__)
 
     File.write!(
       plan,
