@@ -311,19 +311,9 @@ defmodule ElixirScope.UIAPITest do
   end
 
   test "post-mortem: a loaded recording, named in meta, with its own clock", ctx do
-    path = Path.join(System.tmp_dir!(), "ui_api_#{System.unique_integer([:positive])}.esd")
-    on_exit(fn -> File.rm(path) end)
     cart_states = TraceDB.get_state_history(ctx.cart)
-    {:ok, _} = ElixirScope.dump(path)
     offset = System.time_offset()
-    :ok = ElixirScope.stop(keep_data: false)
-    {:ok, _} = ElixirScope.load(path)
-    {:ok, url} = ElixirScope.UI.start(port: 0)
-
-    on_exit(fn ->
-      ElixirScope.UI.stop()
-      ElixirScope.Test.Stores.stop_all([TraceDB])
-    end)
+    %{path: path, url: url} = UIApp.reload_as_recording!()
 
     meta = get!(url, "api/meta")
     assert meta["mode"] == "recording" and meta["recording"]["path"] == path

@@ -188,18 +188,7 @@ defmodule ElixirScope.UIBrowserTest do
     :ok = ElixirScope.setup()
     app = UIApp.start()
     on_exit(fn -> UIApp.stop(app) end)
-    path = Path.join(System.tmp_dir!(), "ui_browser_#{System.unique_integer([:positive])}.esd")
-    on_exit(fn -> File.rm(path) end)
-    {:ok, _} = ElixirScope.dump(path)
-    :ok = ElixirScope.stop(keep_data: false)
-    {:ok, _} = ElixirScope.load(path)
-    {:ok, url} = ElixirScope.UI.start(port: 0)
-
-    on_exit(fn ->
-      ElixirScope.UI.stop()
-      ElixirScope.Test.Stores.stop_all([TraceDB])
-    end)
-
+    %{path: path, url: url} = UIApp.reload_as_recording!()
     seen = run(ctx, "recording.mjs", %{url: url, shots: shots(), cart: pid_text(app.cart)})
     assert seen["problems"] == []
     assert seen["recording"] == path

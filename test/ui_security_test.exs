@@ -11,6 +11,7 @@ defmodule ElixirScope.UISecurityTest do
   import ElixirScope.Test.UIHTTP
   import ElixirScope.Test.Stores, only: [clean_slate: 1]
 
+  alias ElixirScope.Test.RawHTTP
   alias ElixirScope.UI
 
   @moduletag :capture_log
@@ -217,29 +218,10 @@ defmodule ElixirScope.UISecurityTest do
           "Cookie: junk_cookie_#{i}=1\r\n\r\n"
         ])
 
-      read_response(socket)
+      {head, _body} = RawHTTP.read_response(socket)
+      assert head =~ ~r/^HTTP\/1.1 (400|404)/
     end
 
     :gen_tcp.close(socket)
-  end
-
-  defp read_response(socket, buffer \\ "") do
-    case :binary.split(buffer, "\r\n\r\n") do
-      [head, rest] ->
-        [_, length] = Regex.run(~r/content-length: (\d+)/i, head)
-        read_exactly(socket, rest, String.to_integer(length))
-        assert head =~ ~r/^HTTP\/1.1 (400|404)/
-
-      [_] ->
-        {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
-        read_response(socket, buffer <> data)
-    end
-  end
-
-  defp read_exactly(_socket, buffer, length) when byte_size(buffer) >= length, do: buffer
-
-  defp read_exactly(socket, buffer, length) do
-    {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
-    read_exactly(socket, buffer <> data, length)
   end
 end

@@ -53,7 +53,6 @@ defmodule ElixirScope.MCP do
   needs, so Mix keeps it on the code path (Elixir 1.15+) and releases include it.
   """
   use GenServer
-  require Logger
 
   alias ElixirScope.MCP.{HTTP, Sessions}
   alias ElixirScope.Web.Listener
@@ -137,10 +136,6 @@ defmodule ElixirScope.MCP do
   def init(config) do
     Process.flag(:trap_exit, true)
 
-    unless Code.ensure_loaded?(:httpd) do
-      raise "OTP's :inets is not available: a release needs it in its applications"
-    end
-
     sessions = Sessions.new()
     config = Map.put(config, :sessions, sessions)
 
@@ -150,17 +145,12 @@ defmodule ElixirScope.MCP do
       max_uri_size: 2_048
     ]
 
-    case Listener.start(
-           config,
-           {:elixir_scope_mcp, Map.drop(config, [:port])},
-           [HTTP],
-           httpd_options
-         ) do
+    handler = {:elixir_scope_mcp, Map.drop(config, [:port])}
+
+    case Listener.open(config, "MCP server", "/mcp", handler, [HTTP], httpd_options) do
       {:ok, httpd, port} ->
         :timer.send_interval(60_000, :sweep)
-        state = Map.merge(config, %{httpd: httpd, port: port})
-        Logger.info("ElixirScope: MCP server at #{url_of(state)}")
-        {:ok, state}
+        {:ok, Map.merge(config, %{httpd: httpd, port: port})}
 
       {:error, reason} ->
         {:stop, {:mcp_listen_failed, reason}}

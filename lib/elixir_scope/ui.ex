@@ -56,7 +56,6 @@ defmodule ElixirScope.UI do
   :load]]]` in `mix.exs`.
   """
   use GenServer
-  require Logger
 
   alias ElixirScope.UI.HTTP
   alias ElixirScope.Web.Listener
@@ -176,10 +175,6 @@ defmodule ElixirScope.UI do
   def init(config) do
     Process.flag(:trap_exit, true)
 
-    unless Code.ensure_loaded?(:httpd) do
-      raise "OTP's :inets is not available: a release needs applications: [inets: :load]"
-    end
-
     # The token cookie's name carries the port: cookies are shared by every port of
     # a host, and two UIs on one machine must not take each other's.
     handler = fn port ->
@@ -188,11 +183,9 @@ defmodule ElixirScope.UI do
 
     httpd_options = [server_name: ~c"elixir_scope_ui", max_body_size: 65_536]
 
-    case Listener.start(config, {:elixir_scope_ui, handler}, [HTTP], httpd_options) do
+    case Listener.open(config, "web UI", "/", {:elixir_scope_ui, handler}, [HTTP], httpd_options) do
       {:ok, httpd, port} ->
-        state = Map.merge(config, %{httpd: httpd, port: port})
-        Logger.info("ElixirScope: web UI at #{url_of(state)}")
-        {:ok, state}
+        {:ok, Map.merge(config, %{httpd: httpd, port: port})}
 
       {:error, reason} ->
         {:stop, {:ui_listen_failed, reason}}

@@ -107,6 +107,27 @@ defmodule ElixirScope.Test.UIApp do
     end
   end
 
+  @doc """
+  Post-mortem: dumps the recording to a file, stops ElixirScope, loads the file and
+  starts the UI on it alone (all undone when the test exits). Returns
+  `%{path: dump, url: the UI's URL}`.
+  """
+  def reload_as_recording! do
+    path = Path.join(System.tmp_dir!(), "ui_app_#{System.unique_integer([:positive])}.esd")
+    ExUnit.Callbacks.on_exit(fn -> File.rm(path) end)
+    {:ok, _} = ElixirScope.dump(path)
+    :ok = ElixirScope.stop(keep_data: false)
+    {:ok, _} = ElixirScope.load(path)
+    {:ok, url} = ElixirScope.UI.start(port: 0)
+
+    ExUnit.Callbacks.on_exit(fn ->
+      ElixirScope.UI.stop()
+      ElixirScope.Test.Stores.stop_all([ElixirScope.TraceDB])
+    end)
+
+    %{path: path, url: url}
+  end
+
   @doc "Ends the app's processes."
   def stop(%{cart: cart, client: client}) do
     send(client, :stop)

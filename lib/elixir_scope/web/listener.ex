@@ -78,6 +78,22 @@ defmodule ElixirScope.Web.Listener do
   def loopback?(_), do: false
 
   @doc false
+  # What a server's init does: starts the httpd (below) and logs where it answers
+  # ("ElixirScope: web UI at http://127.0.0.1:4048/"). Returns {:ok, pid, port} or
+  # {:error, reason}; raises when :inets is not there.
+  def open(config, what, path, handler, modules, httpd) do
+    unless Code.ensure_loaded?(:httpd) do
+      raise "OTP's :inets is not available: a release needs it in its applications"
+    end
+
+    with {:ok, pid, port} <- start(config, handler, modules, httpd) do
+      require Logger
+      Logger.info("ElixirScope: #{what} at #{base_url(config.bind, port)}#{path}")
+      {:ok, pid, port}
+    end
+  end
+
+  @doc false
   # Starts a standalone httpd on `config.port` (0: a free one) and `config.bind`,
   # linked to the caller so that it never outlives it, running `modules` with
   # `{tag, handler_config}` in its configuration (read back with
