@@ -71,8 +71,13 @@ function Timeline({ pid, route }) {
     }
   }, [id, index]);
 
+  // Where the slider is: keys pressed faster than the page renders still add up.
+  const position = useRef(at);
+  position.current = at;
+
   const stepTo = (i) => {
-    if (i < 0 || i >= ids.length || i === at) return;
+    if (i < 0 || i >= ids.length || i === position.current) return;
+    position.current = i;
     pending.current = performance.now();
     setCurrent(ids[i]);
     history.replaceState(null, '', href('states', pid, { id: ids[i] }));
@@ -82,7 +87,7 @@ function Timeline({ pid, route }) {
     const key = (e) => {
       if (e.target.closest && e.target.closest('input[type=text], input[type=search], textarea')) return;
       const moves = { ArrowLeft: -1, k: -1, ArrowRight: 1, j: 1 };
-      if (e.key in moves) { e.preventDefault(); stepTo(at + moves[e.key]); }
+      if (e.key in moves) { e.preventDefault(); stepTo(position.current + moves[e.key]); }
       if (e.key === 'Home') { e.preventDefault(); stepTo(0); }
       if (e.key === 'End') { e.preventDefault(); stepTo(ids.length - 1); }
     };
@@ -123,10 +128,10 @@ function Timeline({ pid, route }) {
     <h2>States of <${Pid} pid=${pid} /> ${ready && step.module && html`<small>${step.module}</small>`}</h2>
     <div class="stepper">
       ${index.more_before && html`<button class="small" onClick=${() => setWin({ before: ids[0] })}>earlier</button>`}
-      <button onClick=${() => stepTo(at - 1)} disabled=${at <= 0} aria-label="previous state">◀</button>
+      <button onClick=${() => stepTo(position.current - 1)} disabled=${at <= 0} aria-label="previous state">◀</button>
       <input type="range" class="slider" min="0" max=${ids.length - 1} value=${at} aria-label="state"
         onInput=${(e) => stepTo(Number(e.currentTarget.value))} />
-      <button onClick=${() => stepTo(at + 1)} disabled=${at >= ids.length - 1} aria-label="next state">▶</button>
+      <button onClick=${() => stepTo(position.current + 1)} disabled=${at >= ids.length - 1} aria-label="next state">▶</button>
       ${index.more_after && html`<button class="small" onClick=${() => setWin({ after: ids[ids.length - 1] })}>later</button>`}
       <span class="position" data-testid="position">step ${at + 1} of ${ids.length}${index.total > ids.length ? html` <small>(${count(index.total)} recorded)</small>` : ''}</span>
       <span class="muted hint">←/→ or j/k</span>
