@@ -189,6 +189,13 @@ defmodule ElixirScope.UIAPITest do
       expected = ElixirScope.call_tree(ctx.cart)
       assert length(tree["roots"]) == length(expected)
       assert Enum.map(tree["roots"], & &1["id"]) == Enum.map(expected, & &1.call_id)
+      # earlier calls: the window before the last one
+      last = List.last(expected)
+      earlier = get!(ctx.url, "api/calls", pid: pid_text(ctx.cart), to: last.timestamp - 1)
+
+      assert Enum.map(earlier["roots"], & &1["id"]) ==
+               Enum.map(Enum.drop(expected, -1), & &1.call_id)
+
       bomb = Enum.find(tree["roots"], & &1["exception"])
       assert bomb["mfa"] == "ElixirScope.Test.UIApp.Pricing.quote/2"
 

@@ -8,9 +8,9 @@ defmodule ElixirScope.UI.API.Calls do
   alias ElixirScope.UI.{Params, Source}
 
   @doc false
-  # The call tree of `pid` over [from, to]; without a window, over its latest `limit`
-  # calls. A window holding more than `limit` calls is cut to its first `limit`
-  # (`more` says so).
+  # The call tree of `pid` over [from, to]; without `from`, over its latest `limit`
+  # calls (before `to`, when given). A window holding more than `limit` calls is cut
+  # to its first `limit` (`more` says so).
   def tree(params, _ctx) do
     pid = Params.pid!(params, "pid")
     limit = Params.integer(params, "limit", 300, 1, 2_000)
@@ -18,10 +18,12 @@ defmodule ElixirScope.UI.API.Calls do
     to = Params.timestamp(params, "to")
 
     {from, to, more} =
-      if from == nil and to == nil do
-        case Source.events(type: :call, pid: pid, order: :desc, limit: limit + 1) do
-          [] -> {nil, nil, false}
-          calls -> {List.last(Enum.take(calls, limit)).timestamp, nil, length(calls) > limit}
+      if from == nil do
+        before = if to, do: [timestamp_end: to], else: []
+
+        case Source.events([type: :call, pid: pid, order: :desc, limit: limit + 1] ++ before) do
+          [] -> {nil, to, false}
+          calls -> {List.last(Enum.take(calls, limit)).timestamp, to, length(calls) > limit}
         end
       else
         cut(pid, from, to, limit)
@@ -34,6 +36,7 @@ defmodule ElixirScope.UI.API.Calls do
       "pid" => Shape.pid(pid),
       "from" => Shape.ts(from),
       "to" => Shape.ts(to),
+      # without `from`: earlier calls left out; with it: later ones
       "more" => more,
       "roots" => Enum.map(roots, &tree_node/1)
     }

@@ -34,7 +34,9 @@ function Tree({ pid, params, set }) {
   const pick = (node) => set({ call: node.id, end: node.duration ? (BigInt(node.ts) + BigInt(node.duration)).toString() : null });
   return html`<div class="calltree">
     <p class="muted">Calls of <${Pid} pid=${pid} /> from <${Time} ts=${data.from} />${data.to ? html` to <${Time} ts=${data.to} />` : ''}
-      ${data.more && ' — cut to the first calls of the window'}</p>
+      ${data.more && (params.from ? ' — cut to the first calls of the window' : ' — the latest calls')}
+      ${' '}<button class="small" onClick=${() => set({ from: null, to: (BigInt(data.from) - 1n).toString(), call: null })}>earlier calls</button>
+      ${(params.from || params.to) && html` <button class="small" onClick=${() => set({ from: null, to: null, call: null })}>latest</button>`}</p>
     <${Icicle} roots=${data.roots} picked=${picked} onPick=${pick} />
     <div class="with-detail">
       <ul class="tree-list" data-testid="call-tree">${data.roots.map((n) => html`<${Node} n=${n} picked=${picked} onPick=${pick} depth=${0} />`)}</ul>
