@@ -12,6 +12,7 @@ const T = 15000;
 await withBrowser(async (page, problems) => {
   await page.goto(`${plan.url}#/processes`);
   await page.waitForSelector('table[data-testid=processes] tbody tr', { timeout: T });
+  await page.waitForSelector('[data-testid=recording]', { timeout: T });
   seen.recording = await page.textContent('[data-testid=recording]');
   seen.headers = await page.$$eval('table[data-testid=processes] th', (els) => els.map((e) => e.textContent.trim()));
   await page.fill('input.search', plan.cart);

@@ -132,7 +132,7 @@ function Latency({ module, set, meta }) {
       <label>Module <select value=${module || ''} onChange=${(e) => set({ module: e.currentTarget.value })}>
         <option value="">—</option>
         ${mods && mods.modules.map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
-      ${meta.mode === 'live' && meta.tracing && html`<form onSubmit=${(e) => { e.preventDefault(); trace(); }}>
+      ${meta && meta.mode === 'live' && meta.tracing && html`<form onSubmit=${(e) => { e.preventDefault(); trace(); }}>
         <input placeholder="MyApp.Module" value=${text} onInput=${(e) => setText(e.currentTarget.value)} />
         <button type="submit">Trace module</button> ${msg && html`<span class="muted">${msg}</span>`}</form>`}
     </div>

@@ -24,7 +24,7 @@ export function Process({ route, meta }) {
       <a class="button" href=${href('tail', null, { pid })}>Live tail</a>
       <a class="button" href=${href('exports', null, { pids: pid })}>Export</a>
     </nav>
-    ${meta.mode === 'live' && html`<${Actions} data=${data} onDone=${() => setVersion((v) => v + 1)} />`}
+    ${meta && meta.mode === 'live' && html`<${Actions} data=${data} onDone=${() => setVersion((v) => v + 1)} />`}
     <div class="cards">
       ${data.live && html`<div class="card"><h3>Now</h3><dl>
         <dt>Status</dt><dd>${data.live.status}</dd>

@@ -14,17 +14,19 @@ const NUMERIC = new Set(['memory', 'reductions', 'mailbox']);
 
 export function Processes({ route, meta }) {
   const p = route.params;
-  const loaded = meta.mode !== 'live';
-  const view = p.view || (loaded ? 'recorded' : 'live');
+  // Without a view in the URL the server picks (live, or recorded for a loaded
+  // recording): the page asks for rows before it knows which recording it shows.
+  const loaded = meta ? meta.mode !== 'live' : false;
   const sort = p.sort || 'memory';
   const dir = p.dir || (NUMERIC.has(sort) ? 'desc' : 'asc');
   const offset = Number(p.offset || 0);
   const set = (changes) => go('processes', null, { ...p, ...changes });
   const [picked, setPicked] = useState([]);
-  const params = view === 'exited'
-    ? { view, before: p.before, limit: PAGE }
-    : { view, sort, dir, q: p.q, offset, limit: PAGE };
+  const params = p.view === 'exited'
+    ? { view: p.view, before: p.before, limit: PAGE }
+    : { view: p.view, sort, dir, q: p.q, offset, limit: PAGE };
   const { data, error, loading } = useApi('processes', params);
+  const view = p.view || (data ? (data.live ? 'live' : 'recorded') : (loaded ? 'recorded' : 'live'));
 
   // The moment the first rows are on screen (the "processes view within 300 ms" target).
   useLayoutEffect(() => {

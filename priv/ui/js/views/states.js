@@ -22,7 +22,7 @@ export function States({ route, meta }) {
 
 function Pick({ meta }) {
   const [text, setText] = useState('');
-  const gens = (meta.tracing && meta.tracing.genservers) || [];
+  const gens = (meta && meta.tracing && meta.tracing.genservers) || [];
   return html`<section class="view">
     <h2>State timeline</h2>
     <form class="toolbar" onSubmit=${(e) => { e.preventDefault(); go('states', text.trim()); }}>
