@@ -22,7 +22,7 @@ defmodule ElixirScope.UI.HTTP do
     {status, headers, body} =
       case parse(request) do
         {:ok, parsed} -> Router.handle(parsed, config)
-        {:error, why} -> {400, [{"content-type", "text/plain"}], "Bad Request: #{why}\n"}
+        {:error, why} -> Router.bad_request(why)
       end
 
     head =

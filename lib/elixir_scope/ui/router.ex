@@ -54,6 +54,14 @@ defmodule ElixirScope.UI.Router do
     {status, headers ++ @security_headers, body}
   end
 
+  @doc false
+  # A request the transport could not read (a malformed path): 400, with the headers
+  # of every answer.
+  def bad_request(why) do
+    {status, headers, body} = text(400, "Bad Request: " <> why)
+    {status, headers ++ @security_headers, body}
+  end
+
   ## Checks
 
   defp check_host(_request, %{check_host: false}), do: :ok

@@ -27,6 +27,12 @@ defmodule ElixirScope.UI.Source do
   def recording, do: TraceDB.recording(@store)
 
   @doc false
+  # Whether `pid` can be asked about in this VM: the UI shows the live recording (a
+  # loaded one comes from another VM, whose pids may look like local ones) and the
+  # pid is local.
+  def local?(pid), do: is_pid(pid) and node(pid) == node() and recording() == nil
+
+  @doc false
   # What is traced now, or nil when ElixirScope is not tracing.
   def tracing do
     case ElixirScope.tracing_info() do

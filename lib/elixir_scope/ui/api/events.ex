@@ -98,7 +98,7 @@ defmodule ElixirScope.UI.API.Events do
   # A lane's label: the registered name, else the module a process runs (its initial
   # call), live or recorded.
   defp lane(pid) do
-    live = if node(pid) == node(), do: Process.info(pid, [:registered_name, :dictionary])
+    live = if Source.local?(pid), do: Process.info(pid, [:registered_name, :dictionary])
     birth = if live == nil, do: Source.birth(pid)
 
     name =

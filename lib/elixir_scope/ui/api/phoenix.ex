@@ -64,7 +64,7 @@ defmodule ElixirScope.UI.API.Phoenix do
           "connected" => e[:connected] == true,
           "ts" => Shape.ts(e.timestamp),
           "id" => e.id,
-          "alive" => node(e.pid) == node() and Process.alive?(e.pid)
+          "alive" => Source.local?(e.pid) and Process.alive?(e.pid)
         }
       end)
 

@@ -187,7 +187,7 @@ defmodule ElixirScope.UI.API.Processes do
         alive = MapSet.new(Source.alive_at(last))
         &MapSet.member?(alive, &1)
       else
-        &(node(&1) == node() and Process.alive?(&1))
+        &(Source.local?(&1) and Process.alive?(&1))
       end
 
     %{
@@ -270,6 +270,9 @@ defmodule ElixirScope.UI.API.Processes do
     info = Source.process_info(pid)
     born = Source.birth(pid)
     tracing = Source.tracing()
+    # On a loaded recording nothing is live: a local process with the same pid is
+    # another one.
+    info = if Source.local?(pid), do: info, else: %{info | alive: false, live: nil}
 
     if not info.alive and info.history.events == 0 do
       {404,
@@ -285,7 +288,7 @@ defmodule ElixirScope.UI.API.Processes do
         "alive" => info.alive,
         "name" => name((live && live.registered_name) || (born && born[:name]) || []),
         "module" => mfa_text((live && live.initial_call) || (born && born[:initial_call])),
-        "live" => live && live(live),
+        "live" => live && live_info(live),
         "history" => %{
           "events" => info.history.events,
           "first" => Shape.ts(info.history.first),
@@ -309,7 +312,7 @@ defmodule ElixirScope.UI.API.Processes do
     end
   end
 
-  defp live(l) do
+  defp live_info(l) do
     %{
       "status" => Atom.to_string(l.status),
       "mailbox" => l.message_queue_len,
