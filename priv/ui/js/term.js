@@ -171,46 +171,52 @@ const ROW = 20;
 
 const SEP = '\u0001';
 
-// The rows of the open part of a tree, in order: what is drawn is a window of these.
-// Each row is {t, up (the parent row), index, depth, n (children, -1 for a scalar),
-// open, change, key}. Only the open part is walked, and path keys are built only
-// where they can matter — on the way to a changed path or to a node the user opened
-// or closed — so that a step re-renders a large open state in a few milliseconds.
-// rowKey() builds any other row's key when it is needed (a click).
-function flatten(term, openDepth, expanded, changes) {
-  const hot = new Set(['']);
-  for (const k of [...changes.keys(), ...expanded.keys()]) {
+// The open part of a tree as rows, built only where they are drawn. count() walks
+// the open part allocating nothing (path keys are built only on the way to a node
+// the user opened or closed, whose state overrides `openDepth`); rows() builds the
+// rows from `from` to `to`, skipping whole subtrees before them by their count. So a
+// step through a state of thousands of open rows costs one allocation-free walk and
+// a screenful of rows. (Exported for bench/ui_tree_bench.mjs.)
+export function tree(term, openDepth, expanded, changes) {
+  const hot = new Set();
+  for (const k of expanded.keys()) {
     for (let i = k.indexOf(SEP); i !== -1; i = k.indexOf(SEP, i + 1)) hot.add(k.slice(0, i));
-    hot.add(k);
   }
-  const rows = [];
-  const walk = (t, up, index, key, depth) => {
-    const n = size(t);
-    const row = { t, up, index, depth, n, key, open: false, change: key === null ? undefined : changes.get(key) };
-    rows.push(row);
-    if (n > 0) {
-      const set = key === null ? undefined : expanded.get(key);
-      row.open = set === undefined ? depth < openDepth : set;
-    }
-    if (row.open) {
-      const keyed = key !== null && hot.has(key);
-      for (let i = 0; i < n; i += 1) {
-        const k = keyed ? childKey(t, i) : null;
-        walk(child(t, i), row, i, k === null ? null : depth === 0 ? k : key + SEP + k, depth + 1);
-      }
-    }
+  hot.add('');
+  const join = (key, t, i, depth) => (depth === 0 ? childKey(t, i) : key + SEP + childKey(t, i));
+  const isOpen = (n, key, depth) => {
+    if (n <= 0) return false;
+    const set = key === null ? undefined : expanded.get(key);
+    return set === undefined ? depth < openDepth : set;
   };
-  walk(term, null, 0, '', 0);
-  return rows;
-}
-
-function rowKey(row) {
-  if (row.key === null) {
-    const up = rowKey(row.up);
-    const k = childKey(row.up.t, row.index);
-    row.key = row.up.depth === 0 ? k : up + SEP + k;
-  }
-  return row.key;
+  const count = (t, key, depth) => {
+    const n = size(t);
+    if (!isOpen(n, key, depth)) return 1;
+    const keyed = key !== null && hot.has(key);
+    let rows = 1;
+    for (let i = 0; i < n; i += 1) rows += count(child(t, i), keyed ? join(key, t, i, depth) : null, depth + 1);
+    return rows;
+  };
+  const rows = (from, to) => {
+    const out = [];
+    let pos = 0;
+    const walk = (t, up, index, key, depth) => {
+      const n = size(t);
+      const open = isOpen(n, key, depth);
+      if (pos >= from) out.push({ t, up, index, key, depth, n, open, change: changes.get(key) });
+      pos += 1;
+      for (let i = 0; open && i < n && pos < to; i += 1) {
+        const c = child(t, i);
+        const k = join(key, t, i, depth);
+        const skip = pos < from ? count(c, k, depth + 1) : 0;
+        if (pos + skip <= from && skip > 0) pos += skip;
+        else walk(c, t, i, k, depth + 1);
+      }
+    };
+    walk(term, null, 0, '', 0);
+    return out;
+  };
+  return { total: count(term, '', 0), rows };
 }
 
 // A term as a tree, `openDepth` levels open at first; what the user opened or closed
@@ -219,24 +225,23 @@ function rowKey(row) {
 export function TermTree({ term, openDepth = 3, expanded, onToggle, changes = new Map(), height = 480 }) {
   const [top, setTop] = useState(0);
   const box = useRef(null);
-  const rows = useMemo(
-    () => flatten(term, openDepth, expanded, changes),
+  const t = useMemo(
+    () => tree(term, openDepth, expanded, changes),
     [term, openDepth, expanded, expanded.version, changes],
   );
-  useLayoutEffect(() => { if (box.current && box.current.scrollTop > rows.length * ROW) box.current.scrollTop = 0; }, [term]);
+  useLayoutEffect(() => { if (box.current && box.current.scrollTop > t.total * ROW) box.current.scrollTop = 0; }, [term]);
   const first = Math.max(0, Math.floor(top / ROW) - 10);
-  const shown = rows.slice(first, first + Math.ceil(height / ROW) + 20);
-  const toggle = (r) => onToggle(rowKey(r), !r.open);
-  return html`<div class="tree" ref=${box} data-rows=${rows.length} style=${{ height: `${Math.min(height, rows.length * ROW + 2)}px` }}
+  const shown = t.rows(first, first + Math.ceil(height / ROW) + 20);
+  return html`<div class="tree" ref=${box} data-rows=${t.total} style=${{ height: `${Math.min(height, t.total * ROW + 2)}px` }}
       onScroll=${(e) => setTop(e.currentTarget.scrollTop)} role="tree">
-    <div style=${{ height: `${rows.length * ROW}px`, position: 'relative' }}>
+    <div style=${{ height: `${t.total * ROW}px`, position: 'relative' }}>
       <div style=${{ transform: `translateY(${first * ROW}px)` }}>
-        ${shown.map((r) => html`<div key=${rowKey(r)} class=${`row${r.change ? ` ch-${r.change}` : ''}`} role="treeitem"
-            data-path=${rowKey(r)} style=${{ paddingLeft: `${r.depth * 16 + 4}px` }}>
+        ${shown.map((r) => html`<div key=${r.key} class=${`row${r.change ? ` ch-${r.change}` : ''}`} role="treeitem"
+            data-path=${r.key} style=${{ paddingLeft: `${r.depth * 16 + 4}px` }}>
           ${r.n > 0
-            ? html`<button class="twisty" onClick=${() => toggle(r)} aria-expanded=${r.open}>${r.open ? '▾' : '▸'}</button>`
+            ? html`<button class="twisty" onClick=${() => onToggle(r.key, !r.open)} aria-expanded=${r.open}>${r.open ? '▾' : '▸'}</button>`
             : html`<span class="twisty"></span>`}
-          ${r.up !== null && html`<span class="key">${label(r.up.t, r.index)}</span>`}
+          ${r.up !== null && html`<span class="key">${label(r.up, r.index)}</span>`}
           ${r.n > 0
             ? (r.open
               ? html`<span class="punct">${shape(r.t)[0]}</span><span class="count">${shape(r.t)[2]}</span>`

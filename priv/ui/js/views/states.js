@@ -49,12 +49,16 @@ function Timeline({ pid, route }) {
   const id = current && ids.includes(current) ? current : ids.length ? ids[ids.length - 1] : null;
   const at = ids.indexOf(id);
 
+  // A step fetched ahead re-renders nothing; the one on screen does when it arrives.
+  const shown = useRef(id);
+  shown.current = id;
   const load = (sid) => {
     if (cache.current.has(sid)) return;
-    cache.current.set(sid, get('state', { pid, id: sid }).then((d) => {
+    const arrived = (d) => {
       cache.current.set(sid, d);
-      setTick((t) => t + 1);
-    }, (e) => { cache.current.set(sid, { error: e }); setTick((t) => t + 1); }));
+      if (sid === shown.current) setTick((t) => t + 1);
+    };
+    cache.current.set(sid, get('state', { pid, id: sid }).then(arrived, (e) => arrived({ error: e })));
   };
 
   useEffect(() => {
