@@ -130,7 +130,10 @@ defmodule Bench.UI do
     """)
   end
 
-  defp kib(bytes), do: Float.round(bytes / 1024, 1)
+  defp kib(bytes), do: r(bytes / 1024, 1)
+
+  # Rounded, integers too (browser timings come as either).
+  defp r(x, digits), do: Float.round(x / 1, digits)
 
   ## The application the pages look at
 
@@ -319,8 +322,8 @@ defmodule Bench.UI do
     """)
 
     for {{label, s, _}, {label, l, _}} <- Enum.zip(small, large) do
-      ms = fn ns -> Float.round(ns / 1_000_000, 2) end
-      ratio = Float.round(Util.median(l) / max(Util.median(s), 1), 2)
+      ms = fn ns -> r(ns / 1_000_000, 2) end
+      ratio = r(Util.median(l) / max(Util.median(s), 1), 2)
 
       IO.puts(
         "| #{label} | #{ms.(Util.median(s))} ms | #{ms.(Util.median(l))} ms | #{ms.(Enum.max(l))} ms | " <>
@@ -350,19 +353,19 @@ defmodule Bench.UI do
     IO.puts("""
     3. Processes view: first rows on screen, from navigation start (#{length(times)} fresh page loads, \
     #{Util.int(@live)}+ live processes, #{Util.int(TraceDB.stats().stored)} events)
-       median #{Float.round(Util.median(times) / 1, 1)} ms, max #{Float.round(Enum.max(times) / 1, 1)} ms \
-    (the API call alone: median #{Float.round(Util.median(r["api_ms"]) / 1, 1)} ms in the page) — \
+       median #{r(Util.median(times) / 1, 1)} ms, max #{r(Enum.max(times) / 1, 1)} ms \
+    (the API call alone: median #{r(Util.median(r["api_ms"]) / 1, 1)} ms in the page) — \
     target 300 ms: #{if Enum.max(times) <= 300, do: "holds", else: "MISSED"}
        where the time goes (ms from navigation start, median): #{breakdown(r["breakdown"])}
     """)
   end
 
   defp breakdown(runs) do
-    at = fn key -> Float.round(Util.median(Enum.map(runs, &pick(&1[key]))) / 1, 1) end
+    at = fn key -> r(Util.median(Enum.map(runs, &pick(&1[key]))) / 1, 1) end
 
     "page #{at.("html")}, scripts and styles #{at.("scripts_done")}, DOMContentLoaded " <>
       "#{at.("dom_content_loaded")}, /api/meta #{at.("meta")}, /api/processes sent " <>
-      "#{Float.round(Util.median(Enum.map(runs, &hd(&1["processes"]))) / 1, 1)} and answered " <>
+      "#{r(Util.median(Enum.map(runs, &hd(&1["processes"]))) / 1, 1)} and answered " <>
       "#{at.("processes")}, rows #{at.("first_rows")}"
   end
 
@@ -381,17 +384,17 @@ defmodule Bench.UI do
     IO.puts("""
     4. State timeline: #{length(commits)} steps (→) through states of #{kib(size)} KiB \
     (#{Util.int(r["tree_rows"])} tree rows open, 3 levels), after the step's data was in the page
-       re-render (key to commit): median #{Float.round(Util.median(commits), 2)} ms, max #{Float.round(Enum.max(commits), 2)} ms; \
-    key to painted (layout and paint included): median #{Float.round(Util.median(frames), 2)} ms, \
-    p90 #{Float.round(Enum.at(Enum.sort(frames), div(length(frames) * 9, 10)), 2)} ms, max #{Float.round(Enum.max(frames), 2)} ms \
+       re-render (key to commit): median #{r(Util.median(commits), 2)} ms, max #{r(Enum.max(commits), 2)} ms; \
+    key to painted (layout and paint included): median #{r(Util.median(frames), 2)} ms, \
+    p90 #{r(Enum.at(Enum.sort(frames), div(length(frames) * 9, 10)), 2)} ms, max #{r(Enum.max(frames), 2)} ms \
     — target 16 ms (re-render): #{if Enum.at(Enum.sort(commits), div(length(commits) * 9, 10)) < 16, do: "holds (p90)", else: "MISSED (p90)"}
        CPU time of a step's tree in V8 (node, the state as the API answers it, #{kib(cpu["bytes"])} KiB of JSON): \
-    #{Float.round(cpu["windowed_ms"], 2)} ms building the drawn rows (#{Util.int(cpu["rows"])} open) against \
-    #{Float.round(cpu["all_rows_ms"], 2)} ms building every row (the first version): \
-    #{Float.round(cpu["all_rows_ms"] / cpu["windowed_ms"], 1)}× less; parsing the answer (done while fetching ahead): \
-    #{Float.round(cpu["parse_ms"], 2)} ms
+    #{r(cpu["windowed_ms"], 2)} ms building the drawn rows (#{Util.int(cpu["rows"])} open) against \
+    #{r(cpu["all_rows_ms"], 2)} ms building every row (the first version): \
+    #{r(cpu["all_rows_ms"] / cpu["windowed_ms"], 1)}× less; parsing the answer (done while fetching ahead): \
+    #{r(cpu["parse_ms"], 2)} ms
        for comparison, a jump to a step that was not fetched ahead (Home): \
-    #{Float.round(r["jump"]["painted"], 1)} ms from the key to painted (the fetch included)
+    #{r(r["jump"]["painted"], 1)} ms from the key to painted (the fetch included)
     """)
   end
 
@@ -435,8 +438,8 @@ defmodule Bench.UI do
     5. Live tail for #{seconds} s: #{Util.int(stored)} events stored meanwhile (#{Util.int(div(stored, seconds))}/s), \
     #{r["polls"]} polls
        rows in the page: max #{Enum.max(rows)} (≤ 1,000: #{if Enum.max(rows) <= 1000, do: "holds", else: "MISSED"}); \
-    JS heap after GC every 5 s (MB): #{Enum.map_join(heaps, " ", &Float.round(&1 / 1_048_576, 1))}
-       heap at the end / at 10 s: #{Float.round(List.last(heaps) / Enum.at(heaps, 1), 2)}; newest event shown \
+    JS heap after GC every 5 s (MB): #{Enum.map_join(heaps, " ", &r(&1 / 1_048_576, 1))}
+       heap at the end / at 10 s: #{r(List.last(heaps) / Enum.at(heaps, 1), 2)}; newest event shown \
     at the end was #{r["lag_ids"]} ids behind the store's newest
     """)
   end

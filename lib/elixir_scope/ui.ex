@@ -185,11 +185,33 @@ defmodule ElixirScope.UI do
 
     case Listener.open(config, "web UI", "/", {:elixir_scope_ui, handler}, [HTTP], httpd_options) do
       {:ok, httpd, port} ->
+        warm_up()
         {:ok, Map.merge(config, %{httpd: httpd, port: port})}
 
       {:error, reason} ->
         {:stop, {:ui_listen_failed, reason}}
     end
+  end
+
+  # The page's files read and gzipped, and the code that answers loaded, before the
+  # first visitor comes (outside a release, modules load when first called).
+  defp warm_up do
+    ElixirScope.UI.Assets.sizes()
+
+    Enum.each(
+      [
+        ElixirScope.UI.Router,
+        ElixirScope.UI.API,
+        ElixirScope.UI.API.Meta,
+        ElixirScope.UI.API.Processes,
+        ElixirScope.UI.API.Shape,
+        ElixirScope.UI.TermJSON,
+        ElixirScope.UI.Source,
+        ElixirScope.UI.Params,
+        ElixirScope.JSON
+      ],
+      &Code.ensure_loaded/1
+    )
   end
 
   defp url_of(%{bind: bind, port: port}), do: Listener.base_url(bind, port) <> "/"
