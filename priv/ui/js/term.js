@@ -7,7 +7,7 @@ import { html, useLayoutEffect, useMemo, useRef, useState } from './lib.js';
 const isObj = (t) => t !== null && typeof t === 'object' && !Array.isArray(t);
 const ATOM_PLAIN = /^[a-z_][a-zA-Z0-9_@]*[?!]?$/;
 
-export function atomText(name) {
+function atomText(name) {
   if (name.startsWith('Elixir.')) return name.slice(7);
   return ATOM_PLAIN.test(name) ? `:${name}` : `:${JSON.stringify(name)}`;
 }
@@ -20,7 +20,7 @@ const isPair = (t) => isObj(t) && Array.isArray(t.t) && t.t.length === 2;
 // A keyword list, as the C diff takes one (key by key): 2-tuples with atom keys, no
 // key twice. Other lists are compared (and shown) position by position.
 const keywordMemo = new WeakMap();
-export function isKeyword(list) {
+function isKeyword(list) {
   if (!Array.isArray(list) || list.length === 0) return false;
   let known = keywordMemo.get(list);
   if (known === undefined) {

@@ -17,8 +17,6 @@ export function setClock(clock, originTs) {
   origin = originTs == null ? null : BigInt(originTs);
 }
 
-export const clockKnown = () => offset !== null;
-
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
 // Microseconds since the Unix epoch of a raw timestamp (BigInt), or null.
@@ -37,7 +35,7 @@ export function wallText(ts) {
 }
 
 // "2026-12-05 12:03:07.123456" for tooltips.
-export function dateText(ts) {
+function dateText(ts) {
   const us = wallMicros(ts);
   if (us === null) return wallText(ts);
   const d = new Date(Number(us / 1000n));
@@ -62,15 +60,14 @@ export function micros(native) {
   return (Number(BigInt(native)) * 1000000) / Number(perSecond);
 }
 
-export function offsetText(ts, from) {
+function offsetText(ts, from) {
   const d = BigInt(ts) - BigInt(from);
   return `${d < 0n ? '−' : '+'}${durationText(d < 0n ? -d : d)}`;
 }
 
-export function setAnchor(a) { anchor = a; listeners.forEach((f) => f(anchor)); }
-export function getAnchor() { return anchor; }
+function setAnchor(a) { anchor = a; listeners.forEach((f) => f(anchor)); }
 
-export function useAnchor() {
+function useAnchor() {
   const [a, setA] = useState(anchor);
   useEffect(() => { listeners.add(setA); return () => listeners.delete(setA); }, []);
   return a;
