@@ -52,8 +52,9 @@ defmodule ElixirScope.UI do
   process or a module) are POSTs that must be same-origin and carry the page's CSRF
   token.
 
-  A release must include `:inets`: `releases: [my_app: [applications: [inets:
-  :load]]]` in `mix.exs`.
+  The server is an instance of OTP's `:inets` web server of its own, standalone
+  (linked to it, stopped with it); ElixirScope declares `:inets` as an application it
+  needs, so releases include it.
   """
   use GenServer
 
