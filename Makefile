@@ -134,7 +134,7 @@ SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
                       test/module_reload_test.exs test/trace_session_test.exs \
                       test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
-                      test/persister_test.exs test/trace_db_test.exs
+                      test/persister_test.exs test/trace_db_test.exs test/ui_api_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
