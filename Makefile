@@ -28,10 +28,14 @@ NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs zstd
+                libcjson-dev pkg-config gcc make nodejs zstd chromium
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
+# The web UI's browser tests drive Debian's chromium with playwright-core (no browser
+# download: the package is the driver only).
+UI_BROWSER      := test/ui_browser
+UI_NODE_MODULES := $(UI_BROWSER)/node_modules/.package-lock.json
 
 # A real Phoenix application (test/phoenix_app) for the Phoenix integration tests and bench,
 # built from the Phoenix sources in ../shared/phoenix when they are there (hex.pm is
@@ -42,7 +46,7 @@ PHOENIX_DEPS    := build/phoenix-1.7.21-deps
 SCOPE_APP_BUILD := $(CURDIR)/build/otp$(OTP_RELEASE)/scope_app
 
 .PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format \
-        format-check clean phoenix-app
+        format-check clean phoenix-app ui-screenshots
 
 all: nif
 
@@ -81,7 +85,7 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup $(NODE_MODULES) phoenix-app
+test-elixir: setup $(NODE_MODULES) $(UI_NODE_MODULES) phoenix-app
 	mix test
 
 # The whole suite again on OTP 27 + Elixir 1.18, the toolchain of ../shared/toolchains
@@ -111,6 +115,17 @@ endif
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 	cd $(MCP_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 
+$(UI_NODE_MODULES): $(UI_BROWSER)/package-lock.json
+	cd $(UI_BROWSER) && npm ci --no-audit --no-fund --loglevel=error
+
+# The README's screenshots of the web UI (docs/ui/*.png), taken by the browser test
+# (which saves one per view in _build/ui_screenshots).
+ui-screenshots: setup $(UI_NODE_MODULES)
+	mix test test/ui_browser_test.exs
+	@mkdir -p docs/ui
+	cp _build/ui_screenshots/processes.png _build/ui_screenshots/states.png \
+	  _build/ui_screenshots/messages.png docs/ui/
+
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
 # under TSan), then the NIF itself (tracer, JSON, diffs, persistence, the query engine)
@@ -123,7 +138,8 @@ NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lif
                       test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
                       test/persister_test.exs test/trace_db_test.exs test/query_test.exs \
                       test/query_property_test.exs test/processes_test.exs test/analysis_test.exs \
-                      test/post_mortem_test.exs test/export_test.exs
+                      test/post_mortem_test.exs test/export_test.exs \
+                      test/ui_api_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
@@ -154,13 +170,14 @@ build/otp$(OTP_RELEASE)/noop_tracer.so: bench/noop_tracer.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ERL_CFLAGS) -shared -o $@ $<
 
-bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so
+bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so $(UI_NODE_MODULES)
 	./build/bench_store
 	MIX_ENV=prod mix run bench/store_bench.exs
 	MIX_ENV=prod mix run bench/tracer_bench.exs
 	MIX_ENV=prod mix run bench/query_bench.exs
 	MIX_ENV=prod mix run bench/engine_bench.exs
 	MIX_ENV=prod mix run bench/persist_bench.exs
+	MIX_ENV=prod mix run bench/ui_bench.exs
 
 demo: setup
 	mix run demo/demo.exs
@@ -174,4 +191,4 @@ format-check:
 	mix format --check-formatted
 
 clean:
-	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules
+	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules $(UI_BROWSER)/node_modules

@@ -136,6 +136,28 @@ ERL_NIF_TERM es_nif_peers(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     return list;
 }
 
+/* Every process the store has indexed (its pid table), in no particular order. Pids
+ * stay indexed after their events are pruned. es_intern_each, not the ids 1..size: an
+ * id may be reserved by an entry still being filled. */
+typedef struct actors_ctx {
+    ErlNifEnv *env;
+    es_store *s;
+    ERL_NIF_TERM list;
+} actors_ctx;
+
+static void add_actor(es_key *k, void *arg) {
+    actors_ctx *c = arg;
+    c->list = enif_make_list_cell(c->env, es_codec_pid_term(c->env, c->s, k->id), c->list);
+}
+
+ERL_NIF_TERM es_nif_actors(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    actors_ctx c = {env, s, enif_make_list(env, 0)};
+    es_intern_each(&es_store_tables(s)->pid, add_actor, &c);
+    return c.list;
+}
+
 ERL_NIF_TERM es_nif_actor_summary(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);

@@ -263,6 +263,7 @@ static ErlNifFunc funcs[] = {
     {"traffic", 3, es_nif_traffic, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"peers", 2, es_nif_peers, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actor_summary", 2, es_nif_actor_summary, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"actors", 1, es_nif_actors, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     /* JSON (json_*.c): big inputs and outputs move to a dirty scheduler themselves. */
     {"json_decode", 2, es_nif_json_decode, 0},
     {"json_encode", 1, es_nif_json_encode, 0},

@@ -168,6 +168,23 @@ es_key *es_intern_get(es_intern *t, const void *key, size_t len, bool create, ui
     return NULL; /* unreachable: the last level has room for every entry */
 }
 
+void es_intern_each(es_intern *t, void (*fn)(es_key *k, void *arg), void *arg) {
+    /* A key goes on to a level only past an onward mark in the one before: a level with
+     * no mark seen (and those after it) holds nothing published before the walk. */
+    bool onward = true;
+    for (int l = 0; l < t->levels && onward; l++) {
+        es_intern_level *lv = &t->level[l];
+        onward = false;
+        for (uint64_t i = 0; i <= lv->mask; i++) {
+            uint32_t id = atomic_load_explicit(&lv->slots[i], memory_order_acquire);
+            if (id == ONWARD)
+                onward = true;
+            else if (id != 0)
+                fn(&t->entries[id], arg);
+        }
+    }
+}
+
 es_key *es_intern_by_id(es_intern *t, uint32_t id) {
     if (id == 0 || id > t->capacity) return NULL;
     if (id > atomic_load_explicit(&t->next_id, memory_order_acquire)) return NULL;

@@ -116,6 +116,13 @@ static inline uint32_t es_intern_size(es_intern *t) {
     return atomic_load_explicit(&t->next_id, memory_order_relaxed);
 }
 
+/* Calls fn(entry, arg) for each published entry: each key once, never an entry still
+ * being filled or one that lost the race to insert its key (es_intern_by_id can give
+ * both: an id is reserved before its entry is filled). Reads the hash index, where an
+ * id appears only once its entry is complete, and only the levels that keys reached;
+ * keys published while it runs may be left out. Safe concurrently with inserts. */
+void es_intern_each(es_intern *t, void (*fn)(es_key *k, void *arg), void *arg);
+
 /* Bytes reserved by a table (committed only as keys arrive). */
 size_t es_intern_reserved(const es_intern *t);
 

@@ -107,6 +107,7 @@ NIF(es_nif_slowest);
 NIF(es_nif_traffic);
 NIF(es_nif_peers);
 NIF(es_nif_actor_summary);
+NIF(es_nif_actors);
 #undef NIF
 
 #endif

@@ -48,7 +48,9 @@ defmodule ElixirScope do
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
   | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
-  | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
+  | `:ai_integration` | `false` | the MCP server for AI assistants (see `ElixirScope.MCP`) |
+  | `:mcp` | `[]` | its options |
+  | `:ui` | `false` | the web UI: `true`, or its options `[port: 4048, bind: ..., token: ...]` (see `ElixirScope.UI`) |
 
   ## Tracing levels
 
@@ -79,9 +81,10 @@ defmodule ElixirScope do
 
   @supervisor ElixirScope.Supervisor
 
-  # In stopping order: the MCP server first (it reads the others), the persister
-  # before the tracer (it writes what is left when it stops).
+  # In stopping order: the MCP server and the UI first (they read the others), the
+  # persister before the tracer (it writes what is left when it stops).
   @stoppable [
+    ElixirScope.UI,
     ElixirScope.MCP,
     ElixirScope.Phoenix.Capture,
     ElixirScope.FlightRecorder,
@@ -183,8 +186,12 @@ defmodule ElixirScope do
       ) ++
       if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
       if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: []) ++
+      if(config.ui, do: [{ElixirScope.UI, ui_options(config.ui)}], else: []) ++
       [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
   end
+
+  defp ui_options(true), do: []
+  defp ui_options(opts), do: opts
 
   @doc """
   Stops tracing: removes every trace flag and trace pattern ElixirScope set (and no
@@ -381,7 +388,7 @@ defmodule ElixirScope do
 
   @doc """
   What ElixirScope traces now: `level`, `trace_all`, `lifecycle`, `session` (whether it
-  traces through its own trace session, OTP 27+), `genservers`, `modules`, `functions`,
+  traces through its own trace session, OTP 27+), `processes` (given to `trace_process/1` or `trace_genserver/1`), `genservers`, `modules`, `functions`,
   `calls_only` (functions the return-frame bound switched to calls only, see
   `trace_module/2`), `discarded_calls` (calls not recorded at that bound) and `watchdog`
   (OTP < 27: how many times another tool removed ElixirScope's tracing, and the last

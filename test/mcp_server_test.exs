@@ -309,26 +309,10 @@ defmodule ElixirScope.MCPServerTest do
     :gen_tcp.close(socket)
   end
 
-  defp read_response(socket, id, buffer \\ "") do
-    case :binary.split(buffer, "\r\n\r\n") do
-      [head, rest] ->
-        [_, length] = Regex.run(~r/content-length: (\d+)/i, head)
-        length = String.to_integer(length)
-        body = read_exactly(socket, rest, length)
-        assert head =~ "200 OK"
-        assert body =~ ~s("id":#{id},)
-        assert body =~ ~s("isError":true)
-
-      [_] ->
-        {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
-        read_response(socket, id, buffer <> data)
-    end
-  end
-
-  defp read_exactly(_socket, buffer, length) when byte_size(buffer) >= length, do: buffer
-
-  defp read_exactly(socket, buffer, length) do
-    {:ok, data} = :gen_tcp.recv(socket, 0, 10_000)
-    read_exactly(socket, buffer <> data, length)
+  defp read_response(socket, id) do
+    {head, body} = ElixirScope.Test.RawHTTP.read_response(socket)
+    assert head =~ "200 OK"
+    assert body =~ ~s("id":#{id},)
+    assert body =~ ~s("isError":true)
   end
 end

@@ -69,7 +69,10 @@ defmodule ElixirScope.TraceDBTest do
     end
 
     test "stop/1 unregisters the store" do
-      start_store()
+      # temporary: the test supervisor would restart a permanent child that stopped
+      Supervisor.child_spec({TraceDB, max_events: 1000}, restart: :temporary)
+      |> start_supervised!()
+
       store!(:x, %{})
       assert :ok = TraceDB.stop()
 

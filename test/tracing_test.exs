@@ -194,10 +194,13 @@ defmodule ElixirScope.TracingTest do
       Process.sleep(20)
       assert TraceDB.query_events([]) == before
 
-      # a new recording: only the :alive snapshot of the processes running now
+      # a new recording: only the :alive snapshot of the processes running now and the
+      # :clock event with the VM's time offset
       assert :ok = ElixirScope.setup()
       fresh = TraceDB.query_events([])
-      assert fresh != [] and Enum.all?(fresh, &(&1.type == :alive))
+      assert fresh != [] and Enum.all?(fresh, &(&1.type in [:alive, :clock]))
+      assert [%{time_offset: offset}] = Enum.filter(fresh, &(&1.type == :clock))
+      assert is_integer(offset)
       refute Enum.any?(fresh, &(&1[:message] == :go))
       assert TraceDB.stats().stored == length(fresh)
       assert TraceDB.stats().appended == length(fresh)

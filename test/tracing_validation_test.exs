@@ -211,6 +211,7 @@ defmodule ElixirScope.TracingValidationTest do
       assert %{
                level: :minimal,
                trace_all: false,
+               processes: [],
                genservers: [],
                modules: [],
                functions: [],
@@ -332,6 +333,7 @@ defmodule ElixirScope.TracingValidationTest do
       assert %{
                level: :full,
                trace_all: false,
+               processes: [],
                genservers: [],
                modules: [],
                functions: [],

@@ -13,6 +13,7 @@ defmodule ElixirScope.Config do
     trace_all: false,
     ai_integration: false,
     mcp: [],
+    ui: false,
     tracing_level: :full,
     max_events_per_sec: 500_000,
     max_bytes_per_sec: 64 * 1024 * 1024,
@@ -82,6 +83,8 @@ defmodule ElixirScope.Config do
     do: bad(:lifecycle, ":all (every process) or :traced (processes ElixirScope traces)", v)
 
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
+  defp check!({:ui, false}), do: :ok
+  defp check!({:ui, opts}), do: ElixirScope.UI.validate!(opts) && :ok
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok

@@ -53,9 +53,9 @@ defmodule ElixirScope.MCP do
   needs, so Mix keeps it on the code path (Elixir 1.15+) and releases include it.
   """
   use GenServer
-  require Logger
 
   alias ElixirScope.MCP.{HTTP, Sessions}
+  alias ElixirScope.Web.Listener
 
   @defaults [
     port: 4047,
@@ -110,72 +110,25 @@ defmodule ElixirScope.MCP do
 
     config = Keyword.merge(@defaults, opts)
     Enum.each(config, &check!/1)
-    config = config |> Map.new() |> Map.update!(:bind, &address!/1)
-
-    if config.token == nil and not loopback?(config.bind) do
-      raise ArgumentError,
-            "mcp: binding to #{:inet.ntoa(config.bind)} (beyond loopback) needs a :token"
-    end
-
-    config
-  end
-
-  defp check!({:port, v}) when is_integer(v) and v in 0..65_535, do: :ok
-  defp check!({:bind, v}) when is_binary(v) or is_tuple(v), do: :ok
-  defp check!({:token, nil}), do: :ok
-
-  defp check!({:token, v}) when is_binary(v) and byte_size(v) >= 16 do
-    if v =~ ~r/^[\x21-\x7e]+$/,
-      do: :ok,
-      else: bad(:token, "printable ASCII without spaces", "(hidden)")
-  end
-
-  defp check!({key, v}) when key in [:allowed_hosts, :allowed_origins] and is_list(v) do
-    if Enum.all?(v, &(is_binary(&1) and &1 != "")),
-      do: :ok,
-      else: bad(key, "a list of strings", v)
+    Listener.finish!("mcp", config)
   end
 
   defp check!({:max_tokens, v}) when is_integer(v) and v in 1_000..1_000_000, do: :ok
   defp check!({:max_body_bytes, v}) when is_integer(v) and v in 1_024..67_108_864, do: :ok
   defp check!({:max_sessions, v}) when is_integer(v) and v in 1..100_000, do: :ok
-  defp check!({:port, v}), do: bad(:port, "an integer in 0..65535", v)
-  defp check!({:bind, v}), do: bad(:bind, "an IP address string or tuple", v)
-
-  defp check!({:token, _}),
-    do: bad(:token, "nil or a string of at least 16 characters", "(hidden)")
-
   defp check!({:max_tokens, v}), do: bad(:max_tokens, "an integer in 1000..1000000", v)
   defp check!({:max_body_bytes, v}), do: bad(:max_body_bytes, "an integer in 1024..67108864", v)
   defp check!({:max_sessions, v}), do: bad(:max_sessions, "an integer in 1..100000", v)
-  defp check!({key, v}) when key in [:allowed_hosts, :allowed_origins], do: bad(key, "a list", v)
 
-  defp check!({key, _}) do
-    raise ArgumentError,
-          "unknown mcp option #{inspect(key)}; allowed: " <>
-            Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
-  end
-
-  defp bad(key, expected, v),
-    do: raise(ArgumentError, "mcp option #{inspect(key)} must be #{expected}, got: #{inspect(v)}")
-
-  defp address!("localhost"), do: {127, 0, 0, 1}
-
-  defp address!(text) when is_binary(text) do
-    case :inet.parse_strict_address(String.to_charlist(text)) do
-      {:ok, address} -> address
-      {:error, _} -> bad(:bind, "an IP address", text)
+  defp check!({key, _} = option) do
+    if Listener.check!("mcp", option) == :unknown do
+      raise ArgumentError,
+            "unknown mcp option #{inspect(key)}; allowed: " <>
+              Enum.map_join(Keyword.keys(@defaults), ", ", &inspect/1)
     end
   end
 
-  defp address!(tuple) do
-    if :inet.is_ip_address(tuple), do: tuple, else: bad(:bind, "an IP address", tuple)
-  end
-
-  @doc false
-  def loopback?({127, _, _, _}), do: true
-  def loopback?({0, 0, 0, 0, 0, 0, 0, 1}), do: true
-  def loopback?(_), do: false
+  defp bad(key, expected, v), do: Listener.bad("mcp", key, expected, v)
 
   ## Server
 
@@ -183,78 +136,28 @@ defmodule ElixirScope.MCP do
   def init(config) do
     Process.flag(:trap_exit, true)
 
-    unless Code.ensure_loaded?(:httpd) do
-      raise "OTP's :inets is not available: a release needs it in its applications"
-    end
-
     sessions = Sessions.new()
     config = Map.put(config, :sessions, sessions)
 
-    case start_httpd(config, 5) do
+    httpd_options = [
+      server_name: ~c"elixir_scope_mcp",
+      max_body_size: config.max_body_bytes,
+      max_uri_size: 2_048
+    ]
+
+    handler = {:elixir_scope_mcp, Map.drop(config, [:port])}
+
+    case Listener.open(config, "MCP server", "/mcp", handler, [HTTP], httpd_options) do
       {:ok, httpd, port} ->
         :timer.send_interval(60_000, :sweep)
-        state = Map.merge(config, %{httpd: httpd, port: port})
-        Logger.info("ElixirScope: MCP server at #{url_of(state)}")
-        {:ok, state}
+        {:ok, Map.merge(config, %{httpd: httpd, port: port})}
 
       {:error, reason} ->
         {:stop, {:mcp_listen_failed, reason}}
     end
   end
 
-  # Standalone httpd: linked to this process, so it never outlives it. Port 0 is
-  # resolved here (a standalone httpd cannot report the port it got): a free port is
-  # taken and released just before httpd binds it, retried if another program wins.
-  defp start_httpd(config, tries) do
-    port = if config.port == 0, do: free_port(config.bind), else: config.port
-
-    httpd_config = [
-      port: port,
-      bind_address: config.bind,
-      ipfamily: if(tuple_size(config.bind) == 8, do: :inet6, else: :inet),
-      server_name: ~c"elixir_scope_mcp",
-      server_root: String.to_charlist(System.tmp_dir!()),
-      document_root: String.to_charlist(System.tmp_dir!()),
-      modules: [HTTP],
-      max_body_size: config.max_body_bytes,
-      max_header_size: 16_384,
-      max_uri_size: 2_048,
-      max_clients: 64,
-      keep_alive_timeout: 60,
-      minimum_bytes_per_second: 100,
-      elixir_scope_mcp: Map.drop(config, [:port])
-    ]
-
-    case :inets.start(:httpd, httpd_config, :stand_alone) do
-      {:ok, pid} ->
-        {:ok, pid, port}
-
-      {:error, _} when config.port == 0 and tries > 1 ->
-        start_httpd(config, tries - 1)
-
-      {:error, reason} ->
-        {:error, reason}
-    end
-  end
-
-  defp free_port(bind) do
-    {:ok, socket} = :gen_tcp.listen(0, ip: bind, reuseaddr: true)
-    {:ok, port} = :inet.port(socket)
-    :gen_tcp.close(socket)
-    port
-  end
-
-  defp url_of(%{bind: bind, port: port}) do
-    host =
-      case bind do
-        {0, 0, 0, 0} -> "127.0.0.1"
-        {0, 0, 0, 0, 0, 0, 0, 0} -> "[::1]"
-        {_, _, _, _} -> List.to_string(:inet.ntoa(bind))
-        _ -> "[#{:inet.ntoa(bind)}]"
-      end
-
-    "http://#{host}:#{port}/mcp"
-  end
+  defp url_of(%{bind: bind, port: port}), do: Listener.base_url(bind, port) <> "/mcp"
 
   @impl true
   def handle_call(:url, _from, state), do: {:reply, url_of(state), state}
@@ -271,11 +174,7 @@ defmodule ElixirScope.MCP do
   def handle_info(_msg, state), do: {:noreply, state}
 
   @impl true
-  def terminate(_reason, %{httpd: httpd}) when is_pid(httpd) do
-    :inets.stop(:stand_alone, httpd)
-  catch
-    _, _ -> :ok
-  end
+  def terminate(_reason, %{httpd: httpd}) when is_pid(httpd), do: Listener.stop(httpd)
 
   def terminate(_reason, _state), do: :ok
 end

@@ -115,6 +115,7 @@ defmodule ElixirScope.TraceDB do
     # The persister's last write needs the store: it stops first.
     if persister, do: stop_persister(persister)
     :persistent_term.erase({__MODULE__, name})
+    :persistent_term.erase({__MODULE__, name, :recording})
     :ok
   end
 
@@ -386,6 +387,7 @@ defmodule ElixirScope.TraceDB do
   def traffic(from, to, name), do: Native.traffic(store!(name), from, to)
   def peers(pid, name), do: Native.peers(store!(name), pid)
   def actor_summary(pid, name), do: Native.actor_summary(store!(name), pid)
+  def actors(name), do: Native.actors(store!(name))
 
   @doc false
   # Field-change and cause counts over the :state events a spec selects.
@@ -429,6 +431,15 @@ defmodule ElixirScope.TraceDB do
   # The structural diff of two terms (ElixirScope.diff/2), and the clock's calibration.
   def diff(old, new), do: Native.diff(old, new)
   def calibrate_clock, do: Native.calibrate_clock()
+
+  @doc false
+  # What a store loaded by ElixirScope.PostMortem.load/2 was loaded from, or nil.
+  def recording(name), do: :persistent_term.get({__MODULE__, name, :recording}, nil)
+
+  @doc false
+  # Notes that the running store `name` holds what `info` describes (a loaded dump);
+  # forgotten when the store stops.
+  def put_recording(name, info), do: :persistent_term.put({__MODULE__, name, :recording}, info)
 
   @doc false
   # The store resource of a running store, or nil.

@@ -55,6 +55,37 @@ defmodule ElixirScope.Tracing do
   @doc false
   def max_frame_words, do: @max_frame_words
 
+  @doc false
+  # Stops recording the calling process, once (ElixirScope's own HTTP request handlers
+  # call it on every request, so that looking at a recording does not add to it):
+  # only what ElixirScope set goes, in its own trace session on OTP 27+.
+  def untrace_self do
+    unless Process.get({__MODULE__, :untraced}) do
+      Process.put({__MODULE__, :untraced}, true)
+      call({:untrace_process, self()})
+    end
+
+    :ok
+  end
+
+  @doc false
+  # Runs `fun` with the calling process not recorded, then traced again as it was: for
+  # ElixirScope.UI.Plug, which answers in the application's request processes (a
+  # connection's process serves the application's requests too).
+  def untraced(fun) do
+    case call({:pause, self()}) do
+      {:ok, [_ | _] = flags} ->
+        try do
+          fun.()
+        after
+          call({:resume, self(), flags})
+        end
+
+      _ ->
+        fun.()
+    end
+  end
+
   @impl true
   def init(config) do
     Process.flag(:trap_exit, true)
@@ -124,7 +155,7 @@ defmodule ElixirScope.Tracing do
     state = %{state | own: Enum.uniq([self() | own])}
     state = if state.trace_all, do: all_processes(state, flags(state.level)), else: state
     state = if state.lifecycle == :all, do: all_processes(state, [:procs]), else: state
-    if state.level != :off, do: record_alive_processes()
+    if state.level != :off, do: record_starting_point()
     {:reply, :ok, state}
   end
 
@@ -149,6 +180,27 @@ defmodule ElixirScope.Tracing do
     else
       error -> {:reply, error, state}
     end
+  end
+
+  # ElixirScope.UI.Plug's answer in a process of the application: the flags it had
+  # from ElixirScope (its own, or every process's) are taken off, then put back.
+  def handle_call({:pause, pid}, _from, state) do
+    flags =
+      if ours?(pid, state) do
+        own = if MapSet.member?(state.pids, pid), do: flags(state.level), else: []
+        flags = Enum.uniq(own ++ state.all_flags)
+        state.backend.process(state.handle, pid, false, [:all])
+        flags
+      else
+        []
+      end
+
+    {:reply, {:ok, flags}, state}
+  end
+
+  def handle_call({:resume, pid, flags}, _from, state) do
+    state.backend.process(state.handle, pid, true, flags)
+    {:reply, :ok, state}
   end
 
   def handle_call({:untrace_process, pid}, _from, state) do
@@ -222,6 +274,7 @@ defmodule ElixirScope.Tracing do
       trace_all: state.trace_all,
       lifecycle: state.lifecycle,
       session: state.backend == Session,
+      processes: MapSet.to_list(state.pids),
       genservers: Map.keys(state.genservers),
       modules: Map.keys(state.modules),
       functions: Map.keys(state.functions),
@@ -348,8 +401,16 @@ defmodule ElixirScope.Tracing do
   end
 
   # One :alive event per process running when tracing starts, so "what was alive at
-  # time T" also knows the processes that were never seen spawning.
-  defp record_alive_processes do
+  # time T" also knows the processes that were never seen spawning; and a :clock event
+  # with the VM's time offset, so that a recording read elsewhere (post-mortem) can
+  # turn its monotonic timestamps into wall-clock times.
+  defp record_starting_point do
+    TraceDB.store_event(:clock, %{
+      time_offset: System.time_offset(),
+      system_time: System.system_time(),
+      critical: true
+    })
+
     for pid <- Process.list(), pid != self() do
       case Process.info(pid, [:registered_name, :dictionary]) do
         [registered_name: name, dictionary: dict] ->

@@ -79,6 +79,35 @@ Test(intern, keys_beyond_a_level_go_on_to_the_next) {
     es_intern_destroy(&t);
 }
 
+static void count_visit(es_key *k, void *arg) {
+    uint32_t *visits = arg;
+    visits[k->id]++;
+}
+
+/* Every key inserted is visited once, through all three index levels, long keys
+ * included, and nothing else. */
+Test(intern, each_visits_every_published_key_once) {
+    static es_intern t;
+    cr_assert(es_intern_init(&t, 200000));
+    static uint32_t visits[200001];
+    memset(visits, 0, sizeof visits);
+    es_intern_each(&t, count_visit, visits);
+    for (uint32_t i = 0; i <= 200000; i++) cr_assert_eq(visits[i], 0, "an empty table");
+    char big[40];
+    memset(big, 'z', sizeof big);
+    es_key *long_key = es_intern_get(&t, big, sizeof big, true, 0);
+    for (uint64_t i = 0; i < 100000; i++) cr_assert_not_null(es_intern_get(&t, &i, 8, true, 0));
+    es_intern_each(&t, count_visit, visits);
+    cr_assert_eq(visits[long_key->id], 1);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i <= 200000; i++) {
+        cr_assert_leq(visits[i], 1, "entry %u once", i);
+        total += visits[i];
+    }
+    cr_assert_eq(total, 100001);
+    es_intern_destroy(&t);
+}
+
 #define THREADS 4
 #define KEYS 5000
 
@@ -105,6 +134,37 @@ Test(intern, concurrent_inserts_agree_on_one_entry_per_key) {
         cr_assert_eq(es_intern_by_id(&shared, seen[0][k]->id), seen[0][k]);
     }
     es_intern_destroy(&shared);
+}
+
+static es_intern walked;
+
+static void *insert_walked(void *arg) {
+    long me = (long)arg;
+    for (uint64_t i = 0; i < KEYS; i++) {
+        /* 32 bytes: kept outside the entry, behind a pointer written while it is filled */
+        uint64_t k[4] = {(i * 7919 + (uint64_t)me * 13) % KEYS, 0, 0, 0};
+        k[1] = k[2] = k[3] = ~k[0];
+        es_intern_get(&walked, k, sizeof k, true, 0);
+    }
+    return NULL;
+}
+
+static void check_filled(es_key *k, void *arg) {
+    (void)arg;
+    const uint64_t *b = (const uint64_t *)es_key_bytes(k);
+    cr_assert_eq(k->len, 32, "a visited entry is filled");
+    cr_assert(b[1] == ~b[0] && b[2] == ~b[0] && b[3] == ~b[0], "with its whole key");
+}
+
+/* Walks running beside inserts see only complete entries. */
+Test(intern, each_beside_inserts_sees_only_filled_entries) {
+    cr_assert(es_intern_init(&walked, KEYS * 2));
+    pthread_t th[THREADS];
+    for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, insert_walked, (void *)i);
+    for (int n = 0; n < 50; n++) es_intern_each(&walked, check_filled, NULL);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    es_intern_each(&walked, check_filled, NULL);
+    es_intern_destroy(&walked);
 }
 
 #define GROUPS 7

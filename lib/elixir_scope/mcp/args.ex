@@ -5,12 +5,12 @@ defmodule ElixirScope.MCP.Args do
   # `isError` result), and never creates an atom — names resolve only to atoms that
   # exist already.
 
+  alias ElixirScope.Web.Names
+
   defmodule Error do
     @moduledoc false
     defexception [:message]
   end
-
-  @pid ~r/\A(?:#PID)?<(\d{1,9})\.(\d{1,9})\.(\d{1,9})>\z/
 
   @doc false
   # Refuses arguments the tool does not take, naming the ones it does.
@@ -32,46 +32,35 @@ defmodule ElixirScope.MCP.Args do
   def pid!(args, key) do
     text = string!(args, key)
 
-    case Regex.run(@pid, text, capture: :all_but_first) do
-      [a, b, c] ->
-        try do
-          :erlang.list_to_pid(~c"<#{a}.#{b}.#{c}>")
-        rescue
-          ArgumentError -> fail("#{key}: #{inspect(text)} is not a valid pid")
-        end
+    case Names.pid(text) do
+      {:ok, pid} ->
+        pid
 
-      nil ->
-        case registered(text) do
-          nil ->
-            fail(
-              "#{key}: #{inspect(text)} is neither a pid (write it \"#PID<0.123.0>\") nor the " <>
-                "name of a running process; elixir_scope_list_processes shows both"
-            )
-
-          pid ->
-            pid
-        end
+      :error ->
+        if Regex.match?(~r/\A(#PID)?<[\d.]*>\z/, text),
+          do: fail("#{key}: #{inspect(text)} is not a valid pid"),
+          else: registered!(text, key)
     end
   end
 
-  @doc false
-  # The live process registered under `text` ("MyApp.Queue", "Elixir.MyApp.Queue",
-  # "logger"), or nil.
-  def registered(text) do
-    Enum.find_value(atom_candidates(text), fn atom ->
-      case Process.whereis(atom) do
-        pid when is_pid(pid) -> pid
-        _ -> nil
-      end
-    end)
+  defp registered!(text, key) do
+    Names.registered(text) ||
+      fail(
+        "#{key}: #{inspect(text)} is neither a pid (write it \"#PID<0.123.0>\") nor the " <>
+          "name of a running process; elixir_scope_list_processes shows both"
+      )
   end
+
+  @doc false
+  # The live process registered under `text`, or nil.
+  defdelegate registered(text), to: Names
 
   @doc false
   # A loaded module from "MyApp.Worker", "Elixir.MyApp.Worker", ":ets" or "ets".
   def module!(args, key) do
     text = string!(args, key)
 
-    Enum.find(atom_candidates(text), &Code.ensure_loaded?/1) ||
+    Names.module(text) ||
       fail(
         "#{key}: no module named #{inspect(text)} is loaded in this node (names are " <>
           "case-sensitive: \"MyApp.Worker\", or \":ets\" for an Erlang module)"
@@ -80,26 +69,6 @@ defmodule ElixirScope.MCP.Args do
 
   @doc false
   def module(args, key), do: if(Map.has_key?(args, key), do: module!(args, key))
-
-  # Existing atoms only: String.to_existing_atom/1 never adds to the atom table.
-  defp atom_candidates(text) do
-    text = String.trim_leading(text, ":")
-
-    names =
-      case text do
-        "Elixir." <> _ -> [text]
-        <<c, _::binary>> when c in ?A..?Z -> ["Elixir." <> text, text]
-        _ -> [text]
-      end
-
-    for name <- names, atom = existing_atom(name), do: atom
-  end
-
-  defp existing_atom(name) do
-    String.to_existing_atom(name)
-  rescue
-    ArgumentError -> nil
-  end
 
   @doc false
   def string!(args, key) do

@@ -12,10 +12,9 @@ defmodule ElixirScope.MCP.HTTP do
   require Record
   alias ElixirScope.JSON
   alias ElixirScope.MCP.{Protocol, Sessions}
+  alias ElixirScope.Web.Guard
 
   Record.defrecordp(:mod, Record.extract(:mod, from_lib: "inets/include/httpd.hrl"))
-
-  @loopback_hosts ["localhost", "127.0.0.1", "::1"]
 
   @doc false
   def unquote(:do)(request) do
@@ -24,6 +23,8 @@ defmodule ElixirScope.MCP.HTTP do
     # waits for the client's delayed ACK, 40 ms a request.
     if mod(request, :socket_type) == :ip_comm,
       do: :inet.setopts(mod(request, :socket), nodelay: true)
+
+    ElixirScope.Tracing.untrace_self()
 
     response =
       try do
@@ -59,40 +60,21 @@ defmodule ElixirScope.MCP.HTTP do
     end
   end
 
-  ## DNS-rebinding protection
+  ## DNS-rebinding protection and the token (ElixirScope.Web.Guard)
 
-  defp check_host(nil, _config), do: error_response(403, -32000, "Forbidden: no Host header")
+  defp check_host(host, config),
+    do: host |> Guard.check_host(config.allowed_hosts) |> forbidden()
 
-  defp check_host(host, config) do
-    name = host |> String.downcase() |> host_name()
+  defp check_origin(origin, config),
+    do: origin |> Guard.check_origin(config.allowed_origins) |> forbidden()
 
-    if name in @loopback_hosts or name in config.allowed_hosts,
-      do: :ok,
-      else: error_response(403, -32000, "Forbidden: invalid Host header #{inspect(host)}")
-  end
-
-  # "example.com:4047" -> "example.com"; "[::1]:4047" -> "::1"
-  defp host_name("[" <> rest), do: rest |> String.split("]", parts: 2) |> hd()
-  defp host_name(host), do: host |> String.split(":", parts: 2) |> hd()
-
-  defp check_origin(nil, _config), do: :ok
-
-  defp check_origin(origin, config) do
-    uri = URI.parse(origin)
-
-    loopback =
-      uri.scheme in ["http", "https"] and is_binary(uri.host) and
-        String.downcase(uri.host) in @loopback_hosts
-
-    if loopback or origin in config.allowed_origins,
-      do: :ok,
-      else: error_response(403, -32000, "Forbidden: origin #{inspect(origin)} is not allowed")
-  end
+  defp forbidden(:ok), do: :ok
+  defp forbidden({:error, why}), do: error_response(403, -32000, "Forbidden: " <> why)
 
   defp check_token(_header, %{token: nil}), do: :ok
 
   defp check_token("Bearer " <> given, %{token: token}) do
-    if byte_size(given) == byte_size(token) and :crypto.hash_equals(given, token),
+    if Guard.token_matches?(given, token),
       do: :ok,
       else: unauthorized("invalid bearer token")
   end

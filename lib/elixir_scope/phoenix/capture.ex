@@ -44,15 +44,24 @@ defmodule ElixirScope.Phoenix.Capture do
 
   @doc false
   def handle_event(event, measurements, metadata, config) do
-    case fields(event, as_map(measurements), as_map(metadata), config) do
-      nil -> :ok
-      fields -> TraceDB.store_event(:phoenix, Map.put(fields, :pid, self()))
+    metadata = as_map(metadata)
+
+    case ui_request?(event, metadata) || fields(event, as_map(measurements), metadata, config) do
+      fields when is_map(fields) -> TraceDB.store_event(:phoenix, Map.put(fields, :pid, self()))
+      _ -> :ok
     end
 
     :ok
   catch
     _kind, _reason -> :ok
   end
+
+  # Requests to ElixirScope's own web UI mounted in the application
+  # (ElixirScope.UI.Plug) are not recorded: looking at a recording must not add to it.
+  defp ui_request?([:phoenix, kind, _phase], meta) when kind in [:endpoint, :router_dispatch],
+    do: ElixirScope.UI.own_path?(get(meta[:conn], :request_path))
+
+  defp ui_request?(_event, _meta), do: false
 
   # (a struct would not answer m[key])
   defp as_map(m) when is_map(m), do: Map.delete(m, :__struct__)

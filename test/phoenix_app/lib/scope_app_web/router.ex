@@ -13,6 +13,16 @@ defmodule ScopeAppWeb.Router do
     plug(:accepts, ["json"])
   end
 
+  # ElixirScope's web UI behind the application's own authentication.
+  pipeline :scope_admin do
+    plug(:admin_only)
+  end
+
+  scope "/" do
+    pipe_through(:scope_admin)
+    forward("/scope", ElixirScope.UI.Plug)
+  end
+
   scope "/", ScopeAppWeb do
     pipe_through(:browser)
     get("/login", SessionController, :new)
@@ -26,4 +36,7 @@ defmodule ScopeAppWeb.Router do
     post("/cart/items", CartController, :add)
     get("/boom", CartController, :boom)
   end
+
+  defp admin_only(conn, _opts),
+    do: Plug.BasicAuth.basic_auth(conn, username: "admin", password: "scope-admin-password")
 end
