@@ -185,6 +185,36 @@ static bool gen_call_tag(ErlNifEnv *env, ERL_NIF_TERM msg, ERL_NIF_TERM *caller,
     return enif_is_ref(env, tail);
 }
 
+/* The reply alias of a gen reply {Tag, Reply}, where Tag is a reference or [alias | Ref];
+ * false for any other message. */
+static bool gen_reply_tag(ErlNifEnv *env, ERL_NIF_TERM msg, ERL_NIF_TERM *ref) {
+    const ERL_NIF_TERM *el;
+    int n;
+    if (!enif_get_tuple(env, msg, &n, &el) || n != 2) return false;
+    ERL_NIF_TERM head, tail = el[0];
+    if (enif_get_list_cell(env, el[0], &head, &tail) && head != A.alias) return false;
+    *ref = tail;
+    return enif_is_ref(env, tail);
+}
+
+/* Remembers a gen call's alias with the process at the other end. */
+static void remember_call(ErlNifEnv *env, proc *p, ERL_NIF_TERM ref, es_key *peer, bool made) {
+    unsigned i = p->next_tag++ % CALL_TAGS;
+    p->tags[i].alias = ref_hash(env, ref);
+    p->tags[i].peer = peer;
+    p->tags[i].made = made;
+}
+
+/* The other end of a remembered gen call with this alias, or NULL. */
+static es_key *call_peer(ErlNifEnv *env, proc *p, ERL_NIF_TERM ref, bool made) {
+    uint64_t h = p ? ref_hash(env, ref) : 0;
+    es_key *peer = NULL;
+    for (unsigned i = 0; p && i < CALL_TAGS; i++)
+        if (p->tags[i].peer && p->tags[i].made == made && p->tags[i].alias == h)
+            peer = p->tags[i].peer;
+    return peer;
+}
+
 static bool is_gs_callback(ERL_NIF_TERM f) {
     return f == A.handle_call || f == A.handle_cast || f == A.handle_info || f == A.handle_continue;
 }
@@ -408,7 +438,10 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (tag == A.send || tag == A.receive || to_dead) {
         int row = to_dead ? ES_EV_SEND_TO_DEAD : tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE;
         bool sends = tag != A.receive;
-        if (!(mask & es_vocab[row].category) || !keep(t, step, &in)) return A.ok;
+        if (!(mask & es_vocab[row].category)) return A.ok;
+        if (sends && !atomic_load_explicit(&t->senders[pid->id], memory_order_relaxed))
+            atomic_store_explicit(&t->senders[pid->id], 1, memory_order_relaxed);
+        if (!keep(t, step, &in)) return A.ok;
         in.type = t->k[row];
         /* A send to a registered name is reported with the name: resolve it, so the
          * message joins the pair index, and keep the name as :to_name. */
@@ -417,30 +450,35 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (to && enif_is_atom(env, to) && enif_whereis_pid(env, to, &resolved))
             to_pid = enif_make_pid(env, &resolved);
         ERL_NIF_TERM caller, ref;
-        if (tag == A.receive && gen_call_tag(env, term, &caller, &ref)) {
+        es_key *other = NULL; /* the process at the other end, when the message says */
+        if (!sends && gen_call_tag(env, term, &caller, &ref)) {
             proc *p = proc_of(t, pid->id, true);
-            es_key *c = es_codec_pid_key(env, s, caller, true);
-            if (p && c) {
-                unsigned i = p->next_tag++ % CALL_TAGS;
-                p->tags[i].alias = ref_hash(env, ref);
-                p->tags[i].caller = c;
-            }
-        }
-        es_key *reply_to = NULL; /* a gen reply goes to the caller's alias */
-        if (to && enif_is_ref(env, to)) {
-            proc *p = proc_of(t, pid->id, false);
-            uint64_t h = p ? ref_hash(env, to) : 0;
-            for (unsigned i = 0; p && i < CALL_TAGS; i++)
-                if (p->tags[i].caller && p->tags[i].alias == h) reply_to = p->tags[i].caller;
+            other = es_codec_pid_key(env, s, caller, true);
+            if (p && other) remember_call(env, p, ref, other, false);
+        } else if (!sends && gen_reply_tag(env, term, &ref)) { /* to a call it made */
+            other = call_peer(env, proc_of(t, pid->id, false), ref, true);
+        } else if (to && enif_is_ref(env, to)) { /* a gen reply goes to the caller's alias */
+            other = call_peer(env, proc_of(t, pid->id, false), to, false);
         }
         if (sends) {
             in.flags |= ES_F_ACTOR_FROM;
-            if ((in.peer = reply_to) ||
+            if ((in.peer = other) ||
                 (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true)))) {
                 in.flags |= ES_F_PEER;
                 uint32_t ids[2] = {pid->id, in.peer->id};
                 in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
             }
+            proc *p;
+            if (in.peer && gen_call_tag(env, term, &caller, &ref) &&
+                enif_is_identical(caller, tracee) && (p = proc_of(t, pid->id, true)))
+                remember_call(env, p, ref, in.peer, true);
+        } else if (other && !atomic_load_explicit(&t->senders[other->id], memory_order_relaxed)) {
+            /* The sender named by the message, whose own :send is not recorded: the
+             * receive stands for it in the pair index (vocab.h: :from_pid). */
+            in.peer = other;
+            in.flags |= ES_F_PEER;
+            uint32_t ids[2] = {pid->id, other->id};
+            in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
         }
         pl = payload_begin(step);
         if (pl.fields && !etf_map_term(env, pl.b, A.message, term)) return A.ok;

@@ -10,7 +10,7 @@
  *
  *   send       -> :send     from_pid, to_pid, message (+ to_name for a registered name)
  *   send_to_non_existing_process -> :send_to_dead  from_pid, to_pid, message
- *   receive    -> :receive  pid, message
+ *   receive    -> :receive  pid, message (+ from_pid, below)
  *   call       -> :call     pid, module, function, arity, args        (traced modules)
  *   return     -> :return   ... result, duration, call_id
  *   exception  -> :exception ... class, reason, duration, call_id
@@ -18,6 +18,16 @@
  *   spawn      -> :spawn    pid (the child), parent, initial_call
  *   exit       -> :exit (normal, shutdown) or :crash (anything else), reason
  *   link/unlink -> :link/:unlink pid, to_pid; register/unregister -> name
+ *
+ * Senders: a received gen call {'$gen_call', {Caller, Tag}, Request} names its caller,
+ * and the reply {Tag, Reply} to a call the receiver made earlier (its :send of the call
+ * seen here) is from the process it called. When that sender's own sends are not
+ * recorded (it is not traced), the :receive stands for the message in the pair index:
+ * its peer is the sender, shown as :from_pid (vocab.h), so message flows and a process's
+ * peers show both directions when one side alone is traced; when they are, the :send
+ * is the record and the :receive names no sender. A process counts as having its sends
+ * recorded from its first send seen here on (the flag is not cleared when tracing of it
+ * stops).
  *
  * Calls are paired with their returns per process on a stack owned by that process
  * (only its own scheduler touches it), so durations are recursion-safe. A GenServer

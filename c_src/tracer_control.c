@@ -24,6 +24,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     es_vm_free((void *)t->modules, n);
     es_vm_free((void *)t->functions, n);
     es_vm_free((void *)t->passing, n);
+    es_vm_free((void *)t->senders, n);
     if (t->store_ref) enif_release_resource(t->store_ref);
     mi_free(t);
 }
@@ -120,7 +121,8 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->modules = es_vm_zalloc(n);
     t->functions = es_vm_zalloc(n);
     t->passing = es_vm_zalloc(n);
-    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing)
+    t->senders = es_vm_zalloc(n);
+    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing || !t->senders)
         return es_raise_arg(env, "out of memory creating the tracer");
     enif_keep_resource(ref);
     t->store_ref = ref;

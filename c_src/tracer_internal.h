@@ -43,11 +43,13 @@ typedef struct proc {
     ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
     es_key *last_mf, *last_module;
     frame *frames;
-    /* gen calls this process received lately: the hash of the reply alias and the
-     * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
+    /* gen calls this process received (or made) lately: the hash of the reply alias and
+     * the caller (or the process called), so that a reply — sent to the alias, not to a
+     * pid, and naming no sender — joins the flow of the two. */
     struct {
         uint64_t alias;
-        es_key *caller;
+        es_key *peer;
+        bool made; /* a call this process made: peer is the process called */
     } tags[CALL_TAGS];
     unsigned next_tag;
 } proc;
@@ -93,6 +95,7 @@ typedef struct es_tracer {
     gs_watch *gs;
     _Atomic uint8_t *modules, *functions;
     _Atomic uint8_t *passing; /* by pid key: frames_ok received, calls go on past the soft bound */
+    _Atomic uint8_t *senders; /* by pid key: its sends are recorded (a receive need not name it) */
     es_key *k[ES_EV_COUNT];   /* type keys of the vocabulary's rows (vocab.h) */
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;

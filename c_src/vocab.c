@@ -6,10 +6,14 @@
 #define PID ES_IX_PID
 #define MFA (ES_IX_PID | ES_IX_MODULE | ES_IX_FUNCTION | ES_IX_ARITY)
 
-/* name, category, critical, lifecycle, indexes, hashed field */
+/* name, category, critical, lifecycle, indexes, hashed field, peer is the sender,
+ * variant field and its values */
 const es_vocab_row es_vocab[ES_EV_COUNT] = {
     [ES_EV_SEND] = {"send", ES_CAT_MESSAGES, false, ES_LC_NONE, ES_IX_FROM_PID | ES_IX_TO_PID, 0},
-    [ES_EV_RECEIVE] = {"receive", ES_CAT_MESSAGES, false, ES_LC_NONE, PID, 0},
+    /* A received message names its sender when the message itself does (a gen call, and
+     * the reply to one) and the sender's own :send was not recorded: tracer.h. */
+    [ES_EV_RECEIVE] = {"receive", ES_CAT_MESSAGES, false, ES_LC_NONE, PID | ES_IX_FROM_PID, 0,
+                       true},
     [ES_EV_SEND_TO_DEAD] = {"send_to_dead", ES_CAT_MESSAGES, false, ES_LC_NONE,
                             ES_IX_FROM_PID | ES_IX_TO_PID, 0},
     [ES_EV_CALL] = {"call", ES_CAT_CALLS, false, ES_LC_NONE, MFA, 0},
@@ -29,6 +33,23 @@ const es_vocab_row es_vocab[ES_EV_COUNT] = {
     [ES_EV_PHOENIX] = {"phoenix", ES_CAT_REPORTED, false, ES_LC_NONE, PID | ES_IX_MODULE, 0},
     [ES_EV_ERROR] = {"error", ES_CAT_REPORTED, true, ES_LC_NONE, 0, 0},
     [ES_EV_PERSIST_ERROR] = {"persist_error", ES_CAT_REPORTED, true, ES_LC_NONE, 0, 0},
+    /* The runtime's system monitor (long_gc, long_schedule, large_heap, busy_port,
+     * busy_dist_port), when setup/1 is given system_monitor: [...]. */
+    [ES_EV_SYSTEM_MONITOR] = {"system_monitor", ES_CAT_REPORTED, false, ES_LC_NONE, PID, 0},
+    /* The original ElixirScope's vocabulary: TraceDB.store_event(:process, %{pid: p,
+     * event: :spawn}) and so on. */
+    [ES_EV_PROCESS] = {"process",
+                       ES_CAT_REPORTED,
+                       false,
+                       ES_LC_NONE,
+                       PID,
+                       0,
+                       false,
+                       "event",
+                       {{"spawn", ES_EV_SPAWN},
+                        {"existing", ES_EV_ALIVE},
+                        {"exit", ES_EV_EXIT},
+                        {"crash", ES_EV_CRASH}}},
 };
 
 const es_level es_levels[ES_LEVEL_COUNT] = {

@@ -46,6 +46,7 @@ defmodule ElixirScope do
   | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
   | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
+  | `:test_mode` | `false` | accepted for compatibility: the original ElixirScope's tracer process used it to drop the "received garbage" messages it produced under tests, which ElixirScope's tracer (no process) never produces |
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
   | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
   | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |

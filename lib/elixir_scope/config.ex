@@ -20,7 +20,8 @@ defmodule ElixirScope.Config do
     flight_recorder: nil,
     redact: ["password", "token", "secret"],
     lifecycle: nil,
-    rearm: true
+    rearm: true,
+    test_mode: false
   ]
 
   def levels, do: Enum.map(ElixirScope.TraceDB.vocabulary().levels, & &1.level)
@@ -70,10 +71,11 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
   defp check!({key, v})
-       when key in [:phoenix, :trace_all, :ai_integration, :rearm] and is_boolean(v),
+       when key in [:phoenix, :trace_all, :ai_integration, :rearm, :test_mode] and
+              is_boolean(v),
        do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm, :test_mode],
     do: bad(key, "a boolean", v)
 
   defp check!({:lifecycle, v}) when v in [nil, :all, :traced], do: :ok

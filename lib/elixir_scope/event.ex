@@ -39,7 +39,15 @@ defmodule ElixirScope.Event do
   def summary(%{type: :send} = e, w),
     do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{short(e[:message], w)}"
 
-  def summary(%{type: :receive} = e, w), do: "#{pid(e[:pid])} #{short(e[:message], w)}"
+  def summary(%{type: :receive} = e, w) do
+    receiver = pid(e[:pid] || e[:to_pid])
+
+    case e[:from_pid] do
+      nil -> "#{receiver} #{short(e[:message], w)}"
+      from -> "#{pid(from)} → #{receiver} (received) #{short(e[:message], w)}"
+    end
+  end
+
   def summary(%{type: :call} = e, w), do: "#{pid(e[:pid])} #{mfa(e)}#{short(e[:args], w)}"
 
   def summary(%{type: :return} = e, w),
@@ -92,6 +100,12 @@ defmodule ElixirScope.Event do
 
   def summary(%{type: type} = e, w) when type in [:register, :unregister],
     do: "#{pid(e[:pid])} #{type} #{short(e[:name], w)}"
+
+  def summary(%{type: :process} = e, w),
+    do: "#{pid(e[:pid])} #{short(e[:event], w)}#{if e[:reason], do: " " <> short(e[:reason], w)}"
+
+  def summary(%{type: :system_monitor} = e, w),
+    do: "#{pid(e[:pid] || e[:port])} #{e[:kind]} #{short(e[:info], w)}"
 
   def summary(%{type: :governor} = e, w),
     do: "step #{short(e[:step], w)}: #{short(e[:reason], w)}"

@@ -84,6 +84,7 @@ defmodule ElixirScope.PostMortem do
 
       case load_all(name, files, %{events: 0, segments: 0, skipped: [], files: length(files)}) do
         {:ok, summary} ->
+          TraceDB.put_recording(name, Map.put(summary, :path, Path.expand(path)))
           {:ok, summary}
 
         error ->

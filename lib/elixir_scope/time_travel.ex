@@ -20,8 +20,12 @@ defmodule ElixirScope.TimeTravel do
   @type event :: TraceDB.event()
 
   @doc """
-  The messages between two processes, both directions, in the order they were sent
-  (`:send` events recorded for traced senders).
+  The messages between two processes, both directions, in order: the `:send` events of
+  traced senders, and for a message whose sender is not traced, the `:receive` of the
+  traced receiver when the message names its sender — a GenServer call names its
+  caller, and the reply to a call is from the process called — with the sender as
+  `:from_pid`. So a call and its reply both show when only one side is traced, and a
+  message recorded on both sides shows once (as its `:send`).
 
       ElixirScope.message_flow(client, server, limit: 20)
   """
@@ -31,7 +35,7 @@ defmodule ElixirScope.TimeTravel do
       do:
         raise(ArgumentError, "message_flow/2 expects two pids, got: #{inspect(a)}, #{inspect(b)}")
 
-    events([type: :send, between: {a, b}] ++ opts)
+    events([type: [:send, :receive], between: {a, b}] ++ opts)
   end
 
   @doc """

@@ -45,6 +45,7 @@ defmodule ElixirScope.TraceDB do
   | `:sample_rate` | `1.0` | share of non-critical events kept (`0.2` keeps about one in five) |
   | `:max_keys` | `262_144` | distinct pids, modules, functions and pid pairs indexed |
   | `:name` | `ElixirScope.TraceDB` | registered name; queries take `store: name` |
+  | `:test_mode` | `false` | accepted for compatibility with the original ElixirScope, whose tracer process used it to drop the "received garbage" messages it produced under tests; ElixirScope's tracer is no process and produces none, so it changes nothing |
 
   Memory is reserved up front but committed by the OS only as it is written: a store
   costs about 64 bytes per event held plus the payload bytes.
@@ -115,6 +116,7 @@ defmodule ElixirScope.TraceDB do
     # The persister's last write needs the store: it stops first.
     if persister, do: stop_persister(persister)
     :persistent_term.erase({__MODULE__, name})
+    :persistent_term.erase({__MODULE__, name, :recording})
     :ok
   end
 
@@ -355,7 +357,9 @@ defmodule ElixirScope.TraceDB do
 
       iex> %{types: types, levels: levels} = ElixirScope.TraceDB.vocabulary()
       iex> Enum.find(types, &(&1.type == :crash))
-      %{type: :crash, category: :crashes, critical: true, lifecycle: :died, indexes: [:pid], hashed_field: nil}
+      %{type: :crash, category: :crashes, critical: true, lifecycle: :died, indexes: [:pid], hashed_field: nil, peer: :to_pid, variants: nil}
+      iex> Enum.find(types, &(&1.type == :process)).variants.values |> Enum.map(&{&1.value, &1.as})
+      [spawn: :spawn, existing: :alive, exit: :exit, crash: :crash]
       iex> Enum.find(levels, &(&1.level == :messages_only)).categories
       [:messages, :crashes]
   """
@@ -370,6 +374,22 @@ defmodule ElixirScope.TraceDB do
       v ->
         v
     end
+  end
+
+  @doc false
+  # Query specs (ElixirScope.Query) that together select the events of `types` and the
+  # events that stand for them (the vocabulary's variants: a `:process` event with
+  # `event: :crash` stands for a `:crash`).
+  def type_specs(types) do
+    types = List.wrap(types)
+
+    variants =
+      for %{type: type, variants: %{field: field, values: values}} <- vocabulary().types,
+          standing = for(%{value: v, as: as} <- values, as in types, do: v),
+          standing != [],
+          do: [type: type, where: [{field, {:in, standing}}]]
+
+    [[type: types] | variants]
   end
 
   @doc false
@@ -431,6 +451,15 @@ defmodule ElixirScope.TraceDB do
   def calibrate_clock, do: Native.calibrate_clock()
 
   @doc false
+  # What a store loaded by ElixirScope.PostMortem.load/2 was loaded from, or nil.
+  def recording(name), do: :persistent_term.get({__MODULE__, name, :recording}, nil)
+
+  @doc false
+  # Notes that the running store `name` holds what `info` describes (a loaded dump);
+  # forgotten when the store stops.
+  def put_recording(name, info), do: :persistent_term.put({__MODULE__, name, :recording}, info)
+
+  @doc false
   # The store resource of a running store, or nil.
   def lookup(name), do: :persistent_term.get({__MODULE__, name}, nil)
 
@@ -472,12 +501,19 @@ defmodule ElixirScope.TraceDB do
         {:sample_rate, v}, acc ->
           Map.put(acc, :sample_rate, sample_rate!(v))
 
+        # The original ElixirScope's option: see the moduledoc.
+        {:test_mode, v}, acc when is_boolean(v) ->
+          acc
+
+        {:test_mode, v}, _acc ->
+          raise ArgumentError, ":test_mode must be a boolean, got: #{inspect(v)}"
+
         {key, v}, acc when is_map_key(ranges, key) ->
           Map.put(acc, key, int_in!(key, v, ranges[key]))
 
         {key, _}, _ ->
           raise ArgumentError,
-                "unknown TraceDB option #{inspect(key)}; allowed: :name, " <>
+                "unknown TraceDB option #{inspect(key)}; allowed: :name, :test_mode, " <>
                   Enum.map_join(
                     Keyword.keys(defaults()) ++ Keyword.keys(Persister.defaults()),
                     ", ",
