@@ -272,6 +272,7 @@ static ErlNifFunc funcs[] = {
     {"tracer_watch", 2, es_tracer_watch, 0},
     {"tracer_counts", 1, es_tracer_counts, 0},
     {"tracer_discarded", 1, es_tracer_discarded, 0},
+    {"tracer_mask", 1, es_tracer_mask, 0},
     /* The erl_tracer behaviour: this module is the tracer module. */
     {"enabled", 3, es_tracer_enabled, 0},
     {"trace", 5, es_tracer_trace, 0},

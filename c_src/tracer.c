@@ -156,11 +156,31 @@ static bool keep(es_tracer *t, uint32_t step, es_event_in *in) {
     return es_store_keep(t->store, threshold);
 }
 
+/* OTP's normal exits (no crash report, no restart of a transient child). */
 static bool is_normal_exit(ErlNifEnv *env, ERL_NIF_TERM reason) {
     if (reason == A.normal || reason == A.shutdown) return true;
     const ERL_NIF_TERM *el;
     int n;
     return enif_get_tuple(env, reason, &n, &el) && n == 2 && el[0] == A.shutdown;
+}
+
+/* Hands an exit the runtime reports (a crash report, a supervisor report may follow) to
+ * the crash collector, {:elixir_scope_exit, pid, reason, timestamp}, which records one
+ * event with what every report adds (tracer.h); false when there is no collector, it
+ * is gone, or ES_TRACER_MAX_EXITS exits wait for it already: the exit is recorded here. */
+static bool hand_over_exit(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, ERL_NIF_TERM reason) {
+    ErlNifPid to = {.pid = (ERL_NIF_TERM)atomic_load_explicit(&t->exit_sink, memory_order_relaxed)};
+    if (!to.pid) return false;
+    if (atomic_fetch_add_explicit(&t->exits_in_flight, 1, memory_order_relaxed) >=
+        ES_TRACER_MAX_EXITS) {
+        atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
+        return false;
+    }
+    ERL_NIF_TERM msg = enif_make_tuple4(env, A.exit_msg, tracee, reason,
+                                        enif_make_int64(env, es_clock_now()));
+    if (enif_send(env, &to, NULL, msg)) return true;
+    atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
+    return false;
 }
 
 static uint64_t ref_hash(ErlNifEnv *env, ERL_NIF_TERM ref) {
@@ -500,14 +520,18 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             if (!etf_map_term(env, pl.b, A.initial_call, ic)) return A.ok;
         }
     } else if (tag == A.exit) {
-        int row = is_normal_exit(env, term) ? ES_EV_EXIT : ES_EV_CRASH;
+        /* The process is gone: what the tracer kept of it goes, recorded or not. */
+        proc_free(atomic_exchange(&t->procs[pid->id], NULL));
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
+        atomic_store_explicit(&t->senders[pid->id], 0, memory_order_relaxed);
+        bool normal = is_normal_exit(env, term);
+        if (!normal && hand_over_exit(env, t, tracee, term)) return A.ok;
+        int row = normal ? ES_EV_EXIT : ES_EV_CRASH;
         if (!(mask & es_vocab[row].category)) return A.ok; /* crashes: at every level but :off */
         in.type = t->k[row];
         if (es_vocab[row].critical) in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
-        proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
-        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;

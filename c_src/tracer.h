@@ -16,7 +16,12 @@
  *   exception  -> :exception ... class, reason, duration, call_id
  *   callbacks of a watched GenServer -> :state pid, module, state, callback, cause
  *   spawn      -> :spawn    pid (the child), parent, initial_call
- *   exit       -> :exit (normal, shutdown) or :crash (anything else), reason
+ *   exit       -> :exit (normal, shutdown, {shutdown, _}), reason; any other exit is
+ *                 handed to the crash collector (`exit_sink`, ElixirScope.Crashes) as
+ *                 {:elixir_scope_exit, pid, reason, timestamp}: it joins what the
+ *                 runtime's reports say of that exit into one :crash (or :exit) event.
+ *                 With no collector, or ES_TRACER_MAX_EXITS exits not taken yet
+ *                 (`exits_taken` counts them off), it is recorded here as a :crash.
  *   link/unlink -> :link/:unlink pid, to_pid; register/unregister -> name
  *
  * Senders: a received gen call {'$gen_call', {Caller, Tag}, Request} names its caller,
@@ -65,6 +70,8 @@
  * (100,000 words at 4 words a frame). */
 #define ES_TRACER_RETURNS "$elixir_scope_returns"
 #define ES_TRACER_MAX_FRAMES 25000
+/* Abnormal exits handed to the crash collector and not taken yet, at most. */
+#define ES_TRACER_MAX_EXITS 10000
 
 int es_tracer_load(ErlNifEnv *env);
 
@@ -73,6 +80,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_discarded(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_tracer_mask(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 

@@ -90,6 +90,10 @@ typedef struct es_tracer {
     /* The local pid (its term word: ErlNifPid.pid) told {:elixir_scope_frames, pid, mfa,
      * depth} when a process's frames pass half of max_frames; 0: none. */
     _Atomic uint64_t owner;
+    /* The crash collector (its local pid's term word) that abnormal exits go to, and how
+     * many it has not taken yet (tracer.h); 0: none. */
+    _Atomic uint64_t exit_sink;
+    _Atomic uint32_t exits_in_flight;
     uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
     proc *_Atomic *procs;
     gs_watch *gs;
@@ -116,7 +120,8 @@ typedef struct tracer_atoms {
         unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
         shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
         mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
-        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok;
+        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink, exits_taken,
+        exit_msg;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;

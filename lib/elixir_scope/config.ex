@@ -21,13 +21,25 @@ defmodule ElixirScope.Config do
     redact: ["password", "token", "secret"],
     lifecycle: nil,
     rearm: true,
-    test_mode: false
+    test_mode: false,
+    system_monitor: []
   ]
 
   def levels, do: Enum.map(ElixirScope.TraceDB.vocabulary().levels, & &1.level)
 
   def mask(level),
     do: Enum.find(ElixirScope.TraceDB.vocabulary().levels, &(&1.level == level)).mask
+
+  # The bit of a category (the vocabulary's: lifecycle, messages, ...) in a level's mask;
+  # 0 for :reported. Levels list their categories in bit order, :full all of them.
+  def category_bit(category) do
+    full = Enum.max_by(ElixirScope.TraceDB.vocabulary().levels, & &1.mask)
+
+    case Enum.find_index(full.categories, &(&1 == category)) do
+      nil -> 0
+      i -> Bitwise.bsl(1, i)
+    end
+  end
 
   # The categories of events a level records.
   def categories(level),
@@ -55,6 +67,7 @@ defmodule ElixirScope.Config do
     merged
     |> Map.new()
     |> Map.update!(:lifecycle, &(&1 || lifecycle_default()))
+    |> Map.update!(:system_monitor, &ElixirScope.SystemMonitor.validate!/1)
     |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
 
@@ -84,6 +97,8 @@ defmodule ElixirScope.Config do
     do: bad(:lifecycle, ":all (every process) or :traced (processes ElixirScope traces)", v)
 
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
+
+  defp check!({:system_monitor, v}), do: ElixirScope.SystemMonitor.validate!(v) && :ok
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok

@@ -68,6 +68,7 @@ defmodule ElixirScope.Native do
   def tracer_watch(_tracer, _what), do: not_loaded()
   def tracer_counts(_tracer), do: not_loaded()
   def tracer_discarded(_tracer), do: not_loaded()
+  def tracer_mask(_tracer), do: not_loaded()
 
   # The erl_tracer behaviour: this module is the tracer module of ElixirScope.
   def enabled(_tag, _tracer, _tracee), do: not_loaded()

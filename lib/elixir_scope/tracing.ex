@@ -308,6 +308,13 @@ defmodule ElixirScope.Tracing do
   def counts(tracer), do: Native.tracer_counts(tracer)
   def set_step(tracer, step), do: Native.tracer_set(tracer, :step, step)
 
+  @doc false
+  # The tracer's controls the crash collector uses (ElixirScope.Crashes): where exits
+  # go (a pid, or nil), how many of them it took, and the level's mask now.
+  def set_exit_sink(tracer, pid), do: Native.tracer_set(tracer, :exit_sink, pid)
+  def exits_taken(tracer, n), do: Native.tracer_set(tracer, :exits_taken, n)
+  def mask(tracer), do: Native.tracer_mask(tracer)
+
   defp reply_with(state), do: {:reply, :ok, state}
 
   defp or_error({:ok, _} = ok, _reason), do: ok

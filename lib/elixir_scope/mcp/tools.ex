@@ -27,7 +27,7 @@ defmodule ElixirScope.MCP.Tools do
   | `elixir_scope_slowest_calls` | `module_name` | the slowest recorded calls, with their arguments |
   | `elixir_scope_performance_analysis` | `module_name` | calls, exceptions and duration percentiles per function |
   | `elixir_scope_message_queue_analysis` | — | the longest mailboxes, and the ones filling faster than read |
-  | `elixir_scope_recent_crashes` | — | recent crashes with reason, last state and last messages |
+  | `elixir_scope_recent_crashes` | — | recent crashes, traced or not, and Phoenix request exceptions, with reason, stacktrace, last state and last messages (`ElixirScope.recent_crashes/1`) |
   | `elixir_scope_stop_tracing` | `pid_string` or `module_name` | stops tracing one process, one module, or everything |
 
   Listings take `limit` and `cursor`: an answer never passes the server's budget
@@ -209,8 +209,10 @@ defmodule ElixirScope.MCP.Tools do
        "window_ms" => %{"type" => "integer", "minimum" => 1, "maximum" => 3_600_000}
      }, [], {Processes, :message_queue_analysis}},
     {"elixir_scope_recent_crashes", "Recent crashes",
-     "The most recent crashes (abnormal exits) of traced processes, newest first: " <>
-       "reason, the process's last recorded state, and its last messages before dying.",
+     "The most recent crashes, newest first: processes that ended abnormally (traced or " <>
+       "not: reason, stacktrace, the GenServer's last message and state, its supervisor, " <>
+       "its last messages before dying) and Phoenix request exceptions (method, path, " <>
+       "the exception and its stacktrace).",
      %{
        "limit" => %{"type" => "integer", "minimum" => 1, "maximum" => 50},
        "cursor" => @cursor_arg
