@@ -176,8 +176,8 @@ static bool hand_over_exit(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, ER
         atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
         return false;
     }
-    ERL_NIF_TERM msg = enif_make_tuple4(env, A.exit_msg, tracee, reason,
-                                        enif_make_int64(env, es_clock_now()));
+    ERL_NIF_TERM msg =
+        enif_make_tuple4(env, A.exit_msg, tracee, reason, enif_make_int64(env, es_clock_now()));
     if (enif_send(env, &to, NULL, msg)) return true;
     atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
     return false;

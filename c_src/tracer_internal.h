@@ -120,8 +120,8 @@ typedef struct tracer_atoms {
         unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
         shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
         mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
-        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink, exits_taken,
-        exit_msg;
+        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink,
+        exits_taken, exit_msg;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;
