@@ -80,6 +80,7 @@ void es_codec_init_atoms(ErlNifEnv *env) {
     ATOM(children, "children");
     ATOM(links, "links");
     ATOM(exited, "exited");
+    ATOM(clock, "clock");
     ATOM(stored, "stored");
     ATOM(appended, "appended");
     ATOM(sampled_out, "sampled_out");

@@ -30,7 +30,7 @@ typedef struct es_atoms {
         class_, reason, duration, call_id, running, exception_kind, children, links, exited;
     ERL_NIF_TERM stored, appended, sampled_out, pruned, bytes, memory, oldest_id, newest_id,
         max_lateness, by_type, unindexed;
-    ERL_NIF_TERM struct_, exception, message, argument_error;
+    ERL_NIF_TERM struct_, exception, message, argument_error, clock;
 } es_atoms;
 
 extern es_atoms es_atom;

@@ -263,6 +263,11 @@ static ErlNifFunc funcs[] = {
     {"traffic", 3, es_nif_traffic, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"peers", 2, es_nif_peers, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actor_summary", 2, es_nif_actor_summary, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    /* The wall clock (wallclock_nif.c). */
+    {"wall_note", 3, es_nif_wall_note, 0},
+    {"wall_offset", 2, es_nif_wall_offset, 0},
+    {"wall_timestamp", 2, es_nif_wall_timestamp, 0},
+    {"wall_offsets", 1, es_nif_wall_offsets, 0},
     /* JSON (json_*.c): big inputs and outputs move to a dirty scheduler themselves. */
     {"json_decode", 2, es_nif_json_decode, 0},
     {"json_encode", 1, es_nif_json_encode, 0},

@@ -115,6 +115,10 @@ NIF(es_nif_slowest);
 NIF(es_nif_traffic);
 NIF(es_nif_peers);
 NIF(es_nif_actor_summary);
+NIF(es_nif_wall_note);
+NIF(es_nif_wall_offset);
+NIF(es_nif_wall_timestamp);
+NIF(es_nif_wall_offsets);
 #undef NIF
 
 #endif

@@ -451,7 +451,7 @@ defmodule ElixirScope do
       crashes: ElixirScope.Crashes.Collector.info(),
       system_monitor: ElixirScope.SystemMonitor.info(),
       now: now,
-      wall_time: DateTime.from_unix!(now + System.time_offset(), :native)
+      wall_time: ElixirScope.WallClock.wall_time(now) || DateTime.utc_now()
     }
   end
 
@@ -461,6 +461,13 @@ defmodule ElixirScope do
   state and last messages. See `ElixirScope.Crashes.recent/1`.
   """
   defdelegate recent_crashes(opts \\ []), to: ElixirScope.Crashes, as: :recent
+
+  @doc """
+  The wall-clock time (a UTC `DateTime` with microseconds) of an event or a timestamp,
+  as it was when recorded: the timestamp plus the runtime's time offset then. `nil`
+  when the store knows none. See `ElixirScope.WallClock`.
+  """
+  defdelegate wall_time(event_or_timestamp, opts \\ []), to: ElixirScope.WallClock
 
   ## Time travel (see ElixirScope.TimeTravel)
 

@@ -60,6 +60,10 @@ defmodule ElixirScope.Native do
   def traffic(_store, _from, _to), do: not_loaded()
   def peers(_store, _pid), do: not_loaded()
   def actor_summary(_store, _pid), do: not_loaded()
+  def wall_note(_store, _ts, _offset), do: not_loaded()
+  def wall_offset(_store, _ts), do: not_loaded()
+  def wall_timestamp(_store, _wall), do: not_loaded()
+  def wall_offsets(_store), do: not_loaded()
   def json_decode(_json, _max_bytes), do: not_loaded()
   def json_encode(_term), do: not_loaded()
 

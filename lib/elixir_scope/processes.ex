@@ -400,8 +400,13 @@ defmodule ElixirScope.Processes do
   Options: `:limit` — at most this many processes (the lowest pids), default all;
   `:after` — only processes after this pid (the last of a previous page); `:store`.
   """
-  @spec system_snapshot_at(integer(), keyword()) :: [snapshot_entry()]
+  @spec system_snapshot_at(integer() | DateTime.t(), keyword()) :: [snapshot_entry()]
   def system_snapshot_at(timestamp, opts \\ [])
+
+  def system_snapshot_at(%DateTime{} = at, opts) do
+    opts = options!(opts, [:limit, :after, :store], "system_snapshot_at/2")
+    system_snapshot_at(ElixirScope.WallClock.timestamp(at, store: store!(opts)), opts)
+  end
 
   def system_snapshot_at(timestamp, opts) when is_integer(timestamp) do
     opts = options!(opts, [:limit, :after, :store], "system_snapshot_at/2")
@@ -437,7 +442,7 @@ defmodule ElixirScope.Processes do
     do:
       raise(
         ArgumentError,
-        "system_snapshot_at/2 expects an integer timestamp (System.monotonic_time/0), " <>
+        "system_snapshot_at/2 expects a timestamp (System.monotonic_time/0) or a DateTime, " <>
           "got: #{inspect(other)}"
       )
 

@@ -41,7 +41,8 @@ defmodule ElixirScope.MCP.Tools do
   time goes) and `ElixirScope.MCP.Tools.Control` (what is traced, starting and stopping
   it); `ElixirScope.MCP.Tools.Common` holds what they share. A pid is
   written `"#PID<0.123.0>"` (or a registered name); a timestamp is the integer shown
-  after `t=` in event listings (strings, since they do not fit in a JSON number).
+  after `t=` in event listings (strings, since they do not fit in a JSON number), or
+  the ISO 8601 wall-clock time shown before it.
 
   A call that cannot be answered (an unknown pid, a dead process, a module not
   loaded, nothing recorded yet) gives an `isError` result saying what to do next.
@@ -65,7 +66,9 @@ defmodule ElixirScope.MCP.Tools do
   }
   @timestamp_arg %{
     "type" => ["string", "integer"],
-    "description" => "A timestamp as shown after t= in event listings (native monotonic units)"
+    "description" =>
+      "A timestamp as shown after t= in event listings (native monotonic units), or an " <>
+        "ISO 8601 time as listings show it (2026-01-05T12:03:07.123456Z)"
   }
 
   @status_schema %{

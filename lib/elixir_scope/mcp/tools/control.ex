@@ -73,7 +73,8 @@ defmodule ElixirScope.MCP.Tools.Control do
       "now" => Integer.to_string(now)
     }
 
-    {Enum.join([tracing, store] ++ crashes ++ monitor ++ ["Now: t=#{now}"], "\n"), structured}
+    {Enum.join([tracing, store] ++ crashes ++ monitor ++ ["Now: #{Text.time(now)}"], "\n"),
+     structured}
   end
 
   # Functions the return-frame bound switched to calls only (tail-recursive loops).

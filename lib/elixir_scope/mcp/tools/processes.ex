@@ -183,20 +183,21 @@ defmodule ElixirScope.MCP.Tools.Processes do
       history =
         "Recorded: #{h.events} events" <>
           if(h.events > 0,
-            do: " from t=#{h.first} to t=#{h.last}: #{Text.term(h.by_type, 300)}",
+            do:
+              " from #{Text.time(h.first)} to #{Text.time(h.last)}: #{Text.term(h.by_type, 300)}",
             else: " (trace it with elixir_scope_trace_process)"
           )
 
       state =
         case info.last_state do
           nil -> []
-          e -> ["Last state (##{e.id} t=#{e.timestamp}): #{Text.term(e[:state], 3000)}"]
+          e -> ["Last state (##{e.id} #{Text.time(e.timestamp)}): #{Text.term(e[:state], 3000)}"]
         end
 
       crash =
         case info.crash do
           nil -> []
-          e -> ["Crashed (##{e.id} t=#{e.timestamp}): #{Text.term(e[:reason], 2000)}"]
+          e -> ["Crashed (##{e.id} #{Text.time(e.timestamp)}): #{Text.term(e[:reason], 2000)}"]
         end
 
       Text.fit_text(
@@ -226,13 +227,13 @@ defmodule ElixirScope.MCP.Tools.Processes do
 
     if lines == [] and after_pid == nil do
       {:error,
-       "No process is recorded alive at t=#{timestamp}: lifecycle events are recorded " <>
+       "No process is recorded alive at #{Text.time(timestamp)}: lifecycle events are recorded " <>
          "for traced processes (setup with trace_all: true records all)."}
     else
       more = if length(entries) > limit, do: lines |> List.last() |> elem(1)
 
       Text.page(
-        "Processes alive at t=#{timestamp} (recorded), by pid (pass the same timestamp " <>
+        "Processes alive at #{Text.time(timestamp)} (recorded), by pid (pass the same timestamp " <>
           "with the cursor to continue):",
         lines,
         more,
@@ -310,7 +311,7 @@ defmodule ElixirScope.MCP.Tools.Processes do
   defp crash_lines(%{kind: :request} = c) do
     Enum.join(
       [
-        "##{c.id} t=#{c.timestamp} #{Text.pid(c.pid)} request #{c.method} #{c.path} raised: " <>
+        "##{c.id} #{Text.time(c.timestamp)} #{Text.pid(c.pid)} request #{c.method} #{c.path} raised: " <>
           Text.term(c.reason, 1500)
         | stacktrace_lines(c.stacktrace)
       ],
@@ -346,12 +347,12 @@ defmodule ElixirScope.MCP.Tools.Processes do
     messages =
       Enum.map(
         c.last_messages,
-        &"    ##{&1.id} t=#{&1.timestamp} #{Text.term(&1[:message], 300)}"
+        &"    ##{&1.id} #{Text.time(&1.timestamp)} #{Text.term(&1[:message], 300)}"
       )
 
     Enum.join(
       [
-        "##{c.id} t=#{c.timestamp} #{Text.pid(c.pid)} crashed: #{Text.term(c.reason, 1500)}"
+        "##{c.id} #{Text.time(c.timestamp)} #{Text.pid(c.pid)} crashed: #{Text.term(c.reason, 1500)}"
         | if(about == [], do: [], else: ["  " <> Enum.join(about, "; ")])
       ] ++
         stacktrace_lines(c.stacktrace) ++
