@@ -124,7 +124,9 @@ NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lif
                       test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
                       test/persister_test.exs test/trace_db_test.exs test/query_test.exs \
                       test/query_property_test.exs test/processes_test.exs test/analysis_test.exs \
-                      test/post_mortem_test.exs test/export_test.exs
+                      test/post_mortem_test.exs test/export_test.exs test/crashes_test.exs \
+                      test/receive_senders_test.exs test/original_vocabulary_test.exs \
+                      test/wall_clock_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
