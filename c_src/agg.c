@@ -247,13 +247,13 @@ bool es_agg_traffic(es_store *s, const es_key *send, const es_key *receive, int6
 
 typedef struct peers_ctx {
     uint64_t *counts;
-    uint32_t npids, send;
+    uint32_t npids, send, receive;
     bool incoming;
 } peers_ctx;
 
 static int peers_visit(const es_event_view *v, void *p) {
     peers_ctx *c = p;
-    if (v->type_id != c->send) return ES_REJECT;
+    if (v->type_id != c->send && v->type_id != c->receive) return ES_REJECT;
     uint32_t other = c->incoming ? v->actor : v->peer;
     if (other && other <= c->npids) c->counts[other]++;
     return ES_ACCEPT;
@@ -265,12 +265,14 @@ static int cmp_peer(const void *a, const void *b) {
                                 : (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-bool es_agg_peers(es_store *s, es_key *pid, const es_key *send, es_peer_count **out, size_t *n) {
+bool es_agg_peers(es_store *s, es_key *pid, const es_key *send, const es_key *receive,
+                  es_peer_count **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    if (!send) return true;
+    if (!send && !receive) return true;
     uint32_t npids = es_intern_size(&es_store_tables(s)->pid);
-    peers_ctx c = {mi_zalloc(((size_t)npids + 1) * sizeof(uint64_t)), npids, send->id, false};
+    peers_ctx c = {mi_zalloc(((size_t)npids + 1) * sizeof(uint64_t)), npids, send ? send->id : 0,
+                   receive ? receive->id : 0, false};
     if (!c.counts) return false;
     es_walk w = {.ts_min = INT64_MIN, .ts_max = INT64_MAX};
     es_store_walk_chain(s, pid, ES_CHAIN_ACTOR, &w, peers_visit, &c);

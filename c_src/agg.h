@@ -74,8 +74,11 @@ typedef struct es_peer_count {
     uint64_t count;
 } es_peer_count;
 
-/* The processes `pid` exchanged :send events with (either way), most messages first. */
-bool es_agg_peers(es_store *s, es_key *pid, const es_key *send, es_peer_count **out, size_t *n);
+/* The processes `pid` exchanged messages with (either way), most messages first: its
+ * :send events and those sent to it, and :receive events that name their sender (their
+ * peer: vocab.h) on either side. */
+bool es_agg_peers(es_store *s, es_key *pid, const es_key *send, const es_key *receive,
+                  es_peer_count **out, size_t *n);
 
 typedef struct es_actor_summary {
     uint64_t events;

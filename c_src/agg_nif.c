@@ -124,7 +124,7 @@ ERL_NIF_TERM es_nif_peers(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     if (!pid) return enif_make_list(env, 0);
     es_peer_count *p;
     size_t n;
-    if (!es_agg_peers(s, pid, type_key(s, ES_EV_SEND), &p, &n))
+    if (!es_agg_peers(s, pid, type_key(s, ES_EV_SEND), type_key(s, ES_EV_RECEIVE), &p, &n))
         return es_raise_arg(env, "out of memory running the analysis");
     ERL_NIF_TERM list = enif_make_list(env, 0);
     for (size_t i = n; i-- > 0;)

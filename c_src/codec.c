@@ -80,6 +80,8 @@ void es_codec_init_atoms(ErlNifEnv *env) {
     ATOM(exception_kind, "exception");
     ATOM(children, "children");
     ATOM(links, "links");
+    ATOM(exited, "exited");
+    ATOM(clock, "clock");
     ATOM(stored, "stored");
     ATOM(appended, "appended");
     ATOM(sampled_out, "sampled_out");
@@ -222,10 +224,17 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
         in->flags |= ES_F_ACTOR | ES_F_ACTOR_FROM;
         enif_make_map_remove(env, rest, es_atom.from_pid, &rest);
     }
-    if (enif_get_map_value(env, rest, es_atom.to_pid, &v) &&
+    /* The peer: the receiver (:to_pid), or for the vocabulary's rows whose peer is the
+     * sender (a :receive), :from_pid beside an actor given as :pid. */
+    int row = es_vocab_row_of(type);
+    ERL_NIF_TERM peer_field =
+        row >= 0 && es_vocab[row].peer_is_sender && !(in->flags & ES_F_ACTOR_FROM)
+            ? es_atom.from_pid
+            : es_atom.to_pid;
+    if (enif_get_map_value(env, rest, peer_field, &v) &&
         (in->peer = es_codec_pid_key(env, s, v, true))) {
         in->flags |= ES_F_PEER;
-        enif_make_map_remove(env, rest, es_atom.to_pid, &rest);
+        enif_make_map_remove(env, rest, peer_field, &rest);
     }
     if (in->actor && in->peer) {
         uint32_t ids[2] = {in->actor->id, in->peer->id};
@@ -256,8 +265,8 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
             in->mf = in->module = NULL;
         }
     }
-    int row = es_vocab_row_of(type);
-    if ((row >= 0 && es_vocab[row].critical) ||
+    const es_vocab_variant *variant = es_vocab_variant_of(env, row, rest);
+    if ((row >= 0 && es_vocab[row].critical) || (variant && es_vocab[variant->as].critical) ||
         (enif_get_map_value(env, rest, es_atom.critical, &v) && v == es_atom.true_))
         in->flags |= ES_F_CRITICAL;
 
@@ -281,6 +290,14 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
 }
 
 /* ---- decode ---------------------------------------------------------------------- */
+
+/* The name an event's peer comes back under: :from_pid for a type whose peer is the
+ * sender (vocab.h) when the actor is :pid, else :to_pid. */
+static ERL_NIF_TERM peer_field(const es_key *type, uint8_t flags) {
+    return type && !(flags & ES_F_ACTOR_FROM) && es_vocab_peer_is_sender(es_codec_atom_term(type))
+               ? es_atom.from_pid
+               : es_atom.to_pid;
+}
 
 #define MAX_FIELDS 10
 
@@ -309,7 +326,7 @@ bool es_codec_event(ErlNifEnv *env, es_store *s, uint64_t id, ERL_NIF_TERM struc
     if (v.flags & ES_F_ACTOR)
         FIELD(v.flags & ES_F_ACTOR_FROM ? es_atom.from_pid : es_atom.pid,
               es_codec_pid_term(env, s, v.actor));
-    if (v.flags & ES_F_PEER) FIELD(es_atom.to_pid, es_codec_pid_term(env, s, v.peer));
+    if (v.flags & ES_F_PEER) FIELD(peer_field(type, v.flags), es_codec_pid_term(env, s, v.peer));
     es_key *mf = (v.flags & ES_F_MODULE) ? es_intern_by_id(&t->mf, v.mf) : NULL;
     if (mf) {
         ERL_NIF_TERM words[2];
@@ -373,6 +390,8 @@ bool es_codec_values(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TER
     ERL_NIF_TERM words[2] = {0, 0};
     if (mf) memcpy(words, es_key_bytes(mf), sizeof words);
     bool actor_from = (v.flags & ES_F_ACTOR_FROM) != 0;
+    ERL_NIF_TERM peer_name =
+        v.flags & ES_F_PEER ? peer_field(es_intern_by_id(&t->type, v.type_id), v.flags) : 0;
     for (unsigned i = 0; ok && i < nfields; i++) {
         ERL_NIF_TERM k = fields[i], val = 0;
         es_key *type;
@@ -386,7 +405,7 @@ bool es_codec_values(ErlNifEnv *env, es_store *s, uint64_t id, const ERL_NIF_TER
         else if ((k == es_atom.pid && (v.flags & ES_F_ACTOR) && !actor_from) ||
                  (k == es_atom.from_pid && (v.flags & ES_F_ACTOR) && actor_from))
             val = es_codec_pid_term(env, s, v.actor);
-        else if (k == es_atom.to_pid && (v.flags & ES_F_PEER))
+        else if (k == peer_name)
             val = es_codec_pid_term(env, s, v.peer);
         else if (k == es_atom.module && mf)
             val = words[0];

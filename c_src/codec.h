@@ -27,10 +27,10 @@ typedef struct es_atoms {
     /* query specs and their results (spec_nif.c, query_nif.c, agg_nif.c, history_nif.c) */
     ERL_NIF_TERM after, before, where, eq, lt, le, gt, ge, range, prefix, select, events, ids,
         count, struct_key, diff, page, state, group_by, measure, field, name, parent, args, result,
-        class_, reason, duration, call_id, running, exception_kind, children, links;
+        class_, reason, duration, call_id, running, exception_kind, children, links, exited;
     ERL_NIF_TERM stored, appended, sampled_out, pruned, bytes, memory, oldest_id, newest_id,
         max_lateness, by_type, unindexed;
-    ERL_NIF_TERM struct_, exception, message, argument_error;
+    ERL_NIF_TERM struct_, exception, message, argument_error, clock;
 } es_atoms;
 
 extern es_atoms es_atom;

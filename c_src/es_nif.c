@@ -264,6 +264,11 @@ static ErlNifFunc funcs[] = {
     {"peers", 2, es_nif_peers, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actor_summary", 2, es_nif_actor_summary, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actors", 1, es_nif_actors, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    /* The wall clock (wallclock_nif.c). */
+    {"wall_note", 3, es_nif_wall_note, 0},
+    {"wall_offset", 2, es_nif_wall_offset, 0},
+    {"wall_timestamp", 2, es_nif_wall_timestamp, 0},
+    {"wall_offsets", 1, es_nif_wall_offsets, 0},
     /* JSON (json_*.c): big inputs and outputs move to a dirty scheduler themselves. */
     {"json_decode", 2, es_nif_json_decode, 0},
     {"json_encode", 1, es_nif_json_encode, 0},
@@ -273,6 +278,7 @@ static ErlNifFunc funcs[] = {
     {"tracer_watch", 2, es_tracer_watch, 0},
     {"tracer_counts", 1, es_tracer_counts, 0},
     {"tracer_discarded", 1, es_tracer_discarded, 0},
+    {"tracer_mask", 1, es_tracer_mask, 0},
     /* The erl_tracer behaviour: this module is the tracer module. */
     {"enabled", 3, es_tracer_enabled, 0},
     {"trace", 5, es_tracer_trace, 0},

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TEXT_MAX 512 /* a term's text is cut (with "...") past this many bytes */
 
@@ -42,6 +43,23 @@ static void json_term(FILE *f, ERL_NIF_TERM t) {
     char buf[TEXT_MAX];
     term_text(t, buf, sizeof buf);
     json_string(f, buf);
+}
+
+/* The wall-clock time of a timestamp (wallclock.h: native units are nanoseconds here) as
+ * ISO 8601 UTC with microseconds, or only its time of day; "" when the store knows no
+ * offset. */
+static void wall_text(es_store *s, int64_t ts, bool date, char *buf, size_t cap) {
+    int64_t offset;
+    buf[0] = 0;
+    if (!es_wallclock_offset_at(es_store_wallclock(s), ts, &offset)) return;
+    int64_t ns = ts + offset, secs = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) frac += 1000000000, secs--;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) return;
+    char day[32];
+    strftime(day, sizeof day, date ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+    snprintf(buf, cap, "%s.%06ld%s", day, (long)(frac / 1000), date ? "Z" : "");
 }
 
 static bool field(ErlNifEnv *env, ERL_NIF_TERM map, const char *name, ERL_NIF_TERM *out) {
@@ -90,14 +108,25 @@ static uint32_t track(chrome *c, ERL_NIF_TERM pid) {
     return tid;
 }
 
-/* "args": every field but the ones the event's place already says. */
+/* "args": the event's wall-clock time, and every field but the ones the event's place
+ * already says. */
 static void args(chrome *c, ERL_NIF_TERM ev, ERL_NIF_TERM extra_key, ERL_NIF_TERM extra) {
     static const char *const skip[] = {"id", "type", "timestamp", "pid", "from_pid"};
     ErlNifMapIterator it;
     ERL_NIF_TERM k, v;
     bool first = true;
     fputs(",\"args\":{", c->f);
+    ERL_NIF_TERM tst;
+    ErlNifSInt64 ts;
+    char at[48];
+    if (field(c->env, ev, "timestamp", &tst) && enif_get_int64(c->env, tst, &ts) &&
+        (wall_text(c->s, ts, true, at, sizeof at), at[0])) {
+        fputs("\"wall_time\":", c->f);
+        json_string(c->f, at);
+        first = false;
+    }
     if (extra_key) {
+        if (!first) fputc(',', c->f);
         json_term(c->f, extra_key);
         fputc(':', c->f);
         json_term(c->f, extra);
@@ -252,7 +281,9 @@ bool es_export_mermaid(ErlNifEnv *env, es_store *s, const es_hits *sends,
         for (size_t j = 0; j < n; j++)
             from |= participants[j] == v.actor, to |= participants[j] == v.peer;
         if (!from || !to || !es_codec_event(env, s, v.id, 0, &ev)) continue;
-        fprintf(out, "    P%u->>P%u: ", v.actor, v.peer);
+        char at[48];
+        wall_text(s, v.ts, false, at, sizeof at); /* the time of day: colons are fine here */
+        fprintf(out, "    P%u->>P%u: %s%s", v.actor, v.peer, at, at[0] ? " " : "");
         if (field(env, ev, "message", &msg)) mermaid_text(out, msg);
         fputc('\n', out);
         ++*arrows;

@@ -26,6 +26,28 @@ static enum es_query_status each_of(es_store *s, const es_keyset *types, int64_t
     return es_query_each(s, &f, payloads, fn, ctx);
 }
 
+/* The same for the events of variant rows that take a role (vocab.h). */
+static enum es_query_status each_variant(es_store *s, const es_role_variant *v, int64_t ts,
+                                         es_key *actor, es_match_fn fn, void *ctx) {
+    es_filter f;
+    es_filter_init(&f);
+    es_keyset_add(&f.types, v->type);
+    f.ts_max = ts;
+    f.preds = &v->pred;
+    f.npreds = 1;
+    if (actor) es_keyset_add(&f.actors, actor);
+    return es_query_each(s, &f, false, fn, ctx);
+}
+
+/* Every died event (of the died types and variants) at or before ts, of one actor or all. */
+static enum es_query_status each_died(es_store *s, const es_life_keys *k, int64_t ts, es_key *actor,
+                                      es_match_fn fn, void *ctx) {
+    enum es_query_status st = each_of(s, &k->died, ts, actor, NULL, false, fn, ctx);
+    for (uint32_t i = 0; st == ES_Q_OK && i < k->ndied_v; i++)
+        st = each_variant(s, &k->died_v[i], ts, actor, fn, ctx);
+    return st;
+}
+
 static inline bool later(es_pos a, es_pos b) {
     return es_pos_cmp(a, b) > 0;
 }
@@ -44,7 +66,7 @@ typedef struct last_event {
 
 typedef struct proc_facts {
     last_event born[ES_BORN_TYPES], name, state;
-    bool born_any, dead;
+    bool born_any, dead, exited, seen;
 } proc_facts;
 
 typedef struct facts_ctx {
@@ -52,9 +74,15 @@ typedef struct facts_ctx {
     uint32_t npids;
     int what; /* which fact a walk updates */
     int born_index;
+    int64_t ts; /* the moment asked about */
 } facts_ctx;
 
 enum { FACT_BORN, FACT_DIED, FACT_NAME, FACT_STATE };
+
+/* Whether a process is in a snapshot at the moment: born or seen then, not dead. */
+static inline bool present(const proc_facts *f) {
+    return (f->born_any || f->seen || f->state.id) && !f->dead;
+}
 
 static void note(last_event *e, const es_event_view *v) {
     es_pos at = {v->ts, v->id};
@@ -72,7 +100,8 @@ static int facts_visit(const es_event_view *v, const uint8_t *payload, void *p) 
         if (c->born_index < ES_BORN_TYPES) note(&f->born[c->born_index], v);
         break;
     case FACT_DIED:
-        f->dead = true;
+        f->exited = true;
+        if (v->ts <= c->ts) f->dead = true;
         break;
     case FACT_NAME:
         note(&f->name, v);
@@ -84,30 +113,59 @@ static int facts_visit(const es_event_view *v, const uint8_t *payload, void *p) 
     return ES_ACCEPT;
 }
 
-/* The lifecycle facts of every process at ts; `full` adds names and states. */
+static int seen_visit(const es_event_view *v, void *p) {
+    (void)v;
+    *(bool *)p = true;
+    return ES_ABORT;
+}
+
+/* Processes with no born or state event by ts but some other event of theirs then: each
+ * one's chain walked back from its newest event to the first at or before ts. */
+static void note_seen(es_store *s, int64_t ts, facts_ctx *c) {
+    es_intern *pids = &es_store_tables(s)->pid;
+    es_walk w = {.ts_min = INT64_MIN, .ts_max = ts, .want = 1, .descending = true};
+    for (uint32_t p = 1; p <= c->npids; p++) {
+        proc_facts *f = &c->by_pid[p];
+        if (f->born_any || f->state.id || f->dead) continue;
+        es_key *key = es_intern_by_id(pids, p);
+        if (key) es_store_walk_chain(s, key, ES_CHAIN_ACTOR, &w, seen_visit, &f->seen);
+    }
+}
+
+/* The lifecycle facts of every process at ts; `full` adds names, states, exits recorded
+ * after ts, and the processes seen then with no born event. */
 static enum es_query_status gather(es_store *s, const es_life_keys *k, int64_t ts, bool full,
                                    facts_ctx *c) {
     c->npids = es_intern_size(&es_store_tables(s)->pid);
     c->by_pid = mi_zalloc(((size_t)c->npids + 1) * sizeof *c->by_pid);
+    c->ts = ts;
     if (!c->by_pid) return ES_Q_NO_MEMORY;
     enum es_query_status st = ES_Q_OK;
     c->what = FACT_BORN;
+    int born = 0;
     for (uint32_t i = 0; st == ES_Q_OK && i < k->born.n; i++) {
         es_keyset one = {.v = {k->born.v[i]}, .n = 1};
-        c->born_index = (int)i;
+        c->born_index = born++;
         st = each_of(s, &one, ts, NULL, NULL, false, facts_visit, c);
     }
+    for (uint32_t i = 0; st == ES_Q_OK && i < k->nborn_v; i++) {
+        c->born_index = born++;
+        st = each_variant(s, &k->born_v[i], ts, NULL, facts_visit, c);
+    }
     c->what = FACT_DIED;
-    if (st == ES_Q_OK) st = each_of(s, &k->died, ts, NULL, NULL, false, facts_visit, c);
+    if (st == ES_Q_OK) st = each_died(s, k, full ? INT64_MAX : ts, NULL, facts_visit, c);
     if (full) {
         es_keyset naming = k->named;
         for (uint32_t i = 0; i < k->unnamed.n; i++) es_keyset_add(&naming, k->unnamed.v[i]);
         for (uint32_t i = 0; i < k->born.n; i++) es_keyset_add(&naming, k->born.v[i]);
         c->what = FACT_NAME;
         if (st == ES_Q_OK) st = each_of(s, &naming, ts, NULL, NULL, false, facts_visit, c);
+        for (uint32_t i = 0; st == ES_Q_OK && i < k->nborn_v; i++)
+            st = each_variant(s, &k->born_v[i], ts, NULL, facts_visit, c);
         es_keyset states = {.v = {k->state}, .n = k->state ? 1 : 0};
         c->what = FACT_STATE;
         if (st == ES_Q_OK) st = each_of(s, &states, ts, NULL, NULL, false, facts_visit, c);
+        if (st == ES_Q_OK) note_seen(s, ts, c);
     }
     if (st != ES_Q_OK) {
         mi_free(c->by_pid);
@@ -275,7 +333,7 @@ enum es_query_status es_history_links(es_store *s, const es_life_keys *k, es_key
         uint32_t other = (uint32_t)ps.keys[i];
         es_key *ok = es_intern_by_id(pids, other);
         bool dead = false;
-        if (ok) st = each_of(s, &k->died, ts, ok, NULL, false, died_visit, &dead);
+        if (ok) st = each_died(s, k, ts, ok, died_visit, &dead);
         if (!dead) out[(*n)++] = other;
     }
     pairs_free(&ps);
@@ -303,7 +361,7 @@ enum es_query_status es_history_snapshot(es_store *s, const es_life_keys *k, int
     if (st == ES_Q_OK && !replay(&lc, 0, &ps)) st = ES_Q_NO_MEMORY;
     mi_free(lc.v);
     size_t live = 0, nlinks = 0;
-    for (uint32_t p = 1; p <= c.npids; p++) live += c.by_pid[p].born_any && !c.by_pid[p].dead;
+    for (uint32_t p = 1; p <= c.npids; p++) live += present(&c.by_pid[p]);
     pid_pair *pairs = NULL;
     if (st == ES_Q_OK) {
         for (size_t i = 0; i <= ps.mask; i++) nlinks += ps.keys[i] && ps.linked[i];
@@ -325,7 +383,7 @@ enum es_query_status es_history_snapshot(es_store *s, const es_life_keys *k, int
         if (!ps.keys[i] || !ps.linked[i]) continue;
         uint32_t p = (uint32_t)(ps.keys[i] >> 32), o = (uint32_t)ps.keys[i];
         if (p > c.npids || o > c.npids) continue;
-        if (!c.by_pid[p].born_any || c.by_pid[p].dead || c.by_pid[o].dead) continue;
+        if (!present(&c.by_pid[p]) || c.by_pid[o].dead) continue;
         pairs[np++] = (pid_pair){p, o};
     }
     pairs_free(&ps);
@@ -333,9 +391,11 @@ enum es_query_status es_history_snapshot(es_store *s, const es_life_keys *k, int
     size_t j = 0;
     for (uint32_t p = 1; p <= c.npids; p++) {
         proc_facts *f = &c.by_pid[p];
-        if (!f->born_any || f->dead) continue;
+        if (!present(f)) continue;
         es_snap_entry *e = &out->v[out->n++];
         e->pid = p;
+        e->born = f->born_any;
+        e->exited = f->exited;
         for (int b = 0; b < ES_BORN_TYPES; b++) e->born_ids[b] = f->born[b].id;
         e->name_id = f->name.id;
         e->state_id = f->state.id;

@@ -10,11 +10,16 @@
  * process's chain: its cost follows those chains and its output, not the store.
  *   es_history_live()      the actors of a born event at or before ts with no died
  *                          event at or before ts (sorted by pid key id).
- *   es_history_snapshot()  the same actors, each with the ids of its last born event of
- *                          each born type, its last born/named/unnamed event, its last
- *                          state event, all at or before ts, and its links then:
- *                          link/unlink events of either side replayed in (timestamp,
- *                          id) order, less the peers dead by ts.
+ *   es_history_snapshot()  every actor with any event at or before ts and no died event
+ *                          at or before ts: those of a born or state event found through
+ *                          those chains, the others by walking their own chain back to
+ *                          the first event at or before ts (a cost of their events after
+ *                          ts) — each with the ids of its last born event of each born
+ *                          type, its last born/named/unnamed event, its last state event,
+ *                          all at or before ts, whether a died event of it is recorded
+ *                          at all (after ts too), and its links then: link/unlink events
+ *                          of either side replayed in (timestamp, id) order, less the
+ *                          peers dead by ts.
  *   es_history_links()     one actor's links at ts, replayed the same way.
  *   es_history_call_tree() one actor's :call events in order, each with the event that
  *                          closed it — the next :return/:exception of the actor whose
@@ -35,10 +40,23 @@
 
 #define ES_BORN_TYPES 4 /* born types a snapshot tells apart (the rest are ignored) */
 
+/* The events of one type that take a role when `pred` holds (vocab.h's variant rows:
+ * :process events whose `event:` is :spawn, :exit, ...). */
+typedef struct es_role_variant {
+    es_key *type;
+    es_pred pred;
+} es_role_variant;
+
+#define ES_ROLE_VARIANTS 2
+
 typedef struct es_life_keys {
     es_keyset born, died, link, unlink, named, unnamed; /* roles; empty sets are fine */
-    es_key *state;                                      /* or NULL */
-    uint64_t name_field;                                /* atom word of the `name` field */
+    /* born and died events of variant rows; a born variant counts as a born type after
+     * those of `born` (born_ids) */
+    es_role_variant born_v[ES_ROLE_VARIANTS], died_v[ES_ROLE_VARIANTS];
+    uint32_t nborn_v, ndied_v;
+    es_key *state;       /* or NULL */
+    uint64_t name_field; /* atom word of the `name` field */
 } es_life_keys;
 
 enum es_query_status es_history_live(es_store *s, const es_life_keys *k, int64_t ts,
@@ -49,6 +67,8 @@ typedef struct es_snap_entry {
     uint64_t born_ids[ES_BORN_TYPES]; /* per k->born type, the last one (0: none) */
     uint64_t name_id;                 /* last born/named/unnamed event, 0: none */
     uint64_t state_id;                /* last state event, 0: none */
+    bool born;                        /* a born event at or before ts (else only seen) */
+    bool exited;                      /* a died event is recorded, at any time */
     uint32_t *links;                  /* pid key ids, ascending */
     uint32_t nlinks;
 } es_snap_entry;

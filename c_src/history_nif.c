@@ -22,6 +22,8 @@ static void life_keys(es_store *s, es_life_keys *k) {
     es_vocab_role_keys(s, ES_LC_UNLINK, &k->unlink);
     es_vocab_role_keys(s, ES_LC_NAMED, &k->named);
     es_vocab_role_keys(s, ES_LC_UNNAMED, &k->unnamed);
+    k->nborn_v = es_vocab_role_variants(s, ES_LC_BORN, k->born_v, ES_ROLE_VARIANTS);
+    k->ndied_v = es_vocab_role_variants(s, ES_LC_DIED, k->died_v, ES_ROLE_VARIANTS);
     k->state = es_vocab_key(s, ES_EV_STATE, false);
     k->name_field = (uint64_t)es_atom.name;
 }
@@ -109,8 +111,9 @@ static int cmp_rows(const void *a, const void *b) {
 
 /* snapshot(store, ts, %{after: pid, limit: n}): the processes alive at ts in pid order,
  * from the first after `after`, at most `limit` of them: %{pid, name, state, links,
- * parent}. The parent is the :parent of the process's last born event, in the
- * vocabulary's order of born types (a spawn before a process found running). */
+ * parent, exited}. The parent is the :parent of the process's last born event, in the
+ * vocabulary's order of born types (a spawn before a process found running); `exited`
+ * whether an exit of it is recorded at all (after ts too). */
 ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
@@ -157,12 +160,13 @@ ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             got = field_of(env, s, e->born_ids[b], es_atom.parent);
             if (got && enif_is_pid(env, got)) parent = got;
         }
-        ERL_NIF_TERM keys[] = {es_atom.pid, es_atom.name, es_atom.state, es_atom.links,
-                               es_atom.parent};
-        ERL_NIF_TERM vals[] = {rows[i].pid, name, state, pid_list(env, s, e->links, e->nlinks),
-                               parent};
+        ERL_NIF_TERM keys[] = {es_atom.pid,   es_atom.name,   es_atom.state,
+                               es_atom.links, es_atom.parent, es_atom.exited};
+        ERL_NIF_TERM vals[] = {rows[i].pid, name,
+                               state,       pid_list(env, s, e->links, e->nlinks),
+                               parent,      e->exited ? es_atom.true_ : es_atom.false_};
         ERL_NIF_TERM map;
-        enif_make_map_from_arrays(env, keys, vals, 5, &map);
+        enif_make_map_from_arrays(env, keys, vals, 6, &map);
         list = enif_make_list_cell(env, map, list);
     }
     enif_free(rows);

@@ -11,6 +11,7 @@
 #define ES_NIF_H
 
 #include "codec.h"
+#include "history.h"
 #include "query.h"
 #include "store.h"
 #include "vocab.h"
@@ -59,6 +60,13 @@ int es_vocab_row_of(ERL_NIF_TERM type);
 es_key *es_vocab_key(es_store *s, int row, bool create);
 /* The rows of one lifecycle role (vocab.h) as type keys the store has. */
 void es_vocab_role_keys(es_store *s, int role, es_keyset *out);
+/* Variant rows (vocab.h): the variant of an event map of that row's type (NULL: none of
+ * them); the rows with variants of one role as type keys the store has, each with the
+ * predicate its events of that role satisfy (at most `max`; returns how many). */
+const es_vocab_variant *es_vocab_variant_of(ErlNifEnv *env, int row, ERL_NIF_TERM event);
+uint32_t es_vocab_role_variants(es_store *s, int role, es_role_variant *out, uint32_t max);
+/* Whether the peer of events of this type (an atom) is their sender (:from_pid, vocab.h). */
+bool es_vocab_peer_is_sender(ERL_NIF_TERM type);
 
 /* ---- query specs (spec_nif.c) --------------------------------------------------------- */
 
@@ -108,6 +116,10 @@ NIF(es_nif_traffic);
 NIF(es_nif_peers);
 NIF(es_nif_actor_summary);
 NIF(es_nif_actors);
+NIF(es_nif_wall_note);
+NIF(es_nif_wall_offset);
+NIF(es_nif_wall_timestamp);
+NIF(es_nif_wall_offsets);
 #undef NIF
 
 #endif

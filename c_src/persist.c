@@ -14,7 +14,10 @@
 #include <zstd.h>
 
 static const uint8_t FILE_MAGIC[8] = {'E', 'S', 'C', 'O', 'P', 'E', 0, 1};
-#define VERSION 1
+/* 2: each segment also holds its clock record (the time offsets its events read). Files
+ * of version 1 load too. */
+#define VERSION 2
+#define OLDEST_VERSION 1
 #define HEADER_LEN 64        /* segment header, its own hash included */
 #define SEGMENTS_PER_CALL 16 /* a load call's share, so long loads can show progress */
 
@@ -86,8 +89,33 @@ typedef struct segment {
     int64_t min_ts, max_ts;
 } segment;
 
-static bool flush(FILE *f, segment *sg, uint64_t *bytes_out) {
+/* Appends the segment's clock record — {:clock, [{timestamp, offset}]}: the time offsets
+ * its events' timestamps read (wallclock.h) — when the store knows any. */
+static bool put_clock(ErlNifEnv *env, es_store *s, segment *sg) {
+    es_offset *v = malloc(ES_WALLCLOCK_MAX * sizeof *v);
+    if (!v) return false;
+    size_t n =
+        es_wallclock_span(es_store_wallclock(s), sg->min_ts, sg->max_ts, v, ES_WALLCLOCK_MAX);
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    for (size_t i = n; i-- > 0;)
+        list = enif_make_list_cell(
+            env,
+            enif_make_tuple2(env, enif_make_int64(env, v[i].ts), enif_make_int64(env, v[i].offset)),
+            list);
+    free(v);
+    if (n == 0) return true;
+    ErlNifBinary bin;
+    if (!enif_term_to_binary(env, enif_make_tuple2(env, es_atom.clock, list), &bin)) return false;
+    uint8_t len[4];
+    le32(len, (uint32_t)bin.size);
+    bool ok = put(&sg->raw, len, 4) && put(&sg->raw, bin.data, bin.size);
+    enif_release_binary(&bin);
+    return ok;
+}
+
+static bool flush(ErlNifEnv *env, es_store *s, FILE *f, segment *sg, uint64_t *bytes_out) {
     if (sg->count == 0) return true;
+    if (!put_clock(env, s, sg)) return false;
     size_t bound = ZSTD_compressBound(sg->raw.len);
     uint8_t *z = malloc(bound);
     if (!z) return false;
@@ -170,9 +198,9 @@ static bool dump_hits(es_store *s, const char *path, es_hits *h, uint64_t after_
         if (h->v[i].ts > sg.max_ts) sg.max_ts = h->v[i].ts;
         sg.count++;
         r->events++;
-        if (ok && sg.raw.len >= segment_raw) ok = flush(out, &sg, &r->written);
+        if (ok && sg.raw.len >= segment_raw) ok = flush(scratch, s, out, &sg, &r->written);
     }
-    ok = ok && flush(out, &sg, &r->written);
+    ok = ok && flush(scratch, s, out, &sg, &r->written);
     if (scratch) enif_free_env(scratch);
     ok = fclose(out) == 0 && ok;
     free(sg.raw.data);
@@ -361,6 +389,23 @@ static void skip(load_state *ls, unsigned index, const char *why) {
     ls->skipped = enif_make_list_cell(ls->env, entry, ls->skipped);
 }
 
+/* Notes the offsets of a clock record {:clock, [{timestamp, offset}]} in the store;
+ * false when it is not one. */
+static bool note_clock(ErlNifEnv *env, es_store *s, ERL_NIF_TERM t) {
+    const ERL_NIF_TERM *el, *entry;
+    int n;
+    ERL_NIF_TERM head, list;
+    if (!enif_get_tuple(env, t, &n, &el) || n != 2 || el[0] != es_atom.clock) return false;
+    for (list = el[1]; enif_get_list_cell(env, list, &head, &list);) {
+        ErlNifSInt64 ts, offset;
+        if (!enif_get_tuple(env, head, &n, &entry) || n != 2 ||
+            !enif_get_int64(env, entry[0], &ts) || !enif_get_int64(env, entry[1], &offset))
+            return false;
+        es_wallclock_note(es_store_wallclock(s), ts, offset);
+    }
+    return enif_is_empty_list(env, list);
+}
+
 /* Appends the records of one decompressed segment; false when a record is damaged. */
 static bool load_records(load_state *ls, const uint8_t *p, size_t len) {
     ErlNifEnv *env = ls->env;
@@ -371,8 +416,13 @@ static bool load_records(load_state *ls, const uint8_t *p, size_t len) {
         if (n > len - at) return false;
         ERL_NIF_TERM ev, type, idt, rest;
         ErlNifUInt64 id;
-        if (enif_binary_to_term(env, p + at, n, &ev, 0) != n || !enif_is_map(env, ev) ||
-            !enif_get_map_value(env, ev, es_atom.type, &type) ||
+        if (enif_binary_to_term(env, p + at, n, &ev, 0) != n) return false;
+        if (!enif_is_map(env, ev)) { /* the segment's clock record (version 2) */
+            at += n;
+            if (!note_clock(env, ls->s, ev)) return false;
+            continue;
+        }
+        if (!enif_get_map_value(env, ev, es_atom.type, &type) ||
             !enif_get_map_value(env, ev, es_atom.id, &idt) || !enif_get_uint64(env, idt, &id))
             return false;
         at += n;
@@ -414,7 +464,7 @@ ERL_NIF_TERM es_nif_load(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
             fclose(in);
             return error_text(env, "not an ElixirScope dump (bad magic)");
         }
-        if (rd32(fh + 8) != VERSION) {
+        if (rd32(fh + 8) < OLDEST_VERSION || rd32(fh + 8) > VERSION) {
             fclose(in);
             return error_text(env, "unsupported dump format version");
         }

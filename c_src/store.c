@@ -61,7 +61,8 @@ es_store *es_store_new(const es_store_config *cfg) {
     s->slots = es_vm_zalloc(s->cap * sizeof(es_slot));
     s->arena = es_vm_zalloc(s->arena_words * 8);
     s->blocks = es_vm_zalloc(s->nblocks * sizeof(es_block));
-    bool ok = s->slots && s->arena && s->blocks;
+    s->clock = es_wallclock_new();
+    bool ok = s->slots && s->arena && s->blocks && s->clock;
     uint32_t k = cfg->max_keys;
     ok = ok && es_intern_init(&s->tables.type, 4096) && es_intern_init(&s->tables.pid, k) &&
          es_intern_init(&s->tables.pair, k) && es_intern_init(&s->tables.module, k) &&
@@ -102,6 +103,7 @@ void es_store_free(es_store *s) {
     es_intern_destroy(&s->tables.pair);
     es_intern_destroy(&s->tables.module);
     es_intern_destroy(&s->tables.mf);
+    es_wallclock_free(s->clock);
     mi_free(s);
 }
 
@@ -380,6 +382,10 @@ void es_store_skip_to(es_store *s, uint64_t id) {
                                   memory_order_relaxed);
         if (hole % ES_BLOCK == 0) summarize(s, block_of(hole));
     }
+}
+
+es_wallclock *es_store_wallclock(es_store *s) {
+    return s->clock;
 }
 
 void es_store_clear(es_store *s) {

@@ -58,6 +58,7 @@
 #define ES_STORE_H
 
 #include "intern.h"
+#include "wallclock.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -247,6 +248,10 @@ bool es_store_start_at(es_store *s, uint64_t id);
 void es_store_skip_to(es_store *s, uint64_t id);
 /* (Statistics of such a store count its holes out of `stored`, exactly while they
  * are all in the live range.) */
+
+/* The store's wall clock (wallclock.h): the time offsets its events' timestamps read,
+ * kept apart from the events (never pruned with them, kept by a clear). */
+es_wallclock *es_store_wallclock(es_store *s);
 
 /* Forgets every event appended so far. */
 void es_store_clear(es_store *s);

@@ -93,6 +93,7 @@ struct es_store {
     es_block *blocks;
     uint64_t nblocks;
     es_tables tables;
+    es_wallclock *clock; /* the runtime's time offsets over the recording */
     /* Heads of sharded chains: heads[chain][shard][key id]. A shard's array is
      * written by the threads of that shard only, so shards never share a line. */
     _Atomic uint64_t *heads[SHARDED_CHAINS][SHARDS];

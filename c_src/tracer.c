@@ -156,11 +156,31 @@ static bool keep(es_tracer *t, uint32_t step, es_event_in *in) {
     return es_store_keep(t->store, threshold);
 }
 
+/* OTP's normal exits (no crash report, no restart of a transient child). */
 static bool is_normal_exit(ErlNifEnv *env, ERL_NIF_TERM reason) {
     if (reason == A.normal || reason == A.shutdown) return true;
     const ERL_NIF_TERM *el;
     int n;
     return enif_get_tuple(env, reason, &n, &el) && n == 2 && el[0] == A.shutdown;
+}
+
+/* Hands an exit the runtime reports (a crash report, a supervisor report may follow) to
+ * the crash collector, {:elixir_scope_exit, pid, reason, timestamp}, which records one
+ * event with what every report adds (tracer.h); false when there is no collector, it
+ * is gone, or ES_TRACER_MAX_EXITS exits wait for it already: the exit is recorded here. */
+static bool hand_over_exit(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM tracee, ERL_NIF_TERM reason) {
+    ErlNifPid to = {.pid = (ERL_NIF_TERM)atomic_load_explicit(&t->exit_sink, memory_order_relaxed)};
+    if (!to.pid) return false;
+    if (atomic_fetch_add_explicit(&t->exits_in_flight, 1, memory_order_relaxed) >=
+        ES_TRACER_MAX_EXITS) {
+        atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
+        return false;
+    }
+    ERL_NIF_TERM msg =
+        enif_make_tuple4(env, A.exit_msg, tracee, reason, enif_make_int64(env, es_clock_now()));
+    if (enif_send(env, &to, NULL, msg)) return true;
+    atomic_fetch_sub_explicit(&t->exits_in_flight, 1, memory_order_relaxed);
+    return false;
 }
 
 static uint64_t ref_hash(ErlNifEnv *env, ERL_NIF_TERM ref) {
@@ -183,6 +203,36 @@ static bool gen_call_tag(ErlNifEnv *env, ERL_NIF_TERM msg, ERL_NIF_TERM *caller,
     *caller = from[0];
     *ref = tail;
     return enif_is_ref(env, tail);
+}
+
+/* The reply alias of a gen reply {Tag, Reply}, where Tag is a reference or [alias | Ref];
+ * false for any other message. */
+static bool gen_reply_tag(ErlNifEnv *env, ERL_NIF_TERM msg, ERL_NIF_TERM *ref) {
+    const ERL_NIF_TERM *el;
+    int n;
+    if (!enif_get_tuple(env, msg, &n, &el) || n != 2) return false;
+    ERL_NIF_TERM head, tail = el[0];
+    if (enif_get_list_cell(env, el[0], &head, &tail) && head != A.alias) return false;
+    *ref = tail;
+    return enif_is_ref(env, tail);
+}
+
+/* Remembers a gen call's alias with the process at the other end. */
+static void remember_call(ErlNifEnv *env, proc *p, ERL_NIF_TERM ref, es_key *peer, bool made) {
+    unsigned i = p->next_tag++ % CALL_TAGS;
+    p->tags[i].alias = ref_hash(env, ref);
+    p->tags[i].peer = peer;
+    p->tags[i].made = made;
+}
+
+/* The other end of a remembered gen call with this alias, or NULL. */
+static es_key *call_peer(ErlNifEnv *env, proc *p, ERL_NIF_TERM ref, bool made) {
+    uint64_t h = p ? ref_hash(env, ref) : 0;
+    es_key *peer = NULL;
+    for (unsigned i = 0; p && i < CALL_TAGS; i++)
+        if (p->tags[i].peer && p->tags[i].made == made && p->tags[i].alias == h)
+            peer = p->tags[i].peer;
+    return peer;
 }
 
 static bool is_gs_callback(ERL_NIF_TERM f) {
@@ -408,7 +458,10 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (tag == A.send || tag == A.receive || to_dead) {
         int row = to_dead ? ES_EV_SEND_TO_DEAD : tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE;
         bool sends = tag != A.receive;
-        if (!(mask & es_vocab[row].category) || !keep(t, step, &in)) return A.ok;
+        if (!(mask & es_vocab[row].category)) return A.ok;
+        if (sends && !atomic_load_explicit(&t->senders[pid->id], memory_order_relaxed))
+            atomic_store_explicit(&t->senders[pid->id], 1, memory_order_relaxed);
+        if (!keep(t, step, &in)) return A.ok;
         in.type = t->k[row];
         /* A send to a registered name is reported with the name: resolve it, so the
          * message joins the pair index, and keep the name as :to_name. */
@@ -417,30 +470,35 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (to && enif_is_atom(env, to) && enif_whereis_pid(env, to, &resolved))
             to_pid = enif_make_pid(env, &resolved);
         ERL_NIF_TERM caller, ref;
-        if (tag == A.receive && gen_call_tag(env, term, &caller, &ref)) {
+        es_key *other = NULL; /* the process at the other end, when the message says */
+        if (!sends && gen_call_tag(env, term, &caller, &ref)) {
             proc *p = proc_of(t, pid->id, true);
-            es_key *c = es_codec_pid_key(env, s, caller, true);
-            if (p && c) {
-                unsigned i = p->next_tag++ % CALL_TAGS;
-                p->tags[i].alias = ref_hash(env, ref);
-                p->tags[i].caller = c;
-            }
-        }
-        es_key *reply_to = NULL; /* a gen reply goes to the caller's alias */
-        if (to && enif_is_ref(env, to)) {
-            proc *p = proc_of(t, pid->id, false);
-            uint64_t h = p ? ref_hash(env, to) : 0;
-            for (unsigned i = 0; p && i < CALL_TAGS; i++)
-                if (p->tags[i].caller && p->tags[i].alias == h) reply_to = p->tags[i].caller;
+            other = es_codec_pid_key(env, s, caller, true);
+            if (p && other) remember_call(env, p, ref, other, false);
+        } else if (!sends && gen_reply_tag(env, term, &ref)) { /* to a call it made */
+            other = call_peer(env, proc_of(t, pid->id, false), ref, true);
+        } else if (to && enif_is_ref(env, to)) { /* a gen reply goes to the caller's alias */
+            other = call_peer(env, proc_of(t, pid->id, false), to, false);
         }
         if (sends) {
             in.flags |= ES_F_ACTOR_FROM;
-            if ((in.peer = reply_to) ||
+            if ((in.peer = other) ||
                 (to_pid && (in.peer = es_codec_pid_key(env, s, to_pid, true)))) {
                 in.flags |= ES_F_PEER;
                 uint32_t ids[2] = {pid->id, in.peer->id};
                 in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
             }
+            proc *p;
+            if (in.peer && gen_call_tag(env, term, &caller, &ref) &&
+                enif_is_identical(caller, tracee) && (p = proc_of(t, pid->id, true)))
+                remember_call(env, p, ref, in.peer, true);
+        } else if (other && !atomic_load_explicit(&t->senders[other->id], memory_order_relaxed)) {
+            /* The sender named by the message, whose own :send is not recorded: the
+             * receive stands for it in the pair index (vocab.h: :from_pid). */
+            in.peer = other;
+            in.flags |= ES_F_PEER;
+            uint32_t ids[2] = {pid->id, other->id};
+            in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
         }
         pl = payload_begin(step);
         if (pl.fields && !etf_map_term(env, pl.b, A.message, term)) return A.ok;
@@ -462,14 +520,18 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             if (!etf_map_term(env, pl.b, A.initial_call, ic)) return A.ok;
         }
     } else if (tag == A.exit) {
-        int row = is_normal_exit(env, term) ? ES_EV_EXIT : ES_EV_CRASH;
+        /* The process is gone: what the tracer kept of it goes, recorded or not. */
+        proc_free(atomic_exchange(&t->procs[pid->id], NULL));
+        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
+        atomic_store_explicit(&t->senders[pid->id], 0, memory_order_relaxed);
+        bool normal = is_normal_exit(env, term);
+        if (!normal && hand_over_exit(env, t, tracee, term)) return A.ok;
+        int row = normal ? ES_EV_EXIT : ES_EV_CRASH;
         if (!(mask & es_vocab[row].category)) return A.ok; /* crashes: at every level but :off */
         in.type = t->k[row];
         if (es_vocab[row].critical) in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
         if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
-        proc_free(atomic_exchange(&t->procs[pid->id], NULL)); /* the process is gone */
-        atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
         if (!keep(t, step, &in)) return A.ok;
         bool links = tag == A.link || tag == A.unlink;

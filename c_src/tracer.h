@@ -10,14 +10,29 @@
  *
  *   send       -> :send     from_pid, to_pid, message (+ to_name for a registered name)
  *   send_to_non_existing_process -> :send_to_dead  from_pid, to_pid, message
- *   receive    -> :receive  pid, message
+ *   receive    -> :receive  pid, message (+ from_pid, below)
  *   call       -> :call     pid, module, function, arity, args        (traced modules)
  *   return     -> :return   ... result, duration, call_id
  *   exception  -> :exception ... class, reason, duration, call_id
  *   callbacks of a watched GenServer -> :state pid, module, state, callback, cause
  *   spawn      -> :spawn    pid (the child), parent, initial_call
- *   exit       -> :exit (normal, shutdown) or :crash (anything else), reason
+ *   exit       -> :exit (normal, shutdown, {shutdown, _}), reason; any other exit is
+ *                 handed to the crash collector (`exit_sink`, ElixirScope.Crashes) as
+ *                 {:elixir_scope_exit, pid, reason, timestamp}: it joins what the
+ *                 runtime's reports say of that exit into one :crash (or :exit) event.
+ *                 With no collector, or ES_TRACER_MAX_EXITS exits not taken yet
+ *                 (`exits_taken` counts them off), it is recorded here as a :crash.
  *   link/unlink -> :link/:unlink pid, to_pid; register/unregister -> name
+ *
+ * Senders: a received gen call {'$gen_call', {Caller, Tag}, Request} names its caller,
+ * and the reply {Tag, Reply} to a call the receiver made earlier (its :send of the call
+ * seen here) is from the process it called. When that sender's own sends are not
+ * recorded (it is not traced), the :receive stands for the message in the pair index:
+ * its peer is the sender, shown as :from_pid (vocab.h), so message flows and a process's
+ * peers show both directions when one side alone is traced; when they are, the :send
+ * is the record and the :receive names no sender. A process counts as having its sends
+ * recorded from its first send seen here on (the flag is not cleared when tracing of it
+ * stops).
  *
  * Calls are paired with their returns per process on a stack owned by that process
  * (only its own scheduler touches it), so durations are recursion-safe. A GenServer
@@ -55,6 +70,8 @@
  * (100,000 words at 4 words a frame). */
 #define ES_TRACER_RETURNS "$elixir_scope_returns"
 #define ES_TRACER_MAX_FRAMES 25000
+/* Abnormal exits handed to the crash collector and not taken yet, at most. */
+#define ES_TRACER_MAX_EXITS 10000
 
 int es_tracer_load(ErlNifEnv *env);
 
@@ -63,6 +80,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_discarded(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM es_tracer_mask(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_enabled(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 

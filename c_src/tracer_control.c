@@ -24,6 +24,7 @@ static void tracer_dtor(ErlNifEnv *env, void *obj) {
     es_vm_free((void *)t->modules, n);
     es_vm_free((void *)t->functions, n);
     es_vm_free((void *)t->passing, n);
+    es_vm_free((void *)t->senders, n);
     if (t->store_ref) enif_release_resource(t->store_ref);
     mi_free(t);
 }
@@ -73,6 +74,9 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(returns, ES_TRACER_RETURNS);
     ATOM(frames_msg, "elixir_scope_frames");
     ATOM(frames_ok, "frames_ok");
+    ATOM(exit_sink, "exit_sink");
+    ATOM(exits_taken, "exits_taken");
+    ATOM(exit_msg, "elixir_scope_exit");
     ATOM(args, "args");
     ATOM(result, "result");
     ATOM(class_, "class");
@@ -120,7 +124,8 @@ ERL_NIF_TERM es_tracer_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
     t->modules = es_vm_zalloc(n);
     t->functions = es_vm_zalloc(n);
     t->passing = es_vm_zalloc(n);
-    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing)
+    t->senders = es_vm_zalloc(n);
+    if (!t->procs || !t->gs || !t->modules || !t->functions || !t->passing || !t->senders)
         return es_raise_arg(env, "out of memory creating the tracer");
     enif_keep_resource(ref);
     t->store_ref = ref;
@@ -157,10 +162,26 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
         atomic_store(&t->max_frames, u);
     else if (argv[1] == A.owner && enif_get_local_pid(env, argv[2], &owner))
         atomic_store(&t->owner, (uint64_t)owner.pid);
-    else
+    else if (argv[1] == A.exit_sink && enif_get_local_pid(env, argv[2], &owner))
+        atomic_store(&t->exit_sink, (uint64_t)owner.pid);
+    else if (argv[1] == A.exit_sink && argv[2] == es_atom.nil)
+        atomic_store(&t->exit_sink, 0);
+    else if (argv[1] == A.exits_taken && enif_get_uint(env, argv[2], &u)) {
+        uint32_t n = atomic_load(&t->exits_in_flight);
+        while (!atomic_compare_exchange_weak(&t->exits_in_flight, &n, n > u ? n - u : 0)) {
+        }
+    } else
         return es_raise_arg(env, "tracer setting must be mask 0..31, step 0..4, truncate_bytes, "
-                                 "step3_rate 0.0..1.0, stopped, max_frames >= 2 or owner");
+                                 "step3_rate 0.0..1.0, stopped, max_frames >= 2, owner, "
+                                 "exit_sink (a pid or nil) or exits_taken");
     return A.ok;
+}
+
+ERL_NIF_TERM es_tracer_mask(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_tracer *t = get_tracer(env, argv[0]);
+    if (!t) return es_raise_arg(env, "not an ElixirScope tracer");
+    return enif_make_uint(env, atomic_load(&t->mask));
 }
 
 /* Begins the payload of a :state event in b: the map, then the state. Its encoded bytes

@@ -43,11 +43,13 @@ typedef struct proc {
     ERL_NIF_TERM last_m, last_f; /* the function called last, its key and its module's */
     es_key *last_mf, *last_module;
     frame *frames;
-    /* gen calls this process received lately: the hash of the reply alias and the
-     * caller, so a reply (sent to the alias, not to a pid) joins the caller's flow. */
+    /* gen calls this process received (or made) lately: the hash of the reply alias and
+     * the caller (or the process called), so that a reply — sent to the alias, not to a
+     * pid, and naming no sender — joins the flow of the two. */
     struct {
         uint64_t alias;
-        es_key *caller;
+        es_key *peer;
+        bool made; /* a call this process made: peer is the process called */
     } tags[CALL_TAGS];
     unsigned next_tag;
 } proc;
@@ -88,11 +90,16 @@ typedef struct es_tracer {
     /* The local pid (its term word: ErlNifPid.pid) told {:elixir_scope_frames, pid, mfa,
      * depth} when a process's frames pass half of max_frames; 0: none. */
     _Atomic uint64_t owner;
+    /* The crash collector (its local pid's term word) that abnormal exits go to, and how
+     * many it has not taken yet (tracer.h); 0: none. */
+    _Atomic uint64_t exit_sink;
+    _Atomic uint32_t exits_in_flight;
     uint32_t nkeys; /* arrays below are indexed by key ids 1..nkeys */
     proc *_Atomic *procs;
     gs_watch *gs;
     _Atomic uint8_t *modules, *functions;
     _Atomic uint8_t *passing; /* by pid key: frames_ok received, calls go on past the soft bound */
+    _Atomic uint8_t *senders; /* by pid key: its sends are recorded (a receive need not name it) */
     es_key *k[ES_EV_COUNT];   /* type keys of the vocabulary's rows (vocab.h) */
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;
@@ -113,7 +120,8 @@ typedef struct tracer_atoms {
         unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
         shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
         mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
-        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok;
+        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink,
+        exits_taken, exit_msg;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;

@@ -6,7 +6,13 @@
  * (the atom's text), its category — which tracing levels record it, see es_levels[] —,
  * whether it is critical (never sampled out), its lifecycle role (processes appearing,
  * disappearing, linking, naming: what "alive at t" and the recorded relationships are
- * computed from), and the fields it indexes when present. Readers: the tracer (type
+ * computed from), the fields it indexes when present, and whether its peer (the
+ * event's second pid) is the process the message came from (:from_pid, a :receive)
+ * rather than the one it went to (:to_pid). A row may also take its role and
+ * criticality from one field of the event (`variant_field`): the original ElixirScope's
+ * :process events, whose `event:` says what happened (:spawn, :existing, :exit,
+ * :crash), stand for the native :spawn, :alive, :exit and :crash (lifecycle events,
+ * critical); other values of the field make ordinary events. Readers: the tracer (type
  * keys, the level mask its callbacks test), sampling (critical events), the level
  * masks, export, the aggregations and history queries, and, through
  * ElixirScope.TraceDB.vocabulary/0, the Elixir side (the levels, the tracer's flags,
@@ -77,8 +83,19 @@ enum es_event_kind {
     ES_EV_PHOENIX,
     ES_EV_ERROR,
     ES_EV_PERSIST_ERROR,
+    ES_EV_SYSTEM_MONITOR,
+    ES_EV_PROCESS,
     ES_EV_COUNT
 };
+
+/* One value of a row's variant field: an event with it stands for an event of another
+ * row (ES_EV_*), whose lifecycle role and criticality it takes. */
+typedef struct es_vocab_variant {
+    const char *value; /* an atom's text; NULL ends the list */
+    int as;            /* the row it stands for */
+} es_vocab_variant;
+
+#define ES_VARIANTS 4
 
 typedef struct es_vocab_row {
     const char *name;
@@ -89,6 +106,12 @@ typedef struct es_vocab_row {
     /* The field whose encoded value's digest (payload.h) the store keeps with the
      * event, or NULL: what state history is searched by without decoding it. */
     const char *hashed_field;
+    /* Its peer is the process the message came from, stored and shown as :from_pid (the
+     * actor is then :pid); otherwise the peer is :to_pid. */
+    bool peer_is_sender;
+    /* The field whose value gives the event its role and criticality, or NULL. */
+    const char *variant_field;
+    es_vocab_variant variants[ES_VARIANTS];
 } es_vocab_row;
 
 extern const es_vocab_row es_vocab[ES_EV_COUNT];

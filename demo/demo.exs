@@ -51,6 +51,10 @@ Process.sleep(100)
 # Tracing stops; the recording and the MCP server stay.
 ElixirScope.stop_tracing()
 
+# Every event tells its wall-clock time (UTC, microseconds): its timestamp plus the
+# runtime's time offset then.
+at = fn e -> e |> ElixirScope.wall_time() |> DateTime.to_time() |> Time.to_iso8601() end
+
 IO.puts("== Store: #{inspect(Map.take(TraceDB.stats(), [:stored, :bytes]))}")
 IO.puts("   events by type: #{inspect(Map.reject(TraceDB.stats().by_type, &(elem(&1, 1) == 0)))}")
 
@@ -77,7 +81,7 @@ IO.puts("\n== Messages between the first worker #{inspect(first_worker)} and the
 
 for e <- ElixirScope.message_flow(first_worker, queue) do
   arrow = if e.from_pid == queue, do: "<-", else: "->"
-  IO.puts("  ##{e.id} #{arrow} #{inspect(e.message)}")
+  IO.puts("  ##{e.id} #{at.(e)} #{arrow} #{inspect(e.message)}")
 end
 
 IO.puts("\n== Calls of Demo.Jobs.run/1 and their results")
@@ -110,11 +114,13 @@ for c <- ElixirScope.slowest_function_calls(limit: 3) do
   )
 end
 
-IO.puts("\n== Crashes")
+IO.puts("\n== Crashes, newest first (every process's, traced or not)")
 
-for e <- TraceDB.query_events(type: :crash) do
+for c <- ElixirScope.recent_crashes() do
   IO.puts(
-    "  #{inspect(e.pid)} crashed: #{Exception.format_exit(e.reason) |> String.slice(0, 120)}"
+    "  #{at.(c.event)} #{inspect(c.pid)} crashed: " <>
+      "#{Exception.format_exit(c.reason) |> String.slice(0, 120)}" <>
+      if(c.event[:supervisor], do: " (restarted by #{inspect(c.event[:supervisor])})", else: "")
   )
 end
 
@@ -128,7 +134,9 @@ last =
   |> TraceDB.query_events()
   |> Enum.find(&match?({:"$gen_cast", _}, &1.message))
 
-IO.puts("  #{inspect(stats)} crashed on the request #{inspect(last.message)}")
+IO.puts(
+  "  #{inspect(stats)} crashed at #{ElixirScope.wall_time(crash)} on the request #{inspect(last.message)}"
+)
 
 IO.puts("  state before the crash: #{inspect(before)}")
 IO.puts("  restarted as #{inspect(Process.whereis(Demo.Stats))}")

@@ -45,7 +45,9 @@ defmodule ElixirScope do
   | `:persist_segment_bytes` | 1 MiB | uncompressed bytes per zstd segment (4 KiB to 256 MiB) |
   | `:persist_max_file_bytes`, `:persist_max_files`, `:persist_max_disk_bytes` | 64 MiB, 10, 1 GiB | rotation and retention |
   | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
+  | `:system_monitor` | `[]` | `[long_gc: ms, long_schedule: ms, large_heap: words, busy_port: true, busy_dist_port: true]`: the runtime's system monitor reports as events, never displacing one set already (see `ElixirScope.SystemMonitor`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
+  | `:test_mode` | `false` | accepted for compatibility: the original ElixirScope's tracer process used it to drop the "received garbage" messages it produced under tests, which ElixirScope's tracer (no process) never produces |
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
   | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
   | `:ai_integration` | `false` | the MCP server for AI assistants (see `ElixirScope.MCP`) |
@@ -62,9 +64,18 @@ defmodule ElixirScope do
   | `:minimal` | lifecycle (spawn, exit, link, register), crashes and state changes |
   | `:off` | nothing; the store stays up for manual events and queries |
 
-  Crashes (abnormal exits) are recorded at every level but `:off`, and spawn, exit,
-  crash and governor events are never sampled out. See `ElixirScope.Governor` for what
-  happens under overload.
+  Crashes are recorded at every level but `:off`, and spawn, exit, crash and governor
+  events are never sampled out. See `ElixirScope.Governor` for what happens under
+  overload.
+
+  ## Recorded by default
+
+  Whatever is traced, from `setup/1` on: the end of every process that ends
+  abnormally, traced or not, as one `:crash` (or `:exit`) event with what the runtime's
+  crash, terminate and supervisor reports say of it (`ElixirScope.Crashes`,
+  `recent_crashes/1`); an `:alive` event for each process running when tracing starts;
+  and with `lifecycle: :all` (the default on OTP 27+) the spawn, exit and links of
+  every process. Messages, calls and states are recorded for what you trace.
 
   ## Beside other tracing tools
 
@@ -87,6 +98,8 @@ defmodule ElixirScope do
     ElixirScope.UI,
     ElixirScope.MCP,
     ElixirScope.Phoenix.Capture,
+    ElixirScope.SystemMonitor,
+    ElixirScope.Crashes.Collector,
     ElixirScope.FlightRecorder,
     ElixirScope.Persister,
     ElixirScope.Governor,
@@ -177,8 +190,13 @@ defmodule ElixirScope do
     [
       {TraceDB, Config.store_options(config)},
       {Tracing, config},
-      {ElixirScope.Governor, config}
+      {ElixirScope.Governor, config},
+      {ElixirScope.Crashes.Collector, config}
     ] ++
+      if(config.system_monitor != [],
+        do: [{ElixirScope.SystemMonitor, config.system_monitor}],
+        else: []
+      ) ++
       if(config.persist, do: [{ElixirScope.Persister, config}], else: []) ++
       if(config.flight_recorder,
         do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
@@ -242,8 +260,17 @@ defmodule ElixirScope do
   @spec stop_tracing() :: :ok
   def stop_tracing do
     case Process.whereis(@supervisor) do
-      nil -> :ok
-      sup -> terminate_children(sup, [ElixirScope.Phoenix.Capture, ElixirScope.Governor, Tracing])
+      nil ->
+        :ok
+
+      sup ->
+        terminate_children(sup, [
+          ElixirScope.Phoenix.Capture,
+          ElixirScope.SystemMonitor,
+          ElixirScope.Crashes.Collector,
+          ElixirScope.Governor,
+          Tracing
+        ])
     end
   end
 
@@ -396,6 +423,58 @@ defmodule ElixirScope do
   """
   @spec tracing_info() :: map() | {:error, :not_running}
   def tracing_info, do: Tracing.call(:info)
+
+  @doc """
+  Where ElixirScope stands, as the MCP server's status tool tells it:
+
+      %{running: true,
+        tracing: tracing_info() | nil,          # nil once tracing stopped
+        governor: %{step: :full, events_per_sec: ..., bytes_per_sec: ...} | nil,
+        store: TraceDB.stats() | nil,            # nil when no store runs
+        crashes: %{recorded: n, waiting: n, reports_dropped: n, late_reports: n} | nil,
+        system_monitor: ElixirScope.SystemMonitor.info() | nil,
+        now: System.monotonic_time(), wall_time: DateTime.t()}
+
+  `tracing.watchdog` says whether another tool removed ElixirScope's tracing (OTP <
+  27), `tracing.calls_only` which functions the return-frame bound switched to calls
+  only; `crashes` is the crash collector's count (see `ElixirScope.Crashes`).
+  """
+  @spec status() :: map()
+  def status do
+    tracing =
+      case tracing_info() do
+        {:error, :not_running} -> nil
+        info -> info
+      end
+
+    store = if TraceDB.lookup(TraceDB), do: TraceDB.stats()
+    now = System.monotonic_time()
+
+    %{
+      running: tracing != nil,
+      tracing: tracing,
+      governor: ElixirScope.Governor.status(),
+      store: store,
+      crashes: ElixirScope.Crashes.Collector.info(),
+      system_monitor: ElixirScope.SystemMonitor.info(),
+      now: now,
+      wall_time: ElixirScope.WallClock.wall_time(now) || DateTime.utc_now()
+    }
+  end
+
+  @doc """
+  The most recent crashes, newest first: processes that ended abnormally, traced or not,
+  and (with `phoenix: true`) Phoenix request exceptions, with reason, stacktrace, last
+  state and last messages. See `ElixirScope.Crashes.recent/1`.
+  """
+  defdelegate recent_crashes(opts \\ []), to: ElixirScope.Crashes, as: :recent
+
+  @doc """
+  The wall-clock time (a UTC `DateTime` with microseconds) of an event or a timestamp,
+  as it was when recorded: the timestamp plus the runtime's time offset then. `nil`
+  when the store knows none. See `ElixirScope.WallClock`.
+  """
+  defdelegate wall_time(event_or_timestamp, opts \\ []), to: ElixirScope.WallClock
 
   ## Time travel (see ElixirScope.TimeTravel)
 

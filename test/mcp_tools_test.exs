@@ -284,11 +284,12 @@ defmodule ElixirScope.MCPToolsTest do
       GenServer.call(cart, {:add, :apple})
 
       snapshot = ok!(ctx, "elixir_scope_system_snapshot", %{"limit" => 500})
-      assert snapshot =~ "Processes alive at t="
+      # wall-clock time for people, then the raw timestamp tools take back
+      assert snapshot =~ ~r/Processes alive at \d{4}-\d\d-\d\dT[\d:.]+Z t=/
       assert snapshot =~ "#{pid_string(cart)} ElixirScope.MCPToolsTest.Cart"
 
       # paged by pid, at the same moment: the pages together are the whole snapshot
-      [_, t] = Regex.run(~r/alive at t=(-?\d+)/, snapshot)
+      [_, t] = Regex.run(~r/alive at \S+ t=(-?\d+)/, snapshot)
       all = for [_, pid] <- Regex.scan(~r/^(#PID<[\d.]+>)/m, snapshot), do: pid
       assert length(all) > 10
       assert snapshot_pages(ctx, %{"timestamp" => t, "limit" => 7}) == all
@@ -495,5 +496,5 @@ defmodule ElixirScope.MCPToolsTest do
   end
 
   defp event_ids(text),
-    do: for([_, id] <- Regex.scan(~r/^#(\d+) t=/m, text), do: String.to_integer(id))
+    do: for([_, id] <- Regex.scan(~r/^#(\d+) \S+ t=/m, text), do: String.to_integer(id))
 end

@@ -43,6 +43,8 @@ defmodule ElixirScope.ProcessesTest do
 
   ## Helpers
 
+  defp now, do: System.monotonic_time()
+
   defp kill_on_exit(pids) do
     on_exit(fn -> for pid <- List.wrap(pids), do: Process.exit(pid, :kill) end)
   end
@@ -426,6 +428,30 @@ defmodule ElixirScope.ProcessesTest do
     assert snapshot == Enum.sort_by(snapshot, & &1.pid)
   end
 
+  test "system_snapshot_at: a GenServer traced after it started, and processes whose end was not seen" do
+    # lifecycle of traced processes only, so that nothing else records spawns or exits
+    :ok = ElixirScope.setup(tracing_level: :full, lifecycle: :traced)
+    {:ok, counter} = Counter.start_link([])
+    kill_on_exit(counter)
+    :ok = Counter.add(counter, 1)
+    :ok = ElixirScope.trace_genserver(counter)
+    :ok = Counter.add(counter, 2)
+    await_event(:state, counter)
+    wait_until(fn -> match?({:ok, %{count: 3}}, TraceDB.get_state_at(counter, now())) end)
+
+    # an untraced process that calls a traced function, then ends unseen
+    :ok = ElixirScope.trace_function({Idle, :idle, 0})
+    brief = spawn(fn -> catch_exit(Idle.idle()) end)
+    await_event(:call, brief)
+    t = now()
+    kill_and_wait(brief)
+
+    snapshot = Map.new(Processes.system_snapshot_at(t), &{&1.pid, &1})
+    assert %{state: %{count: 3}, exit: nil} = snapshot[counter]
+    assert %{exit: :unknown, state: nil} = snapshot[brief]
+    assert Processes.system_snapshot_at(t - 1_000_000_000) |> Enum.all?(&(&1.pid != brief))
+  end
+
   test "system_snapshot_at: replays hand-stored events" do
     start_supervised!(TraceDB)
     [sup, a, b] = for _ <- 1..3, do: dead_pid()
@@ -459,9 +485,35 @@ defmodule ElixirScope.ProcessesTest do
     assert Processes.system_snapshot_at(350) ==
              Enum.sort_by(
                [
-                 %{pid: sup, name: :the_sup, state: nil, links: [], parent: nil, supervisor: nil},
-                 %{pid: a, name: nil, state: 1, links: [b], parent: sup, supervisor: sup},
-                 %{pid: b, name: :bee, state: nil, links: [a], parent: a, supervisor: nil}
+                 # dead now with no exit recorded: they may have ended before 350
+                 %{
+                   pid: sup,
+                   name: :the_sup,
+                   state: nil,
+                   links: [],
+                   parent: nil,
+                   supervisor: nil,
+                   exit: :unknown
+                 },
+                 %{
+                   pid: a,
+                   name: nil,
+                   state: 1,
+                   links: [b],
+                   parent: sup,
+                   supervisor: sup,
+                   exit: :unknown
+                 },
+                 # its exit is recorded, at 600: alive at 350
+                 %{
+                   pid: b,
+                   name: :bee,
+                   state: nil,
+                   links: [a],
+                   parent: a,
+                   supervisor: nil,
+                   exit: nil
+                 }
                ],
                & &1.pid
              )
@@ -477,7 +529,7 @@ defmodule ElixirScope.ProcessesTest do
 
     assert [_] = Processes.system_snapshot_at(350, limit: 1)
 
-    assert_raise ArgumentError, ~r/expects an integer timestamp/, fn ->
+    assert_raise ArgumentError, ~r/expects a timestamp .* or a DateTime/, fn ->
       Processes.system_snapshot_at(:now)
     end
 

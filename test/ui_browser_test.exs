@@ -198,7 +198,7 @@ defmodule ElixirScope.UIBrowserTest do
     assert seen["cart_states"] ==
              Integer.to_string(length(ElixirScope.TraceDB.get_state_history(app.cart)))
 
-    # wall-clock times from the recording's own clock event
+    # wall-clock times from the offsets the recording keeps beside its events
     assert seen["state_time"] =~ ~r/^\d\d:\d\d:\d\d\.\d{6}$/
   end
 end

@@ -21,13 +21,26 @@ defmodule ElixirScope.Config do
     flight_recorder: nil,
     redact: ["password", "token", "secret"],
     lifecycle: nil,
-    rearm: true
+    rearm: true,
+    test_mode: false,
+    system_monitor: []
   ]
 
   def levels, do: Enum.map(ElixirScope.TraceDB.vocabulary().levels, & &1.level)
 
   def mask(level),
     do: Enum.find(ElixirScope.TraceDB.vocabulary().levels, &(&1.level == level)).mask
+
+  # The bit of a category (the vocabulary's: lifecycle, messages, ...) in a level's mask;
+  # 0 for :reported. Levels list their categories in bit order, :full all of them.
+  def category_bit(category) do
+    full = Enum.max_by(ElixirScope.TraceDB.vocabulary().levels, & &1.mask)
+
+    case Enum.find_index(full.categories, &(&1 == category)) do
+      nil -> 0
+      i -> Bitwise.bsl(1, i)
+    end
+  end
 
   # The categories of events a level records.
   def categories(level),
@@ -55,6 +68,7 @@ defmodule ElixirScope.Config do
     merged
     |> Map.new()
     |> Map.update!(:lifecycle, &(&1 || lifecycle_default()))
+    |> Map.update!(:system_monitor, &ElixirScope.SystemMonitor.validate!/1)
     |> Map.merge(ElixirScope.Persister.validate!(persist))
   end
 
@@ -71,10 +85,11 @@ defmodule ElixirScope.Config do
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 
   defp check!({key, v})
-       when key in [:phoenix, :trace_all, :ai_integration, :rearm] and is_boolean(v),
+       when key in [:phoenix, :trace_all, :ai_integration, :rearm, :test_mode] and
+              is_boolean(v),
        do: :ok
 
-  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm],
+  defp check!({key, v}) when key in [:phoenix, :trace_all, :ai_integration, :rearm, :test_mode],
     do: bad(key, "a boolean", v)
 
   defp check!({:lifecycle, v}) when v in [nil, :all, :traced], do: :ok
@@ -85,6 +100,8 @@ defmodule ElixirScope.Config do
   defp check!({:mcp, opts}), do: ElixirScope.MCP.validate!(opts) && :ok
   defp check!({:ui, false}), do: :ok
   defp check!({:ui, opts}), do: ElixirScope.UI.validate!(opts) && :ok
+
+  defp check!({:system_monitor, v}), do: ElixirScope.SystemMonitor.validate!(v) && :ok
 
   defp check!({:flight_recorder, nil}), do: :ok
   defp check!({:flight_recorder, opts}), do: ElixirScope.FlightRecorder.validate!(opts) && :ok

@@ -2,9 +2,17 @@ defmodule ElixirScope.Event do
   @moduledoc """
   A recorded event, as the time-travel and analysis functions return it: a map with
   `:id`, `:type`, `:timestamp` and the fields of its type (see the README's event
-  table), tagged so that IEx prints it on one line:
+  table), tagged so that IEx prints it on one line, with its wall-clock time of day
+  (UTC, `ElixirScope.WallClock`, from the running store's clock) and what happened — a
+  GenServer call or cast by its request, a reply by its answer:
 
-      #Event<42 send #PID<0.120.0> → #PID<0.121.0> {:push, :a}>
+      #Event<42 12:03:07.123456 send #PID<0.120.0> → #PID<0.121.0> call {:push, :a} from #PID<0.120.0>>
+
+  With `limit: :infinity` — `inspect(event, limit: :infinity, pretty: true)`, or
+  `IEx.configure(inspect: [limit: :infinity])` — the whole event, every field, with its
+  full wall-clock time:
+
+      #Event<42 send at 2026-01-05T12:03:07.123456Z %{from_pid: #PID<0.120.0>, message: ..., timestamp: ..., to_pid: ...}>
 
   It is still a map: use `event.message`, `event[:cause]`, `Map.get/2`, pattern
   matching (`%{type: :send}`), `Map.from_struct/1` for a plain map.
@@ -37,9 +45,17 @@ defmodule ElixirScope.Event do
   def summary(event, width \\ 60)
 
   def summary(%{type: :send} = e, w),
-    do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{short(e[:message], w)}"
+    do: "#{pid(e[:from_pid])} → #{pid(e[:to_pid] || e[:to])} #{message(e[:message], w)}"
 
-  def summary(%{type: :receive} = e, w), do: "#{pid(e[:pid])} #{short(e[:message], w)}"
+  def summary(%{type: :receive} = e, w) do
+    receiver = pid(e[:pid] || e[:to_pid])
+
+    case e[:from_pid] do
+      nil -> "#{receiver} #{message(e[:message], w)}"
+      from -> "#{pid(from)} → #{receiver} (received) #{message(e[:message], w)}"
+    end
+  end
+
   def summary(%{type: :call} = e, w), do: "#{pid(e[:pid])} #{mfa(e)}#{short(e[:args], w)}"
 
   def summary(%{type: :return} = e, w),
@@ -93,6 +109,12 @@ defmodule ElixirScope.Event do
   def summary(%{type: type} = e, w) when type in [:register, :unregister],
     do: "#{pid(e[:pid])} #{type} #{short(e[:name], w)}"
 
+  def summary(%{type: :process} = e, w),
+    do: "#{pid(e[:pid])} #{short(e[:event], w)}#{if e[:reason], do: " " <> short(e[:reason], w)}"
+
+  def summary(%{type: :system_monitor} = e, w),
+    do: "#{pid(e[:pid] || e[:port])} #{e[:kind]} #{short(e[:info], w)}"
+
   def summary(%{type: :governor} = e, w),
     do: "step #{short(e[:step], w)}: #{short(e[:reason], w)}"
 
@@ -100,6 +122,18 @@ defmodule ElixirScope.Event do
     do: "#{short(e[:reason] || e[:message], w)}#{if e[:path], do: " (#{e[:path]})"}"
 
   def summary(e, w), do: e |> Map.drop([:__struct__, :id, :type, :timestamp]) |> short(w)
+
+  # A message, with what tells most first: a GenServer call or cast shows its request
+  # (the caller and reply tag come after it), a reply its answer.
+  defp message({:"$gen_call", {from, _tag}, request}, w) when is_pid(from),
+    do: "call #{short(request, w)} from #{inspect(from)}"
+
+  defp message({:"$gen_cast", request}, w), do: "cast #{short(request, w)}"
+
+  defp message({[:alias | ref], reply}, w) when is_reference(ref),
+    do: "reply #{short(reply, w)}"
+
+  defp message(message, w), do: short(message, w)
 
   defp pid(nil), do: "?"
   defp pid(p), do: inspect(p)
@@ -124,8 +158,38 @@ defmodule ElixirScope.Event do
   defp duration(native), do: "#{System.convert_time_unit(native, :native, :microsecond)}µs"
 
   defimpl Inspect do
-    def inspect(event, _opts) do
-      "#Event<#{event.id} #{event.type} #{ElixirScope.Event.summary(event)}>"
+    import Inspect.Algebra
+
+    # One line (what happened, with its wall-clock time of day), or, with
+    # `limit: :infinity`, the whole event: every field, laid out by the options given
+    # (`pretty: true` breaks it over lines).
+    def inspect(event, %Inspect.Opts{limit: :infinity} = opts) do
+      fields = event |> Map.from_struct() |> Map.drop([:id, :type])
+      at = ElixirScope.WallClock.format(event.timestamp)
+
+      concat([
+        "#Event<#{event.id} #{event.type}",
+        if(at, do: " at #{at}", else: ""),
+        " ",
+        to_doc(fields, %{
+          opts
+          | custom_options: Keyword.put(opts.custom_options, :sort_maps, true)
+        }),
+        ">"
+      ])
     end
+
+    def inspect(event, _opts) do
+      "#Event<#{event.id} #{time_of_day(event)}#{event.type} #{ElixirScope.Event.summary(event)}>"
+    end
+
+    defp time_of_day(%{timestamp: ts}) when is_integer(ts) do
+      case ElixirScope.WallClock.wall_time(ts) do
+        nil -> ""
+        at -> "#{at |> DateTime.to_time() |> Time.to_iso8601()} "
+      end
+    end
+
+    defp time_of_day(_event), do: ""
   end
 end

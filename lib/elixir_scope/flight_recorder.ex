@@ -97,7 +97,12 @@ defmodule ElixirScope.FlightRecorder do
 
   @impl true
   def handle_info(:poll, state) do
-    crashes = TraceDB.select_ids(%{type: :crash, after_id: state.seen})
+    crashes =
+      :crash
+      |> TraceDB.type_specs()
+      |> Enum.map(&Map.new(&1 ++ [after_id: state.seen]))
+      |> TraceDB.select_ids()
+
     state = Enum.reduce(crashes, state, &maybe_dump(&1, &2))
     Process.send_after(self(), :poll, @poll)
     {:noreply, %{state | seen: Enum.max([state.seen | crashes])}}

@@ -61,6 +61,10 @@ defmodule ElixirScope.Native do
   def peers(_store, _pid), do: not_loaded()
   def actor_summary(_store, _pid), do: not_loaded()
   def actors(_store), do: not_loaded()
+  def wall_note(_store, _ts, _offset), do: not_loaded()
+  def wall_offset(_store, _ts), do: not_loaded()
+  def wall_timestamp(_store, _wall), do: not_loaded()
+  def wall_offsets(_store), do: not_loaded()
   def json_decode(_json, _max_bytes), do: not_loaded()
   def json_encode(_term), do: not_loaded()
 
@@ -69,6 +73,7 @@ defmodule ElixirScope.Native do
   def tracer_watch(_tracer, _what), do: not_loaded()
   def tracer_counts(_tracer), do: not_loaded()
   def tracer_discarded(_tracer), do: not_loaded()
+  def tracer_mask(_tracer), do: not_loaded()
 
   # The erl_tracer behaviour: this module is the tracer module of ElixirScope.
   def enabled(_tag, _tracer, _tracee), do: not_loaded()

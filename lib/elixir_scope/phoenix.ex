@@ -47,7 +47,7 @@ defmodule ElixirScope.Phoenix do
   | `view`, `event`, `uri`, `connected` | the LiveView module (`socket.view`), the event name, the URI, whether the socket is connected |
   | `params`, `session`, `assigns` | redacted (below); `assigns` on `:stop`, without `__changed__` |
   | `topic`, `result`, `transport`, `endpoint` | channels and sockets |
-  | `class`, `error` | on `:exception`: the kind and a one-line message |
+  | `class`, `error`, `reason`, `stacktrace` | on `:exception`: the kind, a one-line message, the exception itself and its stacktrace (these two left out past 16 KiB) |
 
   Conns and sockets are never stored whole: only these fields are taken from them.
   LiveView inputs (`params`, `session`, `uri`) are kept on `:start` and `:exception`

@@ -77,13 +77,20 @@ defmodule ElixirScope.PostMortem do
     if TraceDB.lookup(name) do
       {:error, {:already_running, name}}
     else
-      {:ok, pid} = TraceDB.start_link(opts |> Keyword.delete(:name) |> Keyword.put(:name, name))
+      {:ok, pid} =
+        TraceDB.start_link(
+          opts
+          |> Keyword.delete(:name)
+          |> Keyword.merge(name: name, clock: false)
+        )
+
       Process.unlink(pid)
       # A directory of persisted files loads them all, oldest first.
       files = if File.dir?(path), do: ElixirScope.Persister.files(path), else: [path]
 
       case load_all(name, files, %{events: 0, segments: 0, skipped: [], files: length(files)}) do
         {:ok, summary} ->
+          note_clock_events(name)
           TraceDB.put_recording(name, Map.put(summary, :path, Path.expand(path)))
           {:ok, summary}
 
@@ -92,6 +99,14 @@ defmodule ElixirScope.PostMortem do
           error
       end
     end
+  end
+
+  # Recordings of format version 1 made by ElixirScope's web UI of that time carry
+  # their time offset in :clock events (version 2 keeps offsets beside the events).
+  defp note_clock_events(name) do
+    for %{timestamp: ts, time_offset: offset} when is_integer(offset) <-
+          TraceDB.query_events(type: :clock, store: name),
+        do: TraceDB.note_wall_offset(ts, offset, name)
   end
 
   defp load_all(_name, [], summary),

@@ -114,7 +114,8 @@ defmodule ElixirScope.Processes do
           state: term(),
           links: [pid()],
           parent: pid() | nil,
-          supervisor: pid() | nil
+          supervisor: pid() | nil,
+          exit: :unknown | nil
         }
 
   @type state_change :: %{
@@ -369,30 +370,43 @@ defmodule ElixirScope.Processes do
   ## system_snapshot_at
 
   @doc """
-  The processes alive at `timestamp` according to the recording — those with a
-  `:spawn` or `:alive` event and no `:exit` or `:crash` event at or before it
-  (`ElixirScope.TraceDB.get_processes_at/2`) — sorted by pid, each as
+  The processes alive at `timestamp` according to the recording — every process with a
+  recorded event at or before it (its `:spawn` or `:alive` event, a state, a message,
+  a call...) and no exit recorded at or before it (`:exit`, `:crash`, or an event
+  standing for one: see `ElixirScope.TraceDB.vocabulary/0`) — sorted by pid, each as
 
       %{pid: pid, name: atom | nil, state: term | nil, links: [pid],
-        parent: pid | nil, supervisor: pid | nil}
+        parent: pid | nil, supervisor: pid | nil, exit: nil | :unknown}
 
     * `name` — the registered name then: from its `:alive` event and the
       `:register`/`:unregister` events before `timestamp`;
-    * `state` — its recorded GenServer state then (`nil` if none);
+    * `state` — its recorded GenServer state then (`nil` if none), so a GenServer
+      given to `ElixirScope.trace_genserver/1` after it started is there with its state;
     * `links` — its links then, replayed from `:link`/`:unlink` events of either
       side, less the processes recorded exiting by then;
     * `parent` — the `:parent` of its `:spawn` or `:alive` event;
     * `supervisor` — that parent, when it is known to be a supervisor (running now,
-      or recorded as one by its `:alive` event), else `nil`.
+      or recorded as one by its `:alive` event), else `nil`;
+    * `exit` — `:unknown` for a process whose exit was never recorded (its lifecycle
+      was not traced: see `:lifecycle` in `ElixirScope.setup/1`) and that is not running
+      now (a process of a recording loaded from a file is not running): it may have
+      ended before `timestamp`. `nil` otherwise: it was alive then.
 
-  Computed in C from the lifecycle and state events at or before `timestamp`, in time
-  proportional to them and to the processes listed, not to the whole recording.
+  Computed in C from the lifecycle and state events at or before `timestamp` (and the
+  exits recorded after it), in time proportional to them and to the processes listed,
+  not to the whole recording; a process known only from other kinds of events costs a
+  walk back through its own events after `timestamp`.
 
   Options: `:limit` — at most this many processes (the lowest pids), default all;
   `:after` — only processes after this pid (the last of a previous page); `:store`.
   """
-  @spec system_snapshot_at(integer(), keyword()) :: [snapshot_entry()]
+  @spec system_snapshot_at(integer() | DateTime.t(), keyword()) :: [snapshot_entry()]
   def system_snapshot_at(timestamp, opts \\ [])
+
+  def system_snapshot_at(%DateTime{} = at, opts) do
+    opts = options!(opts, [:limit, :after, :store], "system_snapshot_at/2")
+    system_snapshot_at(ElixirScope.WallClock.timestamp(at, store: store!(opts)), opts)
+  end
 
   def system_snapshot_at(timestamp, opts) when is_integer(timestamp) do
     opts = options!(opts, [:limit, :after, :store], "system_snapshot_at/2")
@@ -416,7 +430,11 @@ defmodule ElixirScope.Processes do
           do: parent
 
     Enum.map(entries, fn e ->
-      Map.put(e, :supervisor, if(MapSet.member?(supervisors, e.parent), do: e.parent))
+      {exited, e} = Map.pop(e, :exited)
+
+      e
+      |> Map.put(:supervisor, if(MapSet.member?(supervisors, e.parent), do: e.parent))
+      |> Map.put(:exit, if(not exited and not running?(e.pid, name), do: :unknown))
     end)
   end
 
@@ -424,9 +442,13 @@ defmodule ElixirScope.Processes do
     do:
       raise(
         ArgumentError,
-        "system_snapshot_at/2 expects an integer timestamp (System.monotonic_time/0), " <>
+        "system_snapshot_at/2 expects a timestamp (System.monotonic_time/0) or a DateTime, " <>
           "got: #{inspect(other)}"
       )
+
+  # Whether a process of the recording runs now: a live local process of a live store
+  # (a loaded recording's pids are another VM's, none of which runs).
+  defp running?(pid, name), do: TraceDB.recording(name) == nil and Live.alive?(pid)
 
   ## analyze_state_change
 

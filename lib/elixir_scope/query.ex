@@ -34,7 +34,8 @@ defmodule ElixirScope.Query do
       `a` to `b`; lists: any of the combinations);
     * `:between` — `{pid_a, pid_b}`: events from either one to the other;
     * `:module`, `:function` (with `:module`) — the code involved, each an atom or a list;
-    * `:timestamp_start`, `:timestamp_end` — inclusive bounds, native units;
+    * `:timestamp_start`, `:timestamp_end` — inclusive bounds, native units, or
+      `DateTime`s (`ElixirScope.WallClock`);
     * `:after_id`, `:before_id` — exclusive bounds on event ids;
     * `:where` — predicates on the other fields of the stored event (below).
 
@@ -195,6 +196,7 @@ defmodule ElixirScope.Query do
     map = to_map!(spec)
     {name, map} = Map.pop(map, :store, TraceDB)
     unless is_atom(name), do: bad(:store, "a store name (an atom)", name)
+    map = wall_times(map, name)
     native = Enum.reduce(map, %{}, fn {key, value}, acc -> put(acc, key, value) end)
     native = if is_map_key(map, :from_pid), do: merge_actors(native, map), else: native
 
@@ -246,6 +248,19 @@ defmodule ElixirScope.Query do
     end
   end
 
+  # Bounds given as DateTimes become timestamps through the store's wall clock.
+  defp wall_times(map, name) do
+    Enum.reduce([:timestamp_start, :timestamp_end], map, fn key, acc ->
+      case acc do
+        %{^key => %DateTime{} = at} ->
+          Map.put(acc, key, ElixirScope.WallClock.timestamp(at, store: name))
+
+        _ ->
+          acc
+      end
+    end)
+  end
+
   defp list_of(v) when is_list(v), do: v
   defp list_of(v), do: [v]
 
@@ -261,7 +276,9 @@ defmodule ElixirScope.Query do
   defp put(_acc, :between, v), do: bad(:between, "a {pid, pid} tuple", v)
 
   defp put(acc, key, v) when key in [:timestamp_start, :timestamp_end] do
-    if is_integer(v) and v in @int64, do: Map.put(acc, key, v), else: bad(key, "an integer", v)
+    if is_integer(v) and v in @int64,
+      do: Map.put(acc, key, v),
+      else: bad(key, "an integer or a DateTime", v)
   end
 
   defp put(acc, key, v) when key in [:after_id, :before_id, :limit] do

@@ -20,8 +20,12 @@ defmodule ElixirScope.TimeTravel do
   @type event :: TraceDB.event()
 
   @doc """
-  The messages between two processes, both directions, in the order they were sent
-  (`:send` events recorded for traced senders).
+  The messages between two processes, both directions, in order: the `:send` events of
+  traced senders, and for a message whose sender is not traced, the `:receive` of the
+  traced receiver when the message names its sender — a GenServer call names its
+  caller, and the reply to a call is from the process called — with the sender as
+  `:from_pid`. So a call and its reply both show when only one side is traced, and a
+  message recorded on both sides shows once (as its `:send`).
 
       ElixirScope.message_flow(client, server, limit: 20)
   """
@@ -31,7 +35,7 @@ defmodule ElixirScope.TimeTravel do
       do:
         raise(ArgumentError, "message_flow/2 expects two pids, got: #{inspect(a)}, #{inspect(b)}")
 
-    events([type: :send, between: {a, b}] ++ opts)
+    events([type: [:send, :receive], between: {a, b}] ++ opts)
   end
 
   @doc """
@@ -60,30 +64,39 @@ defmodule ElixirScope.TimeTravel do
   end
 
   @doc "The state of `pid` at `timestamp`: `{:ok, state}` or `{:error, :not_found}`."
-  @spec get_state_at(pid(), integer(), keyword()) :: {:ok, term()} | {:error, :not_found}
+  @spec get_state_at(pid(), integer() | DateTime.t(), keyword()) ::
+          {:ok, term()} | {:error, :not_found}
   defdelegate get_state_at(pid, timestamp, opts \\ []), to: TraceDB
 
-  @doc "Events with timestamps from `t1` to `t2` (inclusive) matching `filters`."
-  @spec get_events_between(integer(), integer(), keyword()) :: [event()]
+  @doc "Events with timestamps from `t1` to `t2` (inclusive; integers or `DateTime`s) matching `filters`."
+  @spec get_events_between(integer() | DateTime.t(), integer() | DateTime.t(), keyword()) ::
+          [event()]
   def get_events_between(t1, t2, filters \\ []) do
-    unless is_integer(t1) and is_integer(t2),
-      do: raise(ArgumentError, "get_events_between/2 expects two integer timestamps")
+    unless time?(t1) and time?(t2),
+      do:
+        raise(
+          ArgumentError,
+          "get_events_between/2 expects two timestamps (integers or DateTimes), " <>
+            "got: #{inspect(t1)}, #{inspect(t2)}"
+        )
 
     events([timestamp_start: t1, timestamp_end: t2] ++ filters)
   end
 
+  defp time?(t), do: is_integer(t) or is_struct(t, DateTime)
+
   @doc """
-  The event right after an event (or after a timestamp), matching `filters`; `nil` at
+  The event right after an event (or after a timestamp or a `DateTime`), matching `filters`; `nil` at
   the end of the recording.
   """
-  @spec next_event(event() | integer(), keyword()) :: event() | nil
+  @spec next_event(event() | integer() | DateTime.t(), keyword()) :: event() | nil
   def next_event(event_or_ts, filters \\ []), do: step(event_or_ts, filters, :asc)
 
   @doc """
-  The event right before an event (or before a timestamp), matching `filters`; `nil`
+  The event right before an event (or before a timestamp or a `DateTime`), matching `filters`; `nil`
   at the start of the recording.
   """
-  @spec prev_event(event() | integer(), keyword()) :: event() | nil
+  @spec prev_event(event() | integer() | DateTime.t(), keyword()) :: event() | nil
   def prev_event(event_or_ts, filters \\ []), do: step(event_or_ts, filters, :desc)
 
   @doc """
@@ -124,6 +137,9 @@ defmodule ElixirScope.TimeTravel do
     bound = if order == :asc, do: [after: event], else: [before: event, order: :desc]
     List.first(events(bound ++ [limit: 1] ++ filters))
   end
+
+  defp step(%DateTime{} = at, filters, order),
+    do: step(ElixirScope.WallClock.timestamp(at, Keyword.take(filters, [:store])), filters, order)
 
   defp step(ts, filters, :asc) when is_integer(ts),
     do: List.first(events([timestamp_start: ts + 1, limit: 1] ++ filters))

@@ -45,6 +45,8 @@ defmodule ElixirScope.TraceDB do
   | `:sample_rate` | `1.0` | share of non-critical events kept (`0.2` keeps about one in five) |
   | `:max_keys` | `262_144` | distinct pids, modules, functions and pid pairs indexed |
   | `:name` | `ElixirScope.TraceDB` | registered name; queries take `store: name` |
+  | `:clock` | `true` | record the runtime's time offset now and at each change, for wall-clock times (`ElixirScope.WallClock`); `false` for a store filled from a file, which brings its own (`ElixirScope.load/2` starts it so) |
+  | `:test_mode` | `false` | accepted for compatibility with the original ElixirScope, whose tracer process used it to drop the "received garbage" messages it produced under tests; ElixirScope's tracer is no process and produces none, so it changes nothing |
 
   Memory is reserved up front but committed by the OS only as it is written: a store
   costs about 64 bytes per event held plus the payload bytes.
@@ -81,8 +83,13 @@ defmodule ElixirScope.TraceDB do
 
     {persist, opts} = Keyword.split(opts, Keyword.keys(Persister.defaults()))
     persist = Persister.validate!(persist)
+    {clock, opts} = Keyword.pop(opts, :clock, true)
+
+    unless is_boolean(clock),
+      do: raise(ArgumentError, ":clock must be a boolean, got: #{inspect(clock)}")
+
     {name, config} = validate_options!(opts)
-    GenServer.start_link(__MODULE__, {name, config, persist}, name: name)
+    GenServer.start_link(__MODULE__, {name, config, persist, clock}, name: name)
   end
 
   @doc false
@@ -95,14 +102,26 @@ defmodule ElixirScope.TraceDB do
   def stop(name \\ __MODULE__), do: GenServer.stop(name)
 
   @impl true
-  def init({name, config, persist}) do
+  def init({name, config, persist, clock}) do
     Process.flag(:trap_exit, true)
     store = Native.store_new(config)
     :persistent_term.put({__MODULE__, name}, store)
+    # The runtime's time offset now and at each change (ElixirScope.WallClock): asked
+    # after the monitor is set, so that no change falls in between.
+    if clock do
+      :erlang.monitor(:time_offset, :clock_service)
+      Native.wall_note(store, System.monotonic_time(), System.time_offset())
+    end
+
     {:ok, start_persister(%{name: name, store: store, persist: persist, persister: nil})}
   end
 
   @impl true
+  def handle_info({:CHANGE, _ref, :time_offset, :clock_service, offset}, state) do
+    Native.wall_note(state.store, System.monotonic_time(), offset)
+    {:noreply, state}
+  end
+
   def handle_info({:EXIT, pid, reason}, %{persister: pid} = state) do
     Logger.error("ElixirScope persister of #{inspect(state.name)} exited: #{inspect(reason)}")
     {:noreply, start_persister(state)}
@@ -272,10 +291,11 @@ defmodule ElixirScope.TraceDB do
   @doc """
   The state `pid` had at `timestamp`: the last `:state` event at or before it.
   """
-  @spec get_state_at(pid(), integer(), keyword()) :: {:ok, term()} | {:error, :not_found}
+  @spec get_state_at(pid(), integer() | DateTime.t(), keyword()) ::
+          {:ok, term()} | {:error, :not_found}
   def get_state_at(pid, timestamp, opts \\ []) do
     check_pid!(pid, "get_state_at/2")
-    check_integer!(timestamp, "get_state_at/2 timestamp")
+    timestamp = timestamp!(timestamp, opts, "get_state_at/2 timestamp")
 
     case query_events(
            [type: :state, pid: pid, timestamp_end: timestamp, order: :desc, limit: 1] ++ opts
@@ -288,9 +308,9 @@ defmodule ElixirScope.TraceDB do
   @doc """
   Events within `window_ms` milliseconds either side of `timestamp`, oldest first.
   """
-  @spec get_events_at(integer(), non_neg_integer(), keyword()) :: [event()]
+  @spec get_events_at(integer() | DateTime.t(), non_neg_integer(), keyword()) :: [event()]
   def get_events_at(timestamp, window_ms \\ 100, opts \\ []) do
-    check_integer!(timestamp, "get_events_at/2 timestamp")
+    timestamp = timestamp!(timestamp, opts, "get_events_at/2 timestamp")
 
     unless is_integer(window_ms) and window_ms >= 0,
       do:
@@ -304,16 +324,16 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc "The first event after `timestamp`, or `nil`."
-  @spec next_event_after(integer(), keyword()) :: event() | nil
+  @spec next_event_after(integer() | DateTime.t(), keyword()) :: event() | nil
   def next_event_after(timestamp, opts \\ []) do
-    check_integer!(timestamp, "next_event_after/1 timestamp")
+    timestamp = timestamp!(timestamp, opts, "next_event_after/1 timestamp")
     List.first(query_events([timestamp_start: timestamp + 1, limit: 1] ++ opts))
   end
 
   @doc "The last event before `timestamp`, or `nil`."
-  @spec prev_event_before(integer(), keyword()) :: event() | nil
+  @spec prev_event_before(integer() | DateTime.t(), keyword()) :: event() | nil
   def prev_event_before(timestamp, opts \\ []) do
-    check_integer!(timestamp, "prev_event_before/1 timestamp")
+    timestamp = timestamp!(timestamp, opts, "prev_event_before/1 timestamp")
     List.first(query_events([timestamp_end: timestamp - 1, order: :desc, limit: 1] ++ opts))
   end
 
@@ -322,9 +342,9 @@ defmodule ElixirScope.TraceDB do
   `:exit` or `:crash` event at or before `timestamp` — the event types whose lifecycle
   role (`vocabulary/0`) is `:born` and `:died`.
   """
-  @spec get_processes_at(integer(), keyword()) :: [pid()]
+  @spec get_processes_at(integer() | DateTime.t(), keyword()) :: [pid()]
   def get_processes_at(timestamp, opts \\ []) do
-    check_integer!(timestamp, "get_processes_at/1 timestamp")
+    timestamp = timestamp!(timestamp, opts, "get_processes_at/1 timestamp")
     Native.live_pids(store!(Keyword.get(opts, :store, __MODULE__)), timestamp)
   end
 
@@ -356,7 +376,9 @@ defmodule ElixirScope.TraceDB do
 
       iex> %{types: types, levels: levels} = ElixirScope.TraceDB.vocabulary()
       iex> Enum.find(types, &(&1.type == :crash))
-      %{type: :crash, category: :crashes, critical: true, lifecycle: :died, indexes: [:pid], hashed_field: nil}
+      %{type: :crash, category: :crashes, critical: true, lifecycle: :died, indexes: [:pid], hashed_field: nil, peer: :to_pid, variants: nil}
+      iex> Enum.find(types, &(&1.type == :process)).variants.values |> Enum.map(&{&1.value, &1.as})
+      [spawn: :spawn, existing: :alive, exit: :exit, crash: :crash]
       iex> Enum.find(levels, &(&1.level == :messages_only)).categories
       [:messages, :crashes]
   """
@@ -371,6 +393,22 @@ defmodule ElixirScope.TraceDB do
       v ->
         v
     end
+  end
+
+  @doc false
+  # Query specs (ElixirScope.Query) that together select the events of `types` and the
+  # events that stand for them (the vocabulary's variants: a `:process` event with
+  # `event: :crash` stands for a `:crash`).
+  def type_specs(types) do
+    types = List.wrap(types)
+
+    variants =
+      for %{type: type, variants: %{field: field, values: values}} <- vocabulary().types,
+          standing = for(%{value: v, as: as} <- values, as in types, do: v),
+          standing != [],
+          do: [type: type, where: [{field, {:in, standing}}]]
+
+    [[type: types] | variants]
   end
 
   @doc false
@@ -433,6 +471,15 @@ defmodule ElixirScope.TraceDB do
   def calibrate_clock, do: Native.calibrate_clock()
 
   @doc false
+  # The store's wall clock (ElixirScope.WallClock): the offset in effect at a
+  # timestamp, the timestamp of a wall-clock time (native units since the epoch), every
+  # offset noted, and a note of one.
+  def wall_offset(ts, name), do: Native.wall_offset(store!(name), ts)
+  def wall_timestamp(wall, name), do: Native.wall_timestamp(store!(name), wall)
+  def wall_offsets(name), do: Native.wall_offsets(store!(name))
+  def note_wall_offset(ts, offset, name), do: Native.wall_note(store!(name), ts, offset)
+
+  @doc false
   # What a store loaded by ElixirScope.PostMortem.load/2 was loaded from, or nil.
   def recording(name), do: :persistent_term.get({__MODULE__, name, :recording}, nil)
 
@@ -483,12 +530,19 @@ defmodule ElixirScope.TraceDB do
         {:sample_rate, v}, acc ->
           Map.put(acc, :sample_rate, sample_rate!(v))
 
+        # The original ElixirScope's option: see the moduledoc.
+        {:test_mode, v}, acc when is_boolean(v) ->
+          acc
+
+        {:test_mode, v}, _acc ->
+          raise ArgumentError, ":test_mode must be a boolean, got: #{inspect(v)}"
+
         {key, v}, acc when is_map_key(ranges, key) ->
           Map.put(acc, key, int_in!(key, v, ranges[key]))
 
         {key, _}, _ ->
           raise ArgumentError,
-                "unknown TraceDB option #{inspect(key)}; allowed: :name, " <>
+                "unknown TraceDB option #{inspect(key)}; allowed: :name, :test_mode, " <>
                   Enum.map_join(
                     Keyword.keys(defaults()) ++ Keyword.keys(Persister.defaults()),
                     ", ",
@@ -524,8 +578,17 @@ defmodule ElixirScope.TraceDB do
   defp check_pid!(pid, what),
     do: raise(ArgumentError, "#{what} expects a pid, got: #{inspect(pid)}")
 
-  defp check_integer!(v, _what) when is_integer(v), do: :ok
+  # A timestamp, or a DateTime turned into one by the store's wall clock.
+  defp timestamp!(v, _opts, _what) when is_integer(v), do: v
 
-  defp check_integer!(v, what),
-    do: raise(ArgumentError, "#{what} must be an integer, got: #{inspect(v)}")
+  defp timestamp!(%DateTime{} = at, opts, _what),
+    do: ElixirScope.WallClock.timestamp(at, store: Keyword.get(opts, :store, __MODULE__))
+
+  defp timestamp!(v, _opts, what),
+    do:
+      raise(
+        ArgumentError,
+        "#{what} must be an integer (System.monotonic_time/0 units) or a DateTime, " <>
+          "got: #{inspect(v)}"
+      )
 end

@@ -361,6 +361,13 @@ defmodule ElixirScope.Tracing do
   def counts(tracer), do: Native.tracer_counts(tracer)
   def set_step(tracer, step), do: Native.tracer_set(tracer, :step, step)
 
+  @doc false
+  # The tracer's controls the crash collector uses (ElixirScope.Crashes): where exits
+  # go (a pid, or nil), how many of them it took, and the level's mask now.
+  def set_exit_sink(tracer, pid), do: Native.tracer_set(tracer, :exit_sink, pid)
+  def exits_taken(tracer, n), do: Native.tracer_set(tracer, :exits_taken, n)
+  def mask(tracer), do: Native.tracer_mask(tracer)
+
   defp reply_with(state), do: {:reply, :ok, state}
 
   defp or_error({:ok, _} = ok, _reason), do: ok
@@ -401,16 +408,9 @@ defmodule ElixirScope.Tracing do
   end
 
   # One :alive event per process running when tracing starts, so "what was alive at
-  # time T" also knows the processes that were never seen spawning; and a :clock event
-  # with the VM's time offset, so that a recording read elsewhere (post-mortem) can
-  # turn its monotonic timestamps into wall-clock times.
+  # time T" also knows the processes that were never seen spawning. (Wall-clock times
+  # need no event: the store notes the time offset itself, ElixirScope.WallClock.)
   defp record_starting_point do
-    TraceDB.store_event(:clock, %{
-      time_offset: System.time_offset(),
-      system_time: System.system_time(),
-      critical: true
-    })
-
     for pid <- Process.list(), pid != self() do
       case Process.info(pid, [:registered_name, :dictionary]) do
         [registered_name: name, dictionary: dict] ->

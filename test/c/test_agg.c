@@ -131,10 +131,22 @@ Test(agg, traffic_and_peers) {
     es_agg_free(tr);
 
     es_peer_count *p;
-    cr_assert(es_agg_peers(s, a, send, &p, &n));
+    cr_assert(es_agg_peers(s, a, send, NULL, &p, &n));
     cr_assert_eq(n, 2);
     cr_assert(p[0].pid == b->id && p[0].count == 7, "b: 5 sent to it, 2 from it");
     cr_assert(p[1].pid == c->id && p[1].count == 1);
+    es_agg_free(p);
+    /* A receive that names its sender counts for both ends (the send was not recorded). */
+    es_event_in named = {
+        .ts = 210, .type = recv, .actor = c, .peer = a, .flags = ES_F_ACTOR | ES_F_PEER};
+    uint32_t ca[2] = {c->id, a->id};
+    named.pair = es_intern_get(&t->pair, ca, sizeof ca, true, 0);
+    es_store_append(s, &named);
+    cr_assert(es_agg_peers(s, a, send, recv, &p, &n));
+    cr_assert(n == 2 && p[1].pid == c->id && p[1].count == 2, "c: 1 sent to it, 1 received from a");
+    es_agg_free(p);
+    cr_assert(es_agg_peers(s, c, send, recv, &p, &n));
+    cr_assert(n == 1 && p[0].pid == a->id && p[0].count == 2);
     es_agg_free(p);
 
     es_actor_summary sum;

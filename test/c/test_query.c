@@ -766,3 +766,67 @@ Test(history, live_processes_snapshots_and_links) {
     cr_assert_eq(n, 0);
     es_history_free(links);
 }
+
+/* Events of a type whose role comes from a field (vocab.h's variants: :process events
+ * with event: :spawn | :exit ...), processes known only from other events (seen), and
+ * exits recorded after the moment asked about. */
+Test(history, variant_roles_seen_processes_and_later_exits) {
+    es_key *spawn = test_key(&t->type, 1), *exit_ = test_key(&t->type, 2),
+           *process = test_key(&t->type, 3), *send = test_key(&t->type, 4);
+    enum { F_EVENT = 3001, A_SPAWN = 3002, A_EXIT = 3003, A_OTHER = 3004 };
+    es_key *p[5];
+    for (int i = 0; i < 5; i++) p[i] = test_key(&t->pid, (uint64_t)i + 1);
+    uint64_t words[] = {A_SPAWN, A_EXIT, A_OTHER};
+    pl events[3];
+    for (int i = 0; i < 3; i++) {
+        pl_begin(&events[i]);
+        key(&events[i], F_EVENT);
+        put_atom(&events[i], words[i]);
+        pl_end(&events[i]);
+    }
+    append_payload(10, spawn, p[0], NULL, NULL);
+    append_payload(11, process, p[1], NULL, &events[0]); /* born by a variant */
+    append_payload(12, process, p[2], NULL, &events[2]); /* a variant of no role: seen */
+    append_payload(13, send, p[3], p[0], NULL);          /* seen by a message it sent */
+    append_payload(30, process, p[1], NULL, &events[1]); /* dies by a variant */
+    append_payload(40, exit_, p[0], NULL, NULL);         /* dies after 35 */
+    for (int i = 0; i < 50; i++) append_payload(50 + i, send, p[3], p[0], NULL); /* later */
+    append_payload(120, send, p[4], p[0], NULL); /* first seen after 35 */
+
+    uint8_t spawn_v[16], exit_v[16];
+    uint64_t a_spawn = A_SPAWN, a_exit = A_EXIT;
+    const uint8_t *born_vals[] = {spawn_v}, *died_vals[] = {exit_v};
+    uint32_t born_lens[] = {term_bytes(w_atom, &a_spawn, spawn_v)},
+             died_lens[] = {term_bytes(w_atom, &a_exit, exit_v)};
+    es_life_keys k = {0};
+    es_keyset_add(&k.born, spawn);
+    es_keyset_add(&k.died, exit_);
+    k.born_v[0] = (es_role_variant){
+        process,
+        {.field = F_EVENT, .op = ES_OP_EQ, .vals = born_vals, .lens = born_lens, .nvals = 1}};
+    k.died_v[0] = (es_role_variant){
+        process,
+        {.field = F_EVENT, .op = ES_OP_EQ, .vals = died_vals, .lens = died_lens, .nvals = 1}};
+    k.nborn_v = k.ndied_v = 1;
+
+    uint32_t *ids;
+    size_t n;
+    cr_assert_eq(es_history_live(s, &k, 20, &ids, &n), ES_Q_OK);
+    cr_assert(n == 2 && ids[0] == p[0]->id && ids[1] == p[1]->id, "born: spawn and the variant");
+    es_history_free(ids);
+    cr_assert_eq(es_history_live(s, &k, 35, &ids, &n), ES_Q_OK);
+    cr_assert(n == 1 && ids[0] == p[0]->id, "the variant's exit ends p1");
+    es_history_free(ids);
+
+    es_snapshot snap;
+    cr_assert_eq(es_history_snapshot(s, &k, 35, &snap), ES_Q_OK);
+    cr_assert_eq(snap.n, 3, "p0 (born), p2 and p3 (seen); not p1 (exited), not p4 (later)");
+    cr_assert(snap.v[0].pid == p[0]->id && snap.v[0].born && snap.v[0].exited);
+    cr_assert(snap.v[1].pid == p[2]->id && !snap.v[1].born && !snap.v[1].exited);
+    cr_assert(snap.v[2].pid == p[3]->id && !snap.v[2].born && !snap.v[2].exited);
+    cr_assert(snap.v[0].nlinks == 0);
+    es_snapshot_free(&snap);
+    cr_assert_eq(es_history_snapshot(s, &k, 5, &snap), ES_Q_OK);
+    cr_assert_eq(snap.n, 0);
+    es_snapshot_free(&snap);
+}

@@ -90,9 +90,18 @@ defmodule ElixirScope.MCP.Args do
   end
 
   @doc false
-  # A timestamp (native monotonic units) as listings show it. JSON numbers lose
-  # precision beyond 2^53 and these do not fit, so a string of digits is the usual
-  # form; small integers are accepted too.
+  # A timestamp (native monotonic units) as listings show it after t=. JSON numbers
+  # lose precision beyond 2^53 and these do not fit, so a string of digits is the usual
+  # form; small integers are accepted too, and an ISO 8601 wall-clock time
+  # ("2026-01-05T12:03:07.123456Z", as listings show it) is turned into the timestamp
+  # of that moment by the recording's clock.
+  defp integer(value) do
+    case Integer.parse(String.trim(value)) do
+      {ts, ""} -> {:ok, ts}
+      _ -> {:error, :not_an_integer}
+    end
+  end
+
   def timestamp(args, key) do
     case Map.get(args, key) do
       nil ->
@@ -102,9 +111,22 @@ defmodule ElixirScope.MCP.Args do
         value
 
       value when is_binary(value) ->
-        case Integer.parse(String.trim(value)) do
-          {ts, ""} -> ts
-          _ -> fail("#{key} must be a timestamp as shown in listings, got: #{short(value)}")
+        with {:error, _} <- integer(value),
+             {:ok, at, _} <- DateTime.from_iso8601(String.trim(value)) do
+          try do
+            ElixirScope.WallClock.timestamp(at)
+          rescue
+            ArgumentError -> fail("#{key}: #{short(value)} — this recording has no wall clock")
+          end
+        else
+          {:ok, ts} ->
+            ts
+
+          _ ->
+            fail(
+              "#{key} must be a timestamp as shown in listings (after t=) or an ISO 8601 " <>
+                "time, got: #{short(value)}"
+            )
         end
 
       value ->

@@ -25,7 +25,19 @@ defmodule ElixirScope.MCP.Text do
   @doc false
   # One event on one line: id, timestamp (what the tools taking a timestamp expect),
   # type and what happened.
-  def event(e), do: "##{e.id} t=#{e.timestamp} #{e.type} #{Event.summary(e, 200)}"
+  def event(e), do: "##{e.id} #{time(e.timestamp)} #{e.type} #{Event.summary(e, 200)}"
+
+  @doc false
+  # A timestamp as the tools show it: its wall-clock time (UTC, microseconds) for
+  # people, then the raw value after t= that tools taking a timestamp expect back.
+  def time(nil), do: "t=?"
+
+  def time(ts) do
+    case ElixirScope.WallClock.format(ts) do
+      nil -> "t=#{ts}"
+      at -> "#{at} t=#{ts}"
+    end
+  end
 
   @doc false
   def duration(nil), do: "?"

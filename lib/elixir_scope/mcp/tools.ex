@@ -27,7 +27,7 @@ defmodule ElixirScope.MCP.Tools do
   | `elixir_scope_slowest_calls` | `module_name` | the slowest recorded calls, with their arguments |
   | `elixir_scope_performance_analysis` | `module_name` | calls, exceptions and duration percentiles per function |
   | `elixir_scope_message_queue_analysis` | — | the longest mailboxes, and the ones filling faster than read |
-  | `elixir_scope_recent_crashes` | — | recent crashes with reason, last state and last messages |
+  | `elixir_scope_recent_crashes` | — | recent crashes, traced or not, and Phoenix request exceptions, with reason, stacktrace, last state and last messages (`ElixirScope.recent_crashes/1`) |
   | `elixir_scope_stop_tracing` | `pid_string` or `module_name` | stops tracing one process, one module, or everything |
 
   Listings take `limit` and `cursor`: an answer never passes the server's budget
@@ -41,7 +41,8 @@ defmodule ElixirScope.MCP.Tools do
   time goes) and `ElixirScope.MCP.Tools.Control` (what is traced, starting and stopping
   it); `ElixirScope.MCP.Tools.Common` holds what they share. A pid is
   written `"#PID<0.123.0>"` (or a registered name); a timestamp is the integer shown
-  after `t=` in event listings (strings, since they do not fit in a JSON number).
+  after `t=` in event listings (strings, since they do not fit in a JSON number), or
+  the ISO 8601 wall-clock time shown before it.
 
   A call that cannot be answered (an unknown pid, a dead process, a module not
   loaded, nothing recorded yet) gives an `isError` result saying what to do next.
@@ -65,7 +66,9 @@ defmodule ElixirScope.MCP.Tools do
   }
   @timestamp_arg %{
     "type" => ["string", "integer"],
-    "description" => "A timestamp as shown after t= in event listings (native monotonic units)"
+    "description" =>
+      "A timestamp as shown after t= in event listings (native monotonic units), or an " <>
+        "ISO 8601 time as listings show it (2026-01-05T12:03:07.123456Z)"
   }
 
   @status_schema %{
@@ -209,8 +212,10 @@ defmodule ElixirScope.MCP.Tools do
        "window_ms" => %{"type" => "integer", "minimum" => 1, "maximum" => 3_600_000}
      }, [], {Processes, :message_queue_analysis}},
     {"elixir_scope_recent_crashes", "Recent crashes",
-     "The most recent crashes (abnormal exits) of traced processes, newest first: " <>
-       "reason, the process's last recorded state, and its last messages before dying.",
+     "The most recent crashes, newest first: processes that ended abnormally (traced or " <>
+       "not: reason, stacktrace, the GenServer's last message and state, its supervisor, " <>
+       "its last messages before dying) and Phoenix request exceptions (method, path, " <>
+       "the exception and its stacktrace).",
      %{
        "limit" => %{"type" => "integer", "minimum" => 1, "maximum" => 50},
        "cursor" => @cursor_arg

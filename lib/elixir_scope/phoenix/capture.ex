@@ -168,12 +168,16 @@ defmodule ElixirScope.Phoenix.Capture do
     |> put(:path, string(get(conn, :request_path)))
   end
 
+  # The exception as a term too, and its stacktrace (for ElixirScope.recent_crashes/1),
+  # unless they are large enough to cost the event its other fields.
   defp exception(acc, :exception, meta) do
     {class, reason} = unwrap(meta[:kind], meta[:reason])
 
     acc
     |> put(:class, atom(class))
     |> put(:error, banner(class, reason))
+    |> put(:reason, small(reason))
+    |> put(:stacktrace, small(meta[:stacktrace]))
   end
 
   defp exception(acc, _phase, _meta), do: acc
@@ -193,6 +197,8 @@ defmodule ElixirScope.Phoenix.Capture do
   end
 
   defp banner(_class, _reason), do: nil
+
+  defp small(term), do: if(:erlang.external_size(term) <= 16_384, do: term)
 
   defp put(acc, _key, nil), do: acc
   defp put(acc, key, value), do: Map.put(acc, key, value)

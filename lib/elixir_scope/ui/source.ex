@@ -42,18 +42,13 @@ defmodule ElixirScope.UI.Source do
 
   @doc false
   # System time minus monotonic time, in native units, for the recording's timestamps:
-  # this VM's for a live recording; for a loaded one the offset its VM recorded (a
-  # :clock event, written when tracing started), or nil when it has none.
+  # this VM's for a live recording; for a loaded one the offset its VM noted last
+  # (ElixirScope.WallClock), or nil when it noted none (format version 1).
   def time_offset do
     case recording() do
-      nil ->
-        System.time_offset()
-
-      _loaded ->
-        case events(type: :clock, order: :desc, limit: 1) do
-          [%{time_offset: offset}] when is_integer(offset) -> offset
-          _ -> nil
-        end
+      nil -> System.time_offset()
+      %{last_timestamp: ts} when is_integer(ts) -> TraceDB.wall_offset(ts, @store)
+      _ -> nil
     end
   end
 

@@ -3,19 +3,15 @@ defmodule ElixirScope.MCP.Tools.Control do
   # The tools about tracing itself: what is traced and how much is stored, starting to
   # trace a module or a process, and stopping.
 
-  alias ElixirScope.TraceDB
   alias ElixirScope.MCP.{Args, Text}
 
   @doc false
+  # ElixirScope.status/0, told.
   def status(_args, _config) do
-    info =
-      case ElixirScope.tracing_info() do
-        {:error, :not_running} -> nil
-        info -> info
-      end
-
-    stats = if TraceDB.lookup(TraceDB), do: TraceDB.stats()
-    now = System.monotonic_time()
+    status = ElixirScope.status()
+    info = status.tracing
+    stats = status.store
+    now = status.now
 
     tracing =
       if info do
@@ -37,6 +33,28 @@ defmodule ElixirScope.MCP.Tools.Control do
         "Store: not running."
       end
 
+    crashes =
+      case status.crashes do
+        nil ->
+          []
+
+        c ->
+          [
+            "Crashes: #{c.recorded} process ends recorded from every source (traced or not)" <>
+              if(c.reports_dropped > 0,
+                do: "; #{c.reports_dropped} reports dropped in a flood",
+                else: ""
+              )
+          ]
+      end
+
+    monitor =
+      case status.system_monitor do
+        nil -> []
+        %{active: true, options: o} -> ["System monitor: #{Text.term(o, 200)}"]
+        %{held_by: holder} -> ["System monitor: held by #{Text.term(holder, 80)}, left to it"]
+      end
+
     structured = %{
       "tracing" => info != nil,
       "level" => info && Atom.to_string(info.level),
@@ -50,10 +68,13 @@ defmodule ElixirScope.MCP.Tools.Control do
       "tracingRemovedByOtherTools" => info && info.watchdog.removals,
       "storedEvents" => stats && stats[:stored],
       "payloadBytes" => stats && stats[:bytes],
+      "crashesRecorded" => status.crashes && status.crashes.recorded,
+      "systemMonitor" => status.system_monitor != nil and status.system_monitor.active,
       "now" => Integer.to_string(now)
     }
 
-    {Enum.join([tracing, store, "Now: t=#{now}"], "\n"), structured}
+    {Enum.join([tracing, store] ++ crashes ++ monitor ++ ["Now: #{Text.time(now)}"], "\n"),
+     structured}
   end
 
   # Functions the return-frame bound switched to calls only (tail-recursive loops).

@@ -24,11 +24,11 @@ defmodule ElixirScope.MCP.Tools.History do
 
   defp state_lines(%{diff: nil} = e),
     do:
-      "##{e.id} t=#{e.timestamp} #{e[:callback]} #{Text.term(e[:cause], 200)}\n  state: #{Text.term(e[:state], 1500)}"
+      "##{e.id} #{Text.time(e.timestamp)} #{e[:callback]} #{Text.term(e[:cause], 200)}\n  state: #{Text.term(e[:state], 1500)}"
 
   defp state_lines(e) do
     changes = Enum.map_join(e.diff, "\n", &("  " <> diff_line(&1)))
-    "##{e.id} t=#{e.timestamp} #{e[:callback]} #{Text.term(e[:cause], 200)}\n#{changes}"
+    "##{e.id} #{Text.time(e.timestamp)} #{e[:callback]} #{Text.term(e[:cause], 200)}\n#{changes}"
   end
 
   defp diff_line({path, :changed, old, new}),
@@ -143,14 +143,14 @@ defmodule ElixirScope.MCP.Tools.History do
 
     case TimeTravel.get_state_at(pid, timestamp) do
       {:ok, state} ->
-        "State of #{Text.pid(pid)} at t=#{timestamp}:\n#{Text.term(state, 50_000)}"
+        "State of #{Text.pid(pid)} at #{Text.time(timestamp)}:\n#{Text.term(state, 50_000)}"
 
       {:error, :not_found} ->
         if TimeTravel.state_timeline(pid, limit: 1) == [],
           do: nothing_recorded(pid, "state changes", :genserver),
           else:
             {:error,
-             "No state of #{Text.pid(pid)} was recorded at or before t=#{timestamp}: its first " <>
+             "No state of #{Text.pid(pid)} was recorded at or before #{Text.time(timestamp)}: its first " <>
                "recorded state is later (elixir_scope_get_state_timeline shows when)."}
     end
   end
@@ -178,7 +178,7 @@ defmodule ElixirScope.MCP.Tools.History do
       |> Enum.reject(fn {_, v} -> v == nil end)
 
     range =
-      "from #{if t1, do: "t=#{t1}", else: "the start"} to #{if t2, do: "t=#{t2}", else: "now"}"
+      "from #{if t1, do: Text.time(t1), else: "the start"} to #{if t2, do: Text.time(t2), else: "now"}"
 
     event_page(spec, window(args), config,
       heading: "Events #{range}, oldest first:",

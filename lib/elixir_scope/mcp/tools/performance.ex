@@ -25,7 +25,7 @@ defmodule ElixirScope.MCP.Tools.Performance do
              if(c.type == :exception,
                do: "raised #{c[:class]} #{Text.term(c[:reason], 200)}",
                else: "→ #{Text.term(c[:result], 200)}"
-             ) <> " (##{c.id} t=#{c.timestamp})", nil}
+             ) <> " (##{c.id} #{Text.time(c.timestamp)})", nil}
         end
 
       Text.page("Slowest calls, slowest first:", lines, nil, config)

@@ -6,7 +6,7 @@ defmodule ElixirScope.MCP.Tools.Processes do
 
   import ElixirScope.MCP.Tools.Common
 
-  alias ElixirScope.{Event, Processes, Query, SupervisionTree, TraceDB}
+  alias ElixirScope.{Crashes, Processes, Query, SupervisionTree}
   alias ElixirScope.MCP.{Args, Text}
 
   @doc false
@@ -183,20 +183,21 @@ defmodule ElixirScope.MCP.Tools.Processes do
       history =
         "Recorded: #{h.events} events" <>
           if(h.events > 0,
-            do: " from t=#{h.first} to t=#{h.last}: #{Text.term(h.by_type, 300)}",
+            do:
+              " from #{Text.time(h.first)} to #{Text.time(h.last)}: #{Text.term(h.by_type, 300)}",
             else: " (trace it with elixir_scope_trace_process)"
           )
 
       state =
         case info.last_state do
           nil -> []
-          e -> ["Last state (##{e.id} t=#{e.timestamp}): #{Text.term(e[:state], 3000)}"]
+          e -> ["Last state (##{e.id} #{Text.time(e.timestamp)}): #{Text.term(e[:state], 3000)}"]
         end
 
       crash =
         case info.crash do
           nil -> []
-          e -> ["Crashed (##{e.id} t=#{e.timestamp}): #{Text.term(e[:reason], 2000)}"]
+          e -> ["Crashed (##{e.id} #{Text.time(e.timestamp)}): #{Text.term(e[:reason], 2000)}"]
         end
 
       Text.fit_text(
@@ -226,13 +227,13 @@ defmodule ElixirScope.MCP.Tools.Processes do
 
     if lines == [] and after_pid == nil do
       {:error,
-       "No process is recorded alive at t=#{timestamp}: lifecycle events are recorded " <>
+       "No process is recorded alive at #{Text.time(timestamp)}: lifecycle events are recorded " <>
          "for traced processes (setup with trace_all: true records all)."}
     else
       more = if length(entries) > limit, do: lines |> List.last() |> elem(1)
 
       Text.page(
-        "Processes alive at t=#{timestamp} (recorded), by pid (pass the same timestamp " <>
+        "Processes alive at #{Text.time(timestamp)} (recorded), by pid (pass the same timestamp " <>
           "with the cursor to continue):",
         lines,
         more,
@@ -290,57 +291,89 @@ defmodule ElixirScope.MCP.Tools.Processes do
   end
 
   @doc false
+  # The same list as ElixirScope.recent_crashes/1 (ElixirScope.Crashes.page/1).
   def recent_crashes(args, config) do
     limit = Args.integer(args, "limit", 5, 1, 50)
     {_limit, cursor} = window(args)
-
-    # Newest first, continuing before the last crash shown.
-    {crashes, next} =
-      TraceDB.query_structs([type: :crash, order: :desc, limit: limit, before: cursor], Event,
-        page: true
-      )
+    {crashes, next} = Crashes.page(limit: limit, before: cursor)
 
     if crashes == [] and cursor == nil do
       {:error,
-       "No crash recorded. Crashes are recorded for traced processes (trace_all: true in " <>
-         "setup records every process)."}
+       "No crash recorded. Processes that end abnormally are recorded whether traced or " <>
+         "not (from the runtime's crash reports; a plain spawn's end only with lifecycle: :all " <>
+         "in setup), and Phoenix request exceptions with phoenix: true."}
     else
-      lines = Enum.map(crashes, &{crash_lines(&1), Query.cursor(&1)})
+      lines = Enum.map(crashes, &{crash_lines(&1), Query.cursor(&1.event)})
       Text.page("Crashes, newest first:", lines, next, config)
     end
   end
 
-  defp crash_lines(crash) do
-    pid = crash.pid
-
-    state =
-      case TraceDB.get_state_at(pid, crash.timestamp) do
-        {:ok, state} -> "  last state: #{Text.term(state, 1000)}"
-        {:error, :not_found} -> "  last state: not recorded"
-      end
-
-    # Replies of the code server come from loading the modules the crash itself
-    # needed (formatting the error): not what the process was doing.
-    messages =
-      [
-        pid: pid,
-        type: :receive,
-        timestamp_end: crash.timestamp,
-        where: [{{:message, 0}, {:not, :code_server}}],
-        order: :desc,
-        limit: 5
-      ]
-      |> TraceDB.query_events()
-      |> Enum.reverse()
-      |> Enum.map(&"    ##{&1.id} t=#{&1.timestamp} #{Text.term(&1[:message], 300)}")
-
+  defp crash_lines(%{kind: :request} = c) do
     Enum.join(
       [
-        "##{crash.id} t=#{crash.timestamp} #{Text.pid(pid)} crashed: #{Text.term(crash[:reason], 1500)}",
-        state,
-        "  last messages received:" | blank_list(messages, "    none recorded")
+        "##{c.id} #{Text.time(c.timestamp)} #{Text.pid(c.pid)} request #{c.method} #{c.path} raised: " <>
+          Text.term(c.reason, 1500)
+        | stacktrace_lines(c.stacktrace)
       ],
       "\n"
     )
   end
+
+  defp crash_lines(c) do
+    e = c.event
+
+    about =
+      [
+        e[:name] && "name #{inspect(e[:name])}",
+        e[:behaviour] && "#{e[:behaviour]}",
+        e[:initial_call] && "started as #{Text.term(e[:initial_call], 120)}",
+        e[:supervisor] &&
+          "supervisor #{Text.pid(e[:supervisor])} (child #{Text.term(e[:child_id], 80)}, " <>
+            "#{e[:restart]}, #{e[:supervisor_context]})"
+      ]
+      |> Enum.filter(& &1)
+
+    state =
+      case c.last_state do
+        {:ok, state} -> "  last state: #{Text.term(state, 1000)}"
+        :not_recorded -> "  last state: not recorded"
+      end
+
+    last_message =
+      if Map.has_key?(e, :last_message),
+        do: ["  last message: " <> Text.term(e[:last_message], 300)],
+        else: []
+
+    messages =
+      Enum.map(
+        c.last_messages,
+        &"    ##{&1.id} #{Text.time(&1.timestamp)} #{Text.term(&1[:message], 300)}"
+      )
+
+    Enum.join(
+      [
+        "##{c.id} #{Text.time(c.timestamp)} #{Text.pid(c.pid)} crashed: #{Text.term(c.reason, 1500)}"
+        | if(about == [], do: [], else: ["  " <> Enum.join(about, "; ")])
+      ] ++
+        stacktrace_lines(c.stacktrace) ++
+        [state] ++
+        last_message ++ ["  last messages received:" | blank_list(messages, "    none recorded")],
+      "\n"
+    )
+  end
+
+  defp stacktrace_lines(nil), do: []
+
+  defp stacktrace_lines(stacktrace) when is_list(stacktrace) do
+    text =
+      try do
+        Exception.format_stacktrace(stacktrace)
+      rescue
+        _ -> Text.term(stacktrace, 1500)
+      end
+
+    ["  stacktrace:" | text |> String.split("\n", trim: true) |> Enum.take(12)]
+  end
+
+  defp stacktrace_lines(other), do: ["  stacktrace: " <> Text.term(other, 500)]
 end
