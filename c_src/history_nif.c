@@ -8,6 +8,7 @@
  */
 #include "codec.h"
 #include "etf.h"
+#include "cause.h"
 #include "history.h"
 #include "nif.h"
 
@@ -288,4 +289,59 @@ ERL_NIF_TERM es_nif_state_change(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     if (st != ES_Q_OK) return oom(env);
     if (!b || !a) return es_atom.nil;
     return enif_make_tuple2(env, enif_make_uint64(env, b), enif_make_uint64(env, a));
+}
+
+/* request_timeline(store, pid, spec): the events of spec's window that concern pid and
+ * what its gen calls caused in the processes it called (cause.h), of spec's types, in
+ * its order, cut to its limit; tagged as spec's struct (nil: none). */
+ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
+    ERL_NIF_TERM tag = 0, v;
+    if (enif_get_map_value(env, argv[2], es_atom.struct_key, &v) && v != es_atom.nil) tag = v;
+    es_key *pid = es_codec_pid_key(env, s, argv[1], false);
+    if (!pid) return enif_make_list(env, 0);
+    es_spec spec;
+    const char *err = es_spec_parse(env, s, argv[2], &spec);
+    if (err) {
+        es_spec_free(&spec);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    es_filter f = spec.f;
+    es_spec_free(&spec);
+    etf_buf pid_term = {0};
+    if (!etf_field_term(env, &pid_term, argv[1])) {
+        etf_free(&pid_term);
+        return es_raise_arg(env, "the pid could not be encoded");
+    }
+    es_cause_keys k = {.receive = es_vocab_key(s, ES_EV_RECEIVE, false),
+                       .send = es_vocab_key(s, ES_EV_SEND, false),
+                       .call = es_vocab_key(s, ES_EV_CALL, false),
+                       .ret = es_vocab_key(s, ES_EV_RETURN, false),
+                       .exc = es_vocab_key(s, ES_EV_EXCEPTION, false),
+                       .state = es_vocab_key(s, ES_EV_STATE, false),
+                       .exit = es_vocab_key(s, ES_EV_EXIT, false),
+                       .crash = es_vocab_key(s, ES_EV_CRASH, false),
+                       .message = (uint64_t)es_atom.message,
+                       .args = (uint64_t)es_atom.args,
+                       .callback = (uint64_t)enif_make_atom(env, "callback"),
+                       .cause = (uint64_t)enif_make_atom(env, "cause"),
+                       .call_id = (uint64_t)es_atom.call_id,
+                       .gen_call = (uint64_t)enif_make_atom(env, "$gen_call"),
+                       .gen_cast = (uint64_t)enif_make_atom(env, "$gen_cast"),
+                       .alias = (uint64_t)enif_make_atom(env, "alias"),
+                       .callbacks = {(uint64_t)enif_make_atom(env, "handle_call"),
+                                     (uint64_t)enif_make_atom(env, "handle_cast"),
+                                     (uint64_t)enif_make_atom(env, "handle_info"),
+                                     (uint64_t)enif_make_atom(env, "handle_continue")}};
+    es_hits h;
+    enum es_query_status st = es_cause_of(s, &f, pid, pid_term.data, pid_term.len, &k, &h);
+    etf_free(&pid_term);
+    if (st != ES_Q_OK) return oom(env);
+    ERL_NIF_TERM list = enif_make_list(env, 0), ev;
+    for (size_t i = h.n; i-- > 0;)
+        if (es_codec_event(env, s, h.v[i].id, tag, &ev)) list = enif_make_list_cell(env, ev, list);
+    es_hits_free(&h);
+    return list;
 }

@@ -100,6 +100,7 @@ NIF(es_nif_snapshot);
 NIF(es_nif_links);
 NIF(es_nif_call_tree);
 NIF(es_nif_state_change);
+NIF(es_nif_request_timeline);
 NIF(es_nif_export_chrome);
 NIF(es_nif_export_mermaid);
 NIF(es_nif_perf);

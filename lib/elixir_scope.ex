@@ -97,29 +97,51 @@ defmodule ElixirScope do
   ## Lifecycle
 
   @doc """
-  Starts ElixirScope: the store, the tracer and the governor.
+  Starts ElixirScope: the store, the tracer and the governor, and the parts the options
+  ask for.
 
-  Returns `:ok`. If ElixirScope is already tracing it returns
-  `{:error, {:already_started, pid}}`: change the level or sample rate of a running
-  instance with `set_tracing_level/1` and `set_sample_rate/1`, or call `stop/0` first.
-  After `stop/0`, `setup/1` starts afresh and discards the previous recording.
+  Returns `:ok`, or, when an optional part could not start, `{:partial, not_started}`:
+  tracing and the store run, and `not_started` says which part did not and why, e.g.
+  `[mcp: {:mcp_listen_failed, :eaddrinuse}]` when the MCP server's port is taken (a
+  second `iex -S mix`, or `mix test` beside the running application); one warning is
+  logged for it. The optional parts: the MCP server (`ai_integration: true`).
+
+  If ElixirScope is already tracing it returns `{:error, {:already_started, pid}}`:
+  change the level or sample rate of a running instance with `set_tracing_level/1` and
+  `set_sample_rate/1`, or call `stop/0` first. After `stop/0`, `setup/1` starts afresh
+  and discards the previous recording. `{:error, reason}` when the store or the tracer
+  could not start.
 
   Raises `ArgumentError` for an unknown option or a value out of range.
   """
-  @spec setup(keyword()) :: :ok | {:error, {:already_started, pid()}}
+  @spec setup(keyword()) ::
+          :ok
+          | {:partial, [{optional_part(), reason :: term()}]}
+          | {:error, {:already_started, pid()} | term()}
   def setup(opts \\ []) do
     config = Config.validate!(opts)
+    ElixirScope.Optional.forget()
 
-    case Process.whereis(@supervisor) do
-      nil ->
-        start_unlinked(config)
+    result =
+      case Process.whereis(@supervisor) do
+        nil ->
+          start_unlinked(config)
 
-      sup ->
-        if Process.whereis(Tracing),
-          do: {:error, {:already_started, sup}},
-          else: restart(sup, config)
+        sup ->
+          if Process.whereis(Tracing),
+            do: {:error, {:already_started, sup}},
+            else: restart(sup, config)
+      end
+
+    case {result, ElixirScope.Optional.not_started()} do
+      {:ok, []} -> :ok
+      {:ok, not_started} -> {:partial, not_started}
+      {error, _} -> error
     end
   end
+
+  @typedoc "The parts of ElixirScope that tracing does not need (see `setup/1`)."
+  @type optional_part :: :mcp
 
   # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
   # afresh with the new configuration.
@@ -151,10 +173,15 @@ defmodule ElixirScope do
   @doc """
   Starts ElixirScope linked to the caller, for use in a supervision tree as
   `{ElixirScope, opts}`. Options as for `setup/1`.
+
+  An optional part that cannot start (the MCP server's port is taken) does not stop
+  the rest: it is left out (its child is `:undefined`), one warning is logged, and
+  `tracing_info/0` names it under `:not_started`.
   """
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts \\ []) do
     config = Config.validate!(opts)
+    ElixirScope.Optional.forget()
     Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor)
   end
 
@@ -182,7 +209,10 @@ defmodule ElixirScope do
         else: []
       ) ++
       if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
-      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: []) ++
+      if(config.ai_integration,
+        do: [ElixirScope.Optional.child_spec(:mcp, ElixirScope.MCP.child_spec(config.mcp))],
+        else: []
+      ) ++
       [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
   end
 
@@ -383,12 +413,19 @@ defmodule ElixirScope do
   What ElixirScope traces now: `level`, `trace_all`, `lifecycle`, `session` (whether it
   traces through its own trace session, OTP 27+), `genservers`, `modules`, `functions`,
   `calls_only` (functions the return-frame bound switched to calls only, see
-  `trace_module/2`), `discarded_calls` (calls not recorded at that bound) and `watchdog`
+  `trace_module/2`), `discarded_calls` (calls not recorded at that bound), `watchdog`
   (OTP < 27: how many times another tool removed ElixirScope's tracing, and the last
-  time's report).
+  time's report), `meta` (functions recorded in every process with meta trace patterns:
+  Phoenix's PubSub broadcasts) and `not_started` (optional parts that could not start,
+  with why: see `setup/1`).
   """
   @spec tracing_info() :: map() | {:error, :not_running}
-  def tracing_info, do: Tracing.call(:info)
+  def tracing_info do
+    case Tracing.call(:info) do
+      %{} = info -> Map.put(info, :not_started, ElixirScope.Optional.not_started())
+      error -> error
+    end
+  end
 
   ## Time travel (see ElixirScope.TimeTravel)
 

@@ -198,9 +198,26 @@ defmodule ElixirScope.MCP do
         {:ok, state}
 
       {:error, reason} ->
-        {:stop, {:mcp_listen_failed, reason}}
+        {:stop, {:mcp_listen_failed, listen_error(reason)}}
     end
   end
+
+  # httpd nests the socket's error in its supervisors' start errors: the posix reason
+  # (:eaddrinuse, :eacces, ...) is what tells what to do.
+  defp listen_error({:listen, posix}) when is_atom(posix), do: posix
+
+  defp listen_error(reason) when is_tuple(reason) do
+    reason
+    |> Tuple.to_list()
+    |> Enum.find_value(reason, fn part ->
+      case listen_error(part) do
+        ^part -> nil
+        posix -> posix
+      end
+    end)
+  end
+
+  defp listen_error(reason), do: reason
 
   # Standalone httpd: linked to this process, so it never outlives it. Port 0 is
   # resolved here (a standalone httpd cannot report the port it got): a free port is

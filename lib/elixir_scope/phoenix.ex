@@ -186,20 +186,43 @@ defmodule ElixirScope.Phoenix do
     do: TraceDB.query_structs([type: :phoenix, where: where] ++ query, Event)
 
   @doc """
-  Everything the serving process of `request` did while serving it, oldest first:
-  its `:phoenix` events from the endpoint `:start` to the endpoint `:stop` (or the
-  router's `:stop`, which Phoenix emits after it) and, for the processes ElixirScope
-  traces, its messages sent and received, calls and returns, PubSub broadcasts and
-  state changes in between.
+  What `request` caused, oldest first, from its endpoint `:start` to its endpoint
+  `:stop` (or the router's `:stop`, which Phoenix emits after it), without tracing the
+  serving process:
+
+    * the serving process's own events: its `:phoenix` events, and, when it is traced
+      (`trace_all: true`), its messages, calls and state changes;
+    * the events other traced processes recorded with it as their peer: messages they
+      sent it (replies, broadcasts to a subscriber), links;
+    * for each `GenServer.call` it made to a traced process, that process's receive of
+      the call and what the call caused there, told apart from other clients' calls by
+      the call's tag: the `handle_call` (when its module is traced with
+      `ElixirScope.trace_module/1`), the calls, broadcasts and messages it made, its
+      state change (`ElixirScope.trace_genserver/1`) and its reply — or, when it never
+      replied within the request, how far it got and whether it died.
+
+  The callee's messages are recorded when it is traced at a level that records
+  messages (`:full` or `:messages_only`). One query of the C store
+  (`c_src/cause.h`): it reads the events of the request's window, whatever the store
+  holds besides.
 
   `request` is one of `requests/1` (or any endpoint `:phoenix` event), or its id.
-  Options: `:type`, `:limit`, `:order`, `:store`. Returns `[]` when the request is no
-  longer in the store. Raises `ArgumentError` when it is not a request.
+  Options: `:type` (a type or a list), `:limit`, `:order`, `:store`, and `:after` /
+  `:before` (cursors of `ElixirScope.Query`, or events) to page within the request.
+  Returns `[]` when the request is no longer in the store. Raises `ArgumentError` when
+  it is not a request.
   """
   @spec request_timeline(event() | pos_integer(), keyword()) :: [event()]
   def request_timeline(request, opts \\ []) do
-    opts = timeline_opts!(opts, [:type, :limit, :order, :store], "request_timeline/2")
+    opts =
+      timeline_opts!(
+        opts,
+        [:type, :limit, :order, :store, :after, :before],
+        "request_timeline/2"
+      )
+
     store = Keyword.get(opts, :store, TraceDB)
+    {_, native} = Query.normalize!(Keyword.delete(opts, :store))
 
     case fetch(request, store) do
       nil ->
@@ -207,7 +230,14 @@ defmodule ElixirScope.Phoenix do
 
       %{type: :phoenix, kind: :endpoint, pid: pid} = event when is_pid(pid) ->
         {first, last} = request_bounds(event, store)
-        TraceDB.query_structs([pid: pid] ++ from(first) ++ to(last) ++ opts, Event)
+
+        window =
+          native
+          |> bound(:after, from(first), &Kernel.>=/2)
+          |> bound(:before, to(last), &Kernel.<=/2)
+          |> Map.put(:struct, Event)
+
+        TraceDB.request_timeline(pid, window, store)
 
       other ->
         raise ArgumentError,
@@ -216,15 +246,38 @@ defmodule ElixirScope.Phoenix do
     end
   end
 
+  # The tighter of the window's bound and the caller's cursor (positions compare as
+  # {timestamp, id} tuples).
+  defp bound(native, key, {key2, pos}, keep?) when key == key2 do
+    case native[key] do
+      nil -> Map.put(native, key, pos)
+      mine -> if keep?.(mine, pos), do: native, else: Map.put(native, key, pos)
+    end
+  end
+
+  defp bound(native, _key, {key, ts}, _keep?), do: Map.put(native, key, ts)
+
   @doc """
   The life of a LiveView process, oldest first: its `:phoenix` events (mounts,
-  `handle_params`, events, renders, components) and its `:state` events, each with
-  `:diff` from the state before (`ElixirScope.TimeTravel.state_timeline/2`) — trace
-  the process with `ElixirScope.trace_genserver/1` to have these. The `:stop` events
-  that carry `:assigns` get `:diff` too: the change from the assigns of the previous
-  such event in this listing (`nil` for the first).
+  `handle_params`, events, renders, components) and, once it is traced with
+  `ElixirScope.trace_genserver/1`, its `:state` events: its assigns after every change,
+  each with the callback and the message that caused it (`:cause`) and `:diff` from the
+  assigns before — a change made in `handle_info` (a PubSub broadcast, a timer) is a
+  step of its own, with the message that caused it.
 
-  Options: `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:store`.
+  The LiveView process runs `Phoenix.LiveView.Channel`, whose callbacks receive
+  everything: a browser event arrives as `handle_info` of a `Phoenix.Socket.Message`
+  whose payload holds the event's params. Tracing it records its assigns (without
+  LiveView's change tracking, `__changed__`) rather than the channel's whole state, and
+  redacts them and their causes as `redact:` redacts params; its messages, which carry
+  the same params, are not traced.
+
+  The `:stop` events that carry `:assigns` get `:diff` too: the change from the assigns
+  before them in this listing, those of a `:stop` or of a `:state` (`nil` for the
+  first), so a change made in between is not credited to them.
+
+  Options: `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:after`,
+  `:before` (cursors of `ElixirScope.Query`), `:store`.
   """
   @spec live_view_timeline(pid(), keyword()) :: [event()]
   def live_view_timeline(pid, opts \\ [])
@@ -233,7 +286,7 @@ defmodule ElixirScope.Phoenix do
     opts =
       timeline_opts!(
         opts,
-        [:limit, :order, :timestamp_start, :timestamp_end, :store],
+        [:limit, :order, :timestamp_start, :timestamp_end, :after, :before, :store],
         "live_view_timeline/2"
       )
 
@@ -271,6 +324,10 @@ defmodule ElixirScope.Phoenix do
 
     allowed = @query_keys -- [:module]
     known_keys!(query, allowed, "broadcasts/1 filter", [:topic | allowed])
+    # With Phoenix.PubSub traced whole (trace_module/1), a broadcast is also the call of
+    # its default-argument head: twice the events, of which the longest arity's count.
+    {limit, query} = Keyword.pop(query, :limit)
+    query = if limit, do: [limit: 2 * limit] ++ query, else: query
     base = [type: :call, module: @pubsub] ++ query
 
     if topic == nil do
@@ -286,10 +343,20 @@ defmodule ElixirScope.Phoenix do
         )
       end)
       |> Enum.sort_by(&key/1, if(query[:order] == :desc, do: :desc, else: :asc))
-      |> take(query[:limit])
     end
+    |> Enum.filter(&longest_arity?/1)
+    |> take(limit)
     |> Enum.map(&enrich/1)
   end
+
+  defp longest_arity?(%{function: f, arity: arity}) do
+    case ElixirScope.Phoenix.Capture.broadcast_arity(f) do
+      nil -> true
+      longest -> arity == longest
+    end
+  end
+
+  defp longest_arity?(_call), do: true
 
   # Broadcast calls get their topic and message.
   defp enrich(%{type: :call, module: @pubsub, function: f, args: args} = e)
@@ -366,20 +433,26 @@ defmodule ElixirScope.Phoenix do
   defp first_after(event, pid, store, where),
     do: List.first(phoenix([pid: pid, after: event, limit: 1, store: store], where))
 
-  # Inclusive bounds as filters: an id of 0 or :infinity takes the whole timestamp.
-  defp from({ts, 0}), do: [timestamp_start: ts]
-  defp from({ts, id}), do: [after: Query.cursor({ts, id - 1})]
-  defp to({ts, :infinity}), do: [timestamp_end: ts]
-  defp to({ts, id}), do: [before: Query.cursor({ts, id + 1})]
+  # Inclusive bounds as a bound of the native spec: an id of 0 or :infinity takes the
+  # whole timestamp.
+  defp from({ts, 0}), do: {:timestamp_start, ts}
+  defp from({ts, id}), do: {:after, {ts, id - 1}}
+  defp to({ts, :infinity}), do: {:timestamp_end, ts}
+  defp to({ts, id}), do: {:before, {ts, id + 1}}
 
   ## LiveView assigns diffs
 
+  # A :state of a traced LiveView holds its assigns (ElixirScope.Tracing's view), so it
+  # is the assigns before the next :stop too.
   defp diff_assigns(events) do
     {events, _} =
       Enum.map_reduce(events, :none, fn
         %{type: :phoenix, assigns: assigns} = e, prev when is_map(assigns) ->
           diff = if prev == :none, do: nil, else: TraceDB.diff(prev, assigns)
           {Map.put(e, :diff, diff), assigns}
+
+        %{type: :state, state: assigns} = e, _prev when is_map(assigns) ->
+          {e, assigns}
 
         e, prev ->
           {e, prev}

@@ -401,6 +401,11 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc false
+  # What `pid` did and caused in a window, one hop deep (c_src/cause.h): `native` is a
+  # normalized spec (its bounds, types, order, limit, and :struct).
+  def request_timeline(pid, native, name), do: Native.request_timeline(store!(name), pid, native)
+
+  @doc false
   # Files: dumps and loads (ElixirScope.PostMortem, Persister, FlightRecorder), exports.
   def dump(path, selection, mode, segment_bytes, name),
     do: Native.dump(store!(name), path, dump_selection(selection), mode, segment_bytes)
