@@ -28,10 +28,14 @@ NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs zstd
+                libcjson-dev pkg-config gcc make nodejs zstd chromium
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
+# The browser tests (the real Phoenix application's LiveView) drive Debian's chromium
+# with playwright-core (no browser download: the package is the driver only).
+UI_BROWSER      := test/ui_browser
+UI_NODE_MODULES := $(UI_BROWSER)/node_modules/.package-lock.json
 
 # A real Phoenix application (test/phoenix_app) for the Phoenix integration tests and bench,
 # built from the Phoenix sources in ../shared/phoenix when they are there (hex.pm is
@@ -81,7 +85,7 @@ test: setup
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
 
-test-elixir: setup $(NODE_MODULES) phoenix-app
+test-elixir: setup $(NODE_MODULES) $(UI_NODE_MODULES) phoenix-app
 	mix test
 
 # The whole suite again on OTP 27 + Elixir 1.18, the toolchain of ../shared/toolchains
@@ -110,6 +114,9 @@ endif
 # The official MCP client and conformance scenarios, at the versions of the lockfile.
 $(NODE_MODULES): $(MCP_CLIENT)/package-lock.json
 	cd $(MCP_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+
+$(UI_NODE_MODULES): $(UI_BROWSER)/package-lock.json
+	cd $(UI_BROWSER) && npm ci --no-audit --no-fund --loglevel=error
 
 # All C tests under AddressSanitizer+UBSan, then the concurrency tests under
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
@@ -174,4 +181,4 @@ format-check:
 	mix format --check-formatted
 
 clean:
-	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules
+	rm -rf build priv/otp* _build $(MCP_CLIENT)/node_modules $(UI_BROWSER)/node_modules

@@ -14,6 +14,11 @@
  * ASCII lowercase (patterns are given lowercase). A term with nothing to redact comes
  * back as the same term: nothing is built for it.
  *
+ * LiveView sends a form's fields url-encoded in one binary: the "value" of a map whose
+ * "type" is "form" (the payload of a form event's Phoenix.Socket.Message). Its fields
+ * are redacted by their decoded names too: "user%5Bpassword%5D=x" becomes
+ * "user%5Bpassword%5D=%5BREDACTED%5D".
+ *
  * Thread-safety: patterns are read-only once set; any number of callers at once.
  */
 #ifndef ES_REDACT_H
