@@ -298,18 +298,23 @@ static bool follow_calls(cause_ctx *c, const es_filter *window) {
     return true;
 }
 
-static bool wanted(const es_filter *f, es_store *s, uint64_t id) {
-    if (f->types.n == 0) return true;
+/* Whether a hit is one the page asks for: of its types, within its positions. */
+static bool wanted(const es_filter *page, es_store *s, const es_hit *h) {
+    es_pos at = {h->ts, h->id};
+    if (page->has_after && es_pos_cmp(at, page->after) <= 0) return false;
+    if (page->has_before && es_pos_cmp(at, page->before) >= 0) return false;
+    if (h->ts < page->ts_min || h->ts > page->ts_max) return false;
+    if (page->types.n == 0) return true;
     es_event_view v;
-    if (!es_store_peek(s, id, &v)) return false;
-    for (uint32_t i = 0; i < f->types.n; i++)
-        if (f->types.v[i]->id == v.type_id) return true;
+    if (!es_store_peek(s, h->id, &v)) return false;
+    for (uint32_t i = 0; i < page->types.n; i++)
+        if (page->types.v[i]->id == v.type_id) return true;
     return false;
 }
 
-enum es_query_status es_cause_of(es_store *s, const es_filter *f, es_key *pid,
-                                 const uint8_t *pid_term, size_t pid_len, const es_cause_keys *k,
-                                 es_hits *out) {
+enum es_query_status es_cause_of(es_store *s, const es_filter *window, const es_filter *page,
+                                 es_key *pid, const uint8_t *pid_term, size_t pid_len,
+                                 const es_cause_keys *k, es_hits *out) {
     memset(out, 0, sizeof *out);
     cause_ctx c = {
         .s = s, .k = k, .pid = pid->id, .pid_term = pid_term, .pid_len = pid_len, .out = out};
@@ -318,10 +323,10 @@ enum es_query_status es_cause_of(es_store *s, const es_filter *f, es_key *pid,
     /* the window only (no keys): walked by time, every event in it visited */
     es_filter w;
     es_filter_init(&w);
-    w.ts_min = f->ts_min, w.ts_max = f->ts_max;
-    w.has_after = f->has_after, w.after = f->after;
-    w.has_before = f->has_before, w.before = f->before;
-    w.max_visits = f->max_visits;
+    w.ts_min = window->ts_min, w.ts_max = window->ts_max;
+    w.has_after = window->has_after, w.after = window->after;
+    w.has_before = window->has_before, w.before = window->before;
+    w.max_visits = window->max_visits;
     c.status = es_query_each(s, &w, false, first_visit, &c);
     bool ok = c.status == ES_Q_OK && !c.oom && (c.ncalls == 0 || follow_calls(&c, &w));
     for (size_t i = 0; i < c.ncalls; i++) mi_free(c.calls[i].bytes);
@@ -332,19 +337,19 @@ enum es_query_status es_cause_of(es_store *s, const es_filter *f, es_key *pid,
         es_hits_free(out);
         return c.status != ES_Q_OK ? c.status : ES_Q_NO_MEMORY;
     }
-    /* one hit per event, of the types asked for, in order */
+    /* one hit per event, of those the page asks for, in order */
     es_hits_sort(out);
     size_t kept = 0;
     for (size_t i = 0; i < out->n; i++)
-        if ((kept == 0 || out->v[i].id != out->v[kept - 1].id) && wanted(f, s, out->v[i].id))
+        if ((kept == 0 || out->v[i].id != out->v[kept - 1].id) && wanted(page, s, &out->v[i]))
             out->v[kept++] = out->v[i];
     out->n = kept;
-    if (f->descending)
+    if (page->descending)
         for (size_t i = 0, j = kept; i + 1 < j--; i++) {
             es_hit t = out->v[i];
             out->v[i] = out->v[j];
             out->v[j] = t;
         }
-    if (f->limit && out->n > f->limit) out->n = f->limit;
+    if (page->limit && out->n > page->limit) out->n = page->limit;
     return ES_Q_OK;
 }

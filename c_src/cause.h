@@ -3,8 +3,8 @@
  * engine: the request timeline of ElixirScope.Phoenix.request_timeline/2, whose serving
  * process is usually not traced itself.
  *
- * Contract: es_cause_of() returns the (timestamp, id) of the live events of the window
- * (the filter's ts_min/ts_max and after/before positions) that are
+ * Contract: es_cause_of() returns the (timestamp, id) of the live events of a window
+ * (its ts_min/ts_max and after/before positions) that are
  *   - the process's own (it is their actor), or recorded by another process with it as
  *     their peer (messages sent to it, links with it);
  *   - receives, by any traced process Q, of a gen call it made:
@@ -25,8 +25,10 @@
  *         of handle_call caused by Request; and Q's :exit or :crash in the window.
  * It walks the window's events by time twice (the second time from the first gen call
  * on, for the callees' events): its cost follows the events of the window, not the
- * store's size or age. Results are those of `f`'s types (none: all), sorted by
- * (timestamp, id), ascending or descending, cut to `limit`.
+ * store's size or age. Results are those `page` selects among these: its types (none:
+ * all), its after/before positions (a page of the listing: the window itself is never
+ * narrowed by them, since a call received before a page began may cause events in it),
+ * sorted by (timestamp, id), ascending or descending, cut to its `limit`.
  *
  * Requests are compared as the bytes of their encodings (payload.h): a request nested
  * deeper than ES_PL_DIRECT_DEPTH - 1 levels is encoded differently as a :state's cause
@@ -53,9 +55,10 @@ typedef struct es_cause_keys {
     uint64_t callbacks[4];
 } es_cause_keys;
 
-/* `pid_term`: the process's encoding (payload.h) as it is stored inside messages. */
-enum es_query_status es_cause_of(es_store *s, const es_filter *f, es_key *pid,
-                                 const uint8_t *pid_term, size_t pid_len, const es_cause_keys *k,
-                                 es_hits *out);
+/* `window`: its ts_min/ts_max and after/before; `pid_term`: the process's encoding
+ * (payload.h) as it is stored inside messages. */
+enum es_query_status es_cause_of(es_store *s, const es_filter *window, const es_filter *page,
+                                 es_key *pid, const uint8_t *pid_term, size_t pid_len,
+                                 const es_cause_keys *k, es_hits *out);
 
 #endif

@@ -291,25 +291,27 @@ ERL_NIF_TERM es_nif_state_change(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     return enif_make_tuple2(env, enif_make_uint64(env, b), enif_make_uint64(env, a));
 }
 
-/* request_timeline(store, pid, spec): the events of spec's window that concern pid and
- * what its gen calls caused in the processes it called (cause.h), of spec's types, in
- * its order, cut to its limit; tagged as spec's struct (nil: none). */
+/* request_timeline(store, pid, window, page): the events of the window spec's bounds
+ * that concern pid and what its gen calls caused in the processes it called (cause.h),
+ * those of the page spec (types, positions, order, limit), tagged as its :struct. */
 ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
     if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
     ERL_NIF_TERM tag = 0, v;
-    if (enif_get_map_value(env, argv[2], es_atom.struct_key, &v) && v != es_atom.nil) tag = v;
+    if (enif_get_map_value(env, argv[3], es_atom.struct_key, &v) && v != es_atom.nil) tag = v;
     es_key *pid = es_codec_pid_key(env, s, argv[1], false);
     if (!pid) return enif_make_list(env, 0);
-    es_spec spec;
-    const char *err = es_spec_parse(env, s, argv[2], &spec);
-    if (err) {
-        es_spec_free(&spec);
-        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    es_spec window, page;
+    const char *err = es_spec_parse(env, s, argv[2], &window);
+    const char *err2 = err ? NULL : es_spec_parse(env, s, argv[3], &page);
+    es_filter w = window.f, f = err ? window.f : page.f;
+    es_spec_free(&window);
+    if (!err) es_spec_free(&page);
+    if (err || err2) {
+        const char *e = err ? err : err2;
+        return *e ? es_raise_arg(env, e) : enif_make_list(env, 0);
     }
-    es_filter f = spec.f;
-    es_spec_free(&spec);
     etf_buf pid_term = {0};
     if (!etf_field_term(env, &pid_term, argv[1])) {
         etf_free(&pid_term);
@@ -336,7 +338,7 @@ ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TER
                                      (uint64_t)enif_make_atom(env, "handle_info"),
                                      (uint64_t)enif_make_atom(env, "handle_continue")}};
     es_hits h;
-    enum es_query_status st = es_cause_of(s, &f, pid, pid_term.data, pid_term.len, &k, &h);
+    enum es_query_status st = es_cause_of(s, &w, &f, pid, pid_term.data, pid_term.len, &k, &h);
     etf_free(&pid_term);
     if (st != ES_Q_OK) return oom(env);
     ERL_NIF_TERM list = enif_make_list(env, 0), ev;

@@ -105,6 +105,7 @@ NIF(es_nif_export_chrome);
 NIF(es_nif_export_mermaid);
 NIF(es_nif_perf);
 NIF(es_nif_slowest);
+NIF(es_nif_top);
 NIF(es_nif_traffic);
 NIF(es_nif_peers);
 NIF(es_nif_actor_summary);

@@ -182,6 +182,30 @@ defmodule ElixirScope.Phoenix do
     phoenix(query, [kind: :endpoint, phase: :stop] ++ where)
   end
 
+  @doc """
+  The slowest requests recorded, slowest first: `requests/1`'s filters but those of
+  order and position, and `:limit` (10 by default, at most 10,000). One aggregate of the
+  C store over the requests the filters select.
+
+      ElixirScope.Phoenix.slowest_requests(path: {:prefix, "/cart"}, limit: 5)
+  """
+  @spec slowest_requests(keyword()) :: [event()]
+  def slowest_requests(filters \\ []) do
+    {query, where} = split_filters!(filters, "slowest_requests/1")
+
+    for k <- [:kind, :phase, :order, :after, :before, :after_id, :before_id],
+        Keyword.has_key?(filters, k),
+        do: raise(ArgumentError, "slowest_requests/1 orders by duration itself: no #{inspect(k)}")
+
+    query = Keyword.put_new(query, :limit, 10)
+
+    TraceDB.top(
+      [type: :phoenix, where: [kind: :endpoint, phase: :stop] ++ where] ++ query,
+      :duration,
+      Event
+    )
+  end
+
   defp phoenix(query, where),
     do: TraceDB.query_structs([type: :phoenix, where: where] ++ query, Event)
 
@@ -230,14 +254,8 @@ defmodule ElixirScope.Phoenix do
 
       %{type: :phoenix, kind: :endpoint, pid: pid} = event when is_pid(pid) ->
         {first, last} = request_bounds(event, store)
-
-        window =
-          native
-          |> bound(:after, from(first), &Kernel.>=/2)
-          |> bound(:before, to(last), &Kernel.<=/2)
-          |> Map.put(:struct, Event)
-
-        TraceDB.request_timeline(pid, window, store)
+        window = Map.new([from(first), to(last)])
+        TraceDB.request_timeline(pid, window, Map.put(native, :struct, Event), store)
 
       other ->
         raise ArgumentError,
@@ -245,17 +263,6 @@ defmodule ElixirScope.Phoenix do
                 "requests/1 returns) or its id, got: #{inspect(other)}"
     end
   end
-
-  # The tighter of the window's bound and the caller's cursor (positions compare as
-  # {timestamp, id} tuples).
-  defp bound(native, key, {key2, pos}, keep?) when key == key2 do
-    case native[key] do
-      nil -> Map.put(native, key, pos)
-      mine -> if keep?.(mine, pos), do: native, else: Map.put(native, key, pos)
-    end
-  end
-
-  defp bound(native, _key, {key, ts}, _keep?), do: Map.put(native, key, ts)
 
   @doc """
   The life of a LiveView process, oldest first: its `:phoenix` events (mounts,

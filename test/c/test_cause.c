@@ -190,19 +190,18 @@ static uint64_t plain(int64_t ts, es_key *type, int actor, es_key *mf) {
     return append(ts, type, pids[actor], NULL, mf, NULL);
 }
 
-/* es_cause_of() over [lo, hi] for pid P, as ids */
-static size_t cause_ids(int64_t lo, int64_t hi, es_filter *f, uint64_t *ids) {
-    es_filter window;
-    if (!f) {
-        es_filter_init(&window);
-        f = &window;
-    }
-    f->ts_min = lo, f->ts_max = hi;
+/* es_cause_of() over [lo, hi] for pid P, as ids; `page` (or all of it) */
+static size_t cause_ids(int64_t lo, int64_t hi, const es_filter *page, uint64_t *ids) {
+    es_filter window, all;
+    es_filter_init(&window);
+    es_filter_init(&all);
+    window.ts_min = lo, window.ts_max = hi;
     pl pid;
     pid.n = 0;
     put_blob(&pid, P);
     es_hits h;
-    cr_assert_eq(es_cause_of(s, f, pids[P], pid.b, pid.n, &k, &h), ES_Q_OK);
+    cr_assert_eq(es_cause_of(s, &window, page ? page : &all, pids[P], pid.b, pid.n, &k, &h),
+                 ES_Q_OK);
     for (size_t i = 0; i < h.n; i++) ids[i] = h.v[i].id;
     size_t n = h.n;
     es_hits_free(&h);
@@ -295,4 +294,22 @@ Test(cause, the_state_change_of_another_message_ends_the_search_back) {
     uint64_t stop = plain(18, phoenix, P, NULL);
     uint64_t got[32], want[] = {start, mine, msg, st, rep, stop};
     assert_ids(got, cause_ids(10, 18, NULL, got), want, 6);
+}
+
+Test(cause, a_page_after_the_calls_receive_still_has_what_the_call_caused) {
+    uint64_t start = plain(10, phoenix, P, NULL);
+    uint64_t mine = gen_call(11, 2, P, TAG_P, 2);
+    uint64_t st = state_of(12, 2, A_HANDLE_CALL, 2);
+    uint64_t rep = reply(13, 2, P, TAG_P);
+    uint64_t stop = plain(14, phoenix, P, NULL);
+    uint64_t got[32], all[] = {start, mine, st, rep, stop};
+    assert_ids(got, cause_ids(10, 14, NULL, got), all, 5);
+    /* the page after the receive: the callee's state and reply are still found */
+    es_filter page;
+    es_filter_init(&page);
+    page.has_after = true;
+    page.after = (es_pos){11, mine};
+    page.limit = 2;
+    uint64_t next[] = {st, rep};
+    assert_ids(got, cause_ids(10, 14, &page, got), next, 2);
 }

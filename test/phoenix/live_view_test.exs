@@ -6,7 +6,7 @@ defmodule ElixirScope.Phoenix.LiveViewTest do
   # the message that caused it, and what its forms sent is redacted everywhere.
   use ExUnit.Case, async: false
 
-  alias ElixirScope.Test.{Browser, PhoenixApp}
+  alias ElixirScope.Test.{Browser, MCPHTTP, PhoenixApp}
 
   @moduletag :phoenix_app
   @moduletag :capture_log
@@ -14,7 +14,13 @@ defmodule ElixirScope.Phoenix.LiveViewTest do
 
   setup_all do
     if reason = Browser.missing(), do: flunk("the browser tests cannot run: #{reason}")
-    app = PhoenixApp.start!(elixir_scope: [phoenix: true], trace_cart: true)
+
+    app =
+      PhoenixApp.start!(
+        elixir_scope: [phoenix: true, ai_integration: true, mcp: [port: 0]],
+        trace_cart: true
+      )
+
     on_exit(fn -> PhoenixApp.stop(app) end)
 
     me = self()
@@ -154,5 +160,30 @@ defmodule ElixirScope.Phoenix.LiveViewTest do
     assert crash.event == "crash"
     assert crash.class == :error
     assert crash.error =~ "crash requested"
+  end
+
+  test "an assistant finds the LiveView and reads its timeline over MCP", %{app: app, lv: lv} do
+    url = PhoenixApp.call(app, ElixirScope.MCP, :url, [])
+    {session, _} = MCPHTTP.initialize(url)
+    call = &MCPHTTP.call_tool(url, session, "elixir_scope_live_view_timeline", &1)
+
+    {list, false} = call.(%{})
+    assert list =~ "LiveViews recorded (connected mounts), newest first:"
+    assert list =~ "#{inspect(lv)} ScopeAppWeb.CounterLive"
+
+    {text, false} = call.(%{pid_string: inspect(lv), limit: 500})
+    assert text =~ "The life of LiveView #{inspect(lv)}"
+    # the change made in handle_info, with its message and diff
+    assert text =~ "state #{inspect(lv)} handle_info {:cart_changed, 5}"
+    assert text =~ "cause: {:cart_changed, 5}\n  [:cart_total]: 0 → 5"
+    refute text =~ "lv-secret-pw"
+
+    {first, false} = call.(%{pid_string: inspect(lv), limit: 2})
+    assert [_, cursor] = Regex.run(~r/"cursor": "([^"]+)"/, first)
+    {next, false} = call.(%{pid_string: inspect(lv), limit: 2, cursor: cursor})
+    refute next == first
+
+    {text, true} = call.(%{pid_string: "#PID<0.1.0>"})
+    assert text =~ "Nothing recorded"
   end
 end
