@@ -168,6 +168,7 @@ bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so
 	MIX_ENV=prod mix run bench/query_bench.exs
 	MIX_ENV=prod mix run bench/engine_bench.exs
 	MIX_ENV=prod mix run bench/persist_bench.exs
+	MIX_ENV=prod mix run bench/phoenix_handler_bench.exs
 
 demo: setup
 	mix run demo/demo.exs
