@@ -122,7 +122,9 @@ $(UI_NODE_MODULES): $(UI_BROWSER)/package-lock.json
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
 # under TSan), then the NIF itself (tracer, JSON, diffs, persistence, the query engine)
 # under AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for
-# the ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
+# the ExUnit tests that drive it (the Phoenix application's peer nodes inherit the
+# preloaded runtimes; its browser tests are left out, chromium would too); the NIF is
+# rebuilt without them afterwards.
 TSAN_TESTS := test_intern test_stress test_clock test_paging
 SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
@@ -130,7 +132,9 @@ NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lif
                       test/tracing_watchdog_test.exs test/json_test.exs test/time_travel_test.exs \
                       test/persister_test.exs test/trace_db_test.exs test/query_test.exs \
                       test/query_property_test.exs test/processes_test.exs test/analysis_test.exs \
-                      test/post_mortem_test.exs test/export_test.exs
+                      test/post_mortem_test.exs test/export_test.exs test/phoenix_test.exs \
+                      test/phoenix/real_app_test.exs test/phoenix/beside_other_tools_test.exs \
+                      test/phoenix/mcp_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests

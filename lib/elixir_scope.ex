@@ -21,6 +21,24 @@ defmodule ElixirScope do
 
   Nothing runs before that: adding the dependency starts no process.
 
+  ## In the test environment
+
+  An application that starts ElixirScope from its `application.ex` starts it under
+  `mix test` too, beside a development server that may already hold the MCP server's
+  port. Nothing breaks then (`setup/1` returns `{:partial, ...}`, tracing runs, one
+  warning), but either keep the options in the configuration and leave them out of
+  `config/test.exs`:
+
+      # config/dev.exs
+      config :my_app, :elixir_scope, phoenix: true, ai_integration: true
+
+      # application.ex
+      with {:ok, opts} <- Application.fetch_env(:my_app, :elixir_scope),
+           do: ElixirScope.setup(opts)
+
+  or give the MCP server a free port there: `config :elixir_scope, mcp: [port: 0]` in
+  `config/test.exs` (`ElixirScope.MCP.url/0` tells which).
+
   ## Options
 
   Defaults come from `config :elixir_scope, ...` and then from the built-in values.
@@ -47,8 +65,8 @@ defmodule ElixirScope do
   | `:flight_recorder` | `nil` | `[window: seconds, dir: path]`: dump the last seconds on each crash (see `ElixirScope.FlightRecorder`) |
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
-  | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
-  | `:ai_integration` | `false` | the MCP server — not in this version (a warning is logged) |
+  | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns, and in a traced LiveView's assigns; the application's `config :phoenix, :filter_parameters` are added (see `ElixirScope.Phoenix`) |
+  | `:ai_integration` | `false` | start the MCP server for AI assistants (see `ElixirScope.MCP`); `:mcp` holds its options |
 
   ## Tracing levels
 
@@ -309,6 +327,13 @@ defmodule ElixirScope do
   `handle_continue/2` the new state with the callback and the message that caused it
   (`:cause`), timestamped when the callback returned. A state equal to the previous one
   is not stored again. At levels that include messages its messages are recorded too.
+
+  The callback module is the one of the process's `$initial_call` (`{MyServer, :init,
+  1}`), or, when the process put something else there — an Agent, a LiveView
+  (`{MyLive, :mount, 3}`: it runs `Phoenix.LiveView.Channel`), a Phoenix channel —, the
+  one its `:gen_server` loop runs. A LiveView's state is recorded as its assigns,
+  redacted, and its messages are not traced (see `ElixirScope.Phoenix`, "LiveViews").
+  `{:error, :not_a_gen_server}` for a process that is none.
   """
   @spec trace_genserver(pid() | atom()) :: :ok | {:error, term()}
   def trace_genserver(pid) when is_pid(pid), do: Tracing.call({:trace_genserver, pid})

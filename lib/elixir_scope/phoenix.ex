@@ -3,23 +3,28 @@ defmodule ElixirScope.Phoenix do
   Phoenix requests, LiveView callbacks, channels and PubSub broadcasts, joined to the
   timeline of the process that served them.
 
-  Phoenix, Plug and LiveView report what they do through `:telemetry`; what the
-  serving process did meanwhile (messages, calls, GenServer state changes) is what
-  ElixirScope's tracer records. `setup(phoenix: true)` puts both in the same store, on
-  the same pid, so one query shows a request or a LiveView event *and* everything its
-  process did while handling it.
+  Phoenix, Plug and LiveView report what they do through `:telemetry`; what processes
+  did meanwhile (messages, calls, GenServer state changes) is what ElixirScope's tracer
+  records. `setup(phoenix: true)` puts both in the same store, so one query shows a
+  request and what it caused.
 
       ElixirScope.setup(phoenix: true)
-      ElixirScope.trace_module(MyApp.Cart)          # calls, in whichever process serves
-      ElixirScope.trace_genserver(lv_pid)           # a LiveView's states and messages
+      ElixirScope.trace_genserver(MyApp.Cart)       # the GenServer a controller calls
+      ElixirScope.trace_module(MyApp.Pricing)       # calls, in whichever process serves
 
       [req | _] = ElixirScope.Phoenix.requests(path: "/cart", order: :desc, limit: 1)
-      ElixirScope.Phoenix.request_timeline(req)     # everything the process did for it
-      ElixirScope.Phoenix.live_view_timeline(lv)    # mounts, events, renders, states
+      ElixirScope.Phoenix.request_timeline(req)     # what the request caused
+      ElixirScope.Phoenix.slowest_requests(limit: 5)
 
-  Request processes come and go (one per request with Cowboy, one per connection with
-  Bandit): calls of traced modules and functions are recorded in every process, and
-  `trace_all: true` records every process's messages as well.
+      ElixirScope.trace_genserver(live_view_pid)    # its assigns, after every change
+      ElixirScope.Phoenix.live_view_timeline(live_view_pid)
+
+  The process that serves a request need not be traced: `request_timeline/2` finds
+  what the request caused in the traced processes it talked to (the GenServers it
+  called: their receive of the call, what they did for it, their reply). Request
+  processes come and go (one per request with Cowboy, one per connection with Bandit);
+  `trace_all: true` would trace them all, at the cost of recording everything they
+  read and write, raw socket data included.
 
   ## What is captured
 
@@ -55,19 +60,38 @@ defmodule ElixirScope.Phoenix do
   while it runs, and its `status` on the endpoint's `:stop`.
 
   PubSub broadcasts have no telemetry of their own: when `Phoenix.PubSub` is loaded,
-  its broadcast functions are traced with `ElixirScope.trace_function/1`, so each
-  broadcast is a `:call` event (module `Phoenix.PubSub`) of the process that
-  broadcast, recorded at the `:full` tracing level; `broadcasts/1` lists them with
-  their topic and message. Tracing them stops with `ElixirScope.stop/0`.
+  its broadcast functions get meta trace patterns (ElixirScope's own trace session on
+  OTP 27+), which report their calls in every process without setting any process's
+  trace flags: on OTP 25/26, where a process has one tracer, `phoenix: true` takes no
+  process's from `:dbg`, recon or any other tool. Each broadcast is a `:call` event
+  (module `Phoenix.PubSub`) of the process that broadcast, with its `:return`,
+  recorded at the `:full` tracing level; `broadcasts/1` lists them with their topic and
+  message. While `ElixirScope.trace_module(Phoenix.PubSub)` traces the whole module,
+  its own patterns replace the meta ones, so a broadcast is recorded once.
+  `ElixirScope.stop/0` removes them.
+
+  ## LiveViews
+
+  A LiveView process runs `Phoenix.LiveView.Channel` (its `$initial_call` names the
+  LiveView, `{MyLive, :mount, 3}`, for observers). `ElixirScope.trace_genserver/1` on
+  it records its assigns (not the channel's whole state; without `__changed__`) after
+  every change, each with the callback and message that caused it — browser events
+  arrive as `handle_info` of a `Phoenix.Socket.Message` —, and redacts states and causes
+  as params are (a form's url-encoded fields by their names). Its messages are not
+  traced: they carry the same params. See `live_view_timeline/2`.
 
   ## Redaction
 
   `params`, `session` and `assigns` go through the `:redact` list of `setup/1`
-  (default `["password", "token", "secret"]`): a map key or keyword key that contains
-  one of these strings, whatever the case, has its value replaced by `"[REDACTED]"`,
-  at any depth — as Phoenix's `:filter_parameters` does for its logs. The values never
-  reach the store. Broadcast messages and traced messages are recorded as the tracer
-  records any message or argument: they are not redacted.
+  (default `["password", "token", "secret"]`), to which the application's own
+  `config :phoenix, :filter_parameters` is added: a map key or keyword key that
+  contains one of these strings, whatever the case, has its value replaced by
+  `"[REDACTED]"`, at any depth — as Phoenix's `:filter_parameters` does for its logs.
+  With `filter_parameters: {:keep, keys}`, `params` keep only the values under those
+  keys, as in Phoenix's logs (`:redact` still applies within them). The values never
+  reach the store; a traced LiveView's states and their causes are redacted the same
+  way. Broadcast messages and the messages and arguments of traced processes are
+  recorded as the tracer records any message or argument: they are not redacted.
 
   ## Cost and safety
 
