@@ -101,8 +101,7 @@ ERL_NIF_TERM es_nif_top(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
     if (!enif_is_atom(env, argv[2])) return es_raise_arg(env, "field must be an atom");
-    ERL_NIF_TERM tag = 0, v;
-    if (enif_get_map_value(env, argv[1], es_atom.struct_key, &v) && v != es_atom.nil) tag = v;
+    ERL_NIF_TERM tag = es_spec_struct(env, argv[1]);
     es_spec spec;
     const char *err = es_spec_parse(env, s, argv[1], &spec);
     if (err) {

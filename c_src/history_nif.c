@@ -298,25 +298,22 @@ ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TER
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
     if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
-    ERL_NIF_TERM tag = 0, v;
-    if (enif_get_map_value(env, argv[3], es_atom.struct_key, &v) && v != es_atom.nil) tag = v;
+    ERL_NIF_TERM tag = es_spec_struct(env, argv[3]);
     es_key *pid = es_codec_pid_key(env, s, argv[1], false);
     if (!pid) return enif_make_list(env, 0);
     es_spec window, page;
     const char *err = es_spec_parse(env, s, argv[2], &window);
-    const char *err2 = err ? NULL : es_spec_parse(env, s, argv[3], &page);
-    es_filter w = window.f, f = err ? window.f : page.f;
-    es_spec_free(&window);
-    if (!err) es_spec_free(&page);
-    if (err || err2) {
-        const char *e = err ? err : err2;
-        return *e ? es_raise_arg(env, e) : enif_make_list(env, 0);
+    if (err) {
+        es_spec_free(&window);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    if ((err = es_spec_parse(env, s, argv[3], &page))) {
+        es_spec_free(&window);
+        es_spec_free(&page);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
     }
     etf_buf pid_term = {0};
-    if (!etf_field_term(env, &pid_term, argv[1])) {
-        etf_free(&pid_term);
-        return es_raise_arg(env, "the pid could not be encoded");
-    }
+    bool encoded = etf_field_term(env, &pid_term, argv[1]);
     es_cause_keys k = {.receive = es_vocab_key(s, ES_EV_RECEIVE, false),
                        .send = es_vocab_key(s, ES_EV_SEND, false),
                        .call = es_vocab_key(s, ES_EV_CALL, false),
@@ -338,8 +335,12 @@ ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TER
                                      (uint64_t)enif_make_atom(env, "handle_info"),
                                      (uint64_t)enif_make_atom(env, "handle_continue")}};
     es_hits h;
-    enum es_query_status st = es_cause_of(s, &w, &f, pid, pid_term.data, pid_term.len, &k, &h);
+    enum es_query_status st =
+        encoded ? es_cause_of(s, &window.f, &page.f, pid, pid_term.data, pid_term.len, &k, &h)
+                : ES_Q_NO_MEMORY;
     etf_free(&pid_term);
+    es_spec_free(&window);
+    es_spec_free(&page);
     if (st != ES_Q_OK) return oom(env);
     ERL_NIF_TERM list = enif_make_list(env, 0), ev;
     for (size_t i = h.n; i-- > 0;)
