@@ -1,8 +1,10 @@
 defmodule ElixirScope.Tracing do
   @moduledoc false
   # Owns the C tracer and everything ElixirScope sets in the runtime's tracing state:
-  # trace flags on processes and trace patterns on functions. It records what it set so
-  # that stop/0 removes exactly that, and nothing another tool set.
+  # trace flags on processes and trace patterns on functions (meta patterns too: calls
+  # of a function in every process with no process's flags, for Phoenix's broadcasts).
+  # It records what it set so that stop/0 removes exactly that, and nothing another tool
+  # set.
   #
   # Where that state lives depends on the OTP release, and one backend module per path
   # does the runtime calls: ElixirScope.Tracing.Session on OTP 27+ (a trace session of
@@ -80,7 +82,7 @@ defmodule ElixirScope.Tracing do
       # flags every process (and every new one) has from us
       all_flags: [],
       genservers: %{},
-      # watched GenServers whose messages are not traced (LiveViews: see views/1)
+      # watched GenServers whose messages are not traced (LiveViews: see view/1)
       quiet: MapSet.new(),
       # module or {m, f, a} => whether calls return-trace
       modules: %{},
