@@ -19,9 +19,9 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/store_read.c c_src/payload.c \
-            c_src/pred.c c_src/query.c c_src/vocab.c c_src/history.c c_src/group.c c_src/agg.c \
-            c_src/wallclock.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/vocab_nif.c c_src/wallclock_nif.c \
+            c_src/pred.c c_src/query.c c_src/vocab.c c_src/history.c c_src/cause.c c_src/group.c \
+            c_src/agg.c c_src/wallclock.c
+NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/redact.c c_src/vocab_nif.c c_src/wallclock_nif.c \
             c_src/spec_nif.c c_src/query_nif.c c_src/history_nif.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
             c_src/json_decode.c c_src/json_encode.c c_src/es_nif.c
 HEADERS  := $(wildcard c_src/*.h)
@@ -33,8 +33,8 @@ APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcrit
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
-# The web UI's browser tests drive Debian's chromium with playwright-core (no browser
-# download: the package is the driver only).
+# The browser tests (the web UI, the real Phoenix application's LiveView) drive Debian's
+# chromium with playwright-core (no browser download: the package is the driver only).
 UI_BROWSER      := test/ui_browser
 UI_NODE_MODULES := $(UI_BROWSER)/node_modules/.package-lock.json
 
@@ -131,7 +131,9 @@ ui-screenshots: setup $(UI_NODE_MODULES)
 # ThreadSanitizer (with the minimal runner of test/c/harness.h: Criterion cannot run
 # under TSan), then the NIF itself (tracer, JSON, diffs, persistence, the query engine)
 # under AddressSanitizer+UBSan inside the BEAM (the sanitizer runtimes preloaded) for
-# the ExUnit tests that drive it; the NIF is rebuilt without them afterwards.
+# the ExUnit tests that drive it (the Phoenix application's peer nodes inherit the
+# preloaded runtimes; its browser tests are left out, chromium would too); the NIF is
+# rebuilt without them afterwards.
 TSAN_TESTS := test_intern test_stress test_clock test_paging test_wallclock
 SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
@@ -142,7 +144,9 @@ NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lif
                       test/post_mortem_test.exs test/export_test.exs \
                       test/ui_api_test.exs test/crashes_test.exs \
                       test/receive_senders_test.exs test/original_vocabulary_test.exs \
-                      test/wall_clock_test.exs
+                      test/wall_clock_test.exs \
+                      test/phoenix_test.exs test/phoenix/real_app_test.exs \
+                      test/phoenix/beside_other_tools_test.exs test/phoenix/mcp_test.exs
 
 test-sanitize: setup
 	$(MAKE) clean-tests
@@ -181,6 +185,7 @@ bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so $(UI_NODE_
 	MIX_ENV=prod mix run bench/engine_bench.exs
 	MIX_ENV=prod mix run bench/persist_bench.exs
 	MIX_ENV=prod mix run bench/ui_bench.exs
+	MIX_ENV=prod mix run bench/phoenix_handler_bench.exs
 
 demo: setup
 	mix run demo/demo.exs

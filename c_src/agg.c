@@ -131,13 +131,12 @@ void es_perf_free(es_perf *p) {
 
 /* ---- slowest calls ---------------------------------------------------------------- */
 
-typedef struct slow_ctx {
+typedef struct top_ctx {
     es_store *s;
-    uint32_t ret, exc;
     uint64_t key;
-    es_slow *heap; /* min-heap on duration, then newest id first out */
+    es_slow *heap; /* min-heap on the value, then newest id first out */
     size_t n, limit;
-} slow_ctx;
+} top_ctx;
 
 static bool slower(const es_slow *a, const es_slow *b) {
     return a->duration != b->duration ? a->duration > b->duration : a->id < b->id;
@@ -165,9 +164,9 @@ static void sift_up(es_slow *h, size_t i) {
     }
 }
 
-static int slow_visit(const es_event_view *v, void *p) {
-    slow_ctx *c = p;
-    if (v->type_id != c->ret && v->type_id != c->exc) return ES_REJECT;
+static int top_visit(const es_event_view *v, const uint8_t *payload, void *p) {
+    (void)payload;
+    top_ctx *c = p;
     int64_t d = duration_of(c->s, v, c->key);
     if (d < 0) return ES_REJECT;
     es_slow e = {v->id, d};
@@ -185,20 +184,27 @@ static int cmp_slow(const void *a, const void *b) {
     return slower(a, b) ? -1 : slower(b, a) ? 1 : 0;
 }
 
+bool es_agg_top(es_store *s, const es_filter *f, uint64_t field, es_slow *out, size_t limit,
+                size_t *n) {
+    *n = 0;
+    if (limit == 0) return true;
+    top_ctx c = {s, field, out, 0, limit};
+    if (es_query_each(s, f, false, top_visit, &c) != ES_Q_OK) return false;
+    qsort(out, c.n, sizeof *out, cmp_slow);
+    *n = c.n;
+    return true;
+}
+
 size_t es_agg_slowest(es_store *s, const es_key *ret, const es_key *exc, es_key *module,
                       uint64_t duration_key, es_slow *out, size_t limit) {
-    if (limit == 0) return 0;
-    slow_ctx c = {
-        s, ret ? ret->id : UINT32_MAX, exc ? exc->id : UINT32_MAX, duration_key, out, 0, limit};
-    es_walk w = {.ts_min = INT64_MIN, .ts_max = INT64_MAX};
-    if (module) {
-        es_store_walk_chain(s, module, ES_CHAIN_MODULE, &w, slow_visit, &c);
-    } else {
-        if (ret) es_store_walk_chain(s, (es_key *)ret, ES_CHAIN_TYPE, &w, slow_visit, &c);
-        if (exc) es_store_walk_chain(s, (es_key *)exc, ES_CHAIN_TYPE, &w, slow_visit, &c);
-    }
-    qsort(out, c.n, sizeof *out, cmp_slow);
-    return c.n;
+    es_filter f;
+    es_filter_init(&f);
+    if (ret) es_keyset_add(&f.types, (es_key *)ret);
+    if (exc) es_keyset_add(&f.types, (es_key *)exc);
+    if (module) es_keyset_add(&f.modules, module);
+    size_t n = 0;
+    if (f.types.n) es_agg_top(s, &f, duration_key, out, limit, &n);
+    return n;
 }
 
 /* ---- traffic ---------------------------------------------------------------------- */

@@ -16,7 +16,7 @@
 #ifndef ES_AGG_H
 #define ES_AGG_H
 
-#include "store.h"
+#include "query.h"
 
 #define ES_HIST_BUCKETS (64 * 16)
 
@@ -52,6 +52,13 @@ typedef struct es_slow {
     uint64_t id;
     int64_t duration;
 } es_slow;
+
+/* The `limit` events a filter selects with the largest `field` (a non-negative
+ * integer: events without one are left out), largest first, then oldest: a query's
+ * events in `out` (duration holding the field's value). False when the filter's visit
+ * budget ran out. Its cost is the filter's walk (query.h). */
+bool es_agg_top(es_store *s, const es_filter *f, uint64_t field, es_slow *out, size_t limit,
+                size_t *n);
 
 /* The `limit` :return/:exception events with the longest durations, longest first
  * (module may be NULL for all). Returns how many were found. */

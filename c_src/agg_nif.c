@@ -1,6 +1,7 @@
 /*
- * agg_nif.c — the NIFs of the aggregations in agg.c (per function, slowest calls,
- * traffic, peers, one process's summary) and of the group-by aggregates of query specs
+ * agg_nif.c — the NIFs of the aggregations in agg.c (per function, slowest calls, the
+ * events of a spec with the largest value of a field, traffic, peers, one process's
+ * summary) and of the group-by aggregates of query specs
  * (group.c): argument checks, and the result terms. All run on dirty CPU schedulers.
  *
  * Thread-safety: as agg.c; any number at once, concurrently with appends.
@@ -90,6 +91,41 @@ ERL_NIF_TERM es_nif_slowest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
             enif_make_map_put(env, ev, args, a, &ev);
         list = enif_make_list_cell(env, ev, list);
     }
+    enif_free(top);
+    return list;
+}
+
+/* top(store, spec, field): the events of the spec with the largest `field`, largest
+ * first, as many as its limit (at most 10,000), tagged as its :struct. */
+ERL_NIF_TERM es_nif_top(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    if (!enif_is_atom(env, argv[2])) return es_raise_arg(env, "field must be an atom");
+    ERL_NIF_TERM tag = es_spec_struct(env, argv[1]);
+    es_spec spec;
+    const char *err = es_spec_parse(env, s, argv[1], &spec);
+    if (err) {
+        es_spec_free(&spec);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    es_filter f = spec.f;
+    size_t limit = f.limit;
+    f.limit = 0, f.descending = false; /* every match is a candidate */
+    if (limit == 0 || limit > 10000) {
+        es_spec_free(&spec);
+        return es_raise_arg(env, "limit must be an integer in 1..10000");
+    }
+    es_slow *top = enif_alloc(limit * sizeof *top);
+    size_t n = 0;
+    bool ok = top && es_agg_top(s, &f, (uint64_t)argv[2], top, limit, &n);
+    es_spec_free(&spec);
+    if (!ok) {
+        enif_free(top);
+        return es_raise_arg(env, "out of memory running the analysis");
+    }
+    ERL_NIF_TERM list = enif_make_list(env, 0), ev;
+    for (size_t i = n; i-- > 0;)
+        if (es_codec_event(env, s, top[i].id, tag, &ev)) list = enif_make_list_cell(env, ev, list);
     enif_free(top);
     return list;
 }

@@ -16,6 +16,7 @@
 #include "json.h"
 #include "nif.h"
 #include "persist.h"
+#include "redact.h"
 #include "tracer.h"
 
 #include <erl_nif.h>
@@ -146,6 +147,18 @@ static ERL_NIF_TERM diff_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     return es_diff(env, argv[0], argv[1], NULL, &out) ? out : enif_make_badarg(env);
 }
 
+/* redact(term, patterns): the rule the tracer applies to a redacting view's states
+ * (redact.h), for tests to hold it against the Phoenix handler's. Dirty: a term may be
+ * big. */
+static ERL_NIF_TERM redact(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    es_patterns p;
+    if (!es_patterns_get(env, argv[1], &p))
+        return es_raise_arg(env, "patterns: a list of at most 32 non-empty binaries of fewer "
+                                 "than 64 bytes");
+    return es_redact(env, argv[0], &p);
+}
+
 /* Small diffs (state changes are) answer at once; big ones move to a dirty scheduler. */
 static ERL_NIF_TERM diff(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     ERL_NIF_TERM out;
@@ -249,9 +262,11 @@ static ErlNifFunc funcs[] = {
     {"links", 3, es_nif_links, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"call_tree", 3, es_nif_call_tree, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"state_change", 4, es_nif_state_change, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"request_timeline", 4, es_nif_request_timeline, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"get", 2, get_event, 0},
     {"clear", 1, clear, 0},
     {"diff", 2, diff, 0},
+    {"redact", 2, redact, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"calibrate_clock", 0, calibrate_clock, 0},
     {"export_chrome", 3, es_nif_export_chrome, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"dump", 5, es_nif_dump, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -260,6 +275,7 @@ static ErlNifFunc funcs[] = {
     {"export_mermaid", 5, es_nif_export_mermaid, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"perf", 2, es_nif_perf, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"slowest", 3, es_nif_slowest, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"top", 3, es_nif_top, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"traffic", 3, es_nif_traffic, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"peers", 2, es_nif_peers, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"actor_summary", 2, es_nif_actor_summary, ERL_NIF_DIRTY_JOB_CPU_BOUND},

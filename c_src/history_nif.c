@@ -8,6 +8,7 @@
  */
 #include "codec.h"
 #include "etf.h"
+#include "cause.h"
 #include "history.h"
 #include "nif.h"
 
@@ -292,4 +293,62 @@ ERL_NIF_TERM es_nif_state_change(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     if (st != ES_Q_OK) return oom(env);
     if (!b || !a) return es_atom.nil;
     return enif_make_tuple2(env, enif_make_uint64(env, b), enif_make_uint64(env, a));
+}
+
+/* request_timeline(store, pid, window, page): the events of the window spec's bounds
+ * that concern pid and what its gen calls caused in the processes it called (cause.h),
+ * those of the page spec (types, positions, order, limit), tagged as its :struct. */
+ERL_NIF_TERM es_nif_request_timeline(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+    (void)argc;
+    STORE_OR_RAISE(s, argv[0]);
+    if (!enif_is_pid(env, argv[1])) return es_raise_arg(env, "expected a pid");
+    ERL_NIF_TERM tag = es_spec_struct(env, argv[3]);
+    es_key *pid = es_codec_pid_key(env, s, argv[1], false);
+    if (!pid) return enif_make_list(env, 0);
+    es_spec window, page;
+    const char *err = es_spec_parse(env, s, argv[2], &window);
+    if (err) {
+        es_spec_free(&window);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    if ((err = es_spec_parse(env, s, argv[3], &page))) {
+        es_spec_free(&window);
+        es_spec_free(&page);
+        return *err ? es_raise_arg(env, err) : enif_make_list(env, 0);
+    }
+    etf_buf pid_term = {0};
+    bool encoded = etf_field_term(env, &pid_term, argv[1]);
+    es_cause_keys k = {.receive = es_vocab_key(s, ES_EV_RECEIVE, false),
+                       .send = es_vocab_key(s, ES_EV_SEND, false),
+                       .call = es_vocab_key(s, ES_EV_CALL, false),
+                       .ret = es_vocab_key(s, ES_EV_RETURN, false),
+                       .exc = es_vocab_key(s, ES_EV_EXCEPTION, false),
+                       .state = es_vocab_key(s, ES_EV_STATE, false),
+                       .exit = es_vocab_key(s, ES_EV_EXIT, false),
+                       .crash = es_vocab_key(s, ES_EV_CRASH, false),
+                       .message = (uint64_t)es_atom.message,
+                       .args = (uint64_t)es_atom.args,
+                       .callback = (uint64_t)enif_make_atom(env, "callback"),
+                       .cause = (uint64_t)enif_make_atom(env, "cause"),
+                       .call_id = (uint64_t)es_atom.call_id,
+                       .gen_call = (uint64_t)enif_make_atom(env, "$gen_call"),
+                       .gen_cast = (uint64_t)enif_make_atom(env, "$gen_cast"),
+                       .alias = (uint64_t)enif_make_atom(env, "alias"),
+                       .callbacks = {(uint64_t)enif_make_atom(env, "handle_call"),
+                                     (uint64_t)enif_make_atom(env, "handle_cast"),
+                                     (uint64_t)enif_make_atom(env, "handle_info"),
+                                     (uint64_t)enif_make_atom(env, "handle_continue")}};
+    es_hits h;
+    enum es_query_status st =
+        encoded ? es_cause_of(s, &window.f, &page.f, pid, pid_term.data, pid_term.len, &k, &h)
+                : ES_Q_NO_MEMORY;
+    etf_free(&pid_term);
+    es_spec_free(&window);
+    es_spec_free(&page);
+    if (st != ES_Q_OK) return oom(env);
+    ERL_NIF_TERM list = enif_make_list(env, 0), ev;
+    for (size_t i = h.n; i-- > 0;)
+        if (es_codec_event(env, s, h.v[i].id, tag, &ev)) list = enif_make_list_cell(env, ev, list);
+    es_hits_free(&h);
+    return list;
 }

@@ -83,6 +83,12 @@ typedef struct es_spec {
 const char *es_spec_parse(ErlNifEnv *env, es_store *s, ERL_NIF_TERM map, es_spec *spec);
 void es_spec_free(es_spec *spec);
 
+/* The struct a spec's events are to be tagged as (its :struct), or 0 for none. */
+static inline ERL_NIF_TERM es_spec_struct(ErlNifEnv *env, ERL_NIF_TERM map) {
+    ERL_NIF_TERM v;
+    return enif_get_map_value(env, map, es_atom.struct_key, &v) && v != es_atom.nil ? v : 0;
+}
+
 /* A field path of a spec (where:, group_by:): a list of at most ES_PRED_PATH indexes. */
 bool es_spec_path(ErlNifEnv *env, ERL_NIF_TERM list, uint32_t *path, uint8_t *depth);
 
@@ -108,10 +114,12 @@ NIF(es_nif_snapshot);
 NIF(es_nif_links);
 NIF(es_nif_call_tree);
 NIF(es_nif_state_change);
+NIF(es_nif_request_timeline);
 NIF(es_nif_export_chrome);
 NIF(es_nif_export_mermaid);
 NIF(es_nif_perf);
 NIF(es_nif_slowest);
+NIF(es_nif_top);
 NIF(es_nif_traffic);
 NIF(es_nif_peers);
 NIF(es_nif_actor_summary);

@@ -320,8 +320,9 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
         ERL_NIF_TERM msg;
         etf_buf *cause = &es_tracer_buf; /* copied out before the call event's payload reuses it */
         etf_reset(cause);
+        unsigned view = atomic_load_explicit(&w->view, memory_order_acquire);
         if (enif_get_list_cell(env, el[2], &msg, &(ERL_NIF_TERM){0}) &&
-            etf_field_term(env, cause, msg)) {
+            etf_field_term(env, cause, es_tracer_view_cause(env, t, view, msg))) {
             f->cause = mi_malloc(cause->len);
             if (f->cause) memcpy(f->cause, cause->data, cause->len);
             f->cause_len = f->cause ? (uint32_t)cause->len : 0;
@@ -346,6 +347,8 @@ static void record_state(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pi
     gs_watch *w = &t->gs[pid->id];
     uint64_t module = atomic_load_explicit(&w->module, memory_order_relaxed);
     if (!state || !module) return;
+    unsigned view = atomic_load_explicit(&w->view, memory_order_acquire);
+    if (!(state = es_tracer_view_state(env, t, view, state))) return;
     payload pl = {&es_tracer_buf, step < STEP_METADATA};
     uint64_t h = es_tracer_state_payload(env, pl.b, state);
     if (!h || h == atomic_load_explicit(&w->last_state, memory_order_relaxed)) return;

@@ -15,6 +15,8 @@
  *   return     -> :return   ... result, duration, call_id
  *   exception  -> :exception ... class, reason, duration, call_id
  *   callbacks of a watched GenServer -> :state pid, module, state, callback, cause
+ *     (as the watch's view records them: the whole state, or a part of it, redacted —
+ *     a LiveView's assigns; tracer_internal.h: gs_view)
  *   spawn      -> :spawn    pid (the child), parent, initial_call
  *   exit       -> :exit (normal, shutdown, {shutdown, _}), reason; any other exit is
  *                 handed to the crash collector (`exit_sink`, ElixirScope.Crashes) as

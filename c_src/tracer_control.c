@@ -77,6 +77,7 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(exit_sink, "exit_sink");
     ATOM(exits_taken, "exits_taken");
     ATOM(exit_msg, "elixir_scope_exit");
+    ATOM(redact, "redact");
     ATOM(args, "args");
     ATOM(result, "result");
     ATOM(class_, "class");
@@ -170,10 +171,17 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
         uint32_t n = atomic_load(&t->exits_in_flight);
         while (!atomic_compare_exchange_weak(&t->exits_in_flight, &n, n > u ? n - u : 0)) {
         }
+    } else if (argv[1] == A.redact && atomic_load(&t->nviews) == 0) {
+        es_patterns p;
+        if (!es_patterns_get(env, argv[2], &p))
+            return es_raise_arg(env, "redact: a list of at most 32 non-empty binaries of fewer "
+                                     "than 64 bytes");
+        t->redact = p;
     } else
         return es_raise_arg(env, "tracer setting must be mask 0..31, step 0..4, truncate_bytes, "
                                  "step3_rate 0.0..1.0, stopped, max_frames >= 2, owner, "
-                                 "exit_sink (a pid or nil) or exits_taken");
+                                 "exit_sink (a pid or nil), exits_taken or redact (before any "
+                                 "view)");
     return A.ok;
 }
 
@@ -196,6 +204,47 @@ uint64_t es_tracer_state_payload(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state)
     return es_pl_hash(b->data + at, b->len - at);
 }
 
+ERL_NIF_TERM es_tracer_view_state(ErlNifEnv *env, es_tracer *t, unsigned view, ERL_NIF_TERM state) {
+    if (view == 0) return state;
+    const gs_view *v = &t->views[view];
+    for (unsigned i = 0; i < v->depth; i++)
+        if (!enif_get_map_value(env, state, v->path[i], &state)) return 0;
+    if (v->drop && enif_is_map(env, state)) enif_make_map_remove(env, state, v->drop, &state);
+    return v->redact ? es_redact(env, state, &t->redact) : state;
+}
+
+ERL_NIF_TERM es_tracer_view_cause(ErlNifEnv *env, es_tracer *t, unsigned view, ERL_NIF_TERM cause) {
+    return view && t->views[view].redact ? es_redact(env, cause, &t->redact) : cause;
+}
+
+/* The index of a view {path, drop, redact} (added when new), or -1 when it is not one or
+ * the table is full. Called from the owner only. */
+static int view_index(ErlNifEnv *env, es_tracer *t, ERL_NIF_TERM spec) {
+    const ERL_NIF_TERM *el;
+    int n;
+    gs_view v;
+    memset(&v, 0, sizeof v); /* compared whole, padding included */
+    ERL_NIF_TERM head, list;
+    if (!enif_get_tuple(env, spec, &n, &el) || n != 3 || !enif_is_atom(env, el[1]) ||
+        !enif_is_atom(env, el[2]))
+        return -1;
+    for (list = el[0]; enif_get_list_cell(env, list, &head, &list);) {
+        if (v.depth == VIEW_PATH || !enif_is_atom(env, head)) return -1;
+        v.path[v.depth++] = head;
+    }
+    if (!enif_is_empty_list(env, list)) return -1;
+    v.drop = el[1] == es_atom.nil ? 0 : el[1];
+    v.redact = el[2] == es_atom.true_;
+    unsigned count = atomic_load(&t->nviews);
+    for (unsigned i = 1; i < count; i++)
+        if (memcmp(&t->views[i], &v, sizeof v) == 0) return (int)i;
+    if (count == 0) count = 1; /* view 0: as they are */
+    if (count == VIEWS) return -1;
+    t->views[count] = v;
+    atomic_store(&t->nviews, count + 1); /* published before a watch names it */
+    return (int)count;
+}
+
 ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     es_tracer *t = get_tracer(env, argv[0]);
@@ -204,7 +253,7 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     int n;
     if (!enif_get_tuple(env, argv[1], &n, &el) || n < 2)
         return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
-                                 "{:genserver, pid, module, state} or {:frames_ok, pid}");
+                                 "{:genserver, pid, module, state[, view]} or {:frames_ok, pid}");
     es_store *s = t->store;
     if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
         es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
@@ -224,7 +273,8 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         atomic_store(&t->passing[pid->id], 1);
         return A.ok;
     }
-    if (el[0] == A.genserver && n == 4 && enif_is_pid(env, el[1]) && enif_is_atom(env, el[2])) {
+    if (el[0] == A.genserver && (n == 4 || n == 5) && enif_is_pid(env, el[1]) &&
+        enif_is_atom(env, el[2])) {
         es_key *pid = es_codec_pid_key(env, s, el[1], true);
         if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
         gs_watch *w = &t->gs[pid->id];
@@ -232,15 +282,22 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             atomic_store(&w->module, 0);
             return A.ok;
         }
-        if (!(atomic_load(&t->mask) &
-              es_vocab[ES_EV_STATE].category)) { /* watch, record nothing yet */
+        int view = n == 5 ? view_index(env, t, el[4]) : 0;
+        if (view < 0)
+            return es_raise_arg(env, "a view is {[key, ...], drop_key | nil, redact?} with at "
+                                     "most 4 keys, and at most 7 views");
+        atomic_store(&w->view, (uint8_t)view);
+        /* The state when watching starts: an :state event with callback :initial (none
+         * while the level records no states, or while the state has not its view's
+         * shape: a LiveView not mounted yet). */
+        ERL_NIF_TERM state = es_tracer_view_state(env, t, (unsigned)view, el[3]);
+        if (!(atomic_load(&t->mask) & es_vocab[ES_EV_STATE].category) || !state) {
             atomic_store(&w->last_state, 0);
             atomic_store(&w->module, (uint64_t)el[2]);
             return A.ok;
         }
-        /* The state when watching starts: an :state event with callback :initial. */
         etf_buf *b = &es_tracer_buf;
-        uint64_t h = es_tracer_state_payload(env, b, el[3]);
+        uint64_t h = es_tracer_state_payload(env, b, state);
         es_key *mf = es_codec_mf_key(s, el[2], 0, true);
         if (!h || !mf || !etf_map_term(env, b, A.callback, A.initial))
             return es_raise_arg(env, "state could not be encoded");
@@ -260,7 +317,7 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         return A.ok;
     }
     return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
-                             "{:genserver, pid, module, state} or {:frames_ok, pid}");
+                             "{:genserver, pid, module, state[, view]} or {:frames_ok, pid}");
 }
 
 ERL_NIF_TERM es_tracer_counts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {

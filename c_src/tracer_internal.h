@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "etf.h"
 #include "nif.h"
+#include "redact.h"
 #include "sample.h"
 #include "vmem.h"
 #include "vocab.h"
@@ -77,7 +78,24 @@ static inline bool proc_reserve(proc *p) {
 typedef struct gs_watch {
     _Atomic uint64_t module;     /* callback module atom of a watched GenServer, 0 = none */
     _Atomic uint64_t last_state; /* hash of the last state stored */
+    _Atomic uint8_t view;        /* how its states and causes are recorded: views[view] */
 } gs_watch;
+
+/* How a watched GenServer's states and causes are recorded. View 0: as they are. Others
+ * (set with es_tracer_watch's {:genserver, pid, module, state, {path, drop, redact}}):
+ * the state is the term under `path` (map keys, structs included) less the key `drop`,
+ * and, with `redact`, states and causes lose the values of the keys the tracer's
+ * patterns name (redact.h) — a LiveView's assigns ([:socket, :assigns], less
+ * :__changed__), which hold what its forms sent. A view is written once, before any
+ * watch names it. */
+#define VIEWS 8
+#define VIEW_PATH 4
+typedef struct gs_view {
+    ERL_NIF_TERM path[VIEW_PATH];
+    unsigned depth;
+    ERL_NIF_TERM drop; /* 0: none */
+    bool redact;
+} gs_view;
 
 typedef struct es_tracer {
     es_ref *store_ref;
@@ -100,7 +118,10 @@ typedef struct es_tracer {
     _Atomic uint8_t *modules, *functions;
     _Atomic uint8_t *passing; /* by pid key: frames_ok received, calls go on past the soft bound */
     _Atomic uint8_t *senders; /* by pid key: its sends are recorded (a receive need not name it) */
-    es_key *k[ES_EV_COUNT];   /* type keys of the vocabulary's rows (vocab.h) */
+    gs_view views[VIEWS];
+    _Atomic unsigned nviews;
+    es_patterns redact;     /* set once, before any redacting view is used */
+    es_key *k[ES_EV_COUNT]; /* type keys of the vocabulary's rows (vocab.h) */
     struct {
         _Alignas(64) _Atomic uint64_t events, bytes;
         _Atomic uint64_t discarded; /* calls not traced for the frame bound (never reset) */
@@ -121,7 +142,7 @@ typedef struct tracer_atoms {
         shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
         mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
         max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink,
-        exits_taken, exit_msg;
+        exits_taken, exit_msg, redact;
     /* payload field names */
     ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
         to_name, to, parent, initial_call, other, name, gen_call, alias;
@@ -142,5 +163,10 @@ static inline es_tracer *get_tracer(ErlNifEnv *env, ERL_NIF_TERM term) {
  * store keeps with the event: payload.h), so a state is encoded once. Returns that
  * digest (never 0), or 0 when the state cannot be encoded. */
 uint64_t es_tracer_state_payload(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state);
+
+/* A watched GenServer's state or cause as its view records it (see gs_view); a state
+ * of another shape than the view's is 0: not recorded. */
+ERL_NIF_TERM es_tracer_view_state(ErlNifEnv *env, es_tracer *t, unsigned view, ERL_NIF_TERM state);
+ERL_NIF_TERM es_tracer_view_cause(ErlNifEnv *env, es_tracer *t, unsigned view, ERL_NIF_TERM cause);
 
 #endif

@@ -21,6 +21,24 @@ defmodule ElixirScope do
 
   Nothing runs before that: adding the dependency starts no process.
 
+  ## In the test environment
+
+  An application that starts ElixirScope from its `application.ex` starts it under
+  `mix test` too, beside a development server that may already hold the MCP server's
+  port. Nothing breaks then (`setup/1` returns `{:partial, ...}`, tracing runs, one
+  warning), but either keep the options in the configuration and leave them out of
+  `config/test.exs`:
+
+      # config/dev.exs
+      config :my_app, :elixir_scope, phoenix: true, ai_integration: true
+
+      # application.ex
+      with {:ok, opts} <- Application.fetch_env(:my_app, :elixir_scope),
+           do: ElixirScope.setup(opts)
+
+  or give the MCP server a free port there: `config :elixir_scope, mcp: [port: 0]` in
+  `config/test.exs` (`ElixirScope.MCP.url/0` tells which).
+
   ## Options
 
   Defaults come from `config :elixir_scope, ...` and then from the built-in values.
@@ -49,9 +67,8 @@ defmodule ElixirScope do
   | `:storage` | `:ets` | accepted for compatibility; the C store is always used |
   | `:test_mode` | `false` | accepted for compatibility: the original ElixirScope's tracer process used it to drop the "received garbage" messages it produced under tests, which ElixirScope's tracer (no process) never produces |
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
-  | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns |
-  | `:ai_integration` | `false` | the MCP server for AI assistants (see `ElixirScope.MCP`) |
-  | `:mcp` | `[]` | its options |
+  | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns, and in a traced LiveView's assigns; the application's `config :phoenix, :filter_parameters` are added (see `ElixirScope.Phoenix`) |
+  | `:ai_integration` | `false` | start the MCP server for AI assistants (see `ElixirScope.MCP`); `:mcp` holds its options |
   | `:ui` | `false` | the web UI: `true`, or its options `[port: 4048, bind: ..., token: ...]` (see `ElixirScope.UI`) |
 
   ## Tracing levels
@@ -113,29 +130,51 @@ defmodule ElixirScope do
   ## Lifecycle
 
   @doc """
-  Starts ElixirScope: the store, the tracer and the governor.
+  Starts ElixirScope: the store, the tracer and the governor, and the parts the options
+  ask for.
 
-  Returns `:ok`. If ElixirScope is already tracing it returns
-  `{:error, {:already_started, pid}}`: change the level or sample rate of a running
-  instance with `set_tracing_level/1` and `set_sample_rate/1`, or call `stop/0` first.
-  After `stop/0`, `setup/1` starts afresh and discards the previous recording.
+  Returns `:ok`, or, when an optional part could not start, `{:partial, not_started}`:
+  tracing and the store run, and `not_started` says which part did not and why, e.g.
+  `[mcp: {:mcp_listen_failed, :eaddrinuse}]` when the MCP server's port is taken (a
+  second `iex -S mix`, or `mix test` beside the running application); one warning is
+  logged for it. The optional parts: the MCP server (`ai_integration: true`).
+
+  If ElixirScope is already tracing it returns `{:error, {:already_started, pid}}`:
+  change the level or sample rate of a running instance with `set_tracing_level/1` and
+  `set_sample_rate/1`, or call `stop/0` first. After `stop/0`, `setup/1` starts afresh
+  and discards the previous recording. `{:error, reason}` when the store or the tracer
+  could not start.
 
   Raises `ArgumentError` for an unknown option or a value out of range.
   """
-  @spec setup(keyword()) :: :ok | {:error, {:already_started, pid()}}
+  @spec setup(keyword()) ::
+          :ok
+          | {:partial, [{optional_part(), reason :: term()}]}
+          | {:error, {:already_started, pid()} | term()}
   def setup(opts \\ []) do
     config = Config.validate!(opts)
+    ElixirScope.Optional.forget()
 
-    case Process.whereis(@supervisor) do
-      nil ->
-        start_unlinked(config)
+    result =
+      case Process.whereis(@supervisor) do
+        nil ->
+          start_unlinked(config)
 
-      sup ->
-        if Process.whereis(Tracing),
-          do: {:error, {:already_started, sup}},
-          else: restart(sup, config)
+        sup ->
+          if Process.whereis(Tracing),
+            do: {:error, {:already_started, sup}},
+            else: restart(sup, config)
+      end
+
+    case {result, ElixirScope.Optional.not_started()} do
+      {:ok, []} -> :ok
+      {:ok, not_started} -> {:partial, not_started}
+      {error, _} -> error
     end
   end
+
+  @typedoc "The parts of ElixirScope that tracing does not need (see `setup/1`)."
+  @type optional_part :: :mcp
 
   # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
   # afresh with the new configuration.
@@ -167,10 +206,15 @@ defmodule ElixirScope do
   @doc """
   Starts ElixirScope linked to the caller, for use in a supervision tree as
   `{ElixirScope, opts}`. Options as for `setup/1`.
+
+  An optional part that cannot start (the MCP server's port is taken) does not stop
+  the rest: it is left out (its child is `:undefined`), one warning is logged, and
+  `tracing_info/0` names it under `:not_started`.
   """
   @spec start_link(keyword()) :: Supervisor.on_start()
   def start_link(opts \\ []) do
     config = Config.validate!(opts)
+    ElixirScope.Optional.forget()
     Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor)
   end
 
@@ -203,8 +247,16 @@ defmodule ElixirScope do
         else: []
       ) ++
       if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
-      if(config.ai_integration, do: [{ElixirScope.MCP, config.mcp}], else: []) ++
-      if(config.ui, do: [{ElixirScope.UI, ui_options(config.ui)}], else: []) ++
+      if(config.ai_integration,
+        do: [ElixirScope.Optional.child_spec(:mcp, ElixirScope.MCP.child_spec(config.mcp))],
+        else: []
+      ) ++
+      if(config.ui,
+        do: [
+          ElixirScope.Optional.child_spec(:ui, ElixirScope.UI.child_spec(ui_options(config.ui)))
+        ],
+        else: []
+      ) ++
       [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
   end
 
@@ -313,6 +365,13 @@ defmodule ElixirScope do
   `handle_continue/2` the new state with the callback and the message that caused it
   (`:cause`), timestamped when the callback returned. A state equal to the previous one
   is not stored again. At levels that include messages its messages are recorded too.
+
+  The callback module is the one of the process's `$initial_call` (`{MyServer, :init,
+  1}`), or, when the process put something else there — an Agent, a LiveView
+  (`{MyLive, :mount, 3}`: it runs `Phoenix.LiveView.Channel`), a Phoenix channel —, the
+  one its `:gen_server` loop runs. A LiveView's state is recorded as its assigns,
+  redacted, and its messages are not traced (see `ElixirScope.Phoenix`, "LiveViews").
+  `{:error, :not_a_gen_server}` for a process that is none.
   """
   @spec trace_genserver(pid() | atom()) :: :ok | {:error, term()}
   def trace_genserver(pid) when is_pid(pid), do: Tracing.call({:trace_genserver, pid})
@@ -417,12 +476,19 @@ defmodule ElixirScope do
   What ElixirScope traces now: `level`, `trace_all`, `lifecycle`, `session` (whether it
   traces through its own trace session, OTP 27+), `processes` (given to `trace_process/1` or `trace_genserver/1`), `genservers`, `modules`, `functions`,
   `calls_only` (functions the return-frame bound switched to calls only, see
-  `trace_module/2`), `discarded_calls` (calls not recorded at that bound) and `watchdog`
+  `trace_module/2`), `discarded_calls` (calls not recorded at that bound), `watchdog`
   (OTP < 27: how many times another tool removed ElixirScope's tracing, and the last
-  time's report).
+  time's report), `meta` (functions recorded in every process with meta trace patterns:
+  Phoenix's PubSub broadcasts) and `not_started` (optional parts that could not start,
+  with why: see `setup/1`).
   """
   @spec tracing_info() :: map() | {:error, :not_running}
-  def tracing_info, do: Tracing.call(:info)
+  def tracing_info do
+    case Tracing.call(:info) do
+      %{} = info -> Map.put(info, :not_started, ElixirScope.Optional.not_started())
+      error -> error
+    end
+  end
 
   @doc """
   Where ElixirScope stands, as the MCP server's status tool tells it:

@@ -124,6 +124,10 @@ defmodule ElixirScope.MCPClientTest do
       {"elixir_scope_recent_crashes", %{}, "last state: %{stock: %{apple: 205}}"},
       {"elixir_scope_trace_process", %{pid_string: "0.1.2"}, {:error, "neither a pid"}},
       {"elixir_scope_trace_module", %{module_name: "Not.Loaded"}, {:error, "is loaded"}},
+      # (no Phoenix in this VM: test/phoenix/mcp_test.exs asks the real application)
+      {"elixir_scope_phoenix_requests", %{}, {:error, "No request recorded"}},
+      {"elixir_scope_request_timeline", %{request_id: state.id}, {:error, "is not a request"}},
+      {"elixir_scope_live_view_timeline", %{}, {:error, "No LiveView recorded"}},
       {"elixir_scope_stop_tracing", %{}, "Stopped all tracing"}
     ]
 
@@ -135,7 +139,7 @@ defmodule ElixirScope.MCPClientTest do
     assert out["sessionId"] =~ ~r/^[0-9a-f]{32}$/
     assert out["listToolsError"] == nil
     assert out["transportErrors"] == []
-    assert length(out["tools"]) == 21
+    assert length(out["tools"]) == 24
     every_tool = Enum.map(plan, &elem(&1, 0)) ++ ["elixir_scope_trace_named_process"]
     assert Enum.sort(Enum.uniq(every_tool)) == Enum.sort(out["tools"])
 

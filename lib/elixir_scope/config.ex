@@ -81,6 +81,28 @@ defmodule ElixirScope.Config do
 
   def store_options(config), do: config |> Map.take(store_keys()) |> Map.to_list()
 
+  @doc false
+  # What is redacted, from `redact:` and the application's own
+  # `config :phoenix, :filter_parameters` (read when ElixirScope starts): `patterns`,
+  # lowercase, the key names whose values are never stored (redact: plus Phoenix's list,
+  # or its {:discard, list}); `keep`, with Phoenix's {:keep, keys}, the only params keys
+  # whose values are stored (nil otherwise). Malformed filter_parameters are ignored,
+  # as Phoenix would fail on them itself.
+  def redaction(config) do
+    {phoenix, keep} =
+      case Application.get_env(:phoenix, :filter_parameters, []) do
+        {:keep, keys} -> {[], strings(keys)}
+        {:discard, keys} -> {strings(keys), nil}
+        keys -> {strings(keys), nil}
+      end
+
+    patterns = (config.redact ++ phoenix) |> Enum.map(&String.downcase/1) |> Enum.uniq()
+    %{patterns: patterns, keep: keep}
+  end
+
+  defp strings(keys) when is_list(keys), do: Enum.filter(keys, &(is_binary(&1) and &1 != ""))
+  defp strings(_), do: []
+
   defp check!({:storage, v}) when v in [:ets, :c], do: :ok
   defp check!({:storage, v}), do: bad(:storage, ":ets or :c (both use the C store)", v)
 

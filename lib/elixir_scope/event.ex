@@ -68,7 +68,7 @@ defmodule ElixirScope.Event do
   def summary(%{type: :state} = e, w),
     do: "#{pid(e[:pid])} #{e[:callback]} #{short(e[:cause], w)} → #{short(e[:state], w)}"
 
-  def summary(%{type: :phoenix} = e, _w) do
+  def summary(%{type: :phoenix} = e, w) do
     what =
       [
         e[:kind],
@@ -85,7 +85,9 @@ defmodule ElixirScope.Event do
       |> Enum.reject(&is_nil/1)
       |> Enum.join(" ")
 
-    "#{pid(e[:pid])} #{what}" <> if(e[:duration], do: " in #{duration(e[:duration])}", else: "")
+    "#{pid(e[:pid])} #{what}" <>
+      if(e[:duration], do: " in #{duration(e[:duration])}", else: "") <>
+      if(is_binary(e[:error]), do: ": " <> String.slice(e[:error], 0, w), else: "")
   end
 
   def summary(%{type: type} = e, w) when type in [:exit, :crash],

@@ -48,6 +48,11 @@ defmodule ElixirScope.MCP do
   request: module and process names resolve only to atoms that already exist, and
   pids are parsed strictly (`"#PID<0.123.0>"` or `"<0.123.0>"`).
 
+  When its port is taken (a second `iex -S mix`, `mix test` beside the running
+  application), the server does not start and everything else does: `setup/1` returns
+  `{:partial, [mcp: {:mcp_listen_failed, :eaddrinuse}]}` and one warning is logged.
+  `port: 0` takes a free port.
+
   The server runs an instance of OTP's `:inets` web server of its own, standalone
   (linked to it, stopped with it). ElixirScope declares `:inets` as an application it
   needs, so Mix keeps it on the code path (Elixir 1.15+) and releases include it.

@@ -3,23 +3,28 @@ defmodule ElixirScope.Phoenix do
   Phoenix requests, LiveView callbacks, channels and PubSub broadcasts, joined to the
   timeline of the process that served them.
 
-  Phoenix, Plug and LiveView report what they do through `:telemetry`; what the
-  serving process did meanwhile (messages, calls, GenServer state changes) is what
-  ElixirScope's tracer records. `setup(phoenix: true)` puts both in the same store, on
-  the same pid, so one query shows a request or a LiveView event *and* everything its
-  process did while handling it.
+  Phoenix, Plug and LiveView report what they do through `:telemetry`; what processes
+  did meanwhile (messages, calls, GenServer state changes) is what ElixirScope's tracer
+  records. `setup(phoenix: true)` puts both in the same store, so one query shows a
+  request and what it caused.
 
       ElixirScope.setup(phoenix: true)
-      ElixirScope.trace_module(MyApp.Cart)          # calls, in whichever process serves
-      ElixirScope.trace_genserver(lv_pid)           # a LiveView's states and messages
+      ElixirScope.trace_genserver(MyApp.Cart)       # the GenServer a controller calls
+      ElixirScope.trace_module(MyApp.Pricing)       # calls, in whichever process serves
 
       [req | _] = ElixirScope.Phoenix.requests(path: "/cart", order: :desc, limit: 1)
-      ElixirScope.Phoenix.request_timeline(req)     # everything the process did for it
-      ElixirScope.Phoenix.live_view_timeline(lv)    # mounts, events, renders, states
+      ElixirScope.Phoenix.request_timeline(req)     # what the request caused
+      ElixirScope.Phoenix.slowest_requests(limit: 5)
 
-  Request processes come and go (one per request with Cowboy, one per connection with
-  Bandit): calls of traced modules and functions are recorded in every process, and
-  `trace_all: true` records every process's messages as well.
+      ElixirScope.trace_genserver(live_view_pid)    # its assigns, after every change
+      ElixirScope.Phoenix.live_view_timeline(live_view_pid)
+
+  The process that serves a request need not be traced: `request_timeline/2` finds
+  what the request caused in the traced processes it talked to (the GenServers it
+  called: their receive of the call, what they did for it, their reply). Request
+  processes come and go (one per request with Cowboy, one per connection with Bandit);
+  `trace_all: true` would trace them all, at the cost of recording everything they
+  read and write, raw socket data included.
 
   ## What is captured
 
@@ -55,19 +60,38 @@ defmodule ElixirScope.Phoenix do
   while it runs, and its `status` on the endpoint's `:stop`.
 
   PubSub broadcasts have no telemetry of their own: when `Phoenix.PubSub` is loaded,
-  its broadcast functions are traced with `ElixirScope.trace_function/1`, so each
-  broadcast is a `:call` event (module `Phoenix.PubSub`) of the process that
-  broadcast, recorded at the `:full` tracing level; `broadcasts/1` lists them with
-  their topic and message. Tracing them stops with `ElixirScope.stop/0`.
+  its broadcast functions get meta trace patterns (ElixirScope's own trace session on
+  OTP 27+), which report their calls in every process without setting any process's
+  trace flags: on OTP 25/26, where a process has one tracer, `phoenix: true` takes no
+  process's from `:dbg`, recon or any other tool. Each broadcast is a `:call` event
+  (module `Phoenix.PubSub`) of the process that broadcast, with its `:return`,
+  recorded at the `:full` tracing level; `broadcasts/1` lists them with their topic and
+  message. While `ElixirScope.trace_module(Phoenix.PubSub)` traces the whole module,
+  its own patterns replace the meta ones, so a broadcast is recorded once.
+  `ElixirScope.stop/0` removes them.
+
+  ## LiveViews
+
+  A LiveView process runs `Phoenix.LiveView.Channel` (its `$initial_call` names the
+  LiveView, `{MyLive, :mount, 3}`, for observers). `ElixirScope.trace_genserver/1` on
+  it records its assigns (not the channel's whole state; without `__changed__`) after
+  every change, each with the callback and message that caused it — browser events
+  arrive as `handle_info` of a `Phoenix.Socket.Message` —, and redacts states and causes
+  as params are (a form's url-encoded fields by their names). Its messages are not
+  traced: they carry the same params. See `live_view_timeline/2`.
 
   ## Redaction
 
   `params`, `session` and `assigns` go through the `:redact` list of `setup/1`
-  (default `["password", "token", "secret"]`): a map key or keyword key that contains
-  one of these strings, whatever the case, has its value replaced by `"[REDACTED]"`,
-  at any depth — as Phoenix's `:filter_parameters` does for its logs. The values never
-  reach the store. Broadcast messages and traced messages are recorded as the tracer
-  records any message or argument: they are not redacted.
+  (default `["password", "token", "secret"]`), to which the application's own
+  `config :phoenix, :filter_parameters` is added: a map key or keyword key that
+  contains one of these strings, whatever the case, has its value replaced by
+  `"[REDACTED]"`, at any depth — as Phoenix's `:filter_parameters` does for its logs.
+  With `filter_parameters: {:keep, keys}`, `params` keep only the values under those
+  keys, as in Phoenix's logs (`:redact` still applies within them). The values never
+  reach the store; a traced LiveView's states and their causes are redacted the same
+  way. Broadcast messages and the messages and arguments of traced processes are
+  recorded as the tracer records any message or argument: they are not redacted.
 
   ## Cost and safety
 
@@ -182,24 +206,71 @@ defmodule ElixirScope.Phoenix do
     phoenix(query, [kind: :endpoint, phase: :stop] ++ where)
   end
 
+  @doc """
+  The slowest requests recorded, slowest first: `requests/1`'s filters but those of
+  order and position, and `:limit` (10 by default, at most 10,000). One aggregate of the
+  C store over the requests the filters select.
+
+      ElixirScope.Phoenix.slowest_requests(path: {:prefix, "/cart"}, limit: 5)
+  """
+  @spec slowest_requests(keyword()) :: [event()]
+  def slowest_requests(filters \\ []) do
+    {query, where} = split_filters!(filters, "slowest_requests/1")
+
+    for k <- [:kind, :phase, :order, :after, :before, :after_id, :before_id],
+        Keyword.has_key?(filters, k),
+        do: raise(ArgumentError, "slowest_requests/1 orders by duration itself: no #{inspect(k)}")
+
+    query = Keyword.put_new(query, :limit, 10)
+
+    TraceDB.top(
+      [type: :phoenix, where: [kind: :endpoint, phase: :stop] ++ where] ++ query,
+      :duration,
+      Event
+    )
+  end
+
   defp phoenix(query, where),
     do: TraceDB.query_structs([type: :phoenix, where: where] ++ query, Event)
 
   @doc """
-  Everything the serving process of `request` did while serving it, oldest first:
-  its `:phoenix` events from the endpoint `:start` to the endpoint `:stop` (or the
-  router's `:stop`, which Phoenix emits after it) and, for the processes ElixirScope
-  traces, its messages sent and received, calls and returns, PubSub broadcasts and
-  state changes in between.
+  What `request` caused, oldest first, from its endpoint `:start` to its endpoint
+  `:stop` (or the router's `:stop`, which Phoenix emits after it), without tracing the
+  serving process:
+
+    * the serving process's own events: its `:phoenix` events, and, when it is traced
+      (`trace_all: true`), its messages, calls and state changes;
+    * the events other traced processes recorded with it as their peer: messages they
+      sent it (replies, broadcasts to a subscriber), links;
+    * for each `GenServer.call` it made to a traced process, that process's receive of
+      the call and what the call caused there, told apart from other clients' calls by
+      the call's tag: the `handle_call` (when its module is traced with
+      `ElixirScope.trace_module/1`), the calls, broadcasts and messages it made, its
+      state change (`ElixirScope.trace_genserver/1`) and its reply — or, when it never
+      replied within the request, how far it got and whether it died.
+
+  The callee's messages are recorded when it is traced at a level that records
+  messages (`:full` or `:messages_only`). One query of the C store
+  (`c_src/cause.h`): it reads the events of the request's window, whatever the store
+  holds besides.
 
   `request` is one of `requests/1` (or any endpoint `:phoenix` event), or its id.
-  Options: `:type`, `:limit`, `:order`, `:store`. Returns `[]` when the request is no
-  longer in the store. Raises `ArgumentError` when it is not a request.
+  Options: `:type` (a type or a list), `:limit`, `:order`, `:store`, and `:after` /
+  `:before` (cursors of `ElixirScope.Query`, or events) to page within the request.
+  Returns `[]` when the request is no longer in the store. Raises `ArgumentError` when
+  it is not a request.
   """
   @spec request_timeline(event() | pos_integer(), keyword()) :: [event()]
   def request_timeline(request, opts \\ []) do
-    opts = timeline_opts!(opts, [:type, :limit, :order, :store], "request_timeline/2")
+    opts =
+      timeline_opts!(
+        opts,
+        [:type, :limit, :order, :store, :after, :before],
+        "request_timeline/2"
+      )
+
     store = Keyword.get(opts, :store, TraceDB)
+    {_, native} = Query.normalize!(Keyword.delete(opts, :store))
 
     case fetch(request, store) do
       nil ->
@@ -207,7 +278,8 @@ defmodule ElixirScope.Phoenix do
 
       %{type: :phoenix, kind: :endpoint, pid: pid} = event when is_pid(pid) ->
         {first, last} = request_bounds(event, store)
-        TraceDB.query_structs([pid: pid] ++ from(first) ++ to(last) ++ opts, Event)
+        window = Map.new([from(first), to(last)])
+        TraceDB.request_timeline(pid, window, Map.put(native, :struct, Event), store)
 
       other ->
         raise ArgumentError,
@@ -218,13 +290,25 @@ defmodule ElixirScope.Phoenix do
 
   @doc """
   The life of a LiveView process, oldest first: its `:phoenix` events (mounts,
-  `handle_params`, events, renders, components) and its `:state` events, each with
-  `:diff` from the state before (`ElixirScope.TimeTravel.state_timeline/2`) — trace
-  the process with `ElixirScope.trace_genserver/1` to have these. The `:stop` events
-  that carry `:assigns` get `:diff` too: the change from the assigns of the previous
-  such event in this listing (`nil` for the first).
+  `handle_params`, events, renders, components) and, once it is traced with
+  `ElixirScope.trace_genserver/1`, its `:state` events: its assigns after every change,
+  each with the callback and the message that caused it (`:cause`) and `:diff` from the
+  assigns before — a change made in `handle_info` (a PubSub broadcast, a timer) is a
+  step of its own, with the message that caused it.
 
-  Options: `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:store`.
+  The LiveView process runs `Phoenix.LiveView.Channel`, whose callbacks receive
+  everything: a browser event arrives as `handle_info` of a `Phoenix.Socket.Message`
+  whose payload holds the event's params. Tracing it records its assigns (without
+  LiveView's change tracking, `__changed__`) rather than the channel's whole state, and
+  redacts them and their causes as `redact:` redacts params; its messages, which carry
+  the same params, are not traced.
+
+  The `:stop` events that carry `:assigns` get `:diff` too: the change from the assigns
+  before them in this listing, those of a `:stop` or of a `:state` (`nil` for the
+  first), so a change made in between is not credited to them.
+
+  Options: `:limit`, `:order`, `:timestamp_start`, `:timestamp_end`, `:after`,
+  `:before` (cursors of `ElixirScope.Query`), `:store`.
   """
   @spec live_view_timeline(pid(), keyword()) :: [event()]
   def live_view_timeline(pid, opts \\ [])
@@ -233,7 +317,7 @@ defmodule ElixirScope.Phoenix do
     opts =
       timeline_opts!(
         opts,
-        [:limit, :order, :timestamp_start, :timestamp_end, :store],
+        [:limit, :order, :timestamp_start, :timestamp_end, :after, :before, :store],
         "live_view_timeline/2"
       )
 
@@ -271,6 +355,10 @@ defmodule ElixirScope.Phoenix do
 
     allowed = @query_keys -- [:module]
     known_keys!(query, allowed, "broadcasts/1 filter", [:topic | allowed])
+    # With Phoenix.PubSub traced whole (trace_module/1), a broadcast is also the call of
+    # its default-argument head: twice the events, of which the longest arity's count.
+    {limit, query} = Keyword.pop(query, :limit)
+    query = if limit, do: [limit: 2 * limit] ++ query, else: query
     base = [type: :call, module: @pubsub] ++ query
 
     if topic == nil do
@@ -286,10 +374,20 @@ defmodule ElixirScope.Phoenix do
         )
       end)
       |> Enum.sort_by(&key/1, if(query[:order] == :desc, do: :desc, else: :asc))
-      |> take(query[:limit])
     end
+    |> Enum.filter(&longest_arity?/1)
+    |> take(limit)
     |> Enum.map(&enrich/1)
   end
+
+  defp longest_arity?(%{function: f, arity: arity}) do
+    case ElixirScope.Phoenix.Capture.broadcast_arity(f) do
+      nil -> true
+      longest -> arity == longest
+    end
+  end
+
+  defp longest_arity?(_call), do: true
 
   # Broadcast calls get their topic and message.
   defp enrich(%{type: :call, module: @pubsub, function: f, args: args} = e)
@@ -366,20 +464,26 @@ defmodule ElixirScope.Phoenix do
   defp first_after(event, pid, store, where),
     do: List.first(phoenix([pid: pid, after: event, limit: 1, store: store], where))
 
-  # Inclusive bounds as filters: an id of 0 or :infinity takes the whole timestamp.
-  defp from({ts, 0}), do: [timestamp_start: ts]
-  defp from({ts, id}), do: [after: Query.cursor({ts, id - 1})]
-  defp to({ts, :infinity}), do: [timestamp_end: ts]
-  defp to({ts, id}), do: [before: Query.cursor({ts, id + 1})]
+  # Inclusive bounds as a bound of the native spec: an id of 0 or :infinity takes the
+  # whole timestamp.
+  defp from({ts, 0}), do: {:timestamp_start, ts}
+  defp from({ts, id}), do: {:after, {ts, id - 1}}
+  defp to({ts, :infinity}), do: {:timestamp_end, ts}
+  defp to({ts, id}), do: {:before, {ts, id + 1}}
 
   ## LiveView assigns diffs
 
+  # A :state of a traced LiveView holds its assigns (ElixirScope.Tracing's view), so it
+  # is the assigns before the next :stop too.
   defp diff_assigns(events) do
     {events, _} =
       Enum.map_reduce(events, :none, fn
         %{type: :phoenix, assigns: assigns} = e, prev when is_map(assigns) ->
           diff = if prev == :none, do: nil, else: TraceDB.diff(prev, assigns)
           {Map.put(e, :diff, diff), assigns}
+
+        %{type: :state, state: assigns} = e, _prev when is_map(assigns) ->
+          {e, assigns}
 
         e, prev ->
           {e, prev}

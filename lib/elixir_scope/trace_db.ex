@@ -422,6 +422,14 @@ defmodule ElixirScope.TraceDB do
 
   def perf(module, name), do: Native.perf(store!(name), module)
   def slowest(limit, module, name), do: Native.slowest(store!(name), limit, module)
+
+  @doc false
+  # The events of a spec with the largest `field`, largest first (c_src/agg.h: es_agg_top).
+  def top(filters, field, struct) do
+    {name, native} = Query.normalize!(filters)
+    Native.top(store!(name), Map.put(native, :struct, struct), field)
+  end
+
   def traffic(from, to, name), do: Native.traffic(store!(name), from, to)
   def peers(pid, name), do: Native.peers(store!(name), pid)
   def actor_summary(pid, name), do: Native.actor_summary(store!(name), pid)
@@ -439,6 +447,13 @@ defmodule ElixirScope.TraceDB do
     {_, native} = Query.normalize!(filters)
     Native.call_tree(store!(name), pid, native)
   end
+
+  @doc false
+  # What `pid` did and caused in a window, one hop deep (c_src/cause.h): `window` and
+  # `page` are normalized specs, the window's bounds, and the page's types, positions,
+  # order, limit and :struct.
+  def request_timeline(pid, window, page, name),
+    do: Native.request_timeline(store!(name), pid, window, page)
 
   @doc false
   # Files: dumps and loads (ElixirScope.PostMortem, Persister, FlightRecorder), exports.

@@ -1,8 +1,10 @@
 defmodule ElixirScope.Tracing do
   @moduledoc false
   # Owns the C tracer and everything ElixirScope sets in the runtime's tracing state:
-  # trace flags on processes and trace patterns on functions. It records what it set so
-  # that stop/0 removes exactly that, and nothing another tool set.
+  # trace flags on processes and trace patterns on functions (meta patterns too: calls
+  # of a function in every process with no process's flags, for Phoenix's broadcasts).
+  # It records what it set so that stop/0 removes exactly that, and nothing another tool
+  # set.
   #
   # Where that state lives depends on the OTP release, and one backend module per path
   # does the runtime calls: ElixirScope.Tracing.Session on OTP 27+ (a trace session of
@@ -94,6 +96,8 @@ defmodule ElixirScope.Tracing do
     frame_words = Frames.words(backend)
     Native.tracer_set(tracer, :max_frames, div(@max_frame_words, frame_words))
     Native.tracer_set(tracer, :owner, self())
+    # what a redacting view (a LiveView's assigns) leaves out: c_src/redact.h
+    Native.tracer_set(tracer, :redact, Config.redaction(config).patterns)
     :persistent_term.put({__MODULE__, :tracer}, tracer)
 
     state = %{
@@ -109,9 +113,14 @@ defmodule ElixirScope.Tracing do
       # flags every process (and every new one) has from us
       all_flags: [],
       genservers: %{},
+      # watched GenServers whose messages are not traced (LiveViews: see view/1)
+      quiet: MapSet.new(),
       # module or {m, f, a} => whether calls return-trace
       modules: %{},
       functions: %{},
+      # functions whose calls are recorded with meta patterns (no process flags):
+      # Phoenix.PubSub's broadcasts
+      meta: MapSet.new(),
       # functions switched to calls only by the return-frame bound
       calls_only: MapSet.new(),
       # traced module => the md5 of its code when its patterns were set
@@ -161,11 +170,9 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:trace_process, pid}, _from, state) do
     with :ok <- check_traceable(pid, state) do
-      state = set_flags(pid, state)
-
       case gen_server_module(pid) do
         {:ok, module} -> reply_with(watch_gen_server(pid, module, state))
-        :error -> {:reply, :ok, state}
+        _ -> {:reply, :ok, set_flags(pid, state)}
       end
     else
       error -> {:reply, error, state}
@@ -174,8 +181,7 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:trace_genserver, pid}, _from, state) do
     with :ok <- check_traceable(pid, state),
-         {:ok, module} <- gen_server_module(pid) |> or_error(:not_a_gen_server) do
-      state = set_flags(pid, state)
+         {:ok, module} <- gen_server_module(pid) do
       reply_with(watch_gen_server(pid, module, state))
     else
       error -> {:reply, error, state}
@@ -187,7 +193,7 @@ defmodule ElixirScope.Tracing do
   def handle_call({:pause, pid}, _from, state) do
     flags =
       if ours?(pid, state) do
-        own = if MapSet.member?(state.pids, pid), do: flags(state.level), else: []
+        own = if MapSet.member?(state.pids, pid), do: process_flags(state, pid), else: []
         flags = Enum.uniq(own ++ state.all_flags)
         state.backend.process(state.handle, pid, false, [:all])
         flags
@@ -213,7 +219,8 @@ defmodule ElixirScope.Tracing do
      %{
        state
        | genservers: Map.delete(state.genservers, pid),
-         pids: MapSet.delete(state.pids, pid)
+         pids: MapSet.delete(state.pids, pid),
+         quiet: MapSet.delete(state.quiet, pid)
      }}
   end
 
@@ -254,6 +261,20 @@ defmodule ElixirScope.Tracing do
     end
   end
 
+  # Calls of a function in every process, recorded with a meta pattern: no process's
+  # trace flags are set, so no process's one tracer (OTP < 27) is taken. A function that
+  # is also traced by trace_module/trace_function has only that pattern meanwhile
+  # (set_patterns/2): one call is never recorded twice.
+  def handle_call({:trace_meta, {m, f, a} = mfa}, _from, state) do
+    with :ok <- loaded(m),
+         true <- {f, a} in m.module_info(:functions) or {:error, {:undefined_function, mfa}} do
+      Native.tracer_watch(state.tracer, {:function, m, f, true})
+      {:reply, :ok, set_patterns(%{state | meta: MapSet.put(state.meta, mfa)}, m)}
+    else
+      error -> {:reply, error, state}
+    end
+  end
+
   def handle_call({:set_level, level}, _from, state) do
     Native.tracer_set(state.tracer, :mask, Config.mask(level))
     old = flags(state.level)
@@ -261,6 +282,7 @@ defmodule ElixirScope.Tracing do
     pids = if state.trace_all, do: [:new | Process.list()], else: state.pids
 
     for pid <- pids, ours?(pid, state) do
+      {old, new} = if pid in state.quiet, do: {quiet(old), quiet(new)}, else: {old, new}
       state.backend.process(state.handle, pid, false, old -- new)
       state.backend.process(state.handle, pid, true, new -- old)
     end
@@ -278,6 +300,7 @@ defmodule ElixirScope.Tracing do
       genservers: Map.keys(state.genservers),
       modules: Map.keys(state.modules),
       functions: Map.keys(state.functions),
+      meta: Enum.sort(MapSet.to_list(state.meta)),
       calls_only: Enum.sort(MapSet.to_list(state.calls_only)),
       discarded_calls: Native.tracer_discarded(state.tracer),
       watchdog: Watchdog.report(state.watchdog)
@@ -367,11 +390,14 @@ defmodule ElixirScope.Tracing do
   def set_exit_sink(tracer, pid), do: Native.tracer_set(tracer, :exit_sink, pid)
   def exits_taken(tracer, n), do: Native.tracer_set(tracer, :exits_taken, n)
   def mask(tracer), do: Native.tracer_mask(tracer)
+  # The flags of a process whose messages are not traced.
+  defp quiet(flags), do: flags -- [:send, :receive]
+
+  # The flags a traced process has at the current level.
+  defp process_flags(state, pid),
+    do: if(pid in state.quiet, do: quiet(flags(state.level)), else: flags(state.level))
 
   defp reply_with(state), do: {:reply, :ok, state}
-
-  defp or_error({:ok, _} = ok, _reason), do: ok
-  defp or_error(:error, reason), do: {:error, reason}
 
   defp ours?(pid, state), do: holder(pid, state) == :ours
 
@@ -387,8 +413,9 @@ defmodule ElixirScope.Tracing do
   end
 
   defp set_flags(pid, state) do
-    state.backend.process(state.handle, pid, true, flags(state.level))
-    %{state | pids: MapSet.put(state.pids, pid)}
+    state = %{state | pids: MapSet.put(state.pids, pid)}
+    state.backend.process(state.handle, pid, true, process_flags(state, pid))
+    state
   end
 
   # Traced functions report calls from every process, present and future (on OTP < 27,
@@ -434,35 +461,84 @@ defmodule ElixirScope.Tracing do
   ## GenServers
 
   # The callback module of a :gen_server process. Only processes started by proc_lib
-  # with an init/1 initial call are asked (a plain process would never answer the
-  # system message, and it would sit in its mailbox).
+  # are asked (a plain process would never answer the system message, and it would sit
+  # in its mailbox).
   defp gen_server_module(pid) do
     with {:dictionary, dict} <- Process.info(pid, :dictionary),
-         {module, _, _} <- dict[:"$initial_call"],
+         {_, _, _} = initial <- dict[:"$initial_call"],
          {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
-      {:ok, callback_module(module)}
+      callback_module(pid, initial)
     else
-      _ -> :error
+      _ -> {:error, :not_a_gen_server}
     end
   catch
-    :exit, _ -> :error
+    :exit, _ -> {:error, :not_a_gen_server}
   end
 
-  # proc_lib's initial call names the callback module ({Mod, :init, 1}), except for
-  # Agents: Agent.Server puts the agent's own function there.
-  defp callback_module(module) do
-    if function_exported?(module, :handle_call, 3), do: module, else: Agent.Server
+  # proc_lib's initial call names the callback module ({Mod, :init, 1}) unless the
+  # process put something else there: an Agent its function, a LiveView its view
+  # ({View, :mount, 3}: the process runs Phoenix.LiveView.Channel), a Phoenix channel
+  # its channel ({Channel, :join, 3}: Phoenix.Channel.Server). Then the gen_server
+  # loop's own frame tells: its callback module is in the loop's variables, which the
+  # process's backtrace lists (alone on OTP < 27, in a callback cache after).
+  defp callback_module(pid, {m, :init, 1}) do
+    if callbacks?(m), do: {:ok, m}, else: loop_module(pid)
   end
+
+  defp callback_module(pid, _initial), do: loop_module(pid)
+
+  @register ~r/^y\(\d+\)\s+(?:\{callback_cache,)?('(?:[^'\\]|\\.)+'|[a-z][\w@]*)/m
+
+  defp loop_module(pid) do
+    with {:backtrace, text} <- Process.info(pid, :backtrace),
+         [_ | _] = names <- Regex.scan(@register, text, capture: :all_but_first),
+         module when module != nil <- Enum.find_value(names, &callback_named/1) do
+      {:ok, module}
+    else
+      _ -> {:error, :callback_module_not_found}
+    end
+  end
+
+  # An atom the runtime printed (quoted or not) that names a loaded callback module;
+  # never a new atom.
+  defp callback_named([text]) do
+    name = text |> String.trim("'") |> String.replace("\\'", "'")
+    module = String.to_existing_atom(name)
+    if callbacks?(module) and function_exported?(module, :init, 1), do: module
+  rescue
+    ArgumentError -> nil
+  end
+
+  defp callbacks?(module) do
+    Code.ensure_loaded?(module) and
+      Enum.any?([handle_call: 3, handle_cast: 2, handle_info: 2], fn {f, a} ->
+        function_exported?(module, f, a)
+      end)
+  end
+
+  # How a GenServer's states are recorded (c_src/tracer_internal.h: gs_view), and
+  # whether its messages are traced. A LiveView: its assigns, without LiveView's change
+  # tracking, and its states and their causes (the messages its forms send) redacted
+  # as its params are; its messages, which carry the same params, are not traced.
+  @live_view Phoenix.LiveView.Channel
+  defp view(@live_view), do: {{[:socket, :assigns], :__changed__, true}, :quiet}
+  defp view(_module), do: {nil, :messages}
 
   # The starting state is recorded from inside the GenServer, between two callbacks,
   # so no state change falls between it and the first traced callback.
   defp watch_gen_server(pid, module, state) do
+    {view, messages} = view(module)
+    quiet = if messages == :quiet, do: MapSet.put(state.quiet, pid), else: state.quiet
+    state = set_flags(pid, %{state | quiet: quiet})
     state = set_patterns(%{state | genservers: Map.put(state.genservers, pid, module)}, module)
     tracer = state.tracer
 
+    watch =
+      if view, do: &{:genserver, pid, module, &1, view}, else: &{:genserver, pid, module, &1}
+
     try do
       :sys.replace_state(pid, fn s ->
-        Native.tracer_watch(tracer, {:genserver, pid, module, s})
+        Native.tracer_watch(tracer, watch.(s))
         s
       end)
     catch
@@ -493,7 +569,20 @@ defmodule ElixirScope.Tracing do
   defp match_spec(true), do: @returns_ms
   defp match_spec(false), do: @calls_only_ms
 
-  defp pattern_keys(state, m), do: for({key, _} <- patterns(state, m), do: key)
+  defp pattern_keys(state, m),
+    do:
+      for({key, _} <- patterns(state, m), do: key) ++
+        for({mfa, _} <- metas(state, m), do: {:meta, mfa})
+
+  # The meta patterns a module should carry: its meta-traced functions, but those that
+  # trace_module/trace_function trace with a pattern of their own (`nil`: removed).
+  defp metas(state, m) do
+    for {^m, _, _} = mfa <- state.meta do
+      if Map.has_key?(state.modules, m) or Map.has_key?(state.functions, mfa),
+        do: {mfa, nil},
+        else: {mfa, @returns_ms}
+    end
+  end
 
   # The match spec a function gets from ElixirScope, or nil.
   defp expected_match_spec(state, {m, f, a}) do
@@ -506,13 +595,19 @@ defmodule ElixirScope.Tracing do
     end
   end
 
+  # Meta patterns a process pattern replaces go first, and those it no longer does come
+  # back last: a call is never recorded twice (at worst, not at all meanwhile).
   defp set_patterns(state, m) do
+    metas = metas(state, m)
+    for {mfa, nil} <- metas, do: state.backend.meta(state.handle, mfa, false)
+
     case patterns(state, m) do
-      [] ->
+      [] when metas == [] ->
         %{state | loaded: Map.delete(state.loaded, m)}
 
       patterns ->
         for {key, ms} <- patterns, do: state.backend.function(state.handle, key, ms)
+        for {mfa, ms} <- metas, ms != nil, do: state.backend.meta(state.handle, mfa, ms)
         %{state | loaded: Map.put(state.loaded, m, md5(m))}
     end
   end
@@ -521,7 +616,8 @@ defmodule ElixirScope.Tracing do
     Enum.uniq(
       Map.keys(state.modules) ++
         Enum.map(Map.keys(state.functions), &elem(&1, 0)) ++
-        Map.values(state.genservers) ++ Enum.map(state.calls_only, &elem(&1, 0))
+        Map.values(state.genservers) ++
+        Enum.map(state.calls_only, &elem(&1, 0)) ++ Enum.map(state.meta, &elem(&1, 0))
     )
   end
 
@@ -594,6 +690,8 @@ defmodule ElixirScope.Tracing do
       backend: state.backend,
       handle: state.handle,
       patterns: Map.new(traced_modules(state), &{&1, patterns(state, &1)}),
+      metas:
+        for(m <- traced_modules(state), {mfa, ms} <- metas(state, m), ms != nil, do: {mfa, ms}),
       expected_ms: &expected_match_spec(state, &1),
       all_flags: state.all_flags,
       pids: MapSet.to_list(state.pids)
@@ -608,12 +706,17 @@ defmodule ElixirScope.Tracing do
   end
 
   defp rearm({:process, pid}, state) do
-    state.backend.process(state.handle, pid, true, flags(state.level))
+    state.backend.process(state.handle, pid, true, process_flags(state, pid))
     state
   end
 
   defp rearm({:function, mfa, ms}, state) do
     state.backend.function(state.handle, mfa, ms)
+    state
+  end
+
+  defp rearm({:meta, mfa, ms}, state) do
+    state.backend.meta(state.handle, mfa, ms)
     state
   end
 end

@@ -6,11 +6,13 @@ defmodule ElixirScope.Test.PhoenixApp do
 
   `make phoenix-app` compiles it (with ElixirScope as a path dependency, as an application
   that uses ElixirScope has it) when `../shared/phoenix` is there; `available?/0` says whether
-  that build exists. `start!/1` boots a fresh peer node on its code paths, configures the
-  application as its `config/config.exs` says, with ElixirScope started from its
-  `application.ex` when `elixir_scope:` options are given, and returns a handle with the
-  port Bandit listens on. Everything ElixirScope recorded is then asked for with `call/4`
-  inside that node, and requests go to it with `http/4` (`:httpc`).
+  that build exists. `start!/1` boots a fresh peer node on its code paths — ElixirScope's
+  own from this VM, so the peer runs the code under test and its test helpers (such as
+  `ElixirScope.Test.TraceState`) —, configures the application as its `config/config.exs`
+  says, with ElixirScope started from its `application.ex` when `elixir_scope:` options
+  are given, and returns a handle with the port Bandit listens on. Everything ElixirScope
+  recorded is then asked for with `call/4` inside that node, and requests go to it with
+  `http/4` (`:httpc`).
 
   The peer is connected over standard I/O (no distribution, no epmd) and dies with the test
   process that started it.
@@ -46,10 +48,18 @@ defmodule ElixirScope.Test.PhoenixApp do
   """
   @spec start!(keyword()) :: t()
   def start!(opts \\ []) do
-    paths = Path.wildcard(Path.join(build_path(), "lib/*/ebin")) |> Enum.map(&to_charlist/1)
-    # Elixir's own applications, from this VM (the same toolchain).
+    # The application and Phoenix from their build; ElixirScope as this VM runs it (the
+    # code under test, with its test helpers, never a copy `make phoenix-app` compiled
+    # before the last change); Elixir's own applications from this VM (the same
+    # toolchain).
+    paths =
+      Path.join(build_path(), "lib/*/ebin")
+      |> Path.wildcard()
+      |> Enum.reject(&(Path.basename(Path.dirname(&1)) == "elixir_scope"))
+      |> Enum.map(&to_charlist/1)
+
     elixir_paths =
-      for app <- [:elixir, :logger, :eex, :mix],
+      for app <- [:elixir, :logger, :eex, :mix, :elixir_scope],
           dir = :code.lib_dir(app),
           is_list(dir),
           do: Path.join(dir, "ebin") |> to_charlist()
@@ -75,9 +85,16 @@ defmodule ElixirScope.Test.PhoenixApp do
       |> Keyword.update(:scope_app, scope, &Keyword.merge(&1, scope))
       |> Keyword.update(:logger, [level: level], &Keyword.put(&1, :level, level))
 
+    # Loaded first: loading an application sets its defaults over what was put before,
+    # where a release's configuration would win.
+    extra = Keyword.get(opts, :env, [])
+
+    for app <- Enum.uniq(Keyword.keys(env) ++ Enum.map(extra, &elem(&1, 0))),
+        do: :peer.call(peer, Application, :load, [app])
+
     :ok = :peer.call(peer, Application, :put_all_env, [env])
 
-    for {app, key, value} <- Keyword.get(opts, :env, []),
+    for {app, key, value} <- extra,
         do: :ok = :peer.call(peer, Application, :put_env, [app, key, value])
 
     {:ok, _} = :peer.call(peer, Application, :ensure_all_started, [:scope_app], 60_000)

@@ -29,6 +29,9 @@ defmodule ElixirScope.MCP.Tools do
   | `elixir_scope_message_queue_analysis` | — | the longest mailboxes, and the ones filling faster than read |
   | `elixir_scope_recent_crashes` | — | recent crashes, traced or not, and Phoenix request exceptions, with reason, stacktrace, last state and last messages (`ElixirScope.recent_crashes/1`) |
   | `elixir_scope_stop_tracing` | `pid_string` or `module_name` | stops tracing one process, one module, or everything |
+  | `elixir_scope_phoenix_requests` | `path`, `status`, `slowest` | the Phoenix requests recorded, newest (or slowest) first |
+  | `elixir_scope_request_timeline` | `request_id` | what one request caused: its events, messages to its process, what its GenServer calls did |
+  | `elixir_scope_live_view_timeline` | `pid_string` | one LiveView's mounts, events, renders and states with their causes and diffs (without a pid: the LiveViews recorded) |
 
   Listings take `limit` and `cursor`: an answer never passes the server's budget
   (`:max_tokens`), and ends with the cursor to continue when it is cut. Listings of
@@ -38,8 +41,8 @@ defmodule ElixirScope.MCP.Tools do
   The tools live in modules by what they answer: `ElixirScope.MCP.Tools.History` (what
   happened: timelines, flows, calls, events, states), `ElixirScope.MCP.Tools.Processes`
   (which processes, how they are and were), `ElixirScope.MCP.Tools.Performance` (where
-  time goes) and `ElixirScope.MCP.Tools.Control` (what is traced, starting and stopping
-  it); `ElixirScope.MCP.Tools.Common` holds what they share. A pid is
+  time goes), `ElixirScope.MCP.Tools.Phoenix` (what a Phoenix application served) and
+  `ElixirScope.MCP.Tools.Control` (what is traced, starting and stopping it); `ElixirScope.MCP.Tools.Common` holds what they share. A pid is
   written `"#PID<0.123.0>"` (or a registered name); a timestamp is the integer shown
   after `t=` in event listings (strings, since they do not fit in a JSON number), or
   the ISO 8601 wall-clock time shown before it.
@@ -49,7 +52,7 @@ defmodule ElixirScope.MCP.Tools do
   """
 
   alias ElixirScope.MCP.{Args, Text}
-  alias ElixirScope.MCP.Tools.{Control, History, Performance, Processes}
+  alias ElixirScope.MCP.Tools.{Control, History, Performance, Phoenix, Processes}
 
   @pid_arg %{
     "type" => "string",
@@ -223,7 +226,44 @@ defmodule ElixirScope.MCP.Tools do
     {"elixir_scope_stop_tracing", "Stop tracing",
      "Stops tracing one process (pid_string), one module (module_name), or, with no " <>
        "argument, everything. What was recorded stays queryable.",
-     %{"pid_string" => @pid_arg, "module_name" => @module_arg}, [], {Control, :stop_tracing}}
+     %{"pid_string" => @pid_arg, "module_name" => @module_arg}, [], {Control, :stop_tracing}},
+    {"elixir_scope_phoenix_requests", "Phoenix requests",
+     "The HTTP requests a Phoenix application served (recorded with setup(phoenix: true)), " <>
+       "newest first, or the slowest first: method, path, status, duration, route and " <>
+       "the process that served each, with the request_id to pass to " <>
+       "elixir_scope_request_timeline.",
+     %{
+       "path" => %{"type" => "string", "description" => "Only paths starting with this"},
+       "status" => %{
+         "type" => ["integer", "string"],
+         "description" => "An HTTP status (500), or a class (\"5xx\")"
+       },
+       "slowest" => %{"type" => "boolean", "description" => "The slowest first (default false)"},
+       "limit" => @limit_arg,
+       "cursor" => @cursor_arg
+     }, [], {Phoenix, :requests}},
+    {"elixir_scope_request_timeline", "Request timeline",
+     "What one request caused, in order, without tracing the process that served it: " <>
+       "its Phoenix events (endpoint, router, exception), the messages traced processes " <>
+       "sent its process, and, for each GenServer.call it made to a traced GenServer, " <>
+       "that GenServer's receive, the calls and broadcasts it made, its state change and " <>
+       "its reply (or its crash).",
+     %{
+       "request_id" => %{
+         "type" => "integer",
+         "minimum" => 1,
+         "description" => "A request's id, as elixir_scope_phoenix_requests shows it"
+       },
+       "limit" => @limit_arg,
+       "cursor" => @cursor_arg
+     }, ["request_id"], {Phoenix, :request_timeline}},
+    {"elixir_scope_live_view_timeline", "LiveView timeline",
+     "One LiveView's life, oldest first: mounts, events, renders, components and, once " <>
+       "the process is traced (elixir_scope_trace_process), its assigns after each " <>
+       "change, with the message that caused it (changes made in handle_info included) " <>
+       "and what changed. Without pid_string: the LiveViews recorded.",
+     %{"pid_string" => @pid_arg, "limit" => @limit_arg, "cursor" => @cursor_arg}, [],
+     {Phoenix, :live_view_timeline}}
   ]
 
   @by_name Map.new(@tools, fn {name, _, _, props, _, fun} -> {name, {fun, Map.keys(props)}} end)

@@ -14,6 +14,8 @@ defmodule ElixirScope.Phoenix.Capture do
   require Logger
 
   @handler_id __MODULE__
+  # (called through apply/3: ElixirScope does not depend on it)
+  @telemetry :telemetry
   @redacted "[REDACTED]"
   @pubsub Phoenix.PubSub
   # The broadcast functions of Phoenix.PubSub: ElixirScope.Phoenix.broadcast_functions/0.
@@ -235,8 +237,14 @@ defmodule ElixirScope.Phoenix.Capture do
   end
 
   # Plain maps only: Plug.Conn.Unfetched and other structs say nothing about params.
+  # Params are what Phoenix's :filter_parameters is about: with {:keep, keys}, the
+  # values of every other key go first.
   defp params(%{__struct__: _}, _config), do: nil
-  defp params(p, config) when is_map(p) or is_list(p), do: redact(p, config.redact)
+  defp params(p, %{keep: nil} = config) when is_map(p) or is_list(p), do: redact(p, config.redact)
+
+  defp params(p, config) when is_map(p) or is_list(p),
+    do: p |> keep(config.keep) |> redact(config.redact)
+
   defp params(_, _config), do: nil
 
   defp assigns(socket, config) do
@@ -249,8 +257,11 @@ defmodule ElixirScope.Phoenix.Capture do
   ## Redaction
 
   @doc false
-  # Redacts `term` with the (lowercase) patterns: the value under any map key,
-  # keyword key or {key, value} pair whose key contains a pattern, any case.
+  # Redacts `term` with the (lowercase) patterns, a list or a compiled pattern (nil:
+  # none): the value under any map key, keyword key or {key, value} pair whose key
+  # contains a pattern, any case. (The tracer redacts a LiveView's states and causes by
+  # the same rule in C: c_src/redact.h.)
+  def redact(term, nil), do: term
   def redact(term, []), do: term
 
   def redact(%{__struct__: s} = struct, patterns) do
@@ -289,25 +300,28 @@ defmodule ElixirScope.Phoenix.Capture do
 
   defp secret?(_k, _patterns), do: false
 
+  # Phoenix's {:keep, keys} (Phoenix.Logger.filter_values/2): under a kept key the value
+  # stays whole; anything else that is not a map or a list is redacted.
+  defp keep(%{__struct__: _}, _keys), do: @redacted
+
+  defp keep(%{} = map, keys),
+    do: Map.new(map, fn {k, v} -> if k in keys, do: {k, v}, else: {k, keep(v, keys)} end)
+
+  defp keep([_ | _] = list, keys), do: Enum.map(list, &keep(&1, keys))
+  defp keep(_other, _keys), do: @redacted
+
   ## The owner of the telemetry handler and of the PubSub trace patterns
 
   @doc false
   def start_link(config), do: GenServer.start_link(__MODULE__, config, name: __MODULE__)
 
-  @doc false
-  # The module that provides telemetry's API. Only tests change it (to a module that
-  # does not exist, to see how ElixirScope does without telemetry).
-  def telemetry_module, do: Application.get_env(:elixir_scope, :telemetry_module, :telemetry)
-
   @impl true
   def init(config) do
     Process.flag(:trap_exit, true)
-    patterns = Enum.map(config.redact, &String.downcase/1)
-    telemetry = telemetry_module()
 
     attached =
-      if Code.ensure_loaded?(telemetry) and function_exported?(telemetry, :attach_many, 4) do
-        attach(telemetry, %{redact: patterns})
+      if Code.ensure_loaded?(@telemetry) and function_exported?(@telemetry, :attach_many, 4) do
+        attach(handler_config(config))
       else
         Logger.warning(
           "ElixirScope: phoenix: true, but :telemetry is not loaded: Phoenix, Plug and " <>
@@ -321,23 +335,33 @@ defmodule ElixirScope.Phoenix.Capture do
         false
       end
 
-    traced = trace_pubsub()
-    {:ok, %{telemetry: telemetry, attached: attached, pubsub: traced}}
+    {:ok, %{attached: attached, pubsub: trace_pubsub()}}
   end
 
   @impl true
-  def terminate(_reason, %{attached: true, telemetry: telemetry}) do
-    detach(telemetry)
+  def terminate(_reason, %{attached: true}) do
+    detach()
     :ok
   end
 
   def terminate(_reason, _state), do: :ok
 
-  defp attach(telemetry, config) do
-    # a handler left over by an instance that could not detach it goes first
-    detach(telemetry)
+  @doc false
+  # The handler's configuration: what to redact (ElixirScope.Config.redaction/1), with
+  # the patterns compiled once.
+  def handler_config(config) do
+    %{patterns: patterns, keep: keep} = ElixirScope.Config.redaction(config)
+    %{redact: compile(patterns), keep: keep}
+  end
 
-    case apply(telemetry, :attach_many, [
+  defp compile([]), do: nil
+  defp compile(patterns), do: :binary.compile_pattern(patterns)
+
+  defp attach(config) do
+    # a handler left over by an instance that could not detach it goes first
+    detach()
+
+    case apply(@telemetry, :attach_many, [
            @handler_id,
            telemetry_events(),
            &__MODULE__.handle_event/4,
@@ -361,25 +385,27 @@ defmodule ElixirScope.Phoenix.Capture do
       false
   end
 
-  defp detach(telemetry) do
-    apply(telemetry, :detach, [@handler_id])
+  defp detach do
+    apply(@telemetry, :detach, [@handler_id])
   catch
     _, _ -> :ok
   end
 
+  # Meta patterns (ElixirScope.Tracing): the broadcasting process need not be traced,
+  # and no process's trace flags are set for them.
   defp trace_pubsub do
-    if Code.ensure_loaded?(@pubsub) do
-      for name <- ElixirScope.Phoenix.broadcast_functions(),
-          arity <- [broadcast_arity(name)],
-          arity != nil,
-          ElixirScope.trace_function({@pubsub, name, arity}) == :ok,
-          do: {@pubsub, name, arity}
-    else
-      []
-    end
+    for name <- ElixirScope.Phoenix.broadcast_functions(),
+        arity <- [broadcast_arity(name)],
+        arity != nil,
+        ElixirScope.Tracing.call({:trace_meta, {@pubsub, name, arity}}) == :ok,
+        do: {@pubsub, name, arity}
   end
 
-  defp broadcast_arity(name) do
-    Enum.find(6..3//-1, &function_exported?(@pubsub, name, &1))
+  @doc false
+  # The arity of a broadcast function's longest head (the one the shorter ones call), or
+  # nil when Phoenix.PubSub is not loaded.
+  def broadcast_arity(name) do
+    if Code.ensure_loaded?(@pubsub),
+      do: Enum.find(6..3//-1, &function_exported?(@pubsub, name, &1))
   end
 end

@@ -15,7 +15,8 @@ defmodule ElixirScope.Tracing.Legacy do
   def open(pid) when is_pid(pid), do: {:tracer, pid}
 
   @doc false
-  # Removes this tracer from every process (and from new ones) and the patterns given.
+  # Removes this tracer from every process (and from new ones) and the patterns given
+  # ({:meta, mfa}: a meta pattern).
   def close(handle, patterns) do
     if holder(handle, :new) == :ours, do: :erlang.trace(:new, false, [:all])
 
@@ -23,7 +24,13 @@ defmodule ElixirScope.Tracing.Legacy do
         holder(handle, pid) == :ours,
         do: process(handle, pid, false, [:all])
 
-    for pattern <- patterns, do: function(handle, pattern, false)
+    for pattern <- patterns do
+      case pattern do
+        {:meta, mfa} -> meta(handle, mfa, false)
+        mfa -> function(handle, mfa, false)
+      end
+    end
+
     :ok
   end
 
@@ -44,6 +51,45 @@ defmodule ElixirScope.Tracing.Legacy do
     :erlang.trace_pattern(mfa, match_spec, [:local])
     :ok
   end
+
+  @doc false
+  # A meta pattern: the function's calls in every process, reported to this tracer with
+  # no process's flags set (false removes it).
+  def meta(handle, mfa, false) do
+    if meta_spec(handle, mfa) not in [false, :other],
+      do: :erlang.trace_pattern(mfa, false, [:meta])
+
+    :ok
+  end
+
+  def meta(handle, mfa, match_spec) do
+    :erlang.trace_pattern(mfa, match_spec, [{:meta, tracer_module(handle), tracer_state(handle)}])
+    :ok
+  end
+
+  @doc false
+  # The match spec of this tracer's meta pattern on a function, false when it has none,
+  # :other when another tracer's meta pattern is there.
+  def meta_spec(handle, mfa) do
+    case :erlang.trace_info(mfa, :meta) do
+      {:meta, false} ->
+        false
+
+      {:meta, tracer} ->
+        if ours?(handle, {:tracer, tracer}) do
+          {:meta_match_spec, ms} = :erlang.trace_info(mfa, :meta_match_spec)
+          ms
+        else
+          :other
+        end
+
+      _undefined ->
+        false
+    end
+  end
+
+  defp tracer_module({:tracer, m, _}), do: m
+  defp tracer_state({:tracer, _, s}), do: s
 
   @doc false
   # :free, :ours, {:other, tracer} (another tool's) or :dead. `pid` may be :new.

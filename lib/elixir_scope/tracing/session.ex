@@ -40,6 +40,22 @@ defmodule ElixirScope.Tracing.Session do
   end
 
   @doc false
+  # A meta pattern in the session: the function's calls in every process, with no
+  # process's flags set (false removes it).
+  def meta(session, mfa, match_spec) do
+    :trace.function(session, mfa, match_spec, [:meta])
+    :ok
+  end
+
+  @doc false
+  def meta_spec(session, mfa) do
+    case :trace.info(session, mfa, :meta_match_spec) do
+      {:meta_match_spec, ms} when is_list(ms) -> ms
+      _ -> false
+    end
+  end
+
+  @doc false
   # Within the session every process is free to trace. `pid` may be :new.
   def holder(session, pid) do
     case :trace.info(session, pid, :flags) do

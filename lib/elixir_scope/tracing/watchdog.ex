@@ -27,7 +27,8 @@ defmodule ElixirScope.Tracing.Watchdog do
   def report(wd), do: %{rearm: wd.rearm, removals: wd.removals, last: wd.last}
 
   @doc false
-  # `ctx`: backend and handle, `patterns` (module => [{pattern, match_spec}]),
+  # `ctx`: backend and handle, `patterns` (module => [{pattern, match_spec}]), `metas`
+  # ([{mfa, match_spec}] of meta patterns),
   # `expected_ms` (mfa -> the match spec ElixirScope gives it, or nil), `all_flags`
   # (flags of every process, [] if none) and the `pids` traced one by one.
   # Returns the new watchdog and what to re-arm.
@@ -35,6 +36,9 @@ defmodule ElixirScope.Tracing.Watchdog do
     {lost_new, taken_new} = check_new(ctx)
     {lost_pids, taken_pids} = check_pids(ctx)
     {lost_fns, taken_fns} = check_patterns(ctx)
+    {lost_metas, taken_metas} = check_metas(ctx)
+    lost_fns = lost_fns ++ lost_metas
+    taken_fns = taken_fns ++ taken_metas
     seen = {lost_new, lost_pids, lost_fns, taken_new, taken_pids, taken_fns}
 
     cond do
@@ -118,6 +122,17 @@ defmodule ElixirScope.Tracing.Watchdog do
         {ms, ms} -> acc
         {ms, false} -> {[{:function, mfa, ms} | lost], taken}
         {_ms, _other} -> {lost, [{mfa, :other_pattern} | taken]}
+      end
+    end)
+  end
+
+  # Meta patterns (ElixirScope.Tracing's meta-traced functions): each one checked.
+  defp check_metas(ctx) do
+    Enum.reduce(Map.get(ctx, :metas, []), {[], []}, fn {mfa, ms}, {lost, taken} = acc ->
+      case ctx.backend.meta_spec(ctx.handle, mfa) do
+        ^ms -> acc
+        false -> {[{:meta, mfa, ms} | lost], taken}
+        _other -> {lost, [{mfa, :other_meta_pattern} | taken]}
       end
     end)
   end

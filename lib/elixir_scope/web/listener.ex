@@ -99,7 +99,8 @@ defmodule ElixirScope.Web.Listener do
   # `{tag, handler_config}` in its configuration (read back with
   # `:httpd_util.lookup/2`; a function of the port is called with the port it gets).
   # `httpd` are further httpd options. Returns `{:ok, pid, port}` or
-  # `{:error, reason}`.
+  # `{:error, reason}`, with the socket's posix reason (:eaddrinuse, :eacces, ...)
+  # when it is one: that is what tells a user what to do.
   #
   # A standalone httpd cannot report the port it got, so port 0 is resolved here: a
   # free port is taken and released just before httpd binds it, retried if another
@@ -135,9 +136,25 @@ defmodule ElixirScope.Web.Listener do
         start(config, {tag, handler_config}, modules, httpd, tries - 1)
 
       {:error, reason} ->
-        {:error, reason}
+        {:error, listen_error(reason)}
     end
   end
+
+  # httpd nests the socket's error in its supervisors' start errors.
+  defp listen_error({:listen, posix}) when is_atom(posix), do: posix
+
+  defp listen_error(reason) when is_tuple(reason) do
+    reason
+    |> Tuple.to_list()
+    |> Enum.find_value(reason, fn part ->
+      case listen_error(part) do
+        ^part -> nil
+        posix -> posix
+      end
+    end)
+  end
+
+  defp listen_error(reason), do: reason
 
   defp free_port(bind) do
     {:ok, socket} = :gen_tcp.listen(0, ip: bind, reuseaddr: true)

@@ -20,7 +20,7 @@ defmodule ScopeAppWeb do
 
   def controller do
     quote do
-      use Phoenix.Controller, formats: [:html, :json]
+      use Phoenix.Controller, formats: [:html, :json], layouts: [html: ScopeAppWeb.Layouts]
       import Plug.Conn
     end
   end

@@ -21,7 +21,12 @@ defmodule ScopeApp.Application do
   defp start_elixir_scope do
     case Application.fetch_env(:scope_app, :elixir_scope) do
       {:ok, opts} ->
-        :ok = ElixirScope.setup(opts)
+        # {:partial, not_started} when an optional part (the MCP server) could not
+        # start: tracing runs anyway, and ElixirScope logged why.
+        case ElixirScope.setup(opts) do
+          :ok -> :ok
+          {:partial, _not_started} -> :ok
+        end
 
         if Application.get_env(:scope_app, :trace_cart, false),
           do: :ok = ElixirScope.trace_genserver(ScopeApp.Cart)

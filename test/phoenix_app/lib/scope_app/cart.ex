@@ -1,13 +1,16 @@
 defmodule ScopeApp.Cart do
   @moduledoc """
   The GenServer behind the JSON endpoint: a cart of items with a running total. Each
-  change is broadcast on the "cart" topic, which the LiveView subscribes to.
+  change is broadcast on the "cart" topic, which the LiveView subscribes to. An add may
+  be made slow (`delay_ms`), so that other clients' calls wait in its mailbox.
   """
   use GenServer
 
   def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
 
-  def add(item, price), do: GenServer.call(__MODULE__, {:add, item, price})
+  def add(item, price, delay_ms \\ 0),
+    do: GenServer.call(__MODULE__, {:add, item, price, delay_ms})
+
   def show, do: GenServer.call(__MODULE__, :show)
   def clear, do: GenServer.call(__MODULE__, :clear)
 
@@ -15,7 +18,9 @@ defmodule ScopeApp.Cart do
   def init(_), do: {:ok, %{items: [], total: 0}}
 
   @impl true
-  def handle_call({:add, item, price}, _from, cart) do
+  def handle_call({:add, item, price, delay_ms}, _from, cart) do
+    # a slow add keeps other clients' calls waiting in the mailbox
+    if delay_ms > 0, do: Process.sleep(delay_ms)
     cart = %{cart | items: [item | cart.items], total: cart.total + price}
     Phoenix.PubSub.broadcast(ScopeApp.PubSub, "cart", {:cart_changed, cart.total})
     {:reply, cart, cart}

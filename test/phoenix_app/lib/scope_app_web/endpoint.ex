@@ -14,7 +14,7 @@ defmodule ScopeAppWeb.Endpoint do
   # The JavaScript clients ship prebuilt with Phoenix and LiveView.
   plug(Plug.Static, at: "/assets/phoenix", from: {:phoenix, "priv/static"}, gzip: false)
   plug(Plug.Static, at: "/assets/lv", from: {:phoenix_live_view, "priv/static"}, gzip: false)
-  plug(Plug.Static, at: "/", from: :scope_app, gzip: false, only: ~w(assets))
+  plug(Plug.Static, at: "/", from: :scope_app, gzip: false, only: ~w(assets favicon.ico))
 
   plug(Plug.RequestId)
   plug(Plug.Telemetry, event_prefix: [:phoenix, :endpoint])

@@ -14,7 +14,8 @@ defmodule ScopeAppWeb.RoomChannel do
   use ScopeAppWeb, :channel
 
   @impl true
-  def join("room:" <> _, _params, socket), do: {:ok, socket}
+  def join("room:" <> _, params, socket),
+    do: {:ok, assign(socket, nick: params["nick"], api_token: params["token"])}
 
   @impl true
   def handle_in("ping", payload, socket), do: {:reply, {:ok, payload}, socket}

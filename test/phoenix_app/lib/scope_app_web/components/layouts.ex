@@ -9,6 +9,7 @@ defmodule ScopeAppWeb.Layouts do
         <meta charset="utf-8" />
         <meta name="csrf-token" content={Phoenix.Controller.get_csrf_token()} />
         <title>ScopeApp</title>
+        <link rel="icon" href="data:," />
         <script type="module" src="/assets/app.js">
         </script>
       </head>
