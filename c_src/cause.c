@@ -67,7 +67,9 @@ static bool field_of(es_store *s, const es_event_view *v, uint64_t field, es_pl_
 
 /* ---- the first walk: the process's events and its gen calls ------------------------ */
 
-static void note_call(cause_ctx *c, const es_event_view *v) {
+/* Notes a receive that is a gen call of the process, and takes it (true); false for any
+ * other receive, or a call beyond ES_CAUSE_MAX_CALLS. */
+static bool note_call(cause_ctx *c, const es_event_view *v) {
     es_pl_span msg, tag, from, who, tagv, req;
     if (c->ncalls == ES_CAUSE_MAX_CALLS || !field_of(c->s, v, c->k->message, &msg) ||
         msg.p[0] != SMALL_TUPLE_EXT || msg.len < 2 || msg.p[1] != 3 ||
@@ -75,11 +77,11 @@ static void note_call(cause_ctx *c, const es_event_view *v) {
         !es_pl_element(msg, 1, &from) || !es_pl_element(from, 0, &who) ||
         !same_bytes(who, c->pid_term, c->pid_len) || !es_pl_element(from, 1, &tagv) ||
         !es_pl_element(msg, 2, &req))
-        return;
+        return false;
     uint8_t *bytes = mi_malloc(from.len + req.len);
     if (!bytes) {
         c->oom = true;
-        return;
+        return true;
     }
     memcpy(bytes, from.p, from.len);
     memcpy(bytes + from.len, req.p, req.len);
@@ -91,16 +93,17 @@ static void note_call(cause_ctx *c, const es_event_view *v) {
                                        .tag_len = (uint32_t)tagv.len,
                                        .request_len = (uint32_t)req.len};
     if (!push(c->out, v->ts, v->id)) c->oom = true;
+    return true;
 }
 
 static int first_visit(const es_event_view *v, const uint8_t *payload, void *p) {
     (void)payload;
     cause_ctx *c = p;
-    if (v->actor == c->pid || ((v->flags & ES_F_PEER) && v->peer == c->pid)) {
+    /* A receive of its gen call by another process has it as peer too (the tracer names
+     * a gen call's sender: tracer.h), and is followed into that callee. */
+    bool followed = v->actor && v->actor != c->pid && is_type(v, c->k->receive) && note_call(c, v);
+    if (!followed && (v->actor == c->pid || ((v->flags & ES_F_PEER) && v->peer == c->pid)))
         if (!push(c->out, v->ts, v->id)) c->oom = true;
-    } else if (is_type(v, c->k->receive) && v->actor) {
-        note_call(c, v);
-    }
     return c->oom ? ES_ABORT : ES_ACCEPT;
 }
 

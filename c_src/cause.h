@@ -8,8 +8,8 @@
  *   - the process's own (it is their actor), or recorded by another process with it as
  *     their peer (messages sent to it, links with it);
  *   - receives, by any traced process Q, of a gen call it made:
- *     {'$gen_call', {Pid, Tag}, Request} with Pid the process (the tracer records the
- *     sender of no other receive);
+ *     {'$gen_call', {Pid, Tag}, Request} with Pid the process (such a receive has the
+ *     process as its peer too: the tracer names a gen call's sender, tracer.h);
  *   - and, for each such call, the events of Q that belong to it, told apart from
  *     other calls by Tag:
  *       * with a reply in the window (Q's send of {Tag, Reply}): the reply, and Q's

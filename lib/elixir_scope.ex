@@ -25,7 +25,7 @@ defmodule ElixirScope do
 
   An application that starts ElixirScope from its `application.ex` starts it under
   `mix test` too, beside a development server that may already hold the MCP server's
-  port. Nothing breaks then (`setup/1` returns `{:partial, ...}`, tracing runs, one
+  (or the web UI's) port. Nothing breaks then (`setup/1` returns `{:partial, ...}`, tracing runs, one
   warning), but either keep the options in the configuration and leave them out of
   `config/test.exs`:
 
@@ -36,8 +36,9 @@ defmodule ElixirScope do
       with {:ok, opts} <- Application.fetch_env(:my_app, :elixir_scope),
            do: ElixirScope.setup(opts)
 
-  or give the MCP server a free port there: `config :elixir_scope, mcp: [port: 0]` in
-  `config/test.exs` (`ElixirScope.MCP.url/0` tells which).
+  or give the servers free ports there: `config :elixir_scope, mcp: [port: 0], ui: [port:
+  0]` in `config/test.exs` (`ElixirScope.MCP.url/0` and `ElixirScope.UI.url/0` tell
+  which).
 
   ## Options
 
@@ -137,7 +138,8 @@ defmodule ElixirScope do
   tracing and the store run, and `not_started` says which part did not and why, e.g.
   `[mcp: {:mcp_listen_failed, :eaddrinuse}]` when the MCP server's port is taken (a
   second `iex -S mix`, or `mix test` beside the running application); one warning is
-  logged for it. The optional parts: the MCP server (`ai_integration: true`).
+  logged for it. The optional parts: the MCP server (`ai_integration: true`) and the
+  web UI (`ui:`, `{:ui_listen_failed, reason}`).
 
   If ElixirScope is already tracing it returns `{:error, {:already_started, pid}}`:
   change the level or sample rate of a running instance with `set_tracing_level/1` and
@@ -174,7 +176,7 @@ defmodule ElixirScope do
   end
 
   @typedoc "The parts of ElixirScope that tracing does not need (see `setup/1`)."
-  @type optional_part :: :mcp
+  @type optional_part :: :mcp | :ui
 
   # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
   # afresh with the new configuration.

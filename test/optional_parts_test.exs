@@ -1,5 +1,5 @@
 defmodule ElixirScope.OptionalPartsTest do
-  # A part tracing does not need (the MCP server) that cannot start never switches
+  # A part tracing does not need (the MCP server, the web UI) that cannot start never switches
   # tracing off: its port taken by another program — a second `iex -S mix`, `mix test`
   # beside the running application — leaves the store and the tracer running, says
   # which part did not start and why, and logs one warning.
@@ -67,6 +67,37 @@ defmodule ElixirScope.OptionalPartsTest do
     assert ElixirScope.running?()
     traced_agent()
     assert [mcp: {:mcp_listen_failed, :eaddrinuse}] = ElixirScope.tracing_info().not_started
+  end
+
+  test "the web UI's port taken, and both servers': tracing runs, each part named" do
+    port = taken_port()
+
+    log =
+      capture_log(fn ->
+        assert {:partial, [ui: {:ui_listen_failed, :eaddrinuse}]} =
+                 ElixirScope.setup(ui: [port: port])
+      end)
+
+    assert [[warning]] = warnings(log)
+    assert warning =~ "the web UI did not start"
+    assert ElixirScope.running?()
+    assert ElixirScope.UI.url() == nil
+    traced_agent()
+    :ok = ElixirScope.stop()
+
+    log =
+      capture_log(fn ->
+        assert {:partial, not_started} =
+                 ElixirScope.setup(ai_integration: true, mcp: [port: port], ui: [port: port])
+
+        assert Enum.sort(not_started) == [
+                 mcp: {:mcp_listen_failed, :eaddrinuse},
+                 ui: {:ui_listen_failed, :eaddrinuse}
+               ]
+      end)
+
+    assert length(warnings(log)) == 2
+    assert ElixirScope.running?()
   end
 
   test "in the test environment: port 0 from the configuration" do

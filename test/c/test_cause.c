@@ -106,7 +106,8 @@ static uint64_t append(int64_t ts, es_key *type, es_key *actor, es_key *peer, es
     return es_store_append(s, &in);
 }
 
-/* Q's receive of {'$gen_call', {From, Tag}, {add, n}} */
+/* Q's receive of {'$gen_call', {From, Tag}, {add, n}}, with From as its peer, as the
+ * tracer records it (tracer.h) */
 static uint64_t gen_call(int64_t ts, int q, uint64_t from, uint64_t tag, int64_t n) {
     pl p;
     pl_begin(&p);
@@ -116,7 +117,7 @@ static uint64_t gen_call(int64_t ts, int q, uint64_t from, uint64_t tag, int64_t
     put_from(&p, from, tag);
     put_request(&p, n);
     pl_end(&p);
-    return append(ts, receive, pids[q], NULL, NULL, &p);
+    return append(ts, receive, pids[q], pids[from], NULL, &p);
 }
 
 static uint64_t gen_cast(int64_t ts, int q) {

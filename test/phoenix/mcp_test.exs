@@ -98,7 +98,7 @@ defmodule ElixirScope.Phoenix.MCPTest do
     {text, false} = call.("elixir_scope_request_timeline", %{request_id: slow.id})
     assert text =~ "What request ##{slow.id} (POST /cart/items) caused"
     cart = inspect(App.call(app, Process, :whereis, [ScopeApp.Cart]))
-    assert text =~ ~r/receive #{Regex.escape(cart)} \{:"\$gen_call"/
+    assert text =~ ~r/receive #PID<[\d.]+> → #{Regex.escape(cart)} \(received\) call \{:add/
     assert text =~ ~r/state #{Regex.escape(cart)} handle_call \{:add, "slow", 1, 300\}/
     assert text =~ "Phoenix.PubSub.broadcast/4"
 
