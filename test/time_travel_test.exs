@@ -450,6 +450,31 @@ defmodule ElixirScope.TimeTravelTest do
       assert_raise ArgumentError, fn -> ElixirScope.get_state_at(srv, 1.5) end
     end
 
+    test "a registered name stands for its process, now and after it died" do
+      name = :time_travel_named_server
+      {:ok, srv} = GenServer.start(Server, @initial, name: name)
+      # a fresh recording, whose :alive snapshot names the server
+      :ok = ElixirScope.stop()
+      :ok = ElixirScope.setup(tracing_level: :full)
+      :ok = ElixirScope.trace_genserver(name)
+      :ok = GenServer.call(name, {:push, :named})
+
+      by_pid = ElixirScope.state_timeline(srv)
+      assert [%{callback: :initial}, %{cause: {:push, :named}}] = by_pid
+      assert ElixirScope.state_timeline(name) == by_pid
+      assert ElixirScope.execution_path(name) == ElixirScope.execution_path(srv)
+      assert ElixirScope.message_flow(self(), name) == ElixirScope.message_flow(self(), srv)
+
+      # once it is gone, the recording still knows whose name it was
+      GenServer.stop(srv)
+      refute Process.whereis(name)
+      assert ElixirScope.state_timeline(name) == by_pid
+
+      assert_raise ArgumentError, ~r/no process is registered as :never_registered/, fn ->
+        ElixirScope.state_timeline(:never_registered)
+      end
+    end
+
     test "bad arguments raise ArgumentError" do
       assert_raise ArgumentError, fn -> ElixirScope.state_timeline(:not_a_pid) end
       assert_raise ArgumentError, fn -> TimeTravel.state_timeline("pid") end

@@ -10,6 +10,10 @@ defmodule ElixirScope.TimeTravel do
   cursor, or an event) to continue a long listing, `:store` — and return events oldest
   first unless `order: :desc`.
 
+  A process is given by its pid or by a name it is registered under: the process
+  registered under it now, or, once it is gone (or in a loaded recording), the last one
+  the recording saw with that name.
+
   Events come back as `ElixirScope.Event`s: maps that IEx prints on one line.
 
   They are also available on `ElixirScope` itself.
@@ -18,6 +22,9 @@ defmodule ElixirScope.TimeTravel do
   alias ElixirScope.{Event, TraceDB}
 
   @type event :: TraceDB.event()
+
+  @typedoc "A pid, or a name a process is (or was, in the recording) registered under."
+  @type process :: pid() | atom()
 
   @doc """
   The messages between two processes, both directions, in order: the `:send` events of
@@ -29,12 +36,10 @@ defmodule ElixirScope.TimeTravel do
 
       ElixirScope.message_flow(client, server, limit: 20)
   """
-  @spec message_flow(pid(), pid(), keyword()) :: [event()]
+  @spec message_flow(process(), process(), keyword()) :: [event()]
   def message_flow(a, b, opts \\ []) do
-    unless is_pid(a) and is_pid(b),
-      do:
-        raise(ArgumentError, "message_flow/2 expects two pids, got: #{inspect(a)}, #{inspect(b)}")
-
+    a = pid!(a, "message_flow/2", opts)
+    b = pid!(b, "message_flow/2", opts)
     events([type: [:send, :receive], between: {a, b}] ++ opts)
   end
 
@@ -44,9 +49,9 @@ defmodule ElixirScope.TimeTravel do
   previous recorded state as `diff/2` entries (`nil` for the first state recorded),
   whatever the order, limit or time range of the listing.
   """
-  @spec state_timeline(pid(), keyword()) :: [map()]
+  @spec state_timeline(process(), keyword()) :: [map()]
   def state_timeline(pid, opts \\ []) do
-    check_pid!(pid, "state_timeline/1")
+    pid = pid!(pid, "state_timeline/1", opts)
     # Each diff is against the state recorded just before, even when that one falls
     # outside this listing (a limit, a time range, a later page); C computes them
     # while it decodes the events.
@@ -57,9 +62,9 @@ defmodule ElixirScope.TimeTravel do
   What a process did, in order: its calls and returns, messages sent and received,
   state changes, lifecycle events.
   """
-  @spec execution_path(pid(), keyword()) :: [event()]
+  @spec execution_path(process(), keyword()) :: [event()]
   def execution_path(pid, opts \\ []) do
-    check_pid!(pid, "execution_path/1")
+    pid = pid!(pid, "execution_path/1", opts)
     events([pid: pid] ++ opts)
   end
 
@@ -152,8 +157,35 @@ defmodule ElixirScope.TimeTravel do
 
   defp events(filters), do: TraceDB.query_structs(filters, Event)
 
-  defp check_pid!(pid, _what) when is_pid(pid), do: :ok
+  # A pid, or a registered name: the process registered under it now (in a live
+  # recording), else the last one the recording saw with that name (its :alive snapshot
+  # or :register event) — so a name also answers for a loaded recording, or for a
+  # process that has died since.
+  defp pid!(pid, _what, _opts) when is_pid(pid), do: pid
 
-  defp check_pid!(pid, what),
-    do: raise(ArgumentError, "#{what} expects a pid, got: #{inspect(pid)}")
+  defp pid!(name, what, opts) when is_atom(name) and name not in [nil, true, false] do
+    store = Keyword.get(opts, :store, TraceDB)
+    live = if TraceDB.recording(store) == nil, do: Process.whereis(name)
+
+    live || recorded_pid(name, store) ||
+      raise ArgumentError,
+            "#{what}: no process is registered as #{inspect(name)}, now or in the recording"
+  end
+
+  defp pid!(other, what, _opts),
+    do: raise(ArgumentError, "#{what} expects a pid or a registered name, got: #{inspect(other)}")
+
+  defp recorded_pid(name, store) do
+    case TraceDB.query_events(
+           type: [:register, :alive],
+           where: [name: name],
+           order: :desc,
+           limit: 1,
+           store: store,
+           select: [:pid]
+         ) do
+      [%{pid: pid}] -> pid
+      [] -> nil
+    end
+  end
 end
