@@ -70,6 +70,8 @@ defmodule ElixirScope do
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
   | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns, and in a traced LiveView's assigns; the application's `config :phoenix, :filter_parameters` are added (see `ElixirScope.Phoenix`) |
   | `:ai_integration` | `false` | start the MCP server for AI assistants (see `ElixirScope.MCP`); `:mcp` holds its options |
+  | `:nodes` | — | `:all` or a list of nodes: start ElixirScope there too, with these options (see `ElixirScope.Cluster`) |
+  | `:join` | `false` | with `nodes: :all`, also start it on nodes that connect later |
   | `:ui` | `false` | the web UI: `true`, or its options `[port: 4048, bind: ..., token: ...]` (see `ElixirScope.UI`) |
 
   ## Tracing levels
@@ -139,7 +141,9 @@ defmodule ElixirScope do
   `[mcp: {:mcp_listen_failed, :eaddrinuse}]` when the MCP server's port is taken (a
   second `iex -S mix`, or `mix test` beside the running application); one warning is
   logged for it. The optional parts: the MCP server (`ai_integration: true`) and the
-  web UI (`ui:`, `{:ui_listen_failed, reason}`).
+  web UI (`ui:`, `{:ui_listen_failed, reason}`). With `nodes:`, the nodes where
+  ElixirScope could not be started are named as `{:partial, [nodes: [{node, reason}]]}`
+  (`:noconnection`, `{:incompatible_version, message}`, `:elixir_scope_not_loaded`, ...).
 
   If ElixirScope is already tracing it returns `{:error, {:already_started, pid}}`:
   change the level or sample rate of a running instance with `set_tracing_level/1` and
@@ -154,6 +158,7 @@ defmodule ElixirScope do
           | {:partial, [{optional_part(), reason :: term()}]}
           | {:error, {:already_started, pid()} | term()}
   def setup(opts \\ []) do
+    {cluster, opts} = cluster_options!(opts)
     config = Config.validate!(opts)
     ElixirScope.Optional.forget()
 
@@ -168,10 +173,52 @@ defmodule ElixirScope do
             else: restart(sup, config)
       end
 
-    case {result, ElixirScope.Optional.not_started()} do
+    refused =
+      case {result, cluster} do
+        {:ok, {nodes, join}} -> ElixirScope.Cluster.setup(nodes, opts, join)
+        _ -> []
+      end
+
+    not_started = ElixirScope.Optional.not_started()
+    not_started = if refused == [], do: not_started, else: not_started ++ [nodes: refused]
+
+    case {result, not_started} do
       {:ok, []} -> :ok
       {:ok, not_started} -> {:partial, not_started}
       {error, _} -> error
+    end
+  end
+
+  # nodes: and join: (see ElixirScope.Cluster) are the cluster's, not the node's.
+  defp cluster_options!(opts) do
+    if Keyword.keyword?(opts) do
+      {cluster, opts} = Keyword.split(opts, [:nodes, :join])
+
+      case {cluster[:nodes], Keyword.get(cluster, :join, false)} do
+        {_, join} when not is_boolean(join) ->
+          raise ArgumentError, "join: must be a boolean, got: #{inspect(join)}"
+
+        {nil, true} ->
+          raise ArgumentError, "join: true needs nodes: (:all or a list of nodes)"
+
+        {nil, false} ->
+          {nil, opts}
+
+        {nodes, join} when nodes == :all or (is_list(nodes) and nodes != []) ->
+          if is_list(nodes) and not Enum.all?(nodes, &is_atom/1),
+            do:
+              raise(
+                ArgumentError,
+                "nodes: must be :all or a list of nodes, got: #{inspect(nodes)}"
+              )
+
+          {{nodes, join}, opts}
+
+        {nodes, _} ->
+          raise ArgumentError, "nodes: must be :all or a list of nodes, got: #{inspect(nodes)}"
+      end
+    else
+      {nil, opts}
     end
   end
 
@@ -280,6 +327,9 @@ defmodule ElixirScope do
         [keep_data: keep] when is_boolean(keep) -> keep
         _ -> raise ArgumentError, "stop/1 takes keep_data: boolean, got: #{inspect(opts)}"
       end
+
+    # The members' recordings stop with the coordinator's.
+    ElixirScope.Cluster.stop()
 
     case Process.whereis(@supervisor) do
       nil ->
