@@ -109,6 +109,7 @@ defmodule ElixirScope do
   """
 
   alias ElixirScope.{Config, Tracing, TraceDB}
+  alias ElixirScope.Cluster.Select
 
   @supervisor ElixirScope.Supervisor
 
@@ -585,7 +586,8 @@ defmodule ElixirScope do
   and (with `phoenix: true`) Phoenix request exceptions, with reason, stacktrace, last
   state and last messages. See `ElixirScope.Crashes.recent/1`.
   """
-  defdelegate recent_crashes(opts \\ []), to: ElixirScope.Crashes, as: :recent
+  def recent_crashes(opts \\ []),
+    do: Select.on_nodes(:recent_crashes, [opts], fn -> ElixirScope.Crashes.recent(opts) end)
 
   @doc """
   The wall-clock time (a UTC `DateTime` with microseconds) of an event or a timestamp,
@@ -595,21 +597,43 @@ defmodule ElixirScope do
   defdelegate wall_time(event_or_timestamp, opts \\ []), to: ElixirScope.WallClock
 
   ## Time travel (see ElixirScope.TimeTravel)
+  #
+  # Across nodes (ElixirScope.Cluster): a query about a process runs on that process's
+  # node; message_flow/3 of processes on different nodes merges both nodes' sides; a
+  # listing given `nodes:` (see ElixirScope.Cluster.nodes/1) answers %{node => answer}
+  # from each node, or {:partial, answers, [{node, reason}]} (ElixirScope.Cluster.Select).
 
   @doc "Messages between two processes, both directions. See `ElixirScope.TimeTravel.message_flow/3`."
-  defdelegate message_flow(a, b, opts \\ []), to: ElixirScope.TimeTravel
+  def message_flow(a, b, opts \\ []),
+    do: Select.message_flow(a, b, opts, fn -> ElixirScope.TimeTravel.message_flow(a, b, opts) end)
 
   @doc "Every state of a process with causes and diffs. See `ElixirScope.TimeTravel.state_timeline/2`."
-  defdelegate state_timeline(pid, opts \\ []), to: ElixirScope.TimeTravel
+  def state_timeline(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :state_timeline, [pid, opts], fn ->
+        ElixirScope.TimeTravel.state_timeline(pid, opts)
+      end)
 
   @doc "Everything a process did, in order. See `ElixirScope.TimeTravel.execution_path/2`."
-  defdelegate execution_path(pid, opts \\ []), to: ElixirScope.TimeTravel
+  def execution_path(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :execution_path, [pid, opts], fn ->
+        ElixirScope.TimeTravel.execution_path(pid, opts)
+      end)
 
   @doc "The state of a process at a time. See `ElixirScope.TimeTravel.get_state_at/3`."
-  defdelegate get_state_at(pid, timestamp, opts \\ []), to: ElixirScope.TimeTravel
+  def get_state_at(pid, timestamp, opts \\ []),
+    do:
+      Select.on_pid(pid, :get_state_at, [pid, timestamp, opts], fn ->
+        ElixirScope.TimeTravel.get_state_at(pid, timestamp, opts)
+      end)
 
   @doc "Events between two times. See `ElixirScope.TimeTravel.get_events_between/3`."
-  defdelegate get_events_between(t1, t2, filters \\ []), to: ElixirScope.TimeTravel
+  def get_events_between(t1, t2, filters \\ []),
+    do:
+      Select.on_nodes(:get_events_between, [t1, t2, filters], fn ->
+        ElixirScope.TimeTravel.get_events_between(t1, t2, filters)
+      end)
 
   @doc "The next event. See `ElixirScope.TimeTravel.next_event/2`."
   defdelegate next_event(event_or_ts, filters \\ []), to: ElixirScope.TimeTravel
@@ -631,34 +655,66 @@ defmodule ElixirScope do
   ## Performance (see ElixirScope.Analysis)
 
   @doc "Per-function call statistics of a module. See `ElixirScope.Analysis.performance_analysis/2`."
-  defdelegate performance_analysis(module, opts \\ []), to: ElixirScope.Analysis
+  def performance_analysis(module, opts \\ []),
+    do:
+      Select.on_nodes(:performance_analysis, [module, opts], fn ->
+        ElixirScope.Analysis.performance_analysis(module, opts)
+      end)
 
   @doc "The slowest completed calls. See `ElixirScope.Analysis.slowest_function_calls/1`."
-  defdelegate slowest_function_calls(opts \\ []), to: ElixirScope.Analysis
+  def slowest_function_calls(opts \\ []),
+    do:
+      Select.on_nodes(:slowest_function_calls, [opts], fn ->
+        ElixirScope.Analysis.slowest_function_calls(opts)
+      end)
 
   @doc "Nested calls with durations. See `ElixirScope.Analysis.call_tree/2`."
-  defdelegate call_tree(pid_or_call_id, opts \\ []), to: ElixirScope.Analysis
+  def call_tree(pid_or_call_id, opts \\ []),
+    do:
+      Select.on_pid(pid_or_call_id, :call_tree, [pid_or_call_id, opts], fn ->
+        ElixirScope.Analysis.call_tree(pid_or_call_id, opts)
+      end)
 
   ## Processes, live and recorded (see ElixirScope.Processes)
 
   @doc "Live information and recorded history of a process. See `ElixirScope.Processes.process_info/2`."
-  defdelegate process_info(pid, opts \\ []), to: ElixirScope.Processes
+  def process_info(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :process_info, [pid, opts], fn ->
+        ElixirScope.Processes.process_info(pid, opts)
+      end)
 
   @doc "Processes running (or recorded running) a module. See `ElixirScope.Processes.find_processes/1`."
-  defdelegate find_processes(opts), to: ElixirScope.Processes
+  def find_processes(opts),
+    do:
+      Select.on_nodes(:find_processes, [opts], fn ->
+        ElixirScope.Processes.find_processes(opts)
+      end)
 
   @doc "Links, monitors, parent, supervisor, children and message peers. See `ElixirScope.Processes.process_relationships/2`."
-  defdelegate process_relationships(pid, opts \\ []), to: ElixirScope.Processes
+  def process_relationships(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :process_relationships, [pid, opts], fn ->
+        ElixirScope.Processes.process_relationships(pid, opts)
+      end)
 
   @doc "The processes alive at a time, with their state. See `ElixirScope.Processes.system_snapshot_at/2`."
-  defdelegate system_snapshot_at(timestamp, opts \\ []), to: ElixirScope.Processes
+  def system_snapshot_at(timestamp, opts \\ []),
+    do:
+      Select.on_nodes(:system_snapshot_at, [timestamp, opts], fn ->
+        ElixirScope.Processes.system_snapshot_at(timestamp, opts)
+      end)
 
   @doc "What changed a state into another. See `ElixirScope.Processes.analyze_state_change/4`."
   defdelegate analyze_state_change(pid, before_state, after_state, opts \\ []),
     to: ElixirScope.Processes
 
   @doc "Queue lengths now and message rates recorded. See `ElixirScope.Processes.message_queue_analysis/1`."
-  defdelegate message_queue_analysis(opts \\ []), to: ElixirScope.Processes
+  def message_queue_analysis(opts \\ []),
+    do:
+      Select.on_nodes(:message_queue_analysis, [opts], fn ->
+        ElixirScope.Processes.message_queue_analysis(opts)
+      end)
 
   ## Export (see ElixirScope.Export)
 
@@ -681,5 +737,9 @@ defmodule ElixirScope do
   See `ElixirScope.SupervisionTree`.
   """
   @spec get_supervision_tree(keyword()) :: [map()]
-  def get_supervision_tree(opts \\ []), do: ElixirScope.SupervisionTree.get(opts)
+  def get_supervision_tree(opts \\ []),
+    do:
+      Select.on_nodes(:get_supervision_tree, [opts], fn ->
+        ElixirScope.SupervisionTree.get(opts)
+      end)
 end

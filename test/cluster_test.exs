@@ -91,6 +91,15 @@ defmodule ElixirScope.ClusterTest do
 
     assert Enum.map(flow, & &1.node) == [elem(c, 1), elem(m1, 1), elem(m1, 1), elem(c, 1)]
 
+    # The facade: a process's queries run on its node, message_flow/3 merges nodes,
+    # listings take nodes:.
+    assert Enum.map(call(c, ElixirScope, :message_flow, [req, inv]), & &1.id) == Enum.map(flow, & &1.id)
+    assert [%{state: 100}, %{state: 97}] = call(c, ElixirScope, :state_timeline, [inv])
+
+    crashes = call(c, ElixirScope, :recent_crashes, [[nodes: :all]])
+    assert Enum.sort(Map.keys(crashes)) == Enum.sort([elem(c, 1), elem(m1, 1), elem(m2, 1)])
+    assert is_list(call(c, ElixirScope, :recent_crashes, [[]]))
+
     # Skew injected into the estimate (±50 ms) leaves no receive before its send.
     ms50 = System.convert_time_unit(50, :millisecond, :native)
 
