@@ -27,6 +27,9 @@ defmodule Bench.Cluster do
 
   def run do
     ClusterPeers.epmd!()
+    # As in the peers (ElixirScope.Test.ClusterPeers): a hung node must not make
+    # `global` disconnect healthy ones.
+    Application.put_env(:kernel, :prevent_overlapping_partitions, false)
     {:ok, _} = Node.start(:"cluster_bench_#{System.pid()}@127.0.0.1", :longnames)
     Node.set_cookie(:elixir_scope_cluster_test)
     [{mod, bin}] = Code.compile_file(Path.join(__DIR__, "support/cluster_node.ex"))

@@ -718,8 +718,15 @@ defmodule ElixirScope do
 
   ## Export (see ElixirScope.Export)
 
-  @doc "Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`."
-  defdelegate export(path, opts \\ []), to: ElixirScope.Export
+  @doc """
+  Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`;
+  with `nodes:`, of the cluster (one group of tracks per node): `ElixirScope.Cluster.Export.export/2`.
+  """
+  def export(path, opts \\ []) do
+    if is_list(opts) and Keyword.has_key?(opts, :nodes),
+      do: ElixirScope.Cluster.Export.export(path, opts),
+      else: ElixirScope.Export.export(path, opts)
+  end
 
   ## Post-mortem (see ElixirScope.PostMortem)
 

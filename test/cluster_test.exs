@@ -10,6 +10,8 @@ defmodule ElixirScope.ClusterTest do
 
   import ClusterPeers, only: [call: 3, call: 4, eventually: 1]
 
+  doctest ElixirScope.Cluster
+
   @moduletag timeout: 180_000
 
   # A coordinator and two members, connected, ElixirScope started on all three from the
@@ -93,12 +95,22 @@ defmodule ElixirScope.ClusterTest do
 
     # The facade: a process's queries run on its node, message_flow/3 merges nodes,
     # listings take nodes:.
-    assert Enum.map(call(c, ElixirScope, :message_flow, [req, inv]), & &1.id) == Enum.map(flow, & &1.id)
+    assert Enum.map(call(c, ElixirScope, :message_flow, [req, inv]), & &1.id) ==
+             Enum.map(flow, & &1.id)
+
     assert [%{state: 100}, %{state: 97}] = call(c, ElixirScope, :state_timeline, [inv])
 
     crashes = call(c, ElixirScope, :recent_crashes, [[nodes: :all]])
     assert Enum.sort(Map.keys(crashes)) == Enum.sort([elem(c, 1), elem(m1, 1), elem(m2, 1)])
     assert is_list(call(c, ElixirScope, :recent_crashes, [[]]))
+
+    # The nodes share this host's system clock: the true skew, 0, lies within the
+    # estimate's error bound (half the shortest round trip).
+    %{skew: skew, error: error, rtt: rtt} =
+      call(c, ElixirScope.Cluster.Clock, :skew, [elem(m1, 1), [fresh: true]])
+
+    assert abs(skew) <= error
+    assert error * 2 >= rtt
 
     # Skew injected into the estimate (±50 ms) leaves no receive before its send.
     ms50 = System.convert_time_unit(50, :millisecond, :native)
@@ -136,6 +148,68 @@ defmodule ElixirScope.ClusterTest do
     assert length(pages) > 2
     assert Enum.sort(keys(paged)) == Enum.sort(keys(all))
     assert Enum.uniq(keys(paged)) == keys(paged)
+
+    # MCP tools take a node: the coordinator's server answers from that node's store.
+    config = call(c, ElixirScope.MCP, :validate!, [[port: 0]])
+    inv_text = call(m1, Kernel, :inspect, [inv])
+    m1_name = Atom.to_string(elem(m1, 1))
+
+    %{"isError" => false, "content" => [%{"text" => text}]} =
+      call(c, ElixirScope.MCP.Tools, :call, [
+        "elixir_scope_get_state_timeline",
+        %{"pid_string" => inv_text, "node" => m1_name},
+        config
+      ])
+
+    assert text =~ "97"
+
+    %{"isError" => true, "content" => [%{"text" => text}]} =
+      call(c, ElixirScope.MCP.Tools, :call, [
+        "elixir_scope_status",
+        %{"node" => "nowhere@x"},
+        config
+      ])
+
+    assert text =~ "not in this cluster"
+    assert text =~ m1_name
+
+    # The web UI's API takes node= too.
+    ctx = %{csrf: "token", body: ""}
+
+    {200, meta} =
+      call(c, ElixirScope.UI.API, :handle, ["GET", ["meta"], %{"node" => m1_name}, ctx])
+
+    assert meta["node"] == m1_name
+    {200, meta} = call(c, ElixirScope.UI.API, :handle, ["GET", ["meta"], %{}, ctx])
+    assert meta["node"] == Atom.to_string(elem(c, 1))
+    assert length(meta["nodes"]) == 3
+
+    {400, %{"error" => error}} =
+      call(c, ElixirScope.UI.API, :handle, ["GET", ["meta"], %{"node" => "nowhere@x"}, ctx])
+
+    assert error =~ "not in this cluster"
+
+    # Exports: one group of tracks per node, messages as arrows across them.
+    dir = Path.join(System.tmp_dir!(), "es_cluster_#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    on_exit(fn -> File.rm_rf!(dir) end)
+    json = Path.join(dir, "trace.json")
+
+    assert {:ok, %{nodes: 3, flows: flows}, []} =
+             call(c, ElixirScope, :export, [json, [nodes: :all]])
+
+    assert flows >= 5
+    trace = ElixirScope.JSON.decode!(File.read!(json))["traceEvents"]
+    groups = for %{"name" => "process_name", "args" => %{"name" => n}} <- trace, do: n
+    assert Enum.sort(groups) == Enum.sort(Enum.map([c, m1, m2], &Atom.to_string(elem(&1, 1))))
+
+    mmd = Path.join(dir, "flow.mmd")
+
+    assert {:ok, %{nodes: 3, arrows: arrows}, []} =
+             call(c, ElixirScope, :export, [mmd, [format: :mermaid, nodes: :all]])
+
+    assert arrows >= 5
+    assert File.read!(mmd) =~ "box #{elem(m2, 1)}"
 
     # Per node and for the cluster: supervision trees and snapshots.
     {trees, []} = call(c, Cluster, :supervision_trees, [])

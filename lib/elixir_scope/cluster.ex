@@ -73,6 +73,33 @@ defmodule ElixirScope.Cluster do
   @spec members() :: [node()]
   def members, do: Coordinator.members()
 
+  @doc """
+  The node of the cluster named `name` (a string, as an MCP client or a web page
+  gives it): `nil` for this node (or no name), the member node otherwise. Raises
+  `ArgumentError` naming the cluster's nodes when no member has that name; no atom is
+  created from the name.
+  """
+  @spec member_named(String.t() | nil) :: node() | nil
+  def member_named(nil), do: nil
+
+  def member_named(name) when is_binary(name) do
+    cond do
+      name == Atom.to_string(node()) ->
+        nil
+
+      member = Enum.find(members(), &(Atom.to_string(&1) == name)) ->
+        member
+
+      true ->
+        raise ArgumentError,
+              "node #{inspect(name)} is not in this cluster; nodes: " <>
+                Enum.map_join(nodes(:all), ", ", &Atom.to_string/1)
+    end
+  end
+
+  def member_named(other),
+    do: raise(ArgumentError, "a node is named by a string, got: #{inspect(other)}")
+
   @doc "True when this node coordinates a cluster recording."
   @spec clustered?() :: boolean()
   def clustered?, do: Coordinator.running?()

@@ -6,7 +6,9 @@ defmodule ElixirScope.Test.ClusterPeers do
   standard I/O, so that the test keeps control of a node whose distribution connection
   it cuts and the test VM itself never starts distribution. The nodes are named
   `<prefix>@127.0.0.1` (long names; `epmd -daemon` is started first) and share a
-  cookie; each dies with the process that started it.
+  cookie; each dies with the process that started it. `global`'s prevention of
+  overlapping partitions is off: a test that cuts one node off would otherwise see
+  `global` disconnect healthy ones too.
   """
 
   @cookie "elixir_scope_cluster_test"
@@ -51,7 +53,8 @@ defmodule ElixirScope.Test.ClusterPeers do
         connection: :standard_io,
         args:
           paths ++
-            [~c"-setcookie", to_charlist(@cookie), ~c"-kernel", ~c"logger_level", ~c"critical"],
+            [~c"-setcookie", to_charlist(@cookie), ~c"-kernel", ~c"logger_level", ~c"critical"] ++
+            [~c"-kernel", ~c"prevent_overlapping_partitions", ~c"false"],
         wait_boot: 60_000
       })
 

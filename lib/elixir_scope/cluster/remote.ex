@@ -112,6 +112,27 @@ defmodule ElixirScope.Cluster.Remote do
     with :ok <- compatible(version), do: {:ok, Kernel.apply(ElixirScope, fun, args)}
   end
 
+  # A request to one of this node's surfaces, answered by `node` instead (the
+  # coordinator's MCP server and web UI forward a request naming a member): an MCP
+  # tool call ({ElixirScope.MCP.Tools, :call}) or a web UI API request
+  # ({ElixirScope.UI.API, :handle}), answered as that node's own server would.
+  @surfaces [{ElixirScope.MCP.Tools, :call}, {ElixirScope.UI.API, :handle}]
+
+  @doc false
+  def forward(node, {module, fun} = surface, args) when surface in @surfaces do
+    case :erpc.call(node, __MODULE__, :serve, [ElixirScope.version(), module, fun, args], 15_000) do
+      {:ok, answer} -> answer
+      {:error, reason} -> raise ArgumentError, "#{node} refused: #{inspect(reason)}"
+    end
+  catch
+    :error, {:erpc, reason} ->
+      raise ArgumentError, "node #{node} did not answer: #{inspect(reason)}"
+  end
+
+  def serve(version, module, fun, args) when {module, fun} in @surfaces do
+    with :ok <- compatible(version), do: {:ok, Kernel.apply(module, fun, args)}
+  end
+
   # This node's system time, for the coordinator's skew estimate.
   def system_time, do: :erlang.system_time()
 end
