@@ -180,6 +180,7 @@ defmodule ElixirScope.ClusterTest do
       call(c, ElixirScope.UI.API, :handle, ["GET", ["meta"], %{"node" => m1_name}, ctx])
 
     assert meta["node"] == m1_name
+    assert length(meta["nodes"]) == 3
     {200, meta} = call(c, ElixirScope.UI.API, :handle, ["GET", ["meta"], %{}, ctx])
     assert meta["node"] == Atom.to_string(elem(c, 1))
     assert length(meta["nodes"]) == 3
@@ -298,7 +299,7 @@ defmodule ElixirScope.ClusterTest do
     ClusterPeers.connect!(c, [bare, m1])
 
     assert {:partial, [nodes: [{node, :elixir_scope_not_loaded}]]} =
-             call(c, ElixirScope, :setup, [[nodes: :all]])
+             call(c, ElixirScope, :setup, [[nodes: :all, join: true]])
 
     assert node == elem(bare, 1)
     assert call(m1, ElixirScope, :running?, [])
@@ -308,6 +309,12 @@ defmodule ElixirScope.ClusterTest do
 
     assert message =~ "0.0.0-other"
     assert message =~ ElixirScope.version()
+
+    # join: true: a node that connects later is started too.
+    late = ClusterPeers.start!("late")
+    ClusterPeers.connect!(c, [late])
+    assert eventually(fn -> call(late, ElixirScope, :running?, []) end)
+    assert elem(late, 1) in call(c, Cluster, :members, [])
 
     %Result{missing: missing} = call(c, Cluster, :query, [[type: :spawn], [nodes: :all]])
     assert missing == []

@@ -87,12 +87,9 @@ defmodule ElixirScope.UI.API do
         answer(method, path, params, ctx)
 
       member ->
-        ElixirScope.Cluster.Remote.forward(member, {__MODULE__, :handle}, [
-          method,
-          path,
-          params,
-          ctx
-        ])
+        member
+        |> ElixirScope.Cluster.Remote.forward({__MODULE__, :handle}, [method, path, params, ctx])
+        |> cluster_nodes(path)
     end
   rescue
     e in ArgumentError -> {400, %{"error" => Exception.message(e)}}
@@ -118,6 +115,12 @@ defmodule ElixirScope.UI.API do
     e in ArgumentError -> {400, %{"error" => Exception.message(e)}}
     e in RuntimeError -> {409, %{"error" => not_running(Exception.message(e))}}
   end
+
+  # A member knows only itself: the page's node selector lists the coordinator's nodes.
+  defp cluster_nodes({200, %{"nodes" => _} = meta}, ["meta"]),
+    do: {200, %{meta | "nodes" => Enum.map(ElixirScope.Cluster.nodes(:all), &Atom.to_string/1)}}
+
+  defp cluster_nodes(answer, _path), do: answer
 
   defp reply({:download, _, _, _} = download), do: download
   defp reply({status, body}) when is_integer(status), do: {status, body}
