@@ -32,7 +32,8 @@ defmodule Bench.Cluster do
     Application.put_env(:kernel, :prevent_overlapping_partitions, false)
     {:ok, _} = Node.start(:"cluster_bench_#{System.pid()}@127.0.0.1", :longnames)
     Node.set_cookie(:elixir_scope_cluster_test)
-    [{mod, bin}] = Code.compile_file(Path.join(__DIR__, "support/cluster_node.ex"))
+    # The bench's own helpers go to the peers as a binary (ElixirScope is their own).
+    [{mod, bin}] = Code.compile_file(Path.join(__DIR__, "../test/support/cluster_app.ex"))
 
     progress("starting #{@nodes} peers")
     peers = for i <- 1..@nodes, do: ClusterPeers.start!("bench#{i}")
@@ -40,7 +41,7 @@ defmodule Bench.Cluster do
     for n <- nodes, do: true = Node.connect(n)
 
     for n <- nodes,
-        do: {:module, ^mod} = :erpc.call(n, :code, :load_binary, [mod, ~c"cluster_node.ex", bin])
+        do: {:module, ^mod} = :erpc.call(n, :code, :load_binary, [mod, ~c"cluster_app.ex", bin])
 
     :ok = ElixirScope.setup(tracing_level: :full, max_events: 2_000_000, nodes: nodes)
     pages(nodes, mod)
@@ -124,13 +125,11 @@ defmodule Bench.Cluster do
     progress("traced cross-node traffic")
     ElixirScope.TraceDB.clear()
     for n <- nodes, do: :erpc.call(n, ElixirScope.TraceDB, :clear, [])
-    servers = for n <- nodes, do: :erpc.call(n, mod, :start_server, [])
+    servers = for n <- nodes, do: :erpc.call(n, mod, :start_inventory, [])
     rounds = 400
 
     nodes
-    |> Enum.map(
-      &Task.async(fn -> :erpc.call(&1, mod, :run_client, [servers, rounds], 300_000) end)
-    )
+    |> Enum.map(&Task.async(fn -> :erpc.call(&1, mod, :traffic, [servers, rounds], 300_000) end))
     |> Enum.each(&Task.await(&1, :infinity))
 
     ms50 = System.convert_time_unit(50, :millisecond, :native)

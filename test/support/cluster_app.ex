@@ -1,9 +1,10 @@
 defmodule ElixirScope.Test.ClusterApp do
   @moduledoc """
-  A small application spread over nodes, for the cluster tests and bench: an inventory
-  GenServer on one node answers calls from a request process on another, which then
-  broadcasts the change to a subscriber on every node (as Phoenix.PubSub would: a send
-  to each subscriber's pid). Each piece is traced by ElixirScope on its own node.
+  A small application spread over nodes, for the cluster tests and bench
+  (`bench/cluster_bench.exs` loads it into its peers): an inventory GenServer on one
+  node answers calls from a request process on another, which then broadcasts the
+  change to a subscriber on every node (as Phoenix.PubSub would: a send to each
+  subscriber's pid). Each piece is traced by ElixirScope on its own node.
   """
   use GenServer
 
@@ -14,7 +15,7 @@ defmodule ElixirScope.Test.ClusterApp do
     pid
   end
 
-  @doc "Starts a traced subscriber on this node that forwards what it gets to `report`; its pid."
+  @doc "Starts a traced subscriber on this node; its pid."
   def start_subscriber do
     pid = spawn(fn -> subscriber([]) end)
     :ok = ElixirScope.trace_process(pid)
@@ -49,6 +50,36 @@ defmodule ElixirScope.Test.ClusterApp do
   once it is done.
   """
   def request(inventory, subscribers, n \\ 1) do
+    traced(fn ->
+      left = GenServer.call(inventory, {:reserve, n})
+      for s <- subscribers, do: send(s, {:stock, left})
+    end)
+  end
+
+  @doc """
+  Traffic for the bench: a traced process that `rounds` times calls one of the
+  inventories (`{:reserve, 0}`) and sends a plain `{:stock, node, i}` message to
+  another. Returns its pid once it is done.
+  """
+  def traffic(inventories, rounds) do
+    traced(fn ->
+      servers = List.to_tuple(inventories)
+
+      for i <- 1..rounds do
+        GenServer.call(elem(servers, rem(i, tuple_size(servers))), {:reserve, 0})
+        send(elem(servers, rem(i + 1, tuple_size(servers))), {:stock, node(), i})
+      end
+    end)
+  end
+
+  @doc "Stores `n` events of type `:bench` on this node (for the bench's pages)."
+  def fill(n) do
+    for i <- 1..n, do: :ok = ElixirScope.TraceDB.store_event(:bench, %{i: i})
+    :ok
+  end
+
+  # Runs `fun` in a new process, traced from before it starts; its pid once it is done.
+  defp traced(fun) do
     me = self()
 
     pid =
@@ -57,8 +88,7 @@ defmodule ElixirScope.Test.ClusterApp do
           :go -> :ok
         end
 
-        left = GenServer.call(inventory, {:reserve, n})
-        for s <- subscribers, do: send(s, {:stock, left})
+        fun.()
         send(me, {:done, self()})
       end)
 
@@ -68,7 +98,7 @@ defmodule ElixirScope.Test.ClusterApp do
     receive do
       {:done, ^pid} -> pid
     after
-      10_000 -> raise "request did not finish"
+      120_000 -> raise "the traced process did not finish"
     end
   end
 
@@ -77,4 +107,7 @@ defmodule ElixirScope.Test.ClusterApp do
 
   @impl true
   def handle_call({:reserve, n}, _from, stock), do: {:reply, stock - n, stock - n}
+
+  @impl true
+  def handle_info(_note, stock), do: {:noreply, stock}
 end

@@ -42,8 +42,9 @@ defmodule ElixirScope.Cluster.Coordinator do
     if join, do: :net_kernel.monitor_nodes(true)
     Process.flag(:trap_exit, true)
     {started, refused} = start_members(nodes, opts)
+    for node <- started, do: :erlang.monitor_node(node, true)
     send(self(), :beat)
-    {:ok, %{opts: opts, members: started, refused: refused}}
+    {:ok, %{opts: opts, members: started, refused: refused, lost: MapSet.new()}}
   end
 
   defp start_members(nodes, opts) do
@@ -79,7 +80,10 @@ defmodule ElixirScope.Cluster.Coordinator do
 
   @impl true
   def handle_info(:beat, state) do
-    for node <- state.members, do: send({Watchdog, node}, {:heartbeat, node()})
+    for node <- state.members,
+        not MapSet.member?(state.lost, node),
+        do: send({Watchdog, node}, {:heartbeat, node()})
+
     Process.send_after(self(), :beat, Watchdog.beat_ms())
     {:noreply, state}
   end
@@ -87,13 +91,22 @@ defmodule ElixirScope.Cluster.Coordinator do
   def handle_info({:nodeup, node}, state) do
     case start_members([node], state.opts) do
       {[^node], _} ->
-        {:noreply, %{state | members: Enum.uniq(state.members ++ [node])}}
+        :erlang.monitor_node(node, true)
+        members = Enum.uniq(state.members ++ [node])
+        {:noreply, %{state | members: members, lost: MapSet.delete(state.lost, node)}}
 
       {_, [{^node, reason}]} ->
         Logger.warning("ElixirScope: #{node} joined but was not started: #{inspect(reason)}")
         {:noreply, state}
     end
   end
+
+  # A member that went down or was cut off stopped its recording (its watchdog saw the
+  # same): no more beats, which would only keep trying to reconnect. It stays a member,
+  # so queries name it when it does not answer; `join: true` starts it again when it
+  # comes back.
+  def handle_info({:nodedown, node}, state),
+    do: {:noreply, %{state | lost: MapSet.put(state.lost, node)}}
 
   def handle_info(_other, state), do: {:noreply, state}
 
