@@ -160,7 +160,10 @@ defmodule ElixirScope do
           | {:error, {:already_started, pid()} | term()}
   def setup(opts \\ []) do
     {cluster, opts} = cluster_options!(opts)
-    config = Config.validate!(opts)
+    # In a cluster every node, this one too, writes under a folder named after it.
+    config =
+      Config.validate!(if cluster, do: ElixirScope.Cluster.Remote.node_paths(opts), else: opts)
+
     ElixirScope.Optional.forget()
 
     result =

@@ -293,16 +293,24 @@ defmodule ElixirScope.ClusterTest do
   end
 
   test "nodes without ElixirScope, or with another version, are refused with the reason" do
+    dir = Path.join(System.tmp_dir!(), "es_cluster_#{System.unique_integer([:positive])}")
+    on_exit(fn -> File.rm_rf!(dir) end)
     c = ClusterPeers.start!("coord")
     bare = ClusterPeers.start!("bare", elixir_scope: false)
     m1 = ClusterPeers.start!("m1")
     ClusterPeers.connect!(c, [bare, m1])
 
     assert {:partial, [nodes: [{node, :elixir_scope_not_loaded}]]} =
-             call(c, ElixirScope, :setup, [[nodes: :all, join: true]])
+             call(c, ElixirScope, :setup, [
+               [nodes: :all, join: true, persist: true, persist_path: dir]
+             ])
 
     assert node == elem(bare, 1)
     assert call(m1, ElixirScope, :running?, [])
+
+    # Persistence: each node under a folder named after it (nodes may share a host).
+    for {_, n} <- [c, m1],
+        do: assert(eventually(fn -> File.ls!(Path.join(dir, Atom.to_string(n))) != [] end))
 
     assert {:error, {:incompatible_version, message}} =
              call(m1, ElixirScope.Cluster.Remote, :start, [elem(c, 1), [], "0.0.0-other"])
