@@ -4,7 +4,8 @@
 #   MIX_ENV=prod mix run bench/cluster_bench.exs
 #
 #   1. merged pages: each node holds 100,000 events; 500-event merged pages (the
-#      cursor walks the whole listing), p50 and p99 of the time of a page;
+#      cursor walks the whole listing), p50 and p99 of the time of a page, against one
+#      node's own pages over :erpc in the same run;
 #   2. a hung node (SIGSTOP): the time until the partial result, with its timeout;
 #   3. traced cross-node traffic (GenServer calls, replies and plain messages between
 #      the five nodes) listed through merged pages with ±50 ms of skew injected into the
@@ -70,11 +71,27 @@ defmodule Bench.Cluster do
     sorted = Enum.sort(times)
     {p50, p99} = {pct(sorted, 0.5), pct(sorted, 0.99)}
 
+    # The baseline, same run: one node's own 500-event pages (ElixirScope.Query.page/1)
+    # asked over :erpc, no merge.
+    single = one_node(hd(nodes), nil, []) |> Enum.sort()
+
     IO.puts("""
     ## Merged pages: #{@nodes} nodes x #{@events} events, #{@page}-event pages
     pages timed: #{length(times)} (the whole listing, twice)
-    p50 #{ms(p50)} ms (target < 20), p99 #{ms(p99)} ms (target < 100), max #{ms(List.last(sorted))} ms
+    merged:   p50 #{ms(p50)} ms (target < 20), p99 #{ms(p99)} ms (target < 100), max #{ms(List.last(sorted))} ms
+    one node: p50 #{ms(pct(single, 0.5))} ms, p99 #{ms(pct(single, 0.99))} ms over :erpc (#{length(single)} pages)
+    merged / one node at p50: #{Float.round(p50 / pct(single, 0.5), 1)}x
     """)
+  end
+
+  defp one_node(node, cursor, acc) do
+    t0 = System.monotonic_time()
+
+    {_events, next} =
+      :erpc.call(node, ElixirScope.Query, :page, [[type: :bench, limit: @page, after: cursor]])
+
+    acc = [System.monotonic_time() - t0 | acc]
+    if next, do: one_node(node, next, acc), else: acc
   end
 
   defp walk(nodes, cursor, acc, seen) do
