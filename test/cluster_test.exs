@@ -338,5 +338,7 @@ defmodule ElixirScope.ClusterTest do
     assert_raise ArgumentError, ~r/after:/, fn -> Cluster.page(type: :spawn, after: "nope") end
     assert_raise ArgumentError, ~r/ascending/, fn -> Cluster.page(order: :desc) end
     assert_raise ArgumentError, ~r/timeout/, fn -> Cluster.page([], timeout: 0) end
+    assert_raise ArgumentError, ~r/timestamp_start/, fn -> Cluster.page(timestamp_start: "x") end
+    assert_raise ArgumentError, ~r/single-node/, fn -> Cluster.page(select: :count) end
   end
 end

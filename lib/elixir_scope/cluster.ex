@@ -31,7 +31,7 @@ defmodule ElixirScope.Cluster do
   """
 
   alias ElixirScope.Cluster.{Clock, Coordinator, Merge, Remote, Result}
-  alias ElixirScope.{Query, TraceDB}
+  alias ElixirScope.Query
 
   @timeout 2_000
   @page 500
@@ -142,7 +142,7 @@ defmodule ElixirScope.Cluster do
       how the order copes with a wrong one.
 
   The spec's `:limit` is the page's size (default #{@page}); `after:` takes a cursor of
-  a previous page. `select:` `:events` or a list of fields; counts, aggregates and
+  a previous page. `DateTime` bounds are read by each node's own wall clock. `select:` `:events` or a list of fields; counts, aggregates and
   `order: :desc` are single-node (`ElixirScope.Query`).
   """
   @spec page(Query.spec(), keyword()) :: Result.t()
@@ -288,12 +288,13 @@ defmodule ElixirScope.Cluster do
     unless is_integer(limit) and limit > 0,
       do: raise(ArgumentError, "limit: must be a positive integer, got: #{inspect(limit)}")
 
-    # Validated as the nodes will read it (DateTime bounds stay DateTimes: each node
-    # turns them into its own timestamps).
-    Query.normalize!(
-      Map.put(spec, :store, Map.get(spec, :store, TraceDB))
-      |> Map.drop([:timestamp_start, :timestamp_end])
-    )
+    # Validated as the nodes will read it. DateTime bounds stay DateTimes: each node
+    # turns them into its own timestamps, by its own wall clock.
+    spec
+    |> Map.reject(fn {key, v} ->
+      key in [:timestamp_start, :timestamp_end] and is_struct(v, DateTime)
+    end)
+    |> Query.normalize!()
 
     {spec, limit, decode_cursor!(cursor)}
   end
