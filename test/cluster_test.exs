@@ -230,12 +230,14 @@ defmodule ElixirScope.ClusterTest do
     {c, [m1, m2] = members} = cluster!()
     _ = request!(c, members)
     os = ClusterPeers.os_pid(m2)
+    on_exit(fn -> ClusterPeers.kill(os) end)
 
-    # Hung (SIGSTOP): the others' events come back, m2 is named as timed out.
+    # Hung (SIGSTOP): the others' events come back, m2 is named as timed out (the
+    # timeout leaves a loaded machine's live nodes time to answer).
     :ok = ClusterPeers.signal(os, "STOP")
 
     %Result{events: events, missing: missing} =
-      call(c, Cluster, :query, [[type: :receive], [timeout: 300]])
+      call(c, Cluster, :query, [[type: :receive], [timeout: 3_000]])
 
     assert missing == [{elem(m2, 1), :timeout}]
     assert events != []
@@ -277,6 +279,7 @@ defmodule ElixirScope.ClusterTest do
 
     # Hung coordinator: heartbeats stop, the recording stops.
     os = ClusterPeers.os_pid(c)
+    on_exit(fn -> ClusterPeers.kill(os) end)
     :ok = ClusterPeers.signal(os, "STOP")
     assert eventually(fn -> not call(m1, ElixirScope, :running?, []) end)
     :ok = ClusterPeers.signal(os, "KILL")

@@ -343,8 +343,13 @@ defmodule ElixirScope.Cluster do
     nodes = nodes(Keyword.get(opts, :nodes))
     timeout = timeout!(opts)
 
-    unless function_exported?(ElixirScope, fun, length(args)),
-      do: raise(ArgumentError, "ElixirScope.#{fun}/#{length(args)} is no function of ElixirScope")
+    unless Code.ensure_loaded?(ElixirScope) and
+             function_exported?(ElixirScope, fun, length(args)),
+           do:
+             raise(
+               ArgumentError,
+               "ElixirScope.#{fun}/#{length(args)} is no function of ElixirScope"
+             )
 
     {answers, missing} =
       ask(nodes, timeout, fn _ -> {Remote, :apply, [ElixirScope.version(), fun, args]} end)

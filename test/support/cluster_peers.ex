@@ -82,6 +82,15 @@ defmodule ElixirScope.Test.ClusterPeers do
     :ok
   end
 
+  @doc """
+  Kills the peer's OS process if it is still there (a test that stopped one with
+  SIGSTOP kills it on exit: a stopped peer would outlive the test VM).
+  """
+  def kill(os_pid) do
+    System.cmd("kill", ["-KILL", os_pid], stderr_to_stdout: true)
+    :ok
+  end
+
   @doc "Waits (polling, at most `ms`) until `fun` returns true; its last value."
   def eventually(fun, ms \\ 10_000) do
     deadline = System.monotonic_time(:millisecond) + ms

@@ -4,17 +4,21 @@ defmodule ElixirScope.Cluster.Watchdog do
   # coordinator's node goes down or disconnects (a :nodedown from
   # :erlang.monitor_node/2) or stops sending heartbeats (a hung coordinator, which the
   # runtime itself would notice only after net_ticktime). The coordinator beats every
-  # @beat_ms (ElixirScope.Cluster.Coordinator); missing @stale_ms of them stops
-  # recording, checked every @check_ms, so the recording stops within
-  # @stale_ms + @check_ms (+ the time ElixirScope.stop/0 takes) of the last beat.
-  # Recording is stopped with the data kept, so what was recorded stays queryable
-  # locally. A node set up locally has no watchdog (ElixirScope.Cluster.Remote).
+  # @beat_ms (ElixirScope.Cluster.Coordinator). After @stale_ms without a beat (checked
+  # every @check_ms) the watchdog asks the coordinator's node directly, waiting
+  # @probe_ms: a coordinator that answers is merely slow (a loaded machine) and the
+  # recording goes on; one that does not is hung. So a hung coordinator stops the
+  # recording within @stale_ms + @check_ms + @probe_ms (+ the time ElixirScope.stop/0
+  # takes) of its last beat, under a second. Recording is stopped with the data kept,
+  # so what was recorded stays queryable locally. A node set up locally has no watchdog
+  # (ElixirScope.Cluster.Remote).
   use GenServer
   require Logger
 
-  @beat_ms 200
-  @stale_ms 600
+  @beat_ms 100
+  @stale_ms 400
   @check_ms 100
+  @probe_ms 300
 
   @doc false
   def beat_ms, do: @beat_ms
@@ -61,15 +65,25 @@ defmodule ElixirScope.Cluster.Watchdog do
     do: give_up(state, :nodedown)
 
   def handle_info(:check, state) do
-    if now() - state.last > @stale_ms do
-      give_up(state, :no_heartbeat)
-    else
-      Process.send_after(self(), :check, @check_ms)
-      {:noreply, state}
+    cond do
+      now() - state.last <= @stale_ms -> check_again(state)
+      answers?(state.coordinator) -> check_again(%{state | last: now()})
+      true -> give_up(state, :no_heartbeat)
     end
   end
 
   def handle_info(_other, state), do: {:noreply, state}
+
+  defp check_again(state) do
+    Process.send_after(self(), :check, @check_ms)
+    {:noreply, state}
+  end
+
+  defp answers?(node) do
+    :erpc.call(node, :erlang, :node, [], @probe_ms) == node
+  catch
+    _, _ -> false
+  end
 
   defp give_up(state, why) do
     ElixirScope.stop()
