@@ -124,8 +124,9 @@ defmodule Bench.Cluster do
       end
 
     ClusterPeers.signal(os, "CONT")
-    # Its recording stopped meanwhile (no heartbeat reached it for longer than the
-    # watchdog waits): started again for the next part.
+    # Its recording may have stopped meanwhile (no heartbeat reached it for longer than
+    # its watchdog waits, and its probe of this node went unanswered while it was
+    # frozen): set up again (or kept, when it still runs) for the next part.
     Process.sleep(1_000)
 
     {:ok, _} =
