@@ -62,7 +62,7 @@ defmodule ElixirScope.Cluster.Clock do
     estimate
   catch
     :error, {:erpc, reason} -> {:error, reason}
-    :error, {:exception, :undef, _} -> {:error, :elixir_scope_not_loaded}
+    :error, {:exception, :undef, [{Remote, _, _, _} | _]} -> {:error, :elixir_scope_not_loaded}
   end
 
   @doc """

@@ -68,7 +68,7 @@ defmodule ElixirScope.Cluster.Coordinator do
   catch
     :error, {:erpc, :noconnection} -> {:error, :noconnection}
     :error, {:erpc, :timeout} -> {:error, :timeout}
-    :error, {:exception, :undef, _} -> {:error, :elixir_scope_not_loaded}
+    :error, {:exception, :undef, [{Remote, _, _, _} | _]} -> {:error, :elixir_scope_not_loaded}
     kind, reason -> {:error, {kind, reason}}
   end
 
