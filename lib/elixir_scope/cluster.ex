@@ -142,8 +142,9 @@ defmodule ElixirScope.Cluster do
       how the order copes with a wrong one.
 
   The spec's `:limit` is the page's size (default #{@page}); `after:` takes a cursor of
-  a previous page. `DateTime` bounds are read by each node's own wall clock. `select:` `:events` or a list of fields; counts, aggregates and
-  `order: :desc` are single-node (`ElixirScope.Query`).
+  a previous page. `DateTime` bounds are read by each node's own wall clock. `select:`
+  `:events` or a list of fields; counts, aggregates and `order: :desc` are single-node
+  (`ElixirScope.Query`).
   """
   @spec page(Query.spec(), keyword()) :: Result.t()
   def page(spec, opts \\ []) do
