@@ -2,8 +2,9 @@ defmodule ElixirScope.Cluster.Remote do
   @moduledoc false
   # What a coordinator asks of a member node over :erpc. Only plain data crosses:
   # options, query specs, positions, events; the code is the member's own (loaded
-  # there, never shipped), which is why every entry point first checks that it is the
-  # coordinator's version of ElixirScope.
+  # there, never shipped), which is why starting, querying and answering for a surface
+  # first check that it is the coordinator's version of ElixirScope (stop/1 and
+  # system_time/0, which read or stop nothing of another version, do not).
 
   alias ElixirScope.Cluster.Watchdog
   alias ElixirScope.{Query, TraceDB}
