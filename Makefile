@@ -186,6 +186,7 @@ bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so $(UI_NODE_
 	MIX_ENV=prod mix run bench/persist_bench.exs
 	MIX_ENV=prod mix run bench/ui_bench.exs
 	MIX_ENV=prod mix run bench/phoenix_handler_bench.exs
+	MIX_ENV=prod mix run bench/cluster_bench.exs
 
 demo: setup
 	mix run demo/demo.exs

@@ -70,6 +70,8 @@ defmodule ElixirScope do
   | `:phoenix` | `false` | record Phoenix requests, LiveView, channels and PubSub broadcasts (see `ElixirScope.Phoenix`) |
   | `:redact` | `["password", "token", "secret"]` | keys whose values are never stored: any map or keyword key containing one, any case, in Phoenix params, session and assigns, and in a traced LiveView's assigns; the application's `config :phoenix, :filter_parameters` are added (see `ElixirScope.Phoenix`) |
   | `:ai_integration` | `false` | start the MCP server for AI assistants (see `ElixirScope.MCP`); `:mcp` holds its options |
+  | `:nodes` | — | `:all` or a list of nodes: start ElixirScope there too, with these options (see `ElixirScope.Cluster`) |
+  | `:join` | `false` | with `nodes: :all`, also start it on nodes that connect later |
   | `:ui` | `false` | the web UI: `true`, or its options `[port: 4048, bind: ..., token: ...]` (see `ElixirScope.UI`) |
 
   ## Tracing levels
@@ -107,22 +109,7 @@ defmodule ElixirScope do
   """
 
   alias ElixirScope.{Config, Tracing, TraceDB}
-
-  @supervisor ElixirScope.Supervisor
-
-  # In stopping order: the MCP server and the UI first (they read the others), the
-  # persister before the tracer (it writes what is left when it stops).
-  @stoppable [
-    ElixirScope.UI,
-    ElixirScope.MCP,
-    ElixirScope.Phoenix.Capture,
-    ElixirScope.SystemMonitor,
-    ElixirScope.Crashes.Collector,
-    ElixirScope.FlightRecorder,
-    ElixirScope.Persister,
-    ElixirScope.Governor,
-    Tracing
-  ]
+  alias ElixirScope.Cluster.Select
 
   @doc "The version of ElixirScope."
   @spec version() :: String.t()
@@ -139,7 +126,9 @@ defmodule ElixirScope do
   `[mcp: {:mcp_listen_failed, :eaddrinuse}]` when the MCP server's port is taken (a
   second `iex -S mix`, or `mix test` beside the running application); one warning is
   logged for it. The optional parts: the MCP server (`ai_integration: true`) and the
-  web UI (`ui:`, `{:ui_listen_failed, reason}`).
+  web UI (`ui:`, `{:ui_listen_failed, reason}`). With `nodes:`, the nodes where
+  ElixirScope could not be started are named as `{:partial, [nodes: [{node, reason}]]}`
+  (`:noconnection`, `{:incompatible_version, message}`, `:elixir_scope_not_loaded`, ...).
 
   If ElixirScope is already tracing it returns `{:error, {:already_started, pid}}`:
   change the level or sample rate of a running instance with `set_tracing_level/1` and
@@ -153,52 +142,10 @@ defmodule ElixirScope do
           :ok
           | {:partial, [{optional_part(), reason :: term()}]}
           | {:error, {:already_started, pid()} | term()}
-  def setup(opts \\ []) do
-    config = Config.validate!(opts)
-    ElixirScope.Optional.forget()
-
-    result =
-      case Process.whereis(@supervisor) do
-        nil ->
-          start_unlinked(config)
-
-        sup ->
-          if Process.whereis(Tracing),
-            do: {:error, {:already_started, sup}},
-            else: restart(sup, config)
-      end
-
-    case {result, ElixirScope.Optional.not_started()} do
-      {:ok, []} -> :ok
-      {:ok, not_started} -> {:partial, not_started}
-      {error, _} -> error
-    end
-  end
+  def setup(opts \\ []), do: ElixirScope.Lifecycle.setup(opts)
 
   @typedoc "The parts of ElixirScope that tracing does not need (see `setup/1`)."
   @type optional_part :: :mcp | :ui
-
-  # A stopped ElixirScope (its supervisor kept, maybe in the caller's own tree) starts
-  # afresh with the new configuration.
-  defp restart(sup, config) do
-    # Whatever the previous configuration started goes, in stopping order.
-    ids = for {id, _, _, _} <- Supervisor.which_children(sup), do: id
-    ordered = Enum.filter(@stoppable ++ [TraceDB], &(&1 in ids))
-
-    for id <- ordered ++ (ids -- ordered) do
-      Supervisor.terminate_child(sup, id)
-      Supervisor.delete_child(sup, id)
-    end
-
-    specs = Enum.map(children(config), &Supervisor.child_spec(&1, []))
-
-    Enum.reduce_while(specs, :ok, fn spec, :ok ->
-      case Supervisor.start_child(sup, spec) do
-        {:ok, _} -> {:cont, :ok}
-        {:error, reason} -> {:halt, {:error, reason}}
-      end
-    end)
-  end
 
   @doc false
   def child_spec(opts) do
@@ -214,56 +161,7 @@ defmodule ElixirScope do
   `tracing_info/0` names it under `:not_started`.
   """
   @spec start_link(keyword()) :: Supervisor.on_start()
-  def start_link(opts \\ []) do
-    config = Config.validate!(opts)
-    ElixirScope.Optional.forget()
-    Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor)
-  end
-
-  defp start_unlinked(config) do
-    case Supervisor.start_link(children(config), strategy: :rest_for_one, name: @supervisor) do
-      {:ok, sup} ->
-        Process.unlink(sup)
-        :persistent_term.put({__MODULE__, :started_by_setup}, sup)
-        :ok
-
-      {:error, reason} ->
-        {:error, reason}
-    end
-  end
-
-  defp children(config) do
-    [
-      {TraceDB, Config.store_options(config)},
-      {Tracing, config},
-      {ElixirScope.Governor, config},
-      {ElixirScope.Crashes.Collector, config}
-    ] ++
-      if(config.system_monitor != [],
-        do: [{ElixirScope.SystemMonitor, config.system_monitor}],
-        else: []
-      ) ++
-      if(config.persist, do: [{ElixirScope.Persister, config}], else: []) ++
-      if(config.flight_recorder,
-        do: [{ElixirScope.FlightRecorder, config.flight_recorder}],
-        else: []
-      ) ++
-      if(config.phoenix, do: [{ElixirScope.Phoenix.Capture, config}], else: []) ++
-      if(config.ai_integration,
-        do: [ElixirScope.Optional.child_spec(:mcp, ElixirScope.MCP.child_spec(config.mcp))],
-        else: []
-      ) ++
-      if(config.ui,
-        do: [
-          ElixirScope.Optional.child_spec(:ui, ElixirScope.UI.child_spec(ui_options(config.ui)))
-        ],
-        else: []
-      ) ++
-      [%{id: :arm_tracing, start: {Tracing, :arm, []}, restart: :transient}]
-  end
-
-  defp ui_options(true), do: []
-  defp ui_options(opts), do: opts
+  def start_link(opts \\ []), do: ElixirScope.Lifecycle.start_link(opts)
 
   @doc """
   Stops tracing: removes every trace flag and trace pattern ElixirScope set (and no
@@ -273,37 +171,7 @@ defmodule ElixirScope do
   Safe to call when ElixirScope is not running, and twice.
   """
   @spec stop(keyword()) :: :ok
-  def stop(opts \\ []) do
-    keep_data =
-      case opts do
-        [] -> true
-        [keep_data: keep] when is_boolean(keep) -> keep
-        _ -> raise ArgumentError, "stop/1 takes keep_data: boolean, got: #{inspect(opts)}"
-      end
-
-    case Process.whereis(@supervisor) do
-      nil ->
-        :ok
-
-      sup ->
-        cond do
-          keep_data ->
-            terminate_children(sup, @stoppable)
-
-          :persistent_term.get({__MODULE__, :started_by_setup}, nil) == sup ->
-            Supervisor.stop(sup)
-
-          true ->
-            # Under the caller's own supervisor, which would restart ours if it stopped:
-            # stop every child instead.
-            terminate_children(sup, @stoppable ++ [TraceDB])
-        end
-    end
-  end
-
-  defp terminate_children(sup, ids) do
-    Enum.each(ids, &Supervisor.terminate_child(sup, &1))
-  end
+  def stop(opts \\ []), do: ElixirScope.Lifecycle.stop(opts)
 
   @doc """
   Stops tracing only: removes ElixirScope's trace flags and patterns and stops the
@@ -312,21 +180,7 @@ defmodule ElixirScope do
   again. Safe to call when ElixirScope is not running.
   """
   @spec stop_tracing() :: :ok
-  def stop_tracing do
-    case Process.whereis(@supervisor) do
-      nil ->
-        :ok
-
-      sup ->
-        terminate_children(sup, [
-          ElixirScope.Phoenix.Capture,
-          ElixirScope.SystemMonitor,
-          ElixirScope.Crashes.Collector,
-          ElixirScope.Governor,
-          Tracing
-        ])
-    end
-  end
+  def stop_tracing, do: ElixirScope.Lifecycle.stop_tracing()
 
   @doc "True while ElixirScope is tracing."
   @spec running?() :: boolean()
@@ -535,7 +389,8 @@ defmodule ElixirScope do
   and (with `phoenix: true`) Phoenix request exceptions, with reason, stacktrace, last
   state and last messages. See `ElixirScope.Crashes.recent/1`.
   """
-  defdelegate recent_crashes(opts \\ []), to: ElixirScope.Crashes, as: :recent
+  def recent_crashes(opts \\ []),
+    do: Select.on_nodes(:recent_crashes, [opts], fn -> ElixirScope.Crashes.recent(opts) end)
 
   @doc """
   The wall-clock time (a UTC `DateTime` with microseconds) of an event or a timestamp,
@@ -545,21 +400,43 @@ defmodule ElixirScope do
   defdelegate wall_time(event_or_timestamp, opts \\ []), to: ElixirScope.WallClock
 
   ## Time travel (see ElixirScope.TimeTravel)
+  #
+  # Across nodes (ElixirScope.Cluster): a query about a process runs on that process's
+  # node; message_flow/3 of processes on different nodes merges both nodes' sides; a
+  # listing given `nodes:` (see ElixirScope.Cluster.nodes/1) answers %{node => answer}
+  # from each node, or {:partial, answers, [{node, reason}]} (ElixirScope.Cluster.Select).
 
   @doc "Messages between two processes, both directions. See `ElixirScope.TimeTravel.message_flow/3`."
-  defdelegate message_flow(a, b, opts \\ []), to: ElixirScope.TimeTravel
+  def message_flow(a, b, opts \\ []),
+    do: Select.message_flow(a, b, opts, fn -> ElixirScope.TimeTravel.message_flow(a, b, opts) end)
 
   @doc "Every state of a process with causes and diffs. See `ElixirScope.TimeTravel.state_timeline/2`."
-  defdelegate state_timeline(pid, opts \\ []), to: ElixirScope.TimeTravel
+  def state_timeline(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :state_timeline, [pid, opts], fn ->
+        ElixirScope.TimeTravel.state_timeline(pid, opts)
+      end)
 
   @doc "Everything a process did, in order. See `ElixirScope.TimeTravel.execution_path/2`."
-  defdelegate execution_path(pid, opts \\ []), to: ElixirScope.TimeTravel
+  def execution_path(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :execution_path, [pid, opts], fn ->
+        ElixirScope.TimeTravel.execution_path(pid, opts)
+      end)
 
   @doc "The state of a process at a time. See `ElixirScope.TimeTravel.get_state_at/3`."
-  defdelegate get_state_at(pid, timestamp, opts \\ []), to: ElixirScope.TimeTravel
+  def get_state_at(pid, timestamp, opts \\ []),
+    do:
+      Select.on_pid(pid, :get_state_at, [pid, timestamp, opts], fn ->
+        ElixirScope.TimeTravel.get_state_at(pid, timestamp, opts)
+      end)
 
   @doc "Events between two times. See `ElixirScope.TimeTravel.get_events_between/3`."
-  defdelegate get_events_between(t1, t2, filters \\ []), to: ElixirScope.TimeTravel
+  def get_events_between(t1, t2, filters \\ []),
+    do:
+      Select.on_nodes(:get_events_between, [t1, t2, filters], fn ->
+        ElixirScope.TimeTravel.get_events_between(t1, t2, filters)
+      end)
 
   @doc "The next event. See `ElixirScope.TimeTravel.next_event/2`."
   defdelegate next_event(event_or_ts, filters \\ []), to: ElixirScope.TimeTravel
@@ -581,39 +458,78 @@ defmodule ElixirScope do
   ## Performance (see ElixirScope.Analysis)
 
   @doc "Per-function call statistics of a module. See `ElixirScope.Analysis.performance_analysis/2`."
-  defdelegate performance_analysis(module, opts \\ []), to: ElixirScope.Analysis
+  def performance_analysis(module, opts \\ []),
+    do:
+      Select.on_nodes(:performance_analysis, [module, opts], fn ->
+        ElixirScope.Analysis.performance_analysis(module, opts)
+      end)
 
   @doc "The slowest completed calls. See `ElixirScope.Analysis.slowest_function_calls/1`."
-  defdelegate slowest_function_calls(opts \\ []), to: ElixirScope.Analysis
+  def slowest_function_calls(opts \\ []),
+    do:
+      Select.on_nodes(:slowest_function_calls, [opts], fn ->
+        ElixirScope.Analysis.slowest_function_calls(opts)
+      end)
 
   @doc "Nested calls with durations. See `ElixirScope.Analysis.call_tree/2`."
-  defdelegate call_tree(pid_or_call_id, opts \\ []), to: ElixirScope.Analysis
+  def call_tree(pid_or_call_id, opts \\ []),
+    do:
+      Select.on_pid(pid_or_call_id, :call_tree, [pid_or_call_id, opts], fn ->
+        ElixirScope.Analysis.call_tree(pid_or_call_id, opts)
+      end)
 
   ## Processes, live and recorded (see ElixirScope.Processes)
 
   @doc "Live information and recorded history of a process. See `ElixirScope.Processes.process_info/2`."
-  defdelegate process_info(pid, opts \\ []), to: ElixirScope.Processes
+  def process_info(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :process_info, [pid, opts], fn ->
+        ElixirScope.Processes.process_info(pid, opts)
+      end)
 
   @doc "Processes running (or recorded running) a module. See `ElixirScope.Processes.find_processes/1`."
-  defdelegate find_processes(opts), to: ElixirScope.Processes
+  def find_processes(opts),
+    do:
+      Select.on_nodes(:find_processes, [opts], fn ->
+        ElixirScope.Processes.find_processes(opts)
+      end)
 
   @doc "Links, monitors, parent, supervisor, children and message peers. See `ElixirScope.Processes.process_relationships/2`."
-  defdelegate process_relationships(pid, opts \\ []), to: ElixirScope.Processes
+  def process_relationships(pid, opts \\ []),
+    do:
+      Select.on_pid(pid, :process_relationships, [pid, opts], fn ->
+        ElixirScope.Processes.process_relationships(pid, opts)
+      end)
 
   @doc "The processes alive at a time, with their state. See `ElixirScope.Processes.system_snapshot_at/2`."
-  defdelegate system_snapshot_at(timestamp, opts \\ []), to: ElixirScope.Processes
+  def system_snapshot_at(timestamp, opts \\ []),
+    do:
+      Select.on_nodes(:system_snapshot_at, [timestamp, opts], fn ->
+        ElixirScope.Processes.system_snapshot_at(timestamp, opts)
+      end)
 
   @doc "What changed a state into another. See `ElixirScope.Processes.analyze_state_change/4`."
   defdelegate analyze_state_change(pid, before_state, after_state, opts \\ []),
     to: ElixirScope.Processes
 
   @doc "Queue lengths now and message rates recorded. See `ElixirScope.Processes.message_queue_analysis/1`."
-  defdelegate message_queue_analysis(opts \\ []), to: ElixirScope.Processes
+  def message_queue_analysis(opts \\ []),
+    do:
+      Select.on_nodes(:message_queue_analysis, [opts], fn ->
+        ElixirScope.Processes.message_queue_analysis(opts)
+      end)
 
   ## Export (see ElixirScope.Export)
 
-  @doc "Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`."
-  defdelegate export(path, opts \\ []), to: ElixirScope.Export
+  @doc """
+  Writes a Chrome trace (Perfetto) or a Mermaid diagram. See `ElixirScope.Export.export/2`;
+  with `nodes:`, of the cluster (one group of tracks per node): `ElixirScope.Cluster.Export.export/2`.
+  """
+  def export(path, opts \\ []) do
+    if is_list(opts) and Keyword.has_key?(opts, :nodes),
+      do: ElixirScope.Cluster.Export.export(path, opts),
+      else: ElixirScope.Export.export(path, opts)
+  end
 
   ## Post-mortem (see ElixirScope.PostMortem)
 
@@ -631,5 +547,9 @@ defmodule ElixirScope do
   See `ElixirScope.SupervisionTree`.
   """
   @spec get_supervision_tree(keyword()) :: [map()]
-  def get_supervision_tree(opts \\ []), do: ElixirScope.SupervisionTree.get(opts)
+  def get_supervision_tree(opts \\ []),
+    do:
+      Select.on_nodes(:get_supervision_tree, [opts], fn ->
+        ElixirScope.SupervisionTree.get(opts)
+      end)
 end

@@ -48,7 +48,9 @@ defmodule ElixirScope.AnalysisTest do
     assert ms.(slow.max) >= 20
     assert ms.(slow.total) >= 30
     assert slow.p50 <= slow.p90 and slow.p90 <= slow.p99 and slow.p99 <= slow.max
-    assert ms.(slow.p50) in 2..5
+    # The nearest-rank p50 of five calls is the third shortest: at least the 3 ms slept
+    # (no upper bound: a loaded machine oversleeps).
+    assert ms.(slow.p50) >= 3
     assert slow.mean == div(slow.total, 5)
     assert %{calls: 3, returns: 0, exceptions: 3} = fail
     # fib(5) makes 15 calls, all returning.

@@ -267,6 +267,13 @@ defmodule ElixirScope.MCP.Tools do
   ]
 
   @by_name Map.new(@tools, fn {name, _, _, props, _, fun} -> {name, {fun, Map.keys(props)}} end)
+
+  @node_arg %{
+    "type" => "string",
+    "description" =>
+      "The node to answer from, in a cluster set up with ElixirScope.setup(nodes: ...) " <>
+        "(default: this one); pids and timestamps are that node's"
+  }
   @writes [:trace_module, :trace_process, :trace_named_process, :stop_tracing]
 
   @doc false
@@ -276,7 +283,7 @@ defmodule ElixirScope.MCP.Tools do
   # The tools as `tools/list` describes them.
   def definitions(_config) do
     for {name, title, description, props, required, {_module, fun}} <- @tools do
-      props = with_type_enum(props)
+      props = props |> with_type_enum() |> Map.put("node", @node_arg)
 
       %{
         "name" => name,
@@ -311,7 +318,22 @@ defmodule ElixirScope.MCP.Tools do
   # A `tools/call` result: text, `isError` when the call could not be answered.
   def call(name, args, config) do
     {{module, fun}, allowed} = Map.fetch!(@by_name, name)
+    {node, args} = Map.pop(args, "node")
 
+    try do
+      case ElixirScope.Cluster.member_named(node) do
+        nil ->
+          local(module, fun, allowed, args, config)
+
+        other ->
+          ElixirScope.Cluster.Remote.forward(other, {__MODULE__, :call}, [name, args, config])
+      end
+    rescue
+      e in ArgumentError -> error(Exception.message(e))
+    end
+  end
+
+  defp local(module, fun, allowed, args, config) do
     try do
       Args.only!(args, allowed)
       apply(module, fun, [args, config])

@@ -17,9 +17,12 @@ defmodule ElixirScope.UI.API do
   messages, arguments) are tagged JSON (`ElixirScope.UI.TermJSON`). Listings are
   paged: `limit`, and `next` in the answer is the cursor to pass back.
 
+  In a cluster (`ElixirScope.Cluster`), every request takes `node=` (a member's name,
+  as `/api/meta`'s `nodes` lists them): the member answers it, as its own UI would.
+
   | endpoint | answers |
   |---|---|
-  | `GET /api/meta` | version, live or loaded recording, what is traced, store counts, clock, CSRF token |
+  | `GET /api/meta` | version, node and the cluster's nodes, live or loaded recording, what is traced, store counts, clock, CSRF token |
   | `GET /api/processes?view=live\\|exited&sort=&dir=&q=&offset=&limit=` | processes, live (or alive at the end of a loaded recording) or exited |
   | `GET /api/process?pid=` | one process: live info, recorded history, relationships, crash |
   | `GET /api/states?pid=&after=&before=&limit=` | the ids of a process's recorded states (the slider) |
@@ -77,6 +80,22 @@ defmodule ElixirScope.UI.API do
   # server's `:csrf` token. Returns {status, json_term} or
   # {:download, filename, content_type, binary}.
   def handle(method, path, params, ctx) do
+    {node, params} = Map.pop(params, "node")
+
+    case ElixirScope.Cluster.member_named(node) do
+      nil ->
+        answer(method, path, params, ctx)
+
+      member ->
+        member
+        |> ElixirScope.Cluster.Remote.forward({__MODULE__, :handle}, [method, path, params, ctx])
+        |> cluster_nodes(path)
+    end
+  rescue
+    e in ArgumentError -> {400, %{"error" => Exception.message(e)}}
+  end
+
+  defp answer(method, path, params, ctx) do
     case {method, path} do
       {"POST", ["trace"]} ->
         Actions.trace(ctx)
@@ -96,6 +115,12 @@ defmodule ElixirScope.UI.API do
     e in ArgumentError -> {400, %{"error" => Exception.message(e)}}
     e in RuntimeError -> {409, %{"error" => not_running(Exception.message(e))}}
   end
+
+  # A member knows only itself: the page's node selector lists the coordinator's nodes.
+  defp cluster_nodes({200, %{"nodes" => _} = meta}, ["meta"]),
+    do: {200, %{meta | "nodes" => Enum.map(ElixirScope.Cluster.nodes(:all), &Atom.to_string/1)}}
+
+  defp cluster_nodes(answer, _path), do: answer
 
   defp reply({:download, _, _, _} = download), do: download
   defp reply({status, body}) when is_integer(status), do: {status, body}

@@ -4,6 +4,18 @@ import { useEffect, useState } from './lib.js';
 
 let csrf = null;
 
+// In a cluster (ElixirScope.Cluster) the node whose recording the page shows: every
+// request names it (node=), the server forwards it there. Kept for the tab's session.
+const NODE_KEY = 'elixir_scope.node';
+let node = sessionStorage.getItem(NODE_KEY) || null;
+
+export function selectedNode() { return node; }
+
+export function selectNode(name) {
+  if (name) sessionStorage.setItem(NODE_KEY, name); else sessionStorage.removeItem(NODE_KEY);
+  window.location.reload();
+}
+
 export function setCsrf(token) { csrf = token; }
 
 export class ApiError extends Error {
@@ -12,7 +24,7 @@ export class ApiError extends Error {
 
 // "processes", {sort: "memory"} -> "api/processes?sort=memory" (empty values left out).
 export function apiUrl(path, params = {}) {
-  const q = Object.entries(params)
+  const q = Object.entries(node ? { ...params, node } : params)
     .filter(([, v]) => v !== undefined && v !== null && v !== '')
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
     .join('&');

@@ -1,7 +1,7 @@
 // The page: reads /api/meta (which recording, the clock, the CSRF token), then draws
 // the header and the view the URL names.
 import { html, render, useEffect, useState } from './lib.js';
-import { get, setCsrf } from './api.js';
+import { get, selectNode, setCsrf } from './api.js';
 import { href, useRoute } from './router.js';
 import { AnchorBar, setClock } from './time.js';
 import { count } from './components.js';
@@ -66,7 +66,11 @@ function useMeta() {
 function Header({ meta, view }) {
   if (!meta) return html`<header class="top"><div class="brand"><a href="#/processes">ElixirScope</a></div></header>`;
   const where = meta.mode === 'live'
-    ? html`<span class="badge ok">live</span> <span>${meta.node}</span>`
+    ? html`<span class="badge ok">live</span> ${meta.nodes && meta.nodes.length > 1
+      ? html`<select data-testid="node" title="the node whose recording is shown" onChange=${(e) => selectNode(e.target.value)}>
+          ${meta.nodes.map((n) => html`<option value=${n} selected=${n === meta.node}>${n}</option>`)}
+        </select>`
+      : html`<span>${meta.node}</span>`}`
     : html`<span class="badge rec">recording</span> <span data-testid="recording" title=${meta.recording.path}>${meta.recording.path}</span>`;
   return html`<header class="top">
     <div class="brand"><a href="#/processes">ElixirScope</a> ${where}

@@ -17,6 +17,7 @@ defmodule ElixirScope.UI.API.Meta do
     %{
       "version" => ElixirScope.version(),
       "node" => Atom.to_string(node()),
+      "nodes" => Enum.map(ElixirScope.Cluster.nodes(:all), &Atom.to_string/1),
       "mode" => if(recording, do: "recording", else: "live"),
       "recording" => recording && recording(recording),
       "store" => stats && store(stats),
