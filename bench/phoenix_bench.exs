@@ -15,6 +15,11 @@
 #                          the default level and caps (every default capture: crashes,
 #                          lifecycle, ...), and trace_genserver(ScopeApp.Cart)
 #   phoenix: true only     the same without trace_genserver (diagnostic)
+#   store filled once      as ElixirScope, with a store of 128k events and 32 MiB that
+#                          the warm-up requests (45,000 of them) fill past both its
+#                          rings: no first writes to fresh pages in the measured requests
+#                          (a first write to a page costs ~10 us on the Firecracker VM we
+#                          measure on: build/bench_store prints it) (diagnostic)
 #   Cart traced only       setup() (no phoenix: true) + trace_genserver (diagnostic)
 #   setup() only           setup() alone: tracing and crash capture running, nothing
 #                          traced by name (diagnostic)
@@ -33,6 +38,18 @@
 
 Code.require_file("support/bench_util.exs", __DIR__)
 Code.require_file("../test/support/phoenix_app.ex", __DIR__)
+
+# The no-op erl_tracer of the tracer bench (bench/noop_tracer.c, built by `make bench`):
+# the runtime's own floor for a traced Cart call, in the untraced boots.
+{:module, _, noop_bin, _} =
+  defmodule :es_noop_tracer do
+    @moduledoc false
+    @on_load :load_nif
+    @so Path.expand("../build/otp#{System.otp_release()}/noop_tracer", __DIR__)
+    def load_nif, do: :erlang.load_nif(String.to_charlist(@so), 0)
+    def enabled(_tag, _state, _tracee), do: :erlang.nif_error(:not_loaded)
+    def trace(_tag, _state, _tracee, _term, _opts), do: :erlang.nif_error(:not_loaded)
+  end
 
 {:module, _, probe_bin, _} =
   defmodule Bench.PhoenixProbe do
@@ -58,6 +75,23 @@ Code.require_file("../test/support/phoenix_app.ex", __DIR__)
     defp loop(n) do
       ScopeApp.Cart.show()
       loop(n - 1)
+    end
+
+    @doc """
+    ns per ScopeApp.Cart.show/0 call with the Cart traced as trace_genserver traces it
+    (its trace flags at the default level, return-tracing patterns on its callbacks), by
+    the no-op tracer: the runtime's own cost of those trace events.
+    """
+    def cart_floor_ns(n) do
+      pid = Process.whereis(ScopeApp.Cart)
+      ms = [{:_, [], [{:return_trace}, {:exception_trace}, {:message, :"$elixir_scope_returns"}]}]
+      callbacks = [handle_call: 3, handle_cast: 2, handle_info: 2, handle_continue: 2]
+      for {f, a} <- callbacks, do: :erlang.trace_pattern({ScopeApp.Cart, f, a}, ms, [:local])
+      :erlang.trace(pid, true, [:procs, :send, :receive, :call, {:tracer, :es_noop_tracer, []}])
+      ns = cart_call_ns(n)
+      :erlang.trace(pid, false, [:all])
+      for {f, a} <- callbacks, do: :erlang.trace_pattern({ScopeApp.Cart, f, a}, false, [:local])
+      ns
     end
 
     @doc "Starts collecting the :phoenix telemetry events of the next requests."
@@ -139,6 +173,7 @@ Code.require_file("../test/support/phoenix_app.ex", __DIR__)
 
 # (sent to the application's node: a module compiled here has no object code file)
 :persistent_term.put(Bench.PhoenixProbe, probe_bin)
+:persistent_term.put(:es_noop_tracer, noop_bin)
 
 defmodule Bench.Phoenix do
   @moduledoc false
@@ -148,13 +183,16 @@ defmodule Bench.Phoenix do
   @rounds String.to_integer(System.get_env("PHOENIX_BENCH_ROUNDS", "5"))
   @requests String.to_integer(System.get_env("PHOENIX_BENCH_REQUESTS", "20000"))
   @concurrency 8
+  # warm-up requests: enough to fill the :es_filled row's store past both its rings
+  @filling 45_000
   @calls 20_000
   @handler_iters 20_000
-  @rows [:untraced, :es, :es_phoenix, :es_cart, :es_bare]
+  @rows [:untraced, :es, :es_filled, :es_phoenix, :es_cart, :es_bare]
   @names %{
     untraced: "untraced",
     es: "ElixirScope (phoenix: true + Cart traced)",
     es_phoenix: "phoenix: true only",
+    es_filled: "ElixirScope, store filled once (128k events, 32 MiB)",
     es_cart: "Cart traced only",
     es_bare: "setup() only (nothing traced by name)"
   }
@@ -162,6 +200,10 @@ defmodule Bench.Phoenix do
     untraced: [],
     es: [elixir_scope: [phoenix: true], trace_cart: true],
     es_phoenix: [elixir_scope: [phoenix: true]],
+    es_filled: [
+      elixir_scope: [phoenix: true, max_events: 131_072, max_bytes: 32 * 1024 * 1024],
+      trace_cart: true
+    ],
     es_cart: [elixir_scope: [], trace_cart: true],
     es_bare: [elixir_scope: []]
   }
@@ -217,23 +259,30 @@ defmodule Bench.Phoenix do
     app = PhoenixApp.start!(@boot[row])
 
     try do
-      bin = :persistent_term.get(Bench.PhoenixProbe)
-
-      {:module, _} =
-        PhoenixApp.call(app, :code, :load_binary, [Bench.PhoenixProbe, ~c"probe", bin])
+      for mod <- [Bench.PhoenixProbe, :es_noop_tracer] do
+        bin = :persistent_term.get(mod)
+        {:module, _} = PhoenixApp.call(app, :code, :load_binary, [mod, ~c"#{mod}", bin])
+      end
 
       url = app.url <> "/cart"
       # warm-up, and the four telemetry events of one request
       collector = PhoenixApp.call(app, Bench.PhoenixProbe, :collect_start, [])
       _ = ab(url, 1, 1)
       events = PhoenixApp.call(app, Bench.PhoenixProbe, :collect_take, [collector])
-      _ = ab(url, 3000, @concurrency)
+      _ = ab(url, if(row == :es_filled, do: @filling, else: 3000), @concurrency)
+      os_pid = PhoenixApp.call(app, :os, :getpid, [])
+      cpu0 = cpu_ticks(os_pid)
       rps = ab(url, @requests, @concurrency)
+      cpu_us = (cpu_ticks(os_pid) - cpu0) * 1.0e6 / ticks_per_s() / @requests
       stored = PhoenixApp.call(app, Bench.PhoenixProbe, :stored, [])
       call_ns = PhoenixApp.call(app, Bench.PhoenixProbe, :cart_call_ns, [@calls], 120_000)
 
+      floor_ns =
+        if row == :untraced,
+          do: PhoenixApp.call(app, Bench.PhoenixProbe, :cart_floor_ns, [@calls], 120_000)
+
       handler =
-        if row in [:es, :es_phoenix],
+        if row in [:es, :es_phoenix, :es_filled],
           do:
             PhoenixApp.call(
               app,
@@ -243,10 +292,32 @@ defmodule Bench.Phoenix do
               120_000
             )
 
-      %{rps: rps, call_ns: call_ns, handler: handler, stored: stored, events: length(events)}
+      %{
+        rps: rps,
+        cpu_us: cpu_us,
+        call_ns: call_ns,
+        floor_ns: floor_ns,
+        handler: handler,
+        stored: stored,
+        events: length(events)
+      }
     after
       PhoenixApp.stop(app)
     end
+  end
+
+  # CPU time (user + system, clock ticks) the application's OS process has used: a
+  # request's CPU cost, which the other work on a shared machine does not inflate as
+  # it does wall time.
+  defp cpu_ticks(os_pid) do
+    [_, rest] = String.split(File.read!("/proc/#{os_pid}/stat"), ") ", parts: 2)
+    fields = String.split(rest)
+    String.to_integer(Enum.at(fields, 11)) + String.to_integer(Enum.at(fields, 12))
+  end
+
+  defp ticks_per_s do
+    {out, 0} = System.cmd("getconf", ["CLK_TCK"])
+    out |> String.trim() |> String.to_integer()
   end
 
   defp ab(url, n, c) do
@@ -270,18 +341,22 @@ defmodule Bench.Phoenix do
   defp print(samples) do
     base = med(samples[:untraced], & &1.rps)
     base_call = med(samples[:untraced], & &1.call_ns)
+    base_cpu = med(samples[:untraced], & &1.cpu_us)
 
     rows =
       for row <- @rows do
         s = samples[row]
         rps = med(s, & &1.rps)
         call = med(s, & &1.call_ns)
+        cpu = med(s, & &1.cpu_us)
 
         [
           @names[row],
           Util.int(rps),
           Util.ratio(rps / base),
           Enum.map_join(Enum.reverse(s), " ", &Util.int(&1.rps)),
+          Util.f(cpu, 1),
+          Util.ratio(base_cpu / cpu),
           Util.f(call, 0),
           Util.ratio(call / base_call)
         ]
@@ -294,6 +369,8 @@ defmodule Bench.Phoenix do
         "requests/s",
         "vs untraced",
         "each round",
+        "app CPU us/req",
+        "untraced CPU / this",
         "Cart call ns",
         "call vs untraced"
       ],
@@ -302,7 +379,22 @@ defmodule Bench.Phoenix do
 
     es_rps = med(samples[:es], & &1.rps)
     es_call = med(samples[:es], & &1.call_ns)
+    filled_rps = med(samples[:es_filled], & &1.rps)
+    es_cpu = med(samples[:es], & &1.cpu_us)
+    filled_cpu = med(samples[:es_filled], & &1.cpu_us)
     IO.puts("  untraced, saturating this machine: #{Util.int(base)} requests/s")
+
+    IO.puts(
+      "  app CPU us/req: CPU time of the application's OS process per request (user + system), " <>
+        "the cost that sets throughput when the machine is not shared; untraced CPU / this: " <>
+        "the throughput ratio it implies (target >= 0.95x): ElixirScope " <>
+        "#{Util.ratio(base_cpu / es_cpu)}, with its store filled once #{Util.ratio(base_cpu / filled_cpu)}"
+    )
+
+    IO.puts(
+      "  ElixirScope with its store filled once / untraced: #{Util.ratio(filled_rps / base)} " <>
+        "(the same capture, without first writes to fresh pages)"
+    )
 
     IO.puts(
       "  ElixirScope / untraced: #{Util.ratio(es_rps / base)} requests/s (target >= 0.95x); " <>
@@ -314,11 +406,12 @@ defmodule Bench.Phoenix do
         inspect(hd(samples[:es]).stored |> Enum.sort())
     )
 
-    handler = handler_table(samples[:es] ++ samples[:es_phoenix])
+    handler = handler_table(samples[:es] ++ samples[:es_phoenix], "a new store (default size)")
+    _ = handler_table(samples[:es_filled], "the store filled once")
     breakdown(base, es_rps, base_call, es_call, handler, samples)
   end
 
-  defp handler_table(samples) do
+  defp handler_table(samples, store) do
     per_event =
       samples
       |> Enum.flat_map(& &1.handler)
@@ -338,7 +431,8 @@ defmodule Bench.Phoenix do
       end
 
     Util.table(
-      "2. The telemetry handler per Phoenix event (real metadata of a /cart request; median of #{length(samples)} boots)",
+      "2. The telemetry handler per Phoenix event, writing into #{store} (real metadata of " <>
+        "a /cart request; median of #{length(samples)} boots)",
       ["event", "ns/event", "<= 1 us"],
       rows
     )
@@ -364,6 +458,8 @@ defmodule Bench.Phoenix do
     cart_only = 1.0e9 / med(samples[:es_cart], & &1.rps) - req_ns
     bare_only = 1.0e9 / med(samples[:es_bare], & &1.rps) - req_ns
 
+    floor = med(samples[:untraced], & &1.floor_ns)
+
     rows = [
       ["untraced request (wall ns per request at saturation)", Util.f(req_ns, 0)],
       ["ElixirScope request", Util.f(es_req_ns, 0)],
@@ -374,10 +470,18 @@ defmodule Bench.Phoenix do
       ["telemetry handler, 4 events (measured in the node)", Util.f(handler_total, 0)],
       ["traced Cart call over an untraced one (measured in the node)", Util.f(call_extra, 0)],
       ["  untraced Cart call", Util.f(base_call, 0)],
-      ["  traced Cart call", Util.f(es_call, 0)]
+      ["  traced Cart call", Util.f(es_call, 0)],
+      ["  Cart call, same trace flags and patterns, no-op tracer (floor)", Util.f(floor, 0)],
+      ["  ElixirScope's own part of the traced call (traced - floor)", Util.f(es_call - floor, 0)]
     ]
 
     Util.table("3. Where a traced request's time goes (ns, medians)", ["part", "ns"], rows)
+
+    IO.puts(
+      "  the 1.5x target for the call leaves #{Util.f(0.5 * base_call, 0)} ns over an untraced call; " <>
+        "the runtime's no-op tracer alone takes #{Util.f(floor - base_call, 0)} ns (floor / untraced: " <>
+        "#{Util.ratio(floor / base_call)})"
+    )
 
     IO.puts(
       "  (two cores serve ab and the application together: a request's wall ns at saturation is\n" <>
