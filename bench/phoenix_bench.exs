@@ -236,18 +236,13 @@ defmodule Bench.Phoenix do
     end
   end
 
-  defp rotate(list, k) do
-    k = rem(k, length(list))
-    Enum.drop(list, k) ++ Enum.take(list, k)
-  end
-
   defp measure do
     Util.progress(
       "#{@rounds} rounds x #{length(@rows)} configurations (fresh boot each), " <>
         "#{Util.int(@requests)} requests at -c #{@concurrency}"
     )
 
-    for round <- 1..@rounds, row <- rotate(@rows, round - 1), reduce: %{} do
+    for round <- 1..@rounds, row <- Util.rotate(@rows, round - 1), reduce: %{} do
       acc ->
         sample = sample(row)
         Util.progress("round #{round} #{row}: #{Util.int(sample.rps)} requests/s")

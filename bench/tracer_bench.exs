@@ -214,17 +214,12 @@ defmodule Bench.TracerBench do
     :ok
   end
 
-  defp rotate(list, k) do
-    k = rem(k, length(list))
-    Enum.drop(list, k) ++ Enum.take(list, k)
-  end
-
   ## Table 1: traced calls --------------------------------------------------------------
 
   defp call_table do
     Util.progress("table 1: 1 warm-up round + #{@reps} rounds x #{length(@rows)} rows, N = #{@n}")
 
-    for rep <- 0..@reps, row <- rotate(@rows, rep), reduce: %{} do
+    for rep <- 0..@reps, row <- Util.rotate(@rows, rep), reduce: %{} do
       acc ->
         sample = measure(row, @n)
         reset()
@@ -431,7 +426,7 @@ defmodule Bench.TracerBench do
         "#{Util.int(@pings)} calls"
     )
 
-    for rep <- 0..@ping_reps, level <- rotate(@levels, rep), reduce: %{} do
+    for rep <- 0..@ping_reps, level <- Util.rotate(@levels, rep), reduce: %{} do
       acc ->
         sample = ping(level, @pings)
         reset()
