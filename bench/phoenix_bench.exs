@@ -26,9 +26,14 @@
 #
 # The configurations are interleaved (rotated each round); medians of the rounds.
 #
+# Beside requests/s: the CPU time (user + system) the application's OS process spent per
+# request, which other work on a shared machine inflates less than wall time.
+#
 # Inside the booted node, in the same samples:
 #   * a traced ScopeApp.Cart.show/0 call against an untraced one (ns per call, N calls
-#     by one process, in the ElixirScope and untraced boots);
+#     by one process, in the ElixirScope and untraced boots), and, in the untraced
+#     boots, the same call with the Cart traced as trace_genserver traces it but by the
+#     no-op tracer (the runtime's floor);
 #   * the telemetry handler (ElixirScope.Phoenix.Capture.handle_event/4) per event, on
 #     the four events (endpoint and router start and stop) of a real request to /cart,
 #     captured with their real metadata in that node, each called in a loop.
