@@ -29,7 +29,8 @@ NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
 APT_PACKAGES := erlang-dev erlang-nox elixir libzstd-dev libmimalloc-dev libcriterion-dev \
-                libcjson-dev pkg-config gcc make nodejs zstd chromium libfaketime
+                libcjson-dev pkg-config gcc make nodejs zstd chromium libfaketime \
+                apache2-utils
 # The MCP end-to-end tests run the official TypeScript client (Node.js >= 20, npm).
 MCP_CLIENT   := test/mcp_client
 NODE_MODULES := $(MCP_CLIENT)/node_modules/.package-lock.json
@@ -187,6 +188,8 @@ bench: setup build/bench_store build/otp$(OTP_RELEASE)/noop_tracer.so $(UI_NODE_
 	MIX_ENV=prod mix run bench/ui_bench.exs
 	MIX_ENV=prod mix run bench/phoenix_handler_bench.exs
 	MIX_ENV=prod mix run bench/cluster_bench.exs
+	$(MAKE) --no-print-directory phoenix-app
+	MIX_ENV=prod mix run bench/phoenix_bench.exs
 
 demo: setup
 	mix run demo/demo.exs

@@ -279,7 +279,7 @@ defmodule Bench.PersistBench do
     Util.progress("2: #{@write_reps} rounds of #{Enum.join(@writers, ", ")} (interleaved)")
 
     samples =
-      for rep <- 1..@write_reps, w <- rotate(@writers, rep), reduce: %{} do
+      for rep <- 1..@write_reps, w <- Util.rotate(@writers, rep), reduce: %{} do
         acc ->
           r = write_once(w, files[w], ets)
           Util.progress("2:   #{w} #{Util.f(r.ns / 1.0e6, 0)} ms")
@@ -288,9 +288,6 @@ defmodule Bench.PersistBench do
 
     %{files: files, samples: samples}
   end
-
-  defp rotate(list, n),
-    do: Enum.drop(list, rem(n, length(list))) ++ Enum.take(list, rem(n, length(list)))
 
   # Runs one writer in a fresh process under system_monitor long_schedule 1 ms; also
   # the peak of :erlang.memory(:total) during it, sampled every 5 ms by another process.
@@ -440,7 +437,7 @@ defmodule Bench.PersistBench do
     )
 
     samples =
-      for rep <- 1..@load_reps, l <- rotate(@loaders, rep), reduce: %{} do
+      for rep <- 1..@load_reps, l <- Util.rotate(@loaders, rep), reduce: %{} do
         acc ->
           r = load_once(l, files[l], ets, rep == 1)
           Util.progress("3:   #{l} #{Util.f(r.ns / 1.0e6, 0)} ms, #{Util.int(r.events)} events")

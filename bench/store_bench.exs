@@ -65,7 +65,7 @@ defmodule Bench.StoreBench do
     Util.progress("A: #{@append_reps} rounds x #{@append_events} appends per implementation")
 
     samples =
-      for rep <- 1..@append_reps, impl <- rotate(@impls, rep), reduce: %{} do
+      for rep <- 1..@append_reps, impl <- Util.rotate(@impls, rep), reduce: %{} do
         acc ->
           {total, caller} = append_once(impl, events)
 
@@ -84,9 +84,6 @@ defmodule Bench.StoreBench do
       caller: Map.new(@impls, &{&1, per_event.({&1, :caller})})
     }
   end
-
-  defp rotate(list, n),
-    do: Enum.drop(list, rem(n, length(list))) ++ Enum.take(list, rem(n, length(list)))
 
   # Each round starts every implementation from an empty store; setup and teardown
   # are not timed. Returns {ns until stored, ns until the caller was free}.

@@ -201,28 +201,31 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
     if (!enif_is_map(env, map)) return "event must be a map";
     es_tables *t = es_store_tables(s);
     es_event_in *in = &out->in;
-    ERL_NIF_TERM rest = map, v;
+    /* The fields that go into the slot rather than the payload: left out of the
+     * payload as it is encoded (removing them from the map would copy it each time). */
+    ERL_NIF_TERM rest = map, v, skip[9];
+    unsigned nskip = 0;
     in->ts = ES_TS_NOW;
     if (enif_get_map_value(env, rest, es_atom.timestamp, &v)) {
         ErlNifSInt64 ts;
         if (!enif_get_int64(env, v, &ts) || ts == INT64_MIN)
             return "event :timestamp must be an integer in System.monotonic_time/0 units";
         in->ts = ts;
-        enif_make_map_remove(env, rest, es_atom.timestamp, &rest);
+        skip[nskip++] = es_atom.timestamp;
     }
     in->type = es_codec_atom_key(&t->type, type, true);
     if (!in->type) return "too many distinct event types (the store indexes at most 4096)";
-    enif_make_map_remove(env, rest, es_atom.id, &rest);
-    enif_make_map_remove(env, rest, es_atom.type, &rest);
+    if (enif_get_map_value(env, rest, es_atom.id, &v)) skip[nskip++] = es_atom.id;
+    if (enif_get_map_value(env, rest, es_atom.type, &v)) skip[nskip++] = es_atom.type;
 
     if (enif_get_map_value(env, rest, es_atom.pid, &v) &&
         (in->actor = es_codec_pid_key(env, s, v, true))) {
         in->flags |= ES_F_ACTOR;
-        enif_make_map_remove(env, rest, es_atom.pid, &rest);
+        skip[nskip++] = es_atom.pid;
     } else if (enif_get_map_value(env, rest, es_atom.from_pid, &v) &&
                (in->actor = es_codec_pid_key(env, s, v, true))) {
         in->flags |= ES_F_ACTOR | ES_F_ACTOR_FROM;
-        enif_make_map_remove(env, rest, es_atom.from_pid, &rest);
+        skip[nskip++] = es_atom.from_pid;
     }
     /* The peer: the receiver (:to_pid), or for the vocabulary's rows whose peer is the
      * sender (a :receive), :from_pid beside an actor given as :pid. */
@@ -234,7 +237,7 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
     if (enif_get_map_value(env, rest, peer_field, &v) &&
         (in->peer = es_codec_pid_key(env, s, v, true))) {
         in->flags |= ES_F_PEER;
-        enif_make_map_remove(env, rest, peer_field, &rest);
+        skip[nskip++] = peer_field;
     }
     if (in->actor && in->peer) {
         uint32_t ids[2] = {in->actor->id, in->peer->id};
@@ -249,17 +252,17 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
         in->module = in->mf ? es_intern_by_id(&t->module, in->mf->aux) : NULL;
         if (in->mf && in->module) {
             in->flags |= ES_F_MODULE;
-            enif_make_map_remove(env, rest, es_atom.module, &rest);
+            skip[nskip++] = es_atom.module;
             if (has_fun) {
                 in->flags |= ES_F_FUNCTION;
-                enif_make_map_remove(env, rest, es_atom.function, &rest);
+                skip[nskip++] = es_atom.function;
             }
             int arity;
             if (enif_get_map_value(env, rest, es_atom.arity, &v) && enif_get_int(env, v, &arity) &&
                 arity >= 0 && arity <= 255) {
                 in->flags |= ES_F_ARITY;
                 in->arity = (uint8_t)arity;
-                enif_make_map_remove(env, rest, es_atom.arity, &rest);
+                skip[nskip++] = es_atom.arity;
             }
         } else {
             in->mf = in->module = NULL;
@@ -270,12 +273,11 @@ const char *es_codec_encode(ErlNifEnv *env, es_store *s, ERL_NIF_TERM type, ERL_
         (enif_get_map_value(env, rest, es_atom.critical, &v) && v == es_atom.true_))
         in->flags |= ES_F_CRITICAL;
 
+    etf_buf *b = &tl_payload;
+    etf_reset(b);
     size_t n = 0;
-    enif_get_map_size(env, rest, &n);
+    if (!etf_encode_without(env, b, rest, skip, nskip, &n)) return "event could not be encoded";
     if (n > 0) {
-        etf_buf *b = &tl_payload;
-        etf_reset(b);
-        if (!etf_encode(env, b, rest)) return "event could not be encoded";
         if (b->len > UINT32_MAX) return "event payload is larger than 4 GiB";
         in->payload = b->data;
         in->payload_len = (uint32_t)b->len;

@@ -257,6 +257,62 @@ static bool encode_indexed_map(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t, size_
     return true;
 }
 
+/* Whether k is one of the n keys in skip. */
+static inline bool skipped(ERL_NIF_TERM k, const ERL_NIF_TERM *skip, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (skip[i] == k) return true;
+    return false;
+}
+
+bool etf_encode_without(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM map, const ERL_NIF_TERM *skip,
+                        unsigned nskip, size_t *fields) {
+    size_t size;
+    if (!enif_get_map_size(env, map, &size)) return false;
+    if (nskip == 0 || size > ETF_FLATMAP_KEYS) {
+        ERL_NIF_TERM rest = map;
+        for (unsigned i = 0; i < nskip; i++) enif_make_map_remove(env, rest, skip[i], &rest);
+        enif_get_map_size(env, rest, fields);
+        return *fields == 0 || etf_encode(env, b, rest);
+    }
+    /* A small map iterates in key order, which removing keys keeps: the same bytes as
+     * the map without them, encoded by etf_encode(). */
+    size_t n = size >= nskip ? size - nskip : 0;
+    *fields = n;
+    if (n == 0) return true;
+    bool indexed = tags_known && n >= ES_PL_INDEX_FIELDS;
+    size_t start = b->len, table = start + 6;
+    if (!etf_reserve(b, 6 + (indexed ? 2 * n : 0))) return false;
+    b->data[start] = ETF_VERSION, b->data[start + 1] = indexed ? ES_INDEXED_MAP : MAP_EXT;
+    etf_be32(b->data + start + 2, (uint32_t)n);
+    b->len += 6 + (indexed ? 2 * n : 0);
+    ErlNifMapIterator it;
+    if (!enif_map_iterator_create(env, map, &it, ERL_NIF_MAP_ITERATOR_FIRST)) return false;
+    ERL_NIF_TERM k, v;
+    bool ok = true;
+    size_t i = 0;
+    for (; ok && enif_map_iterator_get_pair(env, &it, &k, &v); enif_map_iterator_next(env, &it)) {
+        if (skipped(k, skip, nskip)) continue;
+        if (i == n) { /* a skipped key was not in the map */
+            ok = false;
+            break;
+        }
+        if (indexed) {
+            size_t off = b->len - start;
+            b->data[table + 2 * i] = (uint8_t)(off >> 8), b->data[table + 2 * i + 1] = (uint8_t)off;
+        }
+        ok = encode(env, b, k, ES_PL_FIELD_DEPTH) && encode(env, b, v, ES_PL_FIELD_DEPTH);
+        i++;
+    }
+    enif_map_iterator_destroy(env, &it);
+    if (!ok || i != n) return false;
+    if (indexed && b->len - start > 0xFFFF) { /* too long for u16 offsets: drop the table */
+        memmove(b->data + table, b->data + table + 2 * n, b->len - table - 2 * n);
+        b->len -= 2 * n;
+        b->data[start + 1] = MAP_EXT;
+    }
+    return true;
+}
+
 bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t) {
     size_t n;
     if (tags_known && !is_cons(t) && enif_is_map(env, t) && enif_get_map_size(env, t, &n) &&

@@ -45,6 +45,13 @@ bool etf_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
 /* A whole payload image: version byte + term. */
 bool etf_encode(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
 
+/* The payload image of `map` without the n keys of `skip`, each of which the map holds
+ * (the same bytes as etf_encode() of the map they were removed from); *fields: the
+ * fields left (nothing is written when none are). */
+#define ETF_FLATMAP_KEYS 32 /* maps this small iterate in key order */
+bool etf_encode_without(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM map, const ERL_NIF_TERM *skip,
+                        unsigned n, size_t *fields);
+
 /* A map field's value as it is encoded inside a payload (no version byte). */
 bool etf_field_term(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM t);
 

@@ -83,6 +83,7 @@ es_store *es_store_new(const es_store_config *cfg) {
     s->serial = atomic_fetch_add(&serials, 1);
     atomic_init(&s->next_id, 1);
     atomic_init(&s->low_water, 1);
+    atomic_init(&s->byte_floor, 0);
     atomic_init(&s->sample_threshold, es_sample_threshold(cfg->sample_rate));
     s->pm_running = INT64_MIN;
     return s;
@@ -266,6 +267,29 @@ bool es_store_keep(es_store *s, uint64_t threshold) {
     return false;
 }
 
+/* After a writer's bytes are in the arena: if the arena lapped them before they were
+ * (the writer stalled for a whole lap between reserving and writing), they may have
+ * overwritten newer events' bytes, reserved up to a lap after them. Those events, and
+ * every older one, count as pruned from then on (byte_floor), so readers and statistics
+ * agree on which events are live; the checksum already kept readers from the spoiled
+ * bytes themselves. The arena's stores must be visible before the cursor is read: on
+ * x86-64 the slot's CAS before the call (`ordered`) is a locked instruction, which
+ * orders them; otherwise a full fence does. */
+static void late_bytes(es_store *s, uint64_t off, uint32_t len, bool ordered) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (!ordered)
+#endif
+        atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->arena_cursor, memory_order_relaxed) <= off + s->arena_words * 8)
+        return;
+    uint64_t floor = off + (((uint64_t)len + 7) & ~7ull) + s->arena_words * 8;
+    uint64_t seen = atomic_load_explicit(&s->byte_floor, memory_order_relaxed);
+    while (seen < floor &&
+           !atomic_compare_exchange_weak_explicit(&s->byte_floor, &seen, floor,
+                                                  memory_order_release, memory_order_relaxed)) {
+    }
+}
+
 uint64_t es_store_append(es_store *s, const es_event_in *ev) {
     uint8_t flags = ev->flags;
     unsigned shard = shard_of_thread();
@@ -303,6 +327,7 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
         uint32_t seen = atomic_load_explicit(&sl->seq, memory_order_acquire);
         if (seen != 0 && lap_diff(seen, stamp) > 0) {
             /* a whole lap passed us by: the event is already pruned */
+            if (stored_len) late_bytes(s, off, stored_len, false);
             atomic_fetch_add_explicit(&stats->dropped, 1, memory_order_relaxed);
             return 0;
         }
@@ -314,6 +339,7 @@ uint64_t es_store_append(es_store *s, const es_event_in *ev) {
                                                   memory_order_acquire, memory_order_relaxed))
             break;
     }
+    if (stored_len) late_bytes(s, off, stored_len, true);
     atomic_thread_fence(memory_order_release);
     for (int l = 0; l < SLOT_LINKS; l++)
         atomic_store_explicit(&sl->link[l], LINK_UNSET, memory_order_relaxed);

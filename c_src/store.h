@@ -43,8 +43,12 @@
  *  are copied and then validated twice: the arena's reservation cursor must not have
  *  lapped them, and a 32-bit checksum of (id, bytes) stored in the slot must match,
  *  which also catches a writer that stalled for a whole lap of the arena and wrote
- *  late. The store itself is freed only when its last reference (an Erlang resource)
- *  is gone, so no query or append can outlive it.
+ *  late. Such a writer, seeing after its write that the arena lapped its bytes, raises
+ *  a byte floor past them: every event reserved below it (those its late bytes may have
+ *  spoiled, and all older ones) counts as pruned, so the live ids stay one run and the
+ *  statistics count only events that can be read. The store itself is freed only when
+ *  its last reference (an Erlang resource) is gone, so no query or append can outlive
+ *  it.
  *
  * Thread-safety: es_store_append() may run on any number of threads at once with no
  * lock; readers (es_store_peek/read, chain walks, time scans) run concurrently with

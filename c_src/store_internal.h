@@ -106,6 +106,10 @@ struct es_store {
     _Alignas(64) _Atomic uint64_t next_id;
     _Atomic uint64_t arena_cursor;           /* bytes reserved so far */
     _Alignas(64) _Atomic uint64_t low_water; /* ids below were cleared */
+    /* Payloads reserved below this logical offset are pruned: raised (rarely) by a
+     * writer that wrote its bytes after the arena had lapped them (es_store_append), so
+     * that the newer events its late bytes may have spoiled count as pruned too. */
+    _Atomic uint64_t byte_floor;
     _Atomic uint64_t sample_threshold;
     /* A store filled from a file: ids before `base` never existed, and `holes` ids
      * (the last at `last_hole`) hold no event. */
@@ -159,10 +163,12 @@ static inline size_t heads_bytes(const es_intern *t) {
 
 /* ---- shared between the halves (store_read.c) ------------------------------------- */
 
-/* Whether the arena has not come round over bytes reserved at logical offset off. */
+/* Whether the arena has not come round over bytes reserved at logical offset off, and
+ * no late writer may have spoiled them (byte_floor). */
 static inline bool arena_intact(es_store *s, uint64_t off) {
     uint64_t cursor = atomic_load_explicit(&s->arena_cursor, memory_order_relaxed);
-    return cursor <= off + s->arena_words * 8;
+    return cursor <= off + s->arena_words * 8 &&
+           off >= atomic_load_explicit(&s->byte_floor, memory_order_relaxed);
 }
 
 enum slot_state { SLOT_GONE, SLOT_LIVE, SLOT_PENDING, SLOT_NO_PAYLOAD };

@@ -15,6 +15,12 @@ defmodule Bench.Util do
     IO.puts(:stderr, "[bench #{div(System.monotonic_time(:millisecond) - t0, 1000)}s] #{msg}")
   end
 
+  @doc "The list rotated left by k (mod its length): each round of alternatives starts elsewhere."
+  def rotate(list, k) do
+    k = rem(k, length(list))
+    Enum.drop(list, k) ++ Enum.take(list, k)
+  end
+
   @doc "Runs fun once; returns {nanoseconds, result}."
   def time_ns(fun) do
     t0 = now_ns()
