@@ -390,7 +390,7 @@ defmodule ElixirScope do
   state and last messages. See `ElixirScope.Crashes.recent/1`.
   """
   def recent_crashes(opts \\ []),
-    do: Select.on_nodes(:recent_crashes, [opts], fn -> ElixirScope.Crashes.recent(opts) end)
+    do: Select.on_nodes(:recent_crashes, [opts], &ElixirScope.Crashes.recent/1)
 
   @doc """
   The wall-clock time (a UTC `DateTime` with microseconds) of an event or a timestamp,
@@ -403,8 +403,10 @@ defmodule ElixirScope do
   #
   # Across nodes (ElixirScope.Cluster): a query about a process runs on that process's
   # node; message_flow/3 of processes on different nodes merges both nodes' sides; a
-  # listing given `nodes:` (see ElixirScope.Cluster.nodes/1) answers %{node => answer}
-  # from each node, or {:partial, answers, [{node, reason}]} (ElixirScope.Cluster.Select).
+  # listing answers %{node => answer} from the nodes of `nodes:` (see
+  # ElixirScope.Cluster.nodes/1; by default every node when this node coordinates a
+  # cluster, `nodes: :local` for this node's own answer), or {:partial, answers,
+  # [{node, reason}]} (ElixirScope.Cluster.Select).
 
   @doc "Messages between two processes, both directions. See `ElixirScope.TimeTravel.message_flow/3`."
   def message_flow(a, b, opts \\ []),
@@ -434,9 +436,11 @@ defmodule ElixirScope do
   @doc "Events between two times. See `ElixirScope.TimeTravel.get_events_between/3`."
   def get_events_between(t1, t2, filters \\ []),
     do:
-      Select.on_nodes(:get_events_between, [t1, t2, filters], fn ->
-        ElixirScope.TimeTravel.get_events_between(t1, t2, filters)
-      end)
+      Select.on_nodes(
+        :get_events_between,
+        [t1, t2, filters],
+        &ElixirScope.TimeTravel.get_events_between/3
+      )
 
   @doc "The next event. See `ElixirScope.TimeTravel.next_event/2`."
   defdelegate next_event(event_or_ts, filters \\ []), to: ElixirScope.TimeTravel
@@ -460,16 +464,20 @@ defmodule ElixirScope do
   @doc "Per-function call statistics of a module. See `ElixirScope.Analysis.performance_analysis/2`."
   def performance_analysis(module, opts \\ []),
     do:
-      Select.on_nodes(:performance_analysis, [module, opts], fn ->
-        ElixirScope.Analysis.performance_analysis(module, opts)
-      end)
+      Select.on_nodes(
+        :performance_analysis,
+        [module, opts],
+        &ElixirScope.Analysis.performance_analysis/2
+      )
 
   @doc "The slowest completed calls. See `ElixirScope.Analysis.slowest_function_calls/1`."
   def slowest_function_calls(opts \\ []),
     do:
-      Select.on_nodes(:slowest_function_calls, [opts], fn ->
-        ElixirScope.Analysis.slowest_function_calls(opts)
-      end)
+      Select.on_nodes(
+        :slowest_function_calls,
+        [opts],
+        &ElixirScope.Analysis.slowest_function_calls/1
+      )
 
   @doc "Nested calls with durations. See `ElixirScope.Analysis.call_tree/2`."
   def call_tree(pid_or_call_id, opts \\ []),
@@ -489,10 +497,7 @@ defmodule ElixirScope do
 
   @doc "Processes running (or recorded running) a module. See `ElixirScope.Processes.find_processes/1`."
   def find_processes(opts),
-    do:
-      Select.on_nodes(:find_processes, [opts], fn ->
-        ElixirScope.Processes.find_processes(opts)
-      end)
+    do: Select.on_nodes(:find_processes, [opts], &ElixirScope.Processes.find_processes/1)
 
   @doc "Links, monitors, parent, supervisor, children and message peers. See `ElixirScope.Processes.process_relationships/2`."
   def process_relationships(pid, opts \\ []),
@@ -504,9 +509,11 @@ defmodule ElixirScope do
   @doc "The processes alive at a time, with their state. See `ElixirScope.Processes.system_snapshot_at/2`."
   def system_snapshot_at(timestamp, opts \\ []),
     do:
-      Select.on_nodes(:system_snapshot_at, [timestamp, opts], fn ->
-        ElixirScope.Processes.system_snapshot_at(timestamp, opts)
-      end)
+      Select.on_nodes(
+        :system_snapshot_at,
+        [timestamp, opts],
+        &ElixirScope.Processes.system_snapshot_at/2
+      )
 
   @doc "What changed a state into another. See `ElixirScope.Processes.analyze_state_change/4`."
   defdelegate analyze_state_change(pid, before_state, after_state, opts \\ []),
@@ -515,9 +522,11 @@ defmodule ElixirScope do
   @doc "Queue lengths now and message rates recorded. See `ElixirScope.Processes.message_queue_analysis/1`."
   def message_queue_analysis(opts \\ []),
     do:
-      Select.on_nodes(:message_queue_analysis, [opts], fn ->
-        ElixirScope.Processes.message_queue_analysis(opts)
-      end)
+      Select.on_nodes(
+        :message_queue_analysis,
+        [opts],
+        &ElixirScope.Processes.message_queue_analysis/1
+      )
 
   ## Export (see ElixirScope.Export)
 
@@ -548,8 +557,5 @@ defmodule ElixirScope do
   """
   @spec get_supervision_tree(keyword()) :: [map()]
   def get_supervision_tree(opts \\ []),
-    do:
-      Select.on_nodes(:get_supervision_tree, [opts], fn ->
-        ElixirScope.SupervisionTree.get(opts)
-      end)
+    do: Select.on_nodes(:get_supervision_tree, [opts], &ElixirScope.SupervisionTree.get/1)
 end

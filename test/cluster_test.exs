@@ -94,15 +94,41 @@ defmodule ElixirScope.ClusterTest do
     assert Enum.map(flow, & &1.node) == [elem(c, 1), elem(m1, 1), elem(m1, 1), elem(c, 1)]
 
     # The facade: a process's queries run on its node, message_flow/3 merges nodes,
-    # listings take nodes:.
+    # listings answer for every node of the coordinator's cluster unless told otherwise.
     assert Enum.map(call(c, ElixirScope, :message_flow, [req, inv]), & &1.id) ==
              Enum.map(flow, & &1.id)
 
     assert [%{state: 100}, %{state: 97}] = call(c, ElixirScope, :state_timeline, [inv])
 
+    all = Enum.sort([elem(c, 1), elem(m1, 1), elem(m2, 1)])
     crashes = call(c, ElixirScope, :recent_crashes, [[nodes: :all]])
-    assert Enum.sort(Map.keys(crashes)) == Enum.sort([elem(c, 1), elem(m1, 1), elem(m2, 1)])
-    assert is_list(call(c, ElixirScope, :recent_crashes, [[]]))
+    assert Enum.sort(Map.keys(crashes)) == all
+    assert Enum.sort(Map.keys(call(c, ElixirScope, :recent_crashes, [[]]))) == all
+    assert is_list(call(c, ElixirScope, :recent_crashes, [[nodes: :local]]))
+
+    assert Map.keys(call(c, ElixirScope, :recent_crashes, [[nodes: elem(m1, 1)]])) == [
+             elem(m1, 1)
+           ]
+
+    # a member answers for itself
+    assert is_list(call(m1, ElixirScope, :recent_crashes, [[]]))
+
+    # Phoenix's listings take nodes: too (requests recorded on two nodes, as the
+    # telemetry handler stores them), merged in one list, each with its node.
+    for {peer, status} <- [{c, 500}, {m2, 503}] do
+      :ok =
+        call(peer, ElixirScope.TraceDB, :store_event, [
+          :phoenix,
+          %{kind: :endpoint, phase: :stop, method: "GET", path: "/cart", status: status}
+        ])
+    end
+
+    requests = call(c, ElixirScope.Phoenix, :requests, [[status: {:>=, 500}, nodes: :all]])
+
+    assert Enum.sort(Enum.map(requests, &{&1.node, &1.status})) ==
+             Enum.sort([{elem(c, 1), 500}, {elem(m2, 1), 503}])
+
+    assert [%{status: 500}] = call(c, ElixirScope.Phoenix, :requests, [[status: {:>=, 500}]])
 
     # The nodes share this host's system clock: the true skew, 0, lies within the
     # estimate's error bound (half the shortest round trip).

@@ -333,7 +333,9 @@ defmodule ElixirScope.Cluster do
 
   @doc """
   `ElixirScope.fun(args...)` on each selected node (`nodes:`, `timeout:` as for
-  `page/2`): `{%{node => answer}, missing}`.
+  `page/2`): `{%{node => answer}, missing}`. The facade's listings given to it take
+  `nodes: :local` in their own options, so that each node answers for itself (on a
+  coordinator they ask every node by default).
 
       iex> {answers, []} = ElixirScope.Cluster.call(:version, [], nodes: :local)
       iex> answers[node()] == ElixirScope.version()
@@ -365,7 +367,7 @@ defmodule ElixirScope.Cluster do
   @spec supervision_trees(keyword()) :: {%{node() => [map()]}, [{node(), term()}]}
   def supervision_trees(opts \\ []) do
     {tree_opts, opts} = Keyword.split(opts, [:depth, :application])
-    call(:get_supervision_tree, [tree_opts], opts)
+    call(:get_supervision_tree, [tree_opts ++ [nodes: :local]], opts)
   end
 
   @doc """
@@ -383,7 +385,11 @@ defmodule ElixirScope.Cluster do
            there =
              DateTime.add(at, System.convert_time_unit(skew, :native, :microsecond), :microsecond),
            {%{^node => snap}, []} <-
-             call(:system_snapshot_at, [there, snap_opts], Keyword.put(opts, :nodes, node)) do
+             call(
+               :system_snapshot_at,
+               [there, snap_opts ++ [nodes: :local]],
+               Keyword.put(opts, :nodes, node)
+             ) do
         {Map.put(answers, node, snap), missing}
       else
         {:error, reason} -> {answers, missing ++ [{node, reason}]}

@@ -125,8 +125,9 @@ defmodule ElixirScope.Phoenix do
     direct_broadcast: 2
   ]
 
-  # The keys of ElixirScope.Query these listings take; the others they set themselves.
-  @query_keys Query.keys() --
+  # The keys of ElixirScope.Query these listings take (and :nodes, for a cluster); the
+  # others they set themselves.
+  @query_keys [:nodes | Query.keys()] --
                 [
                   :type,
                   :from_pid,
@@ -176,11 +177,16 @@ defmodule ElixirScope.Phoenix do
   `ElixirScope.Query` (`status: {:>=, 500}`, `path: {:prefix, "/cart"}`), tested in C
   on the stored events.
 
+  In a cluster (`ElixirScope.Cluster`), `nodes:` (`:all`, a node or a list) lists the
+  events of those nodes merged on the cluster's time line, each with its `:node` (a
+  listing in ascending order; `{:partial, events, [{node, reason}]}` when a node did
+  not answer). Without it, this node's events.
+
       ElixirScope.Phoenix.events(kind: :channel_joined, topic: "room:lobby")
 
   Raises `ArgumentError` for an unknown filter or a value of the wrong kind.
   """
-  @spec events(keyword()) :: [event()]
+  @spec events(keyword()) :: [event()] | {:partial, [event()], [{node(), term()}]}
   def events(filters \\ []) do
     {query, where} = split_filters!(filters, "events/1")
     phoenix(query, where)
@@ -194,9 +200,9 @@ defmodule ElixirScope.Phoenix do
       ElixirScope.Phoenix.requests(status: 500, order: :desc, limit: 10)
       ElixirScope.Phoenix.requests(status: {:>=, 500}, path: {:prefix, "/cart"})
 
-  Pass one to `request_timeline/2`.
+  Pass one to `request_timeline/2` (on its node). `nodes:` as for `events/1`.
   """
-  @spec requests(keyword()) :: [event()]
+  @spec requests(keyword()) :: [event()] | {:partial, [event()], [{node(), term()}]}
   def requests(filters \\ []) do
     {query, where} = split_filters!(filters, "requests/1")
 
@@ -217,7 +223,7 @@ defmodule ElixirScope.Phoenix do
   def slowest_requests(filters \\ []) do
     {query, where} = split_filters!(filters, "slowest_requests/1")
 
-    for k <- [:kind, :phase, :order, :after, :before, :after_id, :before_id],
+    for k <- [:kind, :phase, :order, :after, :before, :after_id, :before_id, :nodes],
         Keyword.has_key?(filters, k),
         do: raise(ArgumentError, "slowest_requests/1 orders by duration itself: no #{inspect(k)}")
 
@@ -230,8 +236,19 @@ defmodule ElixirScope.Phoenix do
     )
   end
 
-  defp phoenix(query, where),
-    do: TraceDB.query_structs([type: :phoenix, where: where] ++ query, Event)
+  defp phoenix(query, where) do
+    case Keyword.pop(query, :nodes) do
+      {nil, query} ->
+        TraceDB.query_structs([type: :phoenix, where: where] ++ query, Event)
+
+      {nodes, query} ->
+        %ElixirScope.Cluster.Result{events: events, missing: missing} =
+          ElixirScope.Cluster.query([type: :phoenix, where: where] ++ query, nodes: nodes)
+
+        events = Enum.map(events, &Map.put(&1, :__struct__, Event))
+        if missing == [], do: events, else: {:partial, events, missing}
+    end
+  end
 
   @doc """
   What `request` caused, oldest first, from its endpoint `:start` to its endpoint
@@ -353,7 +370,7 @@ defmodule ElixirScope.Phoenix do
     if topic != nil and not (is_binary(topic) or is_tuple(topic)),
       do: raise(ArgumentError, "filter :topic must be a string, got: #{inspect(topic)}")
 
-    allowed = @query_keys -- [:module]
+    allowed = @query_keys -- [:module, :nodes]
     known_keys!(query, allowed, "broadcasts/1 filter", [:topic | allowed])
     # With Phoenix.PubSub traced whole (trace_module/1), a broadcast is also the call of
     # its default-argument head: twice the events, of which the longest arity's count.

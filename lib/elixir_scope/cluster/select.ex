@@ -2,10 +2,11 @@ defmodule ElixirScope.Cluster.Select do
   @moduledoc false
   # Node selection of the facade's queries (ElixirScope): a query about a process runs
   # on the process's node (only that node recorded it); one about two processes on
-  # different nodes merges both (ElixirScope.Cluster.message_flow/3); a listing given
-  # `nodes:` runs on each selected node and answers %{node => answer}, or
-  # {:partial, %{node => answer}, [{node, reason}]} when some did not answer. Without
-  # `nodes:` a listing is the local node's, as it always was.
+  # different nodes merges both (ElixirScope.Cluster.message_flow/3); a listing runs on
+  # each selected node and answers %{node => answer}, or {:partial, %{node => answer},
+  # [{node, reason}]} when some did not answer. The default selection is every node on
+  # a cluster's coordinator, the local node elsewhere; `nodes: :local` keeps a listing
+  # this node's own (its plain answer).
 
   alias ElixirScope.Cluster
   alias ElixirScope.Cluster.Remote
@@ -33,23 +34,31 @@ defmodule ElixirScope.Cluster.Select do
 
   def on_pid(_other, _fun, _args, local), do: local.()
 
-  # The last argument holds the options (a keyword list): with `nodes:` the call goes
-  # to every selected node.
+  # The last argument holds the options (a keyword list). `nodes:` selects the nodes;
+  # without it, every node when this node coordinates a cluster (Cluster.clustered?/0),
+  # else this one. `:local` (or options that are no keyword list, for `local` to reject)
+  # is `local` applied here to the arguments without `nodes:`; any other selection
+  # asks ElixirScope.fun on each node for its own answer (`nodes: :local` there).
   def on_nodes(fun, args, local) do
-    {opts, args} = List.pop_at(args, -1)
+    {opts, front} = List.pop_at(args, -1)
 
-    case Keyword.keyword?(opts) && Keyword.pop(opts, :nodes) do
-      {selection, rest} when selection != nil ->
-        {timeout, rest} = Keyword.pop(rest, :node_timeout, 2_000)
-        nodes = Cluster.nodes(selection)
+    {selection, rest} =
+      if Keyword.keyword?(opts), do: Keyword.pop(opts, :nodes), else: {:local, opts}
 
-        case Cluster.call(fun, args ++ [rest], nodes: nodes, timeout: timeout) do
+    {timeout, rest} =
+      if Keyword.keyword?(rest), do: Keyword.pop(rest, :node_timeout, 2_000), else: {0, rest}
+
+    case selection || if(Cluster.clustered?(), do: :all, else: :local) do
+      :local ->
+        apply(local, front ++ [rest])
+
+      selection ->
+        args = front ++ [rest ++ [nodes: :local]]
+
+        case Cluster.call(fun, args, nodes: Cluster.nodes(selection), timeout: timeout) do
           {answers, []} -> answers
           {answers, missing} -> {:partial, answers, missing}
         end
-
-      _ ->
-        local.()
     end
   end
 
