@@ -101,6 +101,10 @@ bool es_hits_of_ids(ErlNifEnv *env, es_store *s, ERL_NIF_TERM ids, es_hits *out)
 bool es_select_events(ErlNifEnv *env, es_store *s, ERL_NIF_TERM selection, es_hits *h,
                       ERL_NIF_TERM *err);
 
+/* The time offsets the store noted for timestamps in [from, to], as [{ts, offset}],
+ * oldest first (wallclock_nif.c); false when out of memory. */
+bool es_wall_offsets_term(ErlNifEnv *env, es_store *s, int64_t from, int64_t to, ERL_NIF_TERM *out);
+
 /* ---- NIFs of each module, in the function table of es_nif.c ---------------------------- */
 
 #define NIF(name) ERL_NIF_TERM name(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])

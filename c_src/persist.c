@@ -92,18 +92,9 @@ typedef struct segment {
 /* Appends the segment's clock record — {:clock, [{timestamp, offset}]}: the time offsets
  * its events' timestamps read (wallclock.h) — when the store knows any. */
 static bool put_clock(ErlNifEnv *env, es_store *s, segment *sg) {
-    es_offset *v = malloc(ES_WALLCLOCK_MAX * sizeof *v);
-    if (!v) return false;
-    size_t n =
-        es_wallclock_span(es_store_wallclock(s), sg->min_ts, sg->max_ts, v, ES_WALLCLOCK_MAX);
-    ERL_NIF_TERM list = enif_make_list(env, 0);
-    for (size_t i = n; i-- > 0;)
-        list = enif_make_list_cell(
-            env,
-            enif_make_tuple2(env, enif_make_int64(env, v[i].ts), enif_make_int64(env, v[i].offset)),
-            list);
-    free(v);
-    if (n == 0) return true;
+    ERL_NIF_TERM list;
+    if (!es_wall_offsets_term(env, s, sg->min_ts, sg->max_ts, &list)) return false;
+    if (enif_is_empty_list(env, list)) return true;
     ErlNifBinary bin;
     if (!enif_term_to_binary(env, enif_make_tuple2(env, es_atom.clock, list), &bin)) return false;
     uint8_t len[4];

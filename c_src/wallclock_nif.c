@@ -43,19 +43,27 @@ ERL_NIF_TERM es_nif_wall_timestamp(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
                                                                   : es_atom.nil;
 }
 
+bool es_wall_offsets_term(ErlNifEnv *env, es_store *s, int64_t from, int64_t to,
+                          ERL_NIF_TERM *out) {
+    es_offset *v = enif_alloc(ES_WALLCLOCK_MAX * sizeof *v);
+    if (!v) return false;
+    size_t n = es_wallclock_span(es_store_wallclock(s), from, to, v, ES_WALLCLOCK_MAX);
+    *out = enif_make_list(env, 0);
+    for (size_t i = n; i-- > 0;)
+        *out = enif_make_list_cell(
+            env,
+            enif_make_tuple2(env, enif_make_int64(env, v[i].ts), enif_make_int64(env, v[i].offset)),
+            *out);
+    enif_free(v);
+    return true;
+}
+
 /* wall_offsets(store) -> [{ts, offset}], oldest first. */
 ERL_NIF_TERM es_nif_wall_offsets(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
-    es_offset *v = enif_alloc(ES_WALLCLOCK_MAX * sizeof *v);
-    if (!v) return es_raise_arg(env, "out of memory");
-    size_t n = es_wallclock_span(es_store_wallclock(s), INT64_MIN, INT64_MAX, v, ES_WALLCLOCK_MAX);
-    ERL_NIF_TERM list = enif_make_list(env, 0);
-    for (size_t i = n; i-- > 0;)
-        list = enif_make_list_cell(
-            env,
-            enif_make_tuple2(env, enif_make_int64(env, v[i].ts), enif_make_int64(env, v[i].offset)),
-            list);
-    enif_free(v);
+    ERL_NIF_TERM list;
+    if (!es_wall_offsets_term(env, s, INT64_MIN, INT64_MAX, &list))
+        return es_raise_arg(env, "out of memory");
     return list;
 }
