@@ -76,7 +76,7 @@ function Header({ meta, view }) {
     <div class="brand"><a href="#/processes">ElixirScope</a> ${where}
       ${meta.store && html`<span class="muted">${count(meta.store.stored)} events</span>`}
       ${meta.mode === 'live' && !meta.tracing && html`<span class="badge dead">not tracing</span>`}
-      ${meta.mode === 'recording' && meta.clock.offset === null && html`<span class="muted" title="this recording has no clock event: times are offsets from its start">no wall clock</span>`}
+      ${meta.mode === 'recording' && meta.clock.offset === null && html`<span class="muted" title="this recording noted no time offset: times are offsets from its start">no wall clock</span>`}
     </div>
     <nav class="main">${NAV.map(([id, label]) => html`<a href=${href(id)} class=${id === view ? 'on' : ''}>${label}</a>`)}</nav>
     <${AnchorBar} />
