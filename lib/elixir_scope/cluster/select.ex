@@ -36,29 +36,29 @@ defmodule ElixirScope.Cluster.Select do
 
   # The last argument holds the options (a keyword list). `nodes:` selects the nodes;
   # without it, every node when this node coordinates a cluster (Cluster.clustered?/0),
-  # else this one. `:local` (or options that are no keyword list, for `local` to reject)
-  # is `local` applied here to the arguments without `nodes:`; any other selection
-  # asks ElixirScope.fun on each node for its own answer (`nodes: :local` there).
+  # else this one. `:local` is `local` applied here to the arguments without `nodes:`;
+  # any other selection asks ElixirScope.fun on each node for its own answer (with
+  # `nodes: :local` there). Options that are no keyword list go to `local`, to reject.
   def on_nodes(fun, args, local) do
     {opts, front} = List.pop_at(args, -1)
 
-    {selection, rest} =
-      if Keyword.keyword?(opts), do: Keyword.pop(opts, :nodes), else: {:local, opts}
+    if Keyword.keyword?(opts) do
+      {selection, rest} = Keyword.pop(opts, :nodes)
+      {timeout, rest} = Keyword.pop(rest, :node_timeout, 2_000)
 
-    {timeout, rest} =
-      if Keyword.keyword?(rest), do: Keyword.pop(rest, :node_timeout, 2_000), else: {0, rest}
+      case selection || if(Cluster.clustered?(), do: :all, else: :local) do
+        :local -> apply(local, front ++ [rest])
+        selection -> across(fun, front ++ [rest ++ [nodes: :local]], selection, timeout)
+      end
+    else
+      apply(local, args)
+    end
+  end
 
-    case selection || if(Cluster.clustered?(), do: :all, else: :local) do
-      :local ->
-        apply(local, front ++ [rest])
-
-      selection ->
-        args = front ++ [rest ++ [nodes: :local]]
-
-        case Cluster.call(fun, args, nodes: Cluster.nodes(selection), timeout: timeout) do
-          {answers, []} -> answers
-          {answers, missing} -> {:partial, answers, missing}
-        end
+  defp across(fun, args, selection, timeout) do
+    case Cluster.call(fun, args, nodes: Cluster.nodes(selection), timeout: timeout) do
+      {answers, []} -> answers
+      {answers, missing} -> {:partial, answers, missing}
     end
   end
 
