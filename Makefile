@@ -19,7 +19,7 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/store_read.c c_src/payload.c \
-            c_src/pred.c c_src/query.c c_src/vocab.c c_src/history.c c_src/cause.c c_src/group.c \
+            c_src/pred.c c_src/zone.c c_src/query.c c_src/vocab.c c_src/history.c c_src/cause.c c_src/group.c \
             c_src/agg.c c_src/wallclock.c
 NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/redact.c c_src/vocab_nif.c c_src/wallclock_nif.c \
             c_src/spec_nif.c c_src/query_nif.c c_src/history_nif.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
@@ -135,7 +135,7 @@ ui-screenshots: setup $(UI_NODE_MODULES)
 # the ExUnit tests that drive it (the Phoenix application's peer nodes inherit the
 # preloaded runtimes; its browser tests are left out, chromium would too); the NIF is
 # rebuilt without them afterwards.
-TSAN_TESTS := test_intern test_stress test_clock test_paging test_wallclock
+TSAN_TESTS := test_intern test_stress test_clock test_paging test_wallclock test_zone
 SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 NIF_SANITIZE_TESTS := test/tracing_test.exs test/return_frames_test.exs test/lifecycle_test.exs \
                       test/module_reload_test.exs test/trace_session_test.exs \

@@ -113,6 +113,15 @@ static inline size_t es_pl_value_size(const uint8_t *p, size_t left) {
  * byte first). False when the payload is no map or has no such field. */
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out);
 
+/* The same, remembering in *hint (any value to begin with) the field's place in an
+ * indexed map, to look there first next time: events of one kind share their layout,
+ * so a scan that passes one hint per field for every event finds each field at once.
+ * ES_PL_FOUND, ES_PL_ABSENT, or ES_PL_MALFORMED for an image that is no map or whose
+ * table of offsets points outside it where it was read. */
+enum { ES_PL_MALFORMED = -1, ES_PL_ABSENT = 0, ES_PL_FOUND = 1 };
+int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t *hint,
+                       es_pl_span *out);
+
 /* The fields of a whole payload image: the count and where the first key is, and, for
  * an indexed map, its table of key offsets (NULL otherwise). False when it is no map. */
 static inline bool es_pl_map(const uint8_t *payload, size_t len, uint32_t *count, size_t *first,

@@ -70,18 +70,6 @@ bool es_pred_test(const es_pred *p, es_pl_span value) {
     return p->negate ? !r : r;
 }
 
-/* Field f of an indexed map: its key's offset and its value's span; false when the
- * table is malformed there. */
-static inline bool indexed_field(const uint8_t *payload, size_t len, const uint8_t *index,
-                                 uint32_t f, uint32_t fields, size_t *key_at, size_t *vsz) {
-    size_t k = (size_t)index[2 * f] << 8 | index[2 * f + 1];
-    size_t end = f + 1 < fields ? (size_t)index[2 * f + 2] << 8 | index[2 * f + 3] : len;
-    if (end > len || k >= end) return false;
-    *key_at = k;
-    *vsz = payload[k] == ES_ATOM_REF && k + 9 < end ? end - k - 9 : 0; /* 0: no atom key */
-    return true;
-}
-
 /* What a list of predicates says of an event without fields: only negations hold. */
 static bool only_negations(const es_pred *preds, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -89,32 +77,21 @@ static bool only_negations(const es_pred *preds, size_t n) {
     return true;
 }
 
-/* An indexed map: each predicate's field found through the table, at the position it
- * had in the payload before (hint) when the key there is the same — events of one kind
- * share their layout —, else by its key. */
+/* An indexed map: each predicate's field found through the table (payload.h), at the
+ * place it had in the payload before (hint) when the key there is the same. A damaged
+ * table is refused: no fields, so only negations hold. */
 static bool match_indexed(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
-                          const uint8_t *index, uint32_t fields, uint8_t *hints) {
+                          uint8_t *hints) {
     for (size_t i = 0; i < n; i++) {
-        uint64_t want = preds[i].field, key;
-        size_t key_at = 0, vsz = 0;
-        uint32_t h = hints && i < ES_PRED_HINTS ? hints[i] : UINT32_MAX;
-        bool found = false;
-        if (h < fields) {
-            if (!indexed_field(payload, len, index, h, fields, &key_at, &vsz))
-                return only_negations(preds, n); /* malformed: no fields */
-            found = vsz && (memcpy(&key, payload + key_at + 1, 8), key == want);
-        }
-        for (uint32_t f = 0; !found && f < fields; f++) {
-            if (!indexed_field(payload, len, index, f, fields, &key_at, &vsz))
-                return only_negations(preds, n);
-            found = vsz && (memcpy(&key, payload + key_at + 1, 8), key == want);
-            if (found && hints && i < ES_PRED_HINTS) hints[i] = (uint8_t)(f < 255 ? f : 255);
-        }
-        if (!found) {
+        uint8_t none = UINT8_MAX, *hint = hints && i < ES_PRED_HINTS ? &hints[i] : &none;
+        es_pl_span value;
+        int found = es_pl_field_hinted(payload, len, preds[i].field, hint, &value);
+        if (found == ES_PL_MALFORMED) return only_negations(preds, n);
+        if (found == ES_PL_ABSENT) {
             if (!preds[i].negate) return false; /* missing field */
             continue;
         }
-        if (!es_pred_test(&preds[i], (es_pl_span){payload + key_at + 9, vsz})) return false;
+        if (!es_pred_test(&preds[i], value)) return false;
     }
     return true;
 }
@@ -126,7 +103,7 @@ bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payloa
     size_t at;
     const uint8_t *index;
     bool map = payload && es_pl_map(payload, len, &fields, &at, &index);
-    if (map && index) return match_indexed(preds, n, payload, len, index, fields, hints);
+    if (map && index) return match_indexed(preds, n, payload, len, hints);
     if (n > MAX_PREDS) {
         for (size_t i = 0; i < n; i += MAX_PREDS)
             if (!es_preds_match(preds + i, n - i < MAX_PREDS ? n - i : MAX_PREDS, payload, len))

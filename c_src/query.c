@@ -4,12 +4,12 @@
  * hits. See query.h for the contract.
  */
 #include "query.h"
+#include "zone.h"
 
 #include <mimalloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TYPE_WORDS 65     /* bits for type ids 0..4159 (the type table holds 4096) */
 #define MAX_PAIRS 64      /* actor x peer combinations walked as pair chains */
 #define DENSE_COST 3.0    /* a chain's step against a forward step (walk_forward) */
 #define MERGE_MAX_RUNS 64 /* more sorted runs than this: qsort */
@@ -73,22 +73,11 @@ const uint8_t *es_query_payload(es_store *s, const es_event_view *v) {
     return es_store_payload_fast(s, v, scratch) ? scratch : NULL;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define READ_IN_PLACE 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define READ_IN_PLACE 0
-#endif
-#endif
-#ifndef READ_IN_PLACE
-#define READ_IN_PLACE 1
-#endif
-
 /* Predicates are tested on the payload where it lies (store.h: es_store_payload_at), a
  * copy saved on every event examined; the answer counts once the bytes are known to
  * have held meanwhile. */
 static bool preds_hold(es_store *s, const es_filter *f, const es_event_view *v, uint8_t *hints) {
-    const uint8_t *at = READ_IN_PLACE ? es_store_payload_at(s, v) : NULL;
+    const uint8_t *at = es_store_payload_at(s, v);
     if (at) {
         bool holds = es_preds_match_hinted(f->preds, f->npreds, at, v->len, hints);
         return es_store_payload_held(s, v) && holds;
@@ -169,11 +158,12 @@ void es_hits_sort(es_hits *h) {
 
 /* A filter in the form the visitor tests fastest. */
 typedef struct compiled {
-    uint64_t types[TYPE_WORDS];
+    uint64_t types[ES_TYPE_WORDS];
     uint32_t actors[ES_KEYSET_MAX], peers[ES_KEYSET_MAX], modules[ES_KEYSET_MAX],
         mfs[ES_KEYSET_MAX];
     uint32_t nactors, npeers, nmodules, nmfs;
     bool by_type;
+    uint16_t type_ids[ES_KEYSET_MAX]; /* the types again, for the block summaries */
 } compiled;
 
 static void compile(const es_filter *f, compiled *c) {
@@ -182,7 +172,8 @@ static void compile(const es_filter *f, compiled *c) {
     if (c->by_type) memset(c->types, 0, sizeof c->types);
     for (uint32_t i = 0; i < f->types.n; i++) {
         uint32_t t = f->types.v[i]->id;
-        if (t < TYPE_WORDS * 64) c->types[t / 64] |= UINT64_C(1) << (t % 64);
+        if (t < ES_TYPE_WORDS * 64) c->types[t / 64] |= UINT64_C(1) << (t % 64);
+        c->type_ids[i] = (uint16_t)t;
     }
 #define IDS(set, count)                                                                            \
     for (uint32_t i = 0; i < f->set.n; i++) c->set[c->count++] = f->set.v[i]->id
@@ -236,7 +227,7 @@ static bool slot_matches(query_ctx *q, const es_event_view *v) {
     if (f->has_after && es_pos_cmp(at, f->after) <= 0) return false;
     if (f->has_before && es_pos_cmp(at, f->before) >= 0) return false;
     if (c->by_type &&
-        !(v->type_id < TYPE_WORDS * 64 && (c->types[v->type_id / 64] >> (v->type_id % 64) & 1)))
+        !(v->type_id < ES_TYPE_WORDS * 64 && (c->types[v->type_id / 64] >> (v->type_id % 64) & 1)))
         return false;
     if (f->both_directions) {
         bool ab = v->actor == c->actors[0] && v->peer == c->peers[0];
@@ -292,14 +283,40 @@ static int visit(const es_event_view *v, void *p) {
  * chains, all n of them, one cache line chasing the next (DENSE_COST times dearer). n
  * counts the events ever appended with the types, so a type pruned away looks denser
  * than it is (the forward walk then reads more, never more than the store once). */
-static bool walk_forward(es_store *s, const es_filter *f) {
+static bool walk_forward(const es_filter *f, uint64_t live, uint64_t n) {
     if (!f->limit || f->descending) return false;
+    return n > 0 && (double)f->limit * (double)live < DENSE_COST * (double)n * (double)n;
+}
+
+/* Whether the predicates can pass over blocks (zone.h). */
+static bool zone_usable(const es_filter *f) {
+    for (size_t i = 0; i < f->npreds; i++)
+        if (es_zone_usable(&f->preds[i])) return true;
+    return false;
+}
+
+/* Whether a query over types (and nothing more selective) walks time rather than the
+ * types' chains: an ascending limited one by walk_forward(); one with predicates when
+ * the types are dense — following n chained slots costs DENSE_COST times more per slot
+ * than reading all `live` of them in order (whose payloads the walk asks for ahead),
+ * and in order, the blocks that the summaries of the predicates' fields rule out
+ * (zone.h) are not read at all. */
+static bool types_by_time(es_store *s, const es_filter *f, bool for_results) {
     uint64_t low = es_store_low_id(s), high = es_store_high_id(s);
     if (high < low) return false;
     uint64_t live = high - low + 1, n = 0;
     for (uint32_t i = 0; i < f->types.n; i++) n += es_store_type_count(s, f->types.v[i]->id);
     if (n > live) n = live;
-    return n > 0 && (double)f->limit * (double)live < DENSE_COST * (double)n * (double)n;
+    if (for_results && walk_forward(f, live, n)) return true;
+    return f->npreds && DENSE_COST * (double)n >= (double)live;
+}
+
+/* The walk's question to the block summaries. */
+static bool skip_block(uint64_t block, void *p) {
+    query_ctx *q = p;
+    if (q->f->max_visits && q->visits > q->f->max_visits) return false; /* visit() stops it */
+    return es_zone_skip(q->s, block, q->c.type_ids, q->f->types.n, q->f->preds, q->f->npreds,
+                        &q->visits);
 }
 
 static void walk_keys(query_ctx *q, const es_keyset *keys, enum es_chain chain, const es_walk *w) {
@@ -316,7 +333,8 @@ static bool walk(query_ctx *q, bool for_results) {
                  .ts_max = f->ts_max,
                  .descending = f->descending,
                  .payloads =
-                     (f->npreds && !q->defer_preds) || (q->mode == MODE_EACH && q->each_payloads)};
+                     (f->npreds && !q->defer_preds) || (q->mode == MODE_EACH && q->each_payloads),
+                 .types = q->c.by_type ? q->c.types : NULL};
     if (f->has_after && f->after.ts > w.ts_min) w.ts_min = f->after.ts;
     if (f->has_before && f->before.ts < w.ts_max) w.ts_max = f->before.ts;
     /* Stopping early at the limit is only right when every visited event that passes
@@ -346,9 +364,11 @@ static bool walk(query_ctx *q, bool for_results) {
         walk_keys(q, &f->peers, ES_CHAIN_PEER, &w);
     } else if (f->modules.n) {
         walk_keys(q, &f->modules, ES_CHAIN_MODULE, &w);
-    } else if (f->types.n && !(for_results && walk_forward(s, f))) {
+    } else if (f->types.n && !types_by_time(s, f, for_results)) {
         walk_keys(q, &f->types, ES_CHAIN_TYPE, &w);
     } else {
+        if (f->npreds && !q->defer_preds && zone_usable(f))
+            w.skip_block = skip_block, w.skip_ctx = q;
         es_store_walk_time(s, &w, visit, q);
         return false;
     }
@@ -358,7 +378,7 @@ static bool walk(query_ctx *q, bool for_results) {
 /* Whether walk(for_results) goes along chains (newest first) rather than time. */
 static bool uses_chains(es_store *s, const es_filter *f) {
     if (f->actors.n || f->peers.n || f->mfs.n || f->modules.n) return true;
-    return f->types.n && !walk_forward(s, f);
+    return f->types.n && !types_by_time(s, f, true);
 }
 
 enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "sample.h"
 #include "vmem.h"
+#include "zone.h"
 
 #include <mimalloc.h>
 
@@ -56,6 +57,8 @@ es_store *es_store_new(const es_store_config *cfg) {
     s->cap = cfg->max_events;
     s->arena_words = (cfg->max_bytes + 7) / 8;
     s->nblocks = s->cap / ES_BLOCK + 3;
+    s->by_cap = divisor_of(s->cap);
+    s->by_arena_words = divisor_of(s->arena_words);
     /* Large zeroed allocations come straight from the OS: pages are committed only
      * when first written, so a store costs memory in proportion to what it holds. */
     s->slots = es_vm_zalloc(s->cap * sizeof(es_slot));
@@ -105,7 +108,20 @@ void es_store_free(es_store *s) {
     es_intern_destroy(&s->tables.module);
     es_intern_destroy(&s->tables.mf);
     es_wallclock_free(s->clock);
+    es_zones_free(atomic_load_explicit(&s->zones, memory_order_relaxed));
     mi_free(s);
+}
+
+es_zones *es_store_zones(es_store *s) {
+    es_zones *z = atomic_load_explicit(&s->zones, memory_order_acquire);
+    if (z) return z;
+    es_zones *fresh = es_zones_new(s->nblocks);
+    if (!fresh) return NULL;
+    if (atomic_compare_exchange_strong_explicit(&s->zones, &z, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    es_zones_free(fresh); /* another query made them first */
+    return z;
 }
 
 uint64_t es_store_serial(const es_store *s) {
@@ -178,7 +194,7 @@ static inline uint64_t tail_word(const uint8_t *p, uint32_t n) {
 static uint32_t arena_write(es_store *s, uint64_t off, uint64_t id, const uint8_t *src,
                             uint32_t len) {
     csum_lanes c = csum_start(id, len);
-    uint64_t w = (off / 8) % s->arena_words, word;
+    uint64_t w = arena_word(s, off), word;
     uint32_t i = 0, words = len / 8;
     for (; i < words; i++) {
         memcpy(&word, src + (size_t)i * 8, 8);
@@ -197,7 +213,7 @@ static uint32_t arena_write(es_store *s, uint64_t off, uint64_t id, const uint8_
 bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
     if (v->flags & ES_F_TRUNCATED) return true;
     csum_lanes c = csum_start(v->id, v->len);
-    uint64_t w = (v->off / 8) % s->arena_words, word;
+    uint64_t w = arena_word(s, v->off), word;
     uint32_t i = 0, words = v->len / 8;
     for (; i < words; i++) {
         word = atomic_load_explicit(&s->arena[w], memory_order_relaxed);
@@ -218,7 +234,7 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
 
 bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
     if (v->flags & ES_F_TRUNCATED) return true;
-    uint64_t w = (v->off / 8) % s->arena_words, word;
+    uint64_t w = arena_word(s, v->off), word;
     uint32_t i = 0, words = (v->len + 7) / 8;
     /* Whole words, the last one too: buf has room for them (callers size it so). */
     if (w + words <= s->arena_words) {
@@ -238,9 +254,21 @@ bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
     return arena_intact(s, v->off);
 }
 
+/* Builds under ThreadSanitizer copy instead of reading in place (store.h). */
+#if defined(__SANITIZE_THREAD__)
+#define READ_IN_PLACE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define READ_IN_PLACE 0
+#endif
+#endif
+#ifndef READ_IN_PLACE
+#define READ_IN_PLACE 1
+#endif
+
 const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v) {
-    if ((v->flags & ES_F_TRUNCATED) || v->len == 0) return NULL;
-    uint64_t w = (v->off / 8) % s->arena_words;
+    if (!READ_IN_PLACE || (v->flags & ES_F_TRUNCATED) || v->len == 0) return NULL;
+    uint64_t w = arena_word(s, v->off);
     if (w + (v->len + 7) / 8 > s->arena_words) return NULL;
     return (const uint8_t *)(s->arena + w);
 }
@@ -449,6 +477,7 @@ void es_store_get_stats(es_store *s, es_store_stats *out) {
     out->memory = s->cap * sizeof(es_slot) + arena_bytes + s->nblocks * sizeof(es_block);
     for (int i = 0; i < 5; i++) out->memory += es_intern_reserved(tables[i]);
     out->memory += SHARDS * (heads_bytes(&s->tables.mf) + 2 * heads_bytes(&s->tables.type));
+    out->memory += es_zones_bytes(atomic_load_explicit(&s->zones, memory_order_acquire));
 }
 
 uint64_t es_store_type_count(es_store *s, uint32_t type_id) {

@@ -33,6 +33,9 @@
  *    binary-search those blocks, scan the (at most two) blocks not summarized yet, and
  *    stop exactly where no later event can match, so caller-given timestamps may be
  *    out of order.
+ *  - Payload fields: queries keep summaries of the fields they test per block (zone.h),
+ *    in space the store makes with the first of them (es_store_zones) and frees with
+ *    itself; a block's summaries are kept as long as its place in the ring is not reused.
  *
  * Reclamation (why readers never see freed or torn memory)
  *  Nothing is freed while the store lives: slots and arena are allocated once and
@@ -72,6 +75,7 @@
 #define ES_BLOCK 256        /* ids per time-summary block */
 #define ES_SLOT_BYTES 64    /* bytes of one event's slot (a cache line) */
 #define ES_TS_NOW INT64_MIN /* es_event_in.ts: es_clock_now() at append */
+#define ES_TYPE_WORDS 65    /* 64-bit words of a bitmap of type ids (the table holds 4096) */
 
 enum es_chain {
     ES_CHAIN_ACTOR,  /* key: pid table, head[0] */
@@ -208,9 +212,9 @@ bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf);
  * when it wraps round the arena's end (copy it then). Whatever is read there counts
  * only if es_store_payload_held() says so afterwards: the arena may come round over it
  * meanwhile (the bytes read are then garbage: readers must check every length). This is
- * the seqlock's optimistic read, without the copy; builds under ThreadSanitizer copy
- * instead (es_store_payload_fast()), since these reads race by design with the writer
- * that reuses the space. */
+ * the seqlock's optimistic read, without the copy. Builds under ThreadSanitizer always
+ * answer NULL (callers copy with es_store_payload_fast()), since these reads race by
+ * design with the writer that reuses the space. */
 const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v);
 bool es_store_payload_held(es_store *s, const es_event_view *v);
 
@@ -218,6 +222,10 @@ bool es_store_payload_held(es_store *s, const es_event_view *v);
  * payload's first lines), to be read shortly: loops over lists of ids call it a few
  * ids ahead, so the misses of scattered events overlap. Reads nothing it needs to. */
 void es_store_prefetch(es_store *s, uint64_t id, bool payload);
+
+/* The store's summaries of payload fields per block (zone.h), made on the first call;
+ * NULL when out of memory. Freed with the store. */
+struct es_zones *es_store_zones(es_store *s);
 
 /* Lowest id that may still be live, and the newest id handed out. */
 uint64_t es_store_low_id(es_store *s);
@@ -236,6 +244,14 @@ typedef struct es_walk {
     uint64_t want;
     bool descending; /* the order the caller will sort results in */
     bool payloads;   /* the visitor reads payloads: fetch them ahead */
+    /* The event types the visitor wants, as a bitmap of type ids (ES_TYPE_WORDS words),
+     * or NULL for every type: time walks pass over the others without visiting them. */
+    const uint64_t *types;
+    /* Time walks ask it, when set, before reading each complete block (one whose
+     * appends are all committed and whose time is summarized): true passes over the
+     * block (zone.h: its payloads' summaries rule it out). */
+    bool (*skip_block)(uint64_t block, void *ctx);
+    void *skip_ctx;
 } es_walk;
 
 /* Walks one index chain from `key` newest-to-oldest. */

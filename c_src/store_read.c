@@ -171,9 +171,10 @@ void summarize(es_store *s, uint64_t upto) {
 }
 
 /* Asks for the lines of an event's payload (at most the first 256 bytes). */
+
 static inline void prefetch_payload(es_store *s, const es_event_view *v) {
     if (v->flags & ES_F_TRUNCATED) return;
-    uint64_t w = (v->off / 8) % s->arena_words;
+    uint64_t w = arena_word(s, v->off);
     uint32_t words = (v->len + 7) / 8;
     if (words > 32) words = 32;
     for (uint32_t i = 0; i < words; i += 8) {
@@ -302,13 +303,39 @@ void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es
         if (!walk_key(s, low, &mfs->entries[m], ES_CHAIN_MF, w, fn, ctx)) return;
 }
 
+/* How far ahead of the slot it reads a time walk asks for payloads. */
+#define SCAN_AHEAD 8
+
+static inline bool wanted_type(const es_walk *w, uint32_t type_id) {
+    return !w->types ||
+           (type_id < ES_TYPE_WORDS * 64 && (w->types[type_id / 64] >> (type_id % 64) & 1));
+}
+
+/* Asks for the payload of the event in id's slot, whatever that is now, when the walk
+ * wants its type (a hint: the slot is read without checking, and any position is inside
+ * the arena). */
+static inline void prefetch_slot_payload(es_store *s, uint64_t id, const es_walk *w) {
+    uint32_t stamp;
+    es_slot *sl = slot_of(s, id, &stamp);
+    uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
+    if (!wanted_type(w, (meta >> 16) & META_TYPE_MASK)) return;
+    es_event_view v = {.off = atomic_load_explicit(&sl->off, memory_order_relaxed),
+                       .len = atomic_load_explicit(&sl->len, memory_order_relaxed),
+                       .flags = (uint8_t)(meta >> 8)};
+    prefetch_payload(s, &v);
+}
+
 /* Visits ids [from, to] of one block in the given direction. */
 static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const es_walk *w,
                     es_visit_fn fn, void *ctx, uint64_t *accepted, int64_t *best) {
     for (uint64_t i = 0; i <= to - from; i++) {
         uint64_t id = forward ? from + i : to - i;
+        /* Slots in order are fetched ahead by the hardware; the payloads they point to
+         * are asked for here. */
+        if (w->payloads && id > SCAN_AHEAD)
+            prefetch_slot_payload(s, forward ? id + SCAN_AHEAD : id - SCAN_AHEAD, w);
         es_event_view v;
-        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE) continue;
+        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE || !wanted_type(w, v.type_id)) continue;
         if (v.ts < w->ts_min || v.ts > w->ts_max) continue;
         int r = fn(&v, ctx);
         if (r == ES_ABORT) return r;
@@ -361,6 +388,7 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
                 }
                 prev_pmax = pmax;
                 if (mn > w->ts_max || mx < w->ts_min) continue;
+                if (w->skip_block && w->skip_block(b, w->skip_ctx)) continue;
             }
             uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
             if (from < low) from = low;
@@ -374,6 +402,7 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
                 /* Every event up to this block has ts <= pmax. */
                 if (pmax < w->ts_min || (w->want && accepted >= w->want && pmax < best)) return;
                 if (mn > w->ts_max || mx < w->ts_min) continue;
+                if (w->skip_block && w->skip_block(b, w->skip_ctx)) continue;
             }
             uint64_t from = b * ES_BLOCK + 1, to = (b + 1) * ES_BLOCK;
             if (from < low) from = low;

@@ -64,6 +64,15 @@ defmodule ElixirScope.Query do
   `{:==, tuple}`. Predicates are evaluated in C on the stored bytes of each event the
   filters leave, without building the event.
 
+  The store keeps, for each block of 256 events that a query has tested a field in, a
+  summary of the values that field takes there (per event type): a Bloom filter of the
+  values, the least and greatest integer and float, and the first bytes of binaries.
+  Later queries on that field — with any value — pass over the blocks where no event can
+  pass: equality and `{:in, list}`, comparisons and ranges, and prefixes of four bytes or
+  more use them; `{:not, test}` and elements under a field do not. So the first query on
+  a field reads every event it filters, and the next ones read only the blocks that may
+  hold an answer.
+
   ## Order, limits and cursors
 
   Results come sorted by timestamp, then id (`order: :desc` reverses), cut to `:limit`.
