@@ -103,21 +103,6 @@ bool es_pl_fields(const uint8_t *payload, size_t len, es_pl_field_fn fn, void *c
     return true;
 }
 
-/* Entry i of an indexed map's table: ES_PL_FOUND (and the value's span) when its key is
- * the atom `key`, ES_PL_MALFORMED when the entry is not within the image. */
-static inline int indexed_entry(const uint8_t *payload, size_t len, const uint8_t *index,
-                                uint32_t i, uint32_t count, uint64_t key, es_pl_span *out) {
-    size_t k = (size_t)index[2 * i] << 8 | index[2 * i + 1];
-    size_t end = i + 1 < count ? (size_t)index[2 * i + 2] << 8 | index[2 * i + 3] : len;
-    uint64_t word;
-    if (end > len || k >= end) return ES_PL_MALFORMED;
-    if (k + 9 >= end || payload[k] != ES_ATOM_REF) return ES_PL_ABSENT; /* no atom key */
-    memcpy(&word, payload + k + 1, 8);
-    if (word != key) return ES_PL_ABSENT;
-    *out = (es_pl_span){payload + k + 9, end - k - 9};
-    return ES_PL_FOUND;
-}
-
 int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t *hint,
                        es_pl_span *out) {
     uint32_t fields;
@@ -125,12 +110,7 @@ int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t
     const uint8_t *index;
     if (!es_pl_map(payload, len, &fields, &at, &index)) return ES_PL_MALFORMED;
     if (!index) return es_pl_field(payload, len, key, out) ? ES_PL_FOUND : ES_PL_ABSENT;
-    int r =
-        *hint < fields ? indexed_entry(payload, len, index, *hint, fields, key, out) : ES_PL_ABSENT;
-    for (uint32_t i = 0; r == ES_PL_ABSENT && i < fields; i++)
-        if ((r = indexed_entry(payload, len, index, i, fields, key, out)) == ES_PL_FOUND)
-            *hint = (uint8_t)(i < 255 ? i : 255);
-    return r;
+    return es_pl_table_field(payload, len, index, fields, key, hint, out);
 }
 
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out) {

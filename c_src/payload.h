@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define ETF_VERSION 131
 #define SMALL_INTEGER_EXT 97
@@ -121,6 +122,34 @@ bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *o
 enum { ES_PL_MALFORMED = -1, ES_PL_ABSENT = 0, ES_PL_FOUND = 1 };
 int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t *hint,
                        es_pl_span *out);
+
+/* Entry i of an indexed map's table (es_pl_map() gave it, and its count): ES_PL_FOUND
+ * and the value's span when its key is the atom `key`, ES_PL_MALFORMED when the entry
+ * is not within the image. */
+static inline int es_pl_table_entry(const uint8_t *payload, size_t len, const uint8_t *index,
+                                    uint32_t i, uint32_t count, uint64_t key, es_pl_span *out) {
+    size_t k = (size_t)index[2 * i] << 8 | index[2 * i + 1];
+    size_t end = i + 1 < count ? (size_t)index[2 * i + 2] << 8 | index[2 * i + 3] : len;
+    uint64_t word;
+    if (end > len || k >= end) return ES_PL_MALFORMED;
+    if (k + 9 >= end || payload[k] != ES_ATOM_REF) return ES_PL_ABSENT; /* no atom key */
+    memcpy(&word, payload + k + 1, 8);
+    if (word != key) return ES_PL_ABSENT;
+    *out = (es_pl_span){payload + k + 9, end - k - 9};
+    return ES_PL_FOUND;
+}
+
+/* es_pl_field_hinted() in an indexed map already found by es_pl_map() (inline: scans
+ * look up a few fields of every event). */
+static inline int es_pl_table_field(const uint8_t *payload, size_t len, const uint8_t *index,
+                                    uint32_t count, uint64_t key, uint8_t *hint, es_pl_span *out) {
+    int r = *hint < count ? es_pl_table_entry(payload, len, index, *hint, count, key, out)
+                          : ES_PL_ABSENT;
+    for (uint32_t i = 0; r == ES_PL_ABSENT && i < count; i++)
+        if ((r = es_pl_table_entry(payload, len, index, i, count, key, out)) == ES_PL_FOUND)
+            *hint = (uint8_t)(i < 255 ? i : 255);
+    return r;
+}
 
 /* The fields of a whole payload image: the count and where the first key is, and, for
  * an indexed map, its table of key offsets (NULL otherwise). False when it is no map. */

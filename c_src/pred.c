@@ -81,11 +81,11 @@ static bool only_negations(const es_pred *preds, size_t n) {
  * place it had in the payload before (hint) when the key there is the same. A damaged
  * table is refused: no fields, so only negations hold. */
 static bool match_indexed(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
-                          uint8_t *hints) {
+                          const uint8_t *index, uint32_t fields, uint8_t *hints) {
     for (size_t i = 0; i < n; i++) {
         uint8_t none = UINT8_MAX, *hint = hints && i < ES_PRED_HINTS ? &hints[i] : &none;
         es_pl_span value;
-        int found = es_pl_field_hinted(payload, len, preds[i].field, hint, &value);
+        int found = es_pl_table_field(payload, len, index, fields, preds[i].field, hint, &value);
         if (found == ES_PL_MALFORMED) return only_negations(preds, n);
         if (found == ES_PL_ABSENT) {
             if (!preds[i].negate) return false; /* missing field */
@@ -103,7 +103,7 @@ bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payloa
     size_t at;
     const uint8_t *index;
     bool map = payload && es_pl_map(payload, len, &fields, &at, &index);
-    if (map && index) return match_indexed(preds, n, payload, len, hints);
+    if (map && index) return match_indexed(preds, n, payload, len, index, fields, hints);
     if (n > MAX_PREDS) {
         for (size_t i = 0; i < n; i += MAX_PREDS)
             if (!es_preds_match(preds + i, n - i < MAX_PREDS ? n - i : MAX_PREDS, payload, len))
