@@ -237,7 +237,9 @@ static ERL_NIF_TERM span_term(tree_terms *tt, es_call_span f) {
  * from the store as es_codec_values() reads any event. False when it is gone. */
 static bool call_fields(tree_terms *tt, const es_call_event *e, ERL_NIF_TERM *vals) {
     enum { WANT = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY };
-    if ((e->flags & (WANT | ES_F_ACTOR_FROM | ES_F_PEER)) != WANT) {
+    bool made = tt->module && e->mf == tt->mf; /* its module and function terms */
+    es_key *mf = made ? NULL : es_intern_by_id(&es_store_tables(tt->s)->mf, e->mf);
+    if ((e->flags & (WANT | ES_F_ACTOR_FROM | ES_F_PEER)) != WANT || (!made && !mf)) {
         ERL_NIF_TERM fields[] = {es_atom.pid,   es_atom.module, es_atom.function,
                                  es_atom.arity, es_atom.args,   es_atom.timestamp};
         unsigned slot[] = {NK_PID, NK_MODULE, NK_FUNCTION, NK_ARITY, NK_ARGS, NK_TIMESTAMP};
@@ -250,9 +252,7 @@ static bool call_fields(tree_terms *tt, const es_call_event *e, ERL_NIF_TERM *va
         tt->actor = e->actor;
         tt->pid = es_codec_pid_term(tt->env, tt->s, e->actor);
     }
-    if (e->mf != tt->mf || !tt->module) {
-        es_key *mf = es_intern_by_id(&es_store_tables(tt->s)->mf, e->mf);
-        if (!mf) return false;
+    if (mf) {
         ERL_NIF_TERM words[2];
         memcpy(words, es_key_bytes(mf), sizeof words);
         tt->mf = e->mf, tt->module = words[0], tt->function = words[1];
