@@ -177,47 +177,136 @@ ERL_NIF_TERM es_nif_snapshot(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
 /* ---- call trees ------------------------------------------------------------------- */
 
-/* A node's map: the call's fields and its outcome, with its children (a list): one map
- * built from the values read out of the two events. */
-static ERL_NIF_TERM node_map(ErlNifEnv *env, es_store *s, const es_call_node *n,
-                             ERL_NIF_TERM children) {
-    ERL_NIF_TERM call_fields[] = {es_atom.pid,   es_atom.module, es_atom.function,
-                                  es_atom.arity, es_atom.args,   es_atom.timestamp};
-    ERL_NIF_TERM keys[12], vals[12];
-    if (!es_codec_values(env, s, n->call_id, call_fields, 6, vals + 1, NULL)) return 0;
-    keys[0] = es_atom.call_id, vals[0] = enif_make_uint64(env, n->call_id);
-    for (int i = 0; i < 6; i++) {
-        keys[1 + i] = call_fields[i];
-        if (!vals[1 + i]) vals[1 + i] = es_atom.nil;
+/* A node's map keys. Maps are made from keys in term order (sorted once per tree), so
+ * that making each one only checks the order instead of sorting. */
+enum {
+    NK_CALL_ID,
+    NK_PID,
+    NK_MODULE,
+    NK_FUNCTION,
+    NK_ARITY,
+    NK_ARGS,
+    NK_TIMESTAMP,
+    NK_CHILDREN,
+    NK_DURATION,
+    NK_RESULT,
+    NK_CLASS,
+    NK_REASON,
+    NK_KEYS
+};
+
+typedef struct tree_terms {
+    ErlNifEnv *env;
+    es_store *s;
+    const es_call_tree *t;
+    es_key *exc;
+    ERL_NIF_TERM key[NK_KEYS];
+    unsigned order[NK_KEYS]; /* NK_* in their keys' term order */
+    uint32_t actor, mf;      /* the last pid and {module, function} made, and their terms */
+    ERL_NIF_TERM pid, module, function;
+} tree_terms;
+
+static void tree_terms_init(tree_terms *tt, ErlNifEnv *env, es_store *s, const es_call_tree *t) {
+    *tt = (tree_terms){.env = env, .s = s, .t = t, .exc = es_vocab_key(s, ES_EV_EXCEPTION, false)};
+    const ERL_NIF_TERM key[NK_KEYS] = {
+        [NK_CALL_ID] = es_atom.call_id,     [NK_PID] = es_atom.pid,
+        [NK_MODULE] = es_atom.module,       [NK_FUNCTION] = es_atom.function,
+        [NK_ARITY] = es_atom.arity,         [NK_ARGS] = es_atom.args,
+        [NK_TIMESTAMP] = es_atom.timestamp, [NK_CHILDREN] = es_atom.children,
+        [NK_DURATION] = es_atom.duration,   [NK_RESULT] = es_atom.result,
+        [NK_CLASS] = es_atom.class_,        [NK_REASON] = es_atom.reason};
+    memcpy(tt->key, key, sizeof key);
+    for (unsigned i = 0; i < NK_KEYS; i++) { /* insertion sort: twelve keys */
+        unsigned j = i, slot = i;
+        for (; j > 0 && enif_compare(key[slot], key[tt->order[j - 1]]) < 0; j--)
+            tt->order[j] = tt->order[j - 1];
+        tt->order[j] = slot;
     }
-    size_t k = 7;
-    keys[k] = es_atom.children, vals[k++] = children;
-    ERL_NIF_TERM end_fields[] = {es_atom.result, es_atom.duration, es_atom.class_, es_atom.reason},
-                 end[4];
-    es_event_view ev;
-    if (n->end_id && es_codec_values(env, s, n->end_id, end_fields, 4, end, &ev)) {
-        es_key *exc = es_vocab_key(s, ES_EV_EXCEPTION, false);
-        keys[k] = es_atom.duration, vals[k++] = end[1] ? end[1] : es_atom.nil;
-        if (exc && ev.type_id == exc->id) {
-            keys[k] = es_atom.result, vals[k++] = es_atom.exception_kind;
-            if (end[2]) keys[k] = es_atom.class_, vals[k++] = end[2];
-            if (end[3]) keys[k] = es_atom.reason, vals[k++] = end[3];
-        } else {
-            keys[k] = es_atom.result, vals[k++] = end[0] ? end[0] : es_atom.nil;
-        }
-    } else {
-        keys[k] = es_atom.result, vals[k++] = es_atom.running;
-        keys[k] = es_atom.duration, vals[k++] = es_atom.nil;
+}
+
+/* A field's value from the tree's payload copies: nil when absent, 0 when malformed. */
+static ERL_NIF_TERM span_term(tree_terms *tt, es_call_span f) {
+    ERL_NIF_TERM v;
+    if (!f.len) return es_atom.nil;
+    const uint8_t *p = tt->t->bytes + f.off;
+    return etf_decode_value(tt->env, p, f.len, &v) ? v : 0;
+}
+
+/* The call's fields: from the slot and the payload copy read by the walk, or, for an
+ * event whose slot does not hold its pid, module, function and arity (stored by hand),
+ * from the store as es_codec_values() reads any event. False when it is gone. */
+static bool call_fields(tree_terms *tt, const es_call_event *e, ERL_NIF_TERM *vals) {
+    enum { WANT = ES_F_ACTOR | ES_F_MODULE | ES_F_FUNCTION | ES_F_ARITY };
+    bool made = tt->module && e->mf == tt->mf; /* its module and function terms */
+    es_key *mf = made ? NULL : es_intern_by_id(&es_store_tables(tt->s)->mf, e->mf);
+    if ((e->flags & (WANT | ES_F_ACTOR_FROM | ES_F_PEER)) != WANT || (!made && !mf)) {
+        ERL_NIF_TERM fields[] = {es_atom.pid,   es_atom.module, es_atom.function,
+                                 es_atom.arity, es_atom.args,   es_atom.timestamp};
+        unsigned slot[] = {NK_PID, NK_MODULE, NK_FUNCTION, NK_ARITY, NK_ARGS, NK_TIMESTAMP};
+        ERL_NIF_TERM got[6];
+        if (!es_codec_values(tt->env, tt->s, e->id, fields, 6, got, NULL)) return false;
+        for (int i = 0; i < 6; i++) vals[slot[i]] = got[i] ? got[i] : es_atom.nil;
+        return true;
     }
-    ERL_NIF_TERM map;
-    enif_make_map_from_arrays(env, keys, vals, k, &map);
+    if (e->actor != tt->actor || !tt->pid) {
+        tt->actor = e->actor;
+        tt->pid = es_codec_pid_term(tt->env, tt->s, e->actor);
+    }
+    if (mf) {
+        ERL_NIF_TERM words[2];
+        memcpy(words, es_key_bytes(mf), sizeof words);
+        tt->mf = e->mf, tt->module = words[0], tt->function = words[1];
+    }
+    vals[NK_PID] = tt->pid;
+    vals[NK_MODULE] = tt->module;
+    vals[NK_FUNCTION] = tt->function;
+    vals[NK_ARITY] = enif_make_uint(tt->env, e->arity);
+    vals[NK_TIMESTAMP] = enif_make_int64(tt->env, e->ts);
+    return (vals[NK_ARGS] = span_term(tt, e->field[ES_CALL_ARGS])) != 0;
+}
+
+/* The outcome: of the end event when there is one (an exception's class and reason
+ * only when recorded), else :running; false when an end field is malformed. */
+static bool outcome(tree_terms *tt, const es_call_node *n, ERL_NIF_TERM *vals) {
+    if (n->end == UINT32_MAX) return false;
+    const es_call_event *e = &tt->t->events[n->end];
+    vals[NK_DURATION] = span_term(tt, e->field[ES_END_DURATION]);
+    if (tt->exc && e->type_id == tt->exc->id) {
+        vals[NK_RESULT] = es_atom.exception_kind;
+        if (e->field[ES_END_CLASS].len) vals[NK_CLASS] = span_term(tt, e->field[ES_END_CLASS]);
+        if (e->field[ES_END_REASON].len) vals[NK_REASON] = span_term(tt, e->field[ES_END_REASON]);
+        return vals[NK_DURATION] && (vals[NK_CLASS] || !e->field[ES_END_CLASS].len) &&
+               (vals[NK_REASON] || !e->field[ES_END_REASON].len);
+    }
+    vals[NK_RESULT] = span_term(tt, e->field[ES_END_RESULT]);
+    return vals[NK_DURATION] && vals[NK_RESULT];
+}
+
+/* A node's map: the call's fields and its outcome, with its children (a list); 0 when
+ * its call is gone. */
+static ERL_NIF_TERM node_map(tree_terms *tt, const es_call_node *n, ERL_NIF_TERM children) {
+    ERL_NIF_TERM vals[NK_KEYS] = {0};
+    if (!call_fields(tt, &tt->t->events[n->call], vals)) return 0;
+    vals[NK_CALL_ID] = enif_make_uint64(tt->env, n->call_id);
+    vals[NK_CHILDREN] = children;
+    if (!outcome(tt, n, vals)) {
+        vals[NK_RESULT] = es_atom.running;
+        vals[NK_DURATION] = es_atom.nil;
+        vals[NK_CLASS] = vals[NK_REASON] = 0;
+    }
+    ERL_NIF_TERM keys[NK_KEYS], in_order[NK_KEYS], map;
+    unsigned k = 0;
+    for (unsigned i = 0; i < NK_KEYS; i++)
+        if (vals[tt->order[i]]) keys[k] = tt->key[tt->order[i]], in_order[k++] = vals[tt->order[i]];
+    enif_make_map_from_arrays(tt->env, keys, in_order, k, &map);
     return map;
 }
 
 /* call_tree(store, pid, %{after_id:, timestamp_start:, timestamp_end:}): the pid's
  * top-level calls in order, each a node with its :children. Built bottom-up: a node's
  * children have later indexes, so walking the nodes backwards finds every child list
- * complete when its parent is made. Linear in the calls. */
+ * complete when its parent is made. Linear in the calls; the store is not read again
+ * (history.h), the nodes' fields are decoded from the walk's payload copies. */
 ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);
@@ -234,35 +323,35 @@ ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     es_spec_free(&spec);
     f.actors.n = 0;
     es_keyset_add(&f.actors, pid);
-    es_call_keys k = {es_vocab_key(s, ES_EV_CALL, false), es_vocab_key(s, ES_EV_RETURN, false),
-                      es_vocab_key(s, ES_EV_EXCEPTION, false), (uint64_t)es_atom.call_id};
-    es_call_node *nodes;
-    size_t n;
-    if (es_history_call_tree(s, &f, &k, &nodes, &n) != ES_Q_OK) return oom(env);
+    es_call_keys k = {.call = es_vocab_key(s, ES_EV_CALL, false),
+                      .ret = es_vocab_key(s, ES_EV_RETURN, false),
+                      .exc = es_vocab_key(s, ES_EV_EXCEPTION, false),
+                      .call_id_field = (uint64_t)es_atom.call_id,
+                      .call_fields = {[ES_CALL_ARGS] = (uint64_t)es_atom.args},
+                      .end_fields = {[ES_END_RESULT] = (uint64_t)es_atom.result,
+                                     [ES_END_DURATION] = (uint64_t)es_atom.duration,
+                                     [ES_END_CLASS] = (uint64_t)es_atom.class_,
+                                     [ES_END_REASON] = (uint64_t)es_atom.reason}};
+    es_call_tree t;
+    if (es_history_call_tree(s, &f, &k, &t) != ES_Q_OK) return oom(env);
+    size_t n = t.n;
     ERL_NIF_TERM *kids = enif_alloc((n + 1) * sizeof *kids); /* kids[n]: the roots */
     if (!kids) {
-        es_history_free(nodes);
+        es_call_tree_free(&t);
         return oom(env);
     }
+    tree_terms tt;
+    tree_terms_init(&tt, env, s, &t);
     for (size_t i = 0; i <= n; i++) kids[i] = enif_make_list(env, 0);
     for (size_t i = n; i-- > 0;) {
-        /* the nodes a few ahead (below) are asked for now: their cache misses overlap */
-        if (i >= 8) {
-            es_store_prefetch(s, nodes[i - 8].call_id, false);
-            es_store_prefetch(s, nodes[i - 8].end_id, false);
-        }
-        if (i >= 4) {
-            es_store_prefetch(s, nodes[i - 4].call_id, true);
-            es_store_prefetch(s, nodes[i - 4].end_id, true);
-        }
-        ERL_NIF_TERM node = node_map(env, s, &nodes[i], kids[i]);
+        ERL_NIF_TERM node = node_map(&tt, &t.nodes[i], kids[i]);
         if (!node) continue; /* its call was pruned meanwhile */
-        size_t parent = nodes[i].parent < 0 ? n : (size_t)nodes[i].parent;
+        size_t parent = t.nodes[i].parent < 0 ? n : (size_t)t.nodes[i].parent;
         kids[parent] = enif_make_list_cell(env, node, kids[parent]);
     }
     ERL_NIF_TERM roots = kids[n];
     enif_free(kids);
-    es_history_free(nodes);
+    es_call_tree_free(&t);
     return roots;
 }
 

@@ -5,9 +5,9 @@ defmodule Bench.ElixirPaths do
   # against the engine in the same run: Phoenix.requests/1's page loop,
   # Processes.system_snapshot_at/2 and analyze_state_change/4, Analysis.call_tree/1, and
   # a group-by with percentiles as Elixir code would write it. They read the store
-  # through TraceDB.query_events/1, whose filters mean what they meant then, and
-  # TraceDB.get_processes_at/2 (already in C then). Only what made them modules'
-  # private functions changed (names, the store option).
+  # through TraceDB.query_events/1, whose filters mean what they meant then. Only what
+  # made them modules' private functions changed (names, the store option), and the
+  # processes a snapshot lists, which issue 13 redefined (processes_at/2 below).
 
   alias ElixirScope.TraceDB
 
@@ -71,8 +71,7 @@ defmodule Bench.ElixirPaths do
 
   def system_snapshot_at(timestamp, name \\ TraceDB) do
     timestamp
-    |> TraceDB.get_processes_at(store: name)
-    |> Enum.sort()
+    |> processes_at(name)
     |> Enum.map(fn pid ->
       parent = recorded_parent(pid, timestamp, name)
 
@@ -90,6 +89,37 @@ defmodule Bench.ElixirPaths do
       }
     end)
   end
+
+  # Which processes a snapshot lists changed with issue 13: every process with any event
+  # at or before t — as the event's actor: its :pid, else its :from_pid — and no exit
+  # recorded by then, no longer only those with a :spawn or :alive event
+  # (TraceDB.get_processes_at/2, the rule this code was written for: it left out, say, a
+  # GenServer traced after it started). Kept as the rest of this code: plain Elixir over
+  # the events, here every event up to t (only the fields it reads decoded).
+  defp processes_at(ts, name) do
+    [timestamp_end: ts, select: [:pid, :from_pid, :event], store: name]
+    |> TraceDB.query_events()
+    |> Enum.reduce({MapSet.new(), MapSet.new()}, fn event, {seen, exited} = acc ->
+      case actor(event) do
+        nil ->
+          acc
+
+        pid ->
+          {MapSet.put(seen, pid), if(exit?(event), do: MapSet.put(exited, pid), else: exited)}
+      end
+    end)
+    |> then(fn {seen, exited} -> seen |> MapSet.difference(exited) |> Enum.sort() end)
+  end
+
+  defp actor(%{pid: pid}) when is_pid(pid), do: pid
+  defp actor(%{from_pid: pid}) when is_pid(pid), do: pid
+  defp actor(_event), do: nil
+
+  # an exit in the vocabulary's terms (TraceDB.vocabulary/0): :exit, :crash, and the
+  # original ElixirScope's :process events standing for them
+  defp exit?(%{type: type}) when type in [:exit, :crash], do: true
+  defp exit?(%{type: :process, event: event}) when event in [:exit, :crash], do: true
+  defp exit?(_event), do: false
 
   defp name_at(pid, ts, name) do
     [:alive, :register, :unregister]

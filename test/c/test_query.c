@@ -548,6 +548,8 @@ static pl ret_payload(uint64_t call_id) {
     pl_begin(&p);
     key(&p, F_CALL_ID);
     put_int(&p, (int64_t)call_id);
+    key(&p, F_DURATION);
+    put_int(&p, (int64_t)call_id * 10);
     pl_end(&p);
     return p;
 }
@@ -577,21 +579,58 @@ Test(history, call_trees_pair_returns_with_their_calls) {
     es_filter base;
     es_filter_init(&base);
     es_keyset_add(&base.actors, a);
-    es_call_keys k = {call, ret, exc, F_CALL_ID};
-    es_call_node *nodes;
-    size_t n;
-    cr_assert_eq(es_history_call_tree(s, &base, &k, &nodes, &n), ES_Q_OK);
-    cr_assert_eq(n, 5);
+    es_call_keys k = {call, ret, exc, F_CALL_ID, {0}, {[ES_END_DURATION] = F_DURATION}};
+    es_call_tree tree;
+    cr_assert_eq(es_history_call_tree(s, &base, &k, &tree), ES_Q_OK);
+    es_call_node *nodes = tree.nodes;
+    cr_assert_eq(tree.n, 5);
     cr_assert(nodes[0].call_id == f && nodes[0].parent == -1 && nodes[0].end_id == f_end);
     cr_assert(nodes[1].call_id == g && nodes[1].parent == 0 && nodes[1].end_id == g_end);
     cr_assert(nodes[2].call_id == h && nodes[2].parent == 0 && nodes[2].end_id != 0);
     cr_assert(nodes[3].call_id == i && nodes[3].parent == 2 && nodes[3].end_id != 0);
     cr_assert(nodes[4].call_id == j && nodes[4].parent == -1 && nodes[4].end_id == 0, "running");
-    es_history_free(nodes);
+    for (size_t n = 0; n < tree.n; n++) { /* each node's events, as the walk read them */
+        cr_assert_eq(tree.events[nodes[n].call].id, nodes[n].call_id);
+        if (!nodes[n].end_id) {
+            cr_assert_eq(nodes[n].end, UINT32_MAX);
+            continue;
+        }
+        const es_call_event *end = &tree.events[nodes[n].end];
+        cr_assert_eq(end->id, nodes[n].end_id);
+        cr_assert_eq(end->closes, nodes[n].call_id);
+        es_call_span d = end->field[ES_END_DURATION]; /* the value, copied out */
+        es_pl_num num;
+        cr_assert(d.len && es_pl_number((es_pl_span){tree.bytes + d.off, d.len}, &num));
+        cr_assert_eq(num.i, (int64_t)nodes[n].call_id * 10);
+        cr_assert_eq(end->field[ES_END_RESULT].len, 0, "not looked for");
+    }
+    es_call_tree_free(&tree);
     base.after_id = h - 1; /* from h on: h is a root */
-    cr_assert_eq(es_history_call_tree(s, &base, &k, &nodes, &n), ES_Q_OK);
-    cr_assert(n == 3 && nodes[0].call_id == h && nodes[0].parent == -1);
-    es_history_free(nodes);
+    cr_assert_eq(es_history_call_tree(s, &base, &k, &tree), ES_Q_OK);
+    cr_assert(tree.n == 3 && tree.nodes[0].call_id == h && tree.nodes[0].parent == -1);
+    es_call_tree_free(&tree);
+}
+
+Test(history, call_trees_follow_timestamps_out_of_id_order) {
+    es_key *call = test_key(&t->type, 1), *ret = test_key(&t->type, 2);
+    es_key *a = test_key(&t->pid, 1);
+    /* f at 10..11 appended before g at 5..6: g comes first. */
+    uint64_t f = append_payload(10, call, a, NULL, NULL);
+    pl p = ret_payload(f);
+    append_payload(11, ret, a, NULL, &p);
+    uint64_t g = append_payload(5, call, a, NULL, NULL);
+    p = ret_payload(g);
+    append_payload(6, ret, a, NULL, &p);
+    es_filter base;
+    es_filter_init(&base);
+    es_keyset_add(&base.actors, a);
+    es_call_keys k = {call, ret, NULL, F_CALL_ID, {0}, {0}};
+    es_call_tree tree;
+    cr_assert_eq(es_history_call_tree(s, &base, &k, &tree), ES_Q_OK);
+    cr_assert_eq(tree.n, 2);
+    cr_assert(tree.nodes[0].call_id == g && tree.nodes[0].parent == -1 && tree.nodes[0].end_id);
+    cr_assert(tree.nodes[1].call_id == f && tree.nodes[1].parent == -1 && tree.nodes[1].end_id);
+    es_call_tree_free(&tree);
 }
 
 static pl state_payload(int64_t value, uint64_t *hash) {
