@@ -460,7 +460,6 @@ static bool grow(void **v, size_t *cap, size_t need, size_t size) {
 /* Keeps one event of the walk: its slot, and the values of the fields a node shows,
  * copied to the end of the tree's bytes from a checked copy of its payload. */
 static int tree_visit(const es_event_view *v, const uint8_t *unchecked, void *p) {
-    (void)unchecked; /* read below with its checksum, as every event a query returns */
     tree_ctx *c = p;
     es_call_tree *t = c->t;
     if (!grow((void **)&t->events, &c->cap, t->nevents + 1, sizeof *t->events)) {
@@ -477,12 +476,10 @@ static int tree_visit(const es_event_view *v, const uint8_t *unchecked, void *p)
                          .arity = v->arity};
     size_t len = (v->flags & ES_F_TRUNCATED) ? 0 : v->len;
     if (len) {
-        uint8_t stack[512], *copy = len <= sizeof stack ? stack : mi_malloc(len);
-        if (!copy || !es_store_payload(c->s, v, copy)) {
-            if (copy != stack) mi_free(copy);
-            c->oom = !copy;
-            return copy ? ES_REJECT : ES_ABORT; /* pruned meanwhile: left out */
-        }
+        /* The walk's copy, checked as every event a query returns is read. */
+        const uint8_t *copy = unchecked;
+        if (!copy || !es_store_payload_verify(c->s, v, copy))
+            return ES_REJECT; /* pruned meanwhile: left out */
         bool call = v->type_id == c->k->call->id;
         pick_ctx pc = {call ? c->k->call_fields : c->k->end_fields,
                        call ? ES_CALL_FIELDS : ES_END_FIELDS, call ? 0 : c->k->call_id_field, copy,
@@ -502,7 +499,6 @@ static int tree_visit(const es_event_view *v, const uint8_t *unchecked, void *p)
                 t->nbytes += e->field[i].len;
             }
         }
-        if (copy != stack) mi_free(copy);
         if (c->oom) return ES_ABORT;
     }
     t->nevents++;

@@ -232,6 +232,19 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf) {
     return arena_intact(s, v->off) && csum_end(c) == v->csum;
 }
 
+bool es_store_payload_verify(es_store *s, const es_event_view *v, const uint8_t *copy) {
+    if (v->flags & ES_F_TRUNCATED) return true;
+    csum_lanes c = csum_start(v->id, v->len);
+    uint32_t words = (v->len + 7) / 8;
+    for (uint32_t i = 0; i < words; i++) {
+        uint64_t word;
+        memcpy(&word, copy + (size_t)i * 8, 8);
+        c.h[i & 1] = mix_word(c.h[i & 1], word);
+    }
+    atomic_thread_fence(memory_order_acquire);
+    return arena_intact(s, v->off) && csum_end(c) == v->csum;
+}
+
 bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf) {
     if (v->flags & ES_F_TRUNCATED) return true;
     uint64_t w = arena_word(s, v->off), word;

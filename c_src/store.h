@@ -208,6 +208,11 @@ bool es_store_payload(es_store *s, const es_event_view *v, uint8_t *buf);
  * event a query returns is read with it. */
 bool es_store_payload_fast(es_store *s, const es_event_view *v, uint8_t *buf);
 
+/* Whether a copy es_store_payload_fast() made holds the event's bytes: the checks
+ * es_store_payload() makes of its own copy (the checksum, the arena), without copying
+ * again — for a reader that tested the fast copy and now returns what it read. */
+bool es_store_payload_verify(es_store *s, const es_event_view *v, const uint8_t *copy);
+
 /* The payload of a peeked event where it lies in the arena, to be read in place, or NULL
  * when it wraps round the arena's end (copy it then). Whatever is read there counts
  * only if es_store_payload_held() says so afterwards: the arena may come round over it
