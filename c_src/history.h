@@ -27,11 +27,12 @@
  *                          and its parent: the call open around it (a return that names
  *                          another call is left unmatched). Each event is read once, in
  *                          one walk of the actor's chain that fetches payloads ahead: its
- *                          slot, and the values of the fields a node shows, copied out of
- *                          a checked copy of its payload (es_store_payload), so that the
- *                          caller makes the nodes without reading the store again (a
- *                          second pass over scattered events would pay their cache and
- *                          TLB misses twice). Linear in those events, plus a sort when
+ *                          slot, and the values of the fields a node shows, copied out
+ *                          of the walk's copy of its payload once checked
+ *                          (es_store_payload_verify), so that the caller makes the nodes
+ *                          without reading the store again (a second pass over scattered
+ *                          events would pay their cache and TLB misses twice). Linear in
+ *                          those events, plus a sort when
  *                          their timestamps run out of id order.
  *   es_history_state_change() among one actor's state events (a filter), the first whose
  *                          hashed field (vocab.h) equals `before`, then the first later
