@@ -34,8 +34,11 @@ uint64_t es_hash_bytes(const void *data, size_t len, uint64_t seed) {
         p += 8;
         len -= 8;
     }
+    /* The tail's bytes as a little-endian word (what a copy into a zeroed word gives on
+     * the machines we run on), without a call to memcpy of a variable length: short keys
+     * and field values (atoms, small integers) are mostly tail. */
     uint64_t tail = 0;
-    memcpy(&tail, p, len);
+    for (size_t i = 0; i < len; i++) tail |= (uint64_t)p[i] << (8 * i);
     h ^= tail * 0x87c37b91114253d5ULL;
     return mix64(h);
 }

@@ -223,9 +223,9 @@ bool es_store_payload_verify(es_store *s, const es_event_view *v, const uint8_t 
 const uint8_t *es_store_payload_at(es_store *s, const es_event_view *v);
 bool es_store_payload_held(es_store *s, const es_event_view *v);
 
-/* Asks for the slot of event id (and, with `payload`, once its slot is at hand, for its
- * payload's first lines), to be read shortly: loops over lists of ids call it a few
- * ids ahead, so the misses of scattered events overlap. Reads nothing it needs to. */
+/* Asks for the slot of event id (or, with `payload`, for its payload's first lines: the
+ * slot is read for where they are, unchecked), to be read shortly: loops over lists of
+ * ids call it a few ids ahead, so the misses of scattered events overlap. */
 void es_store_prefetch(es_store *s, uint64_t id, bool payload);
 
 /* The store's summaries of payload fields per block (zone.h), made on the first call;

@@ -183,18 +183,6 @@ static inline void prefetch_payload(es_store *s, const es_event_view *v) {
     }
 }
 
-void es_store_prefetch(es_store *s, uint64_t id, bool payload) {
-    if (id == 0) return;
-    uint32_t stamp;
-    es_slot *sl = slot_of(s, id, &stamp);
-    if (!payload) {
-        __builtin_prefetch(sl);
-        return;
-    }
-    es_event_view v;
-    if (slot_read(s, id, &v, -1, NULL) == SLOT_LIVE) prefetch_payload(s, &v);
-}
-
 /* ---- walks ----------------------------------------------------------------------- */
 
 /* Walks one chain (one shard's, for sharded keys) from `id` towards older events.
@@ -306,23 +294,31 @@ void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es
 /* How far ahead of the slot it reads a time walk asks for payloads. */
 #define SCAN_AHEAD 8
 
-static inline bool wanted_type(const es_walk *w, uint32_t type_id) {
-    return !w->types ||
-           (type_id < ES_TYPE_WORDS * 64 && (w->types[type_id / 64] >> (type_id % 64) & 1));
+static inline bool wanted_type(const uint64_t *types, uint32_t type_id) {
+    return !types || (type_id < ES_TYPE_WORDS * 64 && (types[type_id / 64] >> (type_id % 64) & 1));
 }
 
-/* Asks for the payload of the event in id's slot, whatever that is now, when the walk
- * wants its type (a hint: the slot is read without checking, and any position is inside
- * the arena). */
-static inline void prefetch_slot_payload(es_store *s, uint64_t id, const es_walk *w) {
+/* Asks for the payload of the event in id's slot, whatever that is now, when `types` (a
+ * bitmap of type ids, NULL: any) has its type. A hint: the slot is read without
+ * checking, and any position is inside the arena. */
+static inline void prefetch_slot_payload(es_store *s, uint64_t id, const uint64_t *types) {
     uint32_t stamp;
     es_slot *sl = slot_of(s, id, &stamp);
     uint32_t meta = atomic_load_explicit(&sl->meta, memory_order_relaxed);
-    if (!wanted_type(w, (meta >> 16) & META_TYPE_MASK)) return;
+    if (!wanted_type(types, (meta >> 16) & META_TYPE_MASK)) return;
     es_event_view v = {.off = atomic_load_explicit(&sl->off, memory_order_relaxed),
                        .len = atomic_load_explicit(&sl->len, memory_order_relaxed),
                        .flags = (uint8_t)(meta >> 8)};
     prefetch_payload(s, &v);
+}
+
+void es_store_prefetch(es_store *s, uint64_t id, bool payload) {
+    if (id == 0) return;
+    uint32_t stamp;
+    if (payload)
+        prefetch_slot_payload(s, id, NULL);
+    else
+        __builtin_prefetch(slot_of(s, id, &stamp));
 }
 
 /* Visits ids [from, to] of one block in the given direction. */
@@ -333,9 +329,10 @@ static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const
         /* Slots in order are fetched ahead by the hardware; the payloads they point to
          * are asked for here. */
         if (w->payloads && id > SCAN_AHEAD)
-            prefetch_slot_payload(s, forward ? id + SCAN_AHEAD : id - SCAN_AHEAD, w);
+            prefetch_slot_payload(s, forward ? id + SCAN_AHEAD : id - SCAN_AHEAD, w->types);
         es_event_view v;
-        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE || !wanted_type(w, v.type_id)) continue;
+        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE || !wanted_type(w->types, v.type_id))
+            continue;
         if (v.ts < w->ts_min || v.ts > w->ts_max) continue;
         int r = fn(&v, ctx);
         if (r == ES_ABORT) return r;

@@ -38,7 +38,7 @@ enum {
 typedef struct zone_block {
     _Atomic uint64_t version; /* even: stable; odd: being written */
     _Atomic uint64_t block;   /* block number + 1 that the entries describe; 0: none */
-    _Atomic uint64_t n;
+    _Atomic uint64_t n;       /* summaries ever added: the newest ES_ZONE_ENTRIES are kept */
     _Atomic uint64_t e[ES_ZONE_ENTRIES][WORDS];
 } zone_block;
 
@@ -151,6 +151,8 @@ static void add_value(zsum *z, es_pl_span v) {
     }
 }
 
+#define BUILD_AHEAD 8 /* ids ahead of the one read whose payload is asked for */
+
 /* Fills sums[0..n) (field and type set, the rest zero) from block b's live events, in one
  * pass. Payloads are read where they lie (a racing overwrite can only add values that
  * were never there: the summary stays an over-approximation) or copied when they wrap
@@ -161,6 +163,8 @@ static bool build(es_store *s, uint64_t b, zsum *sums, size_t n, uint64_t *exami
     uint64_t lo = b * ES_BLOCK + 1;
     bool ok = true;
     for (uint64_t id = lo; id < lo + ES_BLOCK && ok; id++) {
+        /* Slots in order come ahead by themselves; their payloads are asked for. */
+        es_store_prefetch(s, id + BUILD_AHEAD, true);
         es_event_view v;
         if (!es_store_peek(s, id, &v)) continue;
         ++*examined;
@@ -182,11 +186,17 @@ static bool build(es_store *s, uint64_t b, zsum *sums, size_t n, uint64_t *exami
             if (!es_store_payload_fast(s, &v, buf)) continue; /* pruned meanwhile */
             p = buf;
         }
+        uint32_t fields;
+        size_t at;
+        const uint8_t *index;
+        if (!es_pl_map(p, v.len, &fields, &at, &index)) continue;
         for (size_t i = 0; i < n; i++) {
             es_pl_span value;
-            if ((sums[i].type == v.type_id || sums[i].type == ES_ZONE_ANY_TYPE) &&
-                es_pl_field_hinted(p, v.len, sums[i].field, &hints[i], &value) == ES_PL_FOUND)
-                add_value(&sums[i], value);
+            if (sums[i].type != v.type_id && sums[i].type != ES_ZONE_ANY_TYPE) continue;
+            bool found = index ? es_pl_table_field(p, v.len, index, fields, sums[i].field,
+                                                   &hints[i], &value) == ES_PL_FOUND
+                               : es_pl_field(p, v.len, sums[i].field, &value);
+            if (found) add_value(&sums[i], value);
         }
     }
     mi_free(buf);
@@ -229,7 +239,8 @@ static size_t load_block(zone_block *zb, uint64_t b, zsum *out) {
     return atomic_load_explicit(&zb->version, memory_order_relaxed) == v1 ? n : 0;
 }
 
-/* Adds summaries to block b's, as room allows; gives up when another thread is at it. */
+/* Adds summaries to block b's — once its ES_ZONE_ENTRIES places are taken, in place of
+ * the oldest — unless another thread is at it (then gives up). */
 static void keep(zone_block *zb, uint64_t b, const zsum *add, size_t n) {
     uint64_t v = atomic_load_explicit(&zb->version, memory_order_relaxed);
     if ((v & 1) || !atomic_compare_exchange_strong_explicit(
@@ -240,14 +251,14 @@ static void keep(zone_block *zb, uint64_t b, const zsum *add, size_t n) {
         atomic_store_explicit(&zb->block, b + 1, memory_order_relaxed);
         have = 0; /* the place held an older block's */
     }
-    for (size_t i = 0; i < n && have < ES_ZONE_ENTRIES; i++) {
+    for (size_t i = 0; i < n; i++) {
         bool dup = false;
-        for (size_t j = 0; j < have && !dup; j++) {
+        for (size_t j = 0; j < have && j < ES_ZONE_ENTRIES && !dup; j++) {
             uint64_t meta = atomic_load_explicit(&zb->e[j][W_META], memory_order_relaxed);
             dup = atomic_load_explicit(&zb->e[j][W_FIELD], memory_order_relaxed) == add[i].field &&
                   (uint16_t)meta == add[i].type;
         }
-        if (!dup) store_sum(zb->e[have++], &add[i]);
+        if (!dup) store_sum(zb->e[have++ % ES_ZONE_ENTRIES], &add[i]);
     }
     atomic_store_explicit(&zb->n, have, memory_order_relaxed);
     atomic_store_explicit(&zb->version, v + 2, memory_order_release);

@@ -22,9 +22,9 @@
  *    ES_ZONE_PREFIX bytes whose first bytes' Bloom bits are not all set. Negated
  *    predicates and predicates with a path rule out nothing. A block is skipped when,
  *    for every type asked about, some predicate rules it out.
- *  - Space: ES_ZONE_ENTRIES summaries per block of the ring, allocated with the store's
- *    first predicate query that can use them (store.h: es_store_zones); a block whose
- *    entries are full keeps those it has (later pairs are built per query, not kept).
+ *  - Space: the newest ES_ZONE_ENTRIES summaries per block of the ring, allocated with
+ *    the store's first predicate query that can use them (store.h: es_store_zones); a
+ *    newer one takes the place of the oldest.
  *
  * Thread-safety: any number of queries use and build summaries concurrently with
  * appends and pruning. A block's summaries are a seqlock: a builder takes the block

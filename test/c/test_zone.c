@@ -169,6 +169,28 @@ Test(zone, prefixes_of_binaries) {
     es_store_free(w.s);
 }
 
+Test(zone, the_newest_summaries_are_kept) {
+    world w = fill();
+    uint16_t type = (uint16_t)w.req->id;
+    uint64_t built;
+    /* ES_ZONE_ENTRIES + 1 fields (none of them stored): the first asked is dropped. */
+    for (uint64_t f = 0; f <= ES_ZONE_ENTRIES; f++) {
+        es_pred p = num(5000 + f, ES_OP_GE, 0, 0);
+        built = 0;
+        cr_assert(es_zone_skip(w.s, 0, &type, 1, &p, 1, &built), "no event has field %lu",
+                  (unsigned long)f);
+        cr_assert_gt(built, 0);
+    }
+    es_pred newest = num(5000 + ES_ZONE_ENTRIES, ES_OP_GE, 0, 0),
+            oldest = num(5000, ES_OP_GE, 0, 0);
+    built = 0;
+    cr_assert(es_zone_skip(w.s, 0, &type, 1, &newest, 1, &built));
+    cr_assert_eq(built, 0, "the newest is kept");
+    cr_assert(es_zone_skip(w.s, 0, &type, 1, &oldest, 1, &built));
+    cr_assert_gt(built, 0, "the oldest made room for it, and is built again");
+    es_store_free(w.s);
+}
+
 /* Queries whose walk passes over blocks give what a scan of every event gives. */
 Test(zone, queries_over_summaries_match_a_full_scan) {
     world w = fill();
