@@ -30,19 +30,8 @@ typedef struct group_ctx {
     bool oom;
 } group_ctx;
 
-static bool grow(void **p, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
-    void *q = mi_realloc(*p, c * size);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 static es_group *new_group(group_ctx *c, uint32_t *index) {
-    if (!grow((void **)&c->groups, &c->cap, c->n + 1, sizeof *c->groups)) return NULL;
+    if (!es_grow((void **)&c->groups, &c->cap, c->n + 1, sizeof *c->groups)) return NULL;
     es_group *g = &c->groups[c->n];
     memset(g, 0, sizeof *g);
     g->all_int = true;
@@ -112,7 +101,7 @@ static es_group *group_by_bytes(group_ctx *c, const uint8_t *bytes, size_t len) 
     es_group *g = new_group(c, &index);
     if (!g) return NULL;
     if (bytes) {
-        if (!grow((void **)&c->bytes, &c->bytes_cap, c->bytes_len + len, 1)) return NULL;
+        if (!es_grow((void **)&c->bytes, &c->bytes_cap, c->bytes_len + len, 1)) return NULL;
         memcpy(c->bytes + c->bytes_len, bytes, len);
         g->key = (const uint8_t *)(uintptr_t)c->bytes_len;
         g->key_len = (uint32_t)len;
@@ -168,7 +157,7 @@ static int group_visit(const es_event_view *v, const uint8_t *payload, void *p) 
         return ES_ACCEPT;
     long double x = num.is_float ? (long double)num.d : (long double)num.i;
     if (num.is_float && isnan((double)num.d)) return ES_ACCEPT;
-    if (!grow((void **)&c->values, &c->values_cap, c->nvalues + 1, sizeof *c->values)) {
+    if (!es_grow((void **)&c->values, &c->values_cap, c->nvalues + 1, sizeof *c->values)) {
         c->oom = true;
         return ES_ABORT;
     }

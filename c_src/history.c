@@ -446,23 +446,12 @@ static bool pick_field(uint64_t key, es_pl_span value, void *p) {
     return true;
 }
 
-static bool grow(void **v, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap) return true;
-    size_t cap2 = *cap ? *cap : 256;
-    while (cap2 < need) cap2 *= 2;
-    void *p = mi_realloc(*v, cap2 * size);
-    if (!p) return false;
-    *v = p;
-    *cap = cap2;
-    return true;
-}
-
 /* Keeps one event of the walk: its slot, and the values of the fields a node shows,
  * copied to the end of the tree's bytes from a checked copy of its payload. */
 static int tree_visit(const es_event_view *v, const uint8_t *unchecked, void *p) {
     tree_ctx *c = p;
     es_call_tree *t = c->t;
-    if (!grow((void **)&t->events, &c->cap, t->nevents + 1, sizeof *t->events)) {
+    if (!es_grow((void **)&t->events, &c->cap, t->nevents + 1, sizeof *t->events)) {
         c->oom = true;
         return ES_ABORT;
     }
@@ -488,7 +477,7 @@ static int tree_visit(const es_event_view *v, const uint8_t *unchecked, void *p)
         /* the values found, moved from the copy to the tree's bytes */
         size_t need = 0;
         for (unsigned i = 0; i < pc.nkeys; i++) need += e->field[i].len;
-        if (!grow((void **)&t->bytes, &t->cap, t->nbytes + need, 1) ||
+        if (!es_grow((void **)&t->bytes, &t->cap, t->nbytes + need, 1) ||
             t->nbytes + need > UINT32_MAX) {
             c->oom = true;
         } else {

@@ -38,6 +38,17 @@ bool es_hits_reserve(es_hits *h, size_t n) {
     return true;
 }
 
+bool es_grow(void **v, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return true;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *p = mi_realloc(*v, c * size);
+    if (!p) return false;
+    *v = p;
+    *cap = c;
+    return true;
+}
+
 void es_hits_free(es_hits *h) {
     mi_free(h->v);
     memset(h, 0, sizeof *h);

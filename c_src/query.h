@@ -102,6 +102,11 @@ enum es_query_status es_query_each(es_store *s, const es_filter *f, bool payload
                                    void *ctx);
 
 void es_hits_free(es_hits *h);
+
+/* Room for `need` elements of `size` bytes in the array *v of capacity *cap (doubled as
+ * needed, 16 at first; mimalloc): for the arrays the engine's walks collect. False when
+ * out of memory (the array is as it was). */
+bool es_grow(void **v, size_t *cap, size_t need, size_t size);
 /* Room for n more hits; false when out of memory. */
 bool es_hits_reserve(es_hits *h, size_t n);
 /* Sorts hits by (timestamp, id) ascending; cheap when they come as a few sorted runs
