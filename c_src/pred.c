@@ -81,12 +81,13 @@ static bool only_negations(const es_pred *preds, size_t n) {
  * place it had in the payload before (hint) when the key there is the same. A damaged
  * table is refused: no fields, so only negations hold. */
 static bool match_indexed(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
-                          const uint8_t *index, uint32_t fields, uint8_t *hints) {
+                          const uint8_t *index, uint32_t fields, uint8_t *hints, size_t *failed) {
     for (size_t i = 0; i < n; i++) {
         uint8_t none = UINT8_MAX, *hint = hints && i < ES_PRED_HINTS ? &hints[i] : &none;
         es_pl_span value;
         int found = es_pl_table_field(payload, len, index, fields, preds[i].field, hint, &value);
         if (found == ES_PL_MALFORMED) return only_negations(preds, n);
+        *failed = i;
         if (found == ES_PL_ABSENT) {
             if (!preds[i].negate) return false; /* missing field */
             continue;
@@ -98,12 +99,19 @@ static bool match_indexed(const es_pred *preds, size_t n, const uint8_t *payload
 
 bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
                            uint8_t *hints) {
+    size_t failed;
+    return es_preds_match_at(preds, n, payload, len, hints, &failed);
+}
+
+bool es_preds_match_at(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
+                       uint8_t *hints, size_t *failed) {
+    *failed = n; /* none in particular (no payload, a malformed one, a long list) */
     if (n == 0) return true;
     uint32_t fields;
     size_t at;
     const uint8_t *index;
     bool map = payload && es_pl_map(payload, len, &fields, &at, &index);
-    if (map && index) return match_indexed(preds, n, payload, len, index, fields, hints);
+    if (map && index) return match_indexed(preds, n, payload, len, index, fields, hints, failed);
     if (n > MAX_PREDS) {
         for (size_t i = 0; i < n; i += MAX_PREDS)
             if (!es_preds_match(preds + i, n - i < MAX_PREDS ? n - i : MAX_PREDS, payload, len))
@@ -125,7 +133,7 @@ bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payloa
             if (ksz && (!vsz || vsz > len - at - ksz))
                 vsz = es_pl_value_size(payload + at + ksz, len - at - ksz);
             if (!vsz) {
-                seen = 0;
+                seen = 0, map = false;
                 break;
             }
             at += ksz + vsz;
@@ -135,12 +143,19 @@ bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payloa
             for (size_t i = 0; i < n; i++) {
                 if (preds[i].field != key) continue;
                 seen |= UINT64_C(1) << i;
-                if (!es_pred_test(&preds[i], (es_pl_span){payload + key_at + 9, vsz})) return false;
+                if (!es_pred_test(&preds[i], (es_pl_span){payload + key_at + 9, vsz})) {
+                    *failed = i;
+                    return false;
+                }
             }
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (!(seen >> i & 1) && !preds[i].negate) return false; /* missing field */
+        if (!(seen >> i & 1) && !preds[i].negate) {
+            *failed =
+                map ? i : n; /* missing field (a payload without fields: none in particular) */
+            return false;
+        }
     return true;
 }
 

@@ -51,6 +51,12 @@ bool es_preds_match(const es_pred *preds, size_t n, const uint8_t *payload, size
 bool es_preds_match_hinted(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
                            uint8_t *hints);
 
+/* The same, saying in *failed which predicate (an index) made the answer false — n when
+ * none in particular did (no payload, a malformed one) — for a scan that orders its
+ * predicates by how often each fails. */
+bool es_preds_match_at(const es_pred *preds, size_t n, const uint8_t *payload, size_t len,
+                       uint8_t *hints, size_t *failed);
+
 /* One predicate against a value already found (the field, path not yet followed). */
 bool es_pred_test(const es_pred *p, es_pl_span value);
 

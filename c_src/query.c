@@ -84,19 +84,6 @@ const uint8_t *es_query_payload(es_store *s, const es_event_view *v) {
     return es_store_payload_fast(s, v, scratch) ? scratch : NULL;
 }
 
-/* Predicates are tested on the payload where it lies (store.h: es_store_payload_at), a
- * copy saved on every event examined; the answer counts once the bytes are known to
- * have held meanwhile. */
-static bool preds_hold(es_store *s, const es_filter *f, const es_event_view *v, uint8_t *hints) {
-    const uint8_t *at = es_store_payload_at(s, v);
-    if (at) {
-        bool holds = es_preds_match_hinted(f->preds, f->npreds, at, v->len, hints);
-        return es_store_payload_held(s, v) && holds;
-    }
-    const uint8_t *p = es_query_payload(s, v);
-    return es_preds_match_hinted(f->preds, f->npreds, p, p ? v->len : 0, hints);
-}
-
 /* ---- sorting ---------------------------------------------------------------------- */
 
 static inline bool hit_lt(const es_hit *a, const es_hit *b) {
@@ -216,7 +203,12 @@ typedef struct query_ctx {
     bool each_payloads;
     uint64_t visits;
     enum es_query_status status;
-    uint8_t hints[ES_PRED_HINTS]; /* where each predicate's field was last (pred.h) */
+    /* The predicates in the order they are tested (adapt_order()), with where each one's
+     * field was last (pred.h) and how often it failed lately. */
+    const es_pred *preds;
+    es_pred ordered[ES_PRED_HINTS];
+    uint8_t hints[ES_PRED_HINTS];
+    uint32_t fails[ES_PRED_HINTS], tests;
 } query_ctx;
 
 /* A context for one walk (not zero-filled whole: `c` is large, compile() sets what it
@@ -226,7 +218,57 @@ static void ctx_init(query_ctx *q, es_store *s, const es_filter *f, mode m) {
     q->each = NULL, q->each_ctx = NULL, q->each_payloads = false, q->visits = 0;
     q->status = ES_Q_OK;
     memset(q->hints, 0, sizeof q->hints);
+    q->preds = f->preds, q->tests = 0;
+    if (f->npreds > 1 && f->npreds <= ES_PRED_HINTS) {
+        memcpy(q->ordered, f->preds, f->npreds * sizeof *f->preds);
+        memset(q->fails, 0, f->npreds * sizeof *q->fails);
+        q->preds = q->ordered;
+    }
     compile(f, &q->c);
+}
+
+#define ADAPT_EVERY 256 /* tests between two looks at the predicates' order */
+
+/* A conjunction holds in any order, and a test that fails ends it: every ADAPT_EVERY
+ * tests, the predicates that failed most lately go first (their counts then halve), so
+ * that a scan stops at its selective test even when the spec puts it last — a Phoenix
+ * listing's own filter comes after the kind and phase every request shares. */
+static void adapt_order(query_ctx *q, size_t failed) {
+    size_t n = q->f->npreds;
+    if (q->preds != q->ordered) return;
+    if (failed < n) q->fails[failed]++;
+    if (++q->tests % ADAPT_EVERY) return;
+    for (size_t i = 1; i < n; i++) /* a stable insertion sort: most failures first */
+        for (size_t j = i; j > 0 && q->fails[j] > q->fails[j - 1]; j--) {
+            es_pred p = q->ordered[j];
+            q->ordered[j] = q->ordered[j - 1], q->ordered[j - 1] = p;
+            uint32_t c = q->fails[j];
+            q->fails[j] = q->fails[j - 1], q->fails[j - 1] = c;
+            uint8_t h = q->hints[j];
+            q->hints[j] = q->hints[j - 1], q->hints[j - 1] = h;
+        }
+    for (size_t i = 0; i < n; i++) q->fails[i] /= 2;
+}
+
+/* Whether a payload (NULL: none) passes the predicates, in their current order. */
+static bool preds_match(query_ctx *q, const uint8_t *payload, uint32_t len) {
+    size_t failed;
+    bool holds =
+        es_preds_match_at(q->preds, q->f->npreds, payload, payload ? len : 0, q->hints, &failed);
+    if (!holds) adapt_order(q, failed);
+    return holds;
+}
+
+/* Predicates are tested on the payload where it lies (store.h: es_store_payload_at), a
+ * copy saved on every event examined; the answer counts once the bytes are known to
+ * have held meanwhile. */
+static bool preds_hold(query_ctx *q, const es_event_view *v) {
+    const uint8_t *at = es_store_payload_at(q->s, v);
+    if (at) {
+        bool holds = preds_match(q, at, v->len);
+        return es_store_payload_held(q->s, v) && holds;
+    }
+    return preds_match(q, es_query_payload(q->s, v), v->len);
 }
 
 /* The slot-level part of the filter. */
@@ -266,14 +308,12 @@ static int visit(const es_event_view *v, void *p) {
     if (!slot_matches(q, v)) return ES_REJECT;
     if (q->mode == MODE_EACH) {
         const uint8_t *payload = q->each_payloads || f->npreds ? es_query_payload(q->s, v) : NULL;
-        if (f->npreds &&
-            !es_preds_match_hinted(f->preds, f->npreds, payload, payload ? v->len : 0, q->hints))
-            return ES_REJECT;
+        if (f->npreds && !preds_match(q, payload, v->len)) return ES_REJECT;
         if (!q->each_payloads) payload = NULL;
         int r = q->each(v, payload, q->each_ctx);
         return r == ES_ABORT ? ES_ABORT : ES_ACCEPT;
     }
-    if (f->npreds && !q->defer_preds && !preds_hold(q->s, f, v, q->hints)) return ES_REJECT;
+    if (f->npreds && !q->defer_preds && !preds_hold(q, v)) return ES_REJECT;
     if (q->mode == MODE_COUNT) {
         q->count++;
         return ES_ACCEPT;
@@ -408,8 +448,7 @@ enum es_query_status es_query(es_store *s, const es_filter *f, es_hits *out) {
         for (size_t i = 0; i < out->n && k < f->limit; i++) {
             es_event_view v;
             if (f->max_visits && ++q.visits > f->max_visits) return ES_Q_OVER_BUDGET;
-            if (es_store_peek(s, out->v[i].id, &v) && preds_hold(s, f, &v, q.hints))
-                out->v[k++] = out->v[i];
+            if (es_store_peek(s, out->v[i].id, &v) && preds_hold(&q, &v)) out->v[k++] = out->v[i];
         }
         out->n = k;
     }

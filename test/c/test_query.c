@@ -214,6 +214,28 @@ Test(payload, numbers_compare_across_kinds) {
     cr_assert(es_pl_number((es_pl_span){p.b, p.n}, &n) && n.is_float && n.d == -1.5);
 }
 
+Test(payload, the_failing_predicate_is_named) {
+    pl p, q;
+    request(&p, 503, "/cart/1", A_GET);
+    indexed(&p, &q);
+    es_pred ge = pred_num(F_STATUS, ES_OP_GE, 500, 0), lt = pred_num(F_STATUS, ES_OP_LT, 500, 0);
+    es_pred missing = pred_num(9999, ES_OP_GE, 0, 0);
+    es_pred three[3] = {ge, lt, missing};
+    uint8_t hints[ES_PRED_HINTS] = {0};
+    for (int form = 0; form < 2; form++) {
+        const pl *x = form ? &q : &p;
+        size_t failed = 99;
+        cr_assert_not(es_preds_match_at(three, 3, x->b, x->n, hints, &failed));
+        cr_assert_eq(failed, 1, "%s map: the second fails first", form ? "indexed" : "plain");
+        cr_assert_not(es_preds_match_at(three + 2, 1, x->b, x->n, hints, &failed));
+        cr_assert_eq(failed, 0, "a missing field fails its predicate");
+        cr_assert(es_preds_match_at(three, 1, x->b, x->n, hints, &failed));
+    }
+    size_t failed = 99;
+    cr_assert_not(es_preds_match_at(three, 3, NULL, 0, hints, &failed));
+    cr_assert_eq(failed, 3, "no payload: none in particular");
+}
+
 Test(payload, predicates) {
     pl p;
     request(&p, 503, "/cart/1", A_GET);
