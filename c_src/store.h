@@ -250,7 +250,8 @@ typedef struct es_walk {
     bool descending; /* the order the caller will sort results in */
     bool payloads;   /* the visitor reads payloads: fetch them ahead */
     /* The event types the visitor wants, as a bitmap of type ids (ES_TYPE_WORDS words),
-     * or NULL for every type: time walks pass over the others without visiting them. */
+     * or NULL for every type: time walks ask ahead only for those types' payloads (the
+     * visitor still sees every event, and counts it against its budget). */
     const uint64_t *types;
     /* Time walks ask it, when set, before reading each complete block (one whose
      * appends are all committed and whose time is summarized): true passes over the

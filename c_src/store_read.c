@@ -331,8 +331,7 @@ static int scan_ids(es_store *s, uint64_t from, uint64_t to, bool forward, const
         if (w->payloads && id > SCAN_AHEAD)
             prefetch_slot_payload(s, forward ? id + SCAN_AHEAD : id - SCAN_AHEAD, w->types);
         es_event_view v;
-        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE || !wanted_type(w->types, v.type_id))
-            continue;
+        if (slot_read(s, id, &v, -1, NULL) != SLOT_LIVE) continue;
         if (v.ts < w->ts_min || v.ts > w->ts_max) continue;
         int r = fn(&v, ctx);
         if (r == ES_ABORT) return r;
