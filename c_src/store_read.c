@@ -391,6 +391,20 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
             if (to > high) to = high;
             if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
         }
+        /* Short of `want`: the events appended since the walk began follow (at most a lap
+         * of the ring's worth), so that a walk the ring overtook — its events pruned
+         * while it read them — still finds the ones that replaced them. */
+        for (uint64_t first = high + 1, end = high + s->cap; w->want && accepted < w->want;) {
+            uint64_t now = es_store_high_id(s);
+            if (now < first || first > end) return;
+            if (now > end) now = end;
+            for (uint64_t b = block_of(first); b <= block_of(now); b++) {
+                uint64_t from = b * ES_BLOCK + 1 > first ? b * ES_BLOCK + 1 : first;
+                uint64_t to = (b + 1) * ES_BLOCK < now ? (b + 1) * ES_BLOCK : now;
+                if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
+            }
+            first = now + 1;
+        }
     } else {
         int64_t best = INT64_MAX; /* smallest accepted timestamp */
         for (uint64_t b = b_hi + 1; b-- > b_lo;) {
