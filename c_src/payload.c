@@ -103,16 +103,6 @@ bool es_pl_fields(const uint8_t *payload, size_t len, es_pl_field_fn fn, void *c
     return true;
 }
 
-int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t *hint,
-                       es_pl_span *out) {
-    uint32_t fields;
-    size_t at;
-    const uint8_t *index;
-    if (!es_pl_map(payload, len, &fields, &at, &index)) return ES_PL_MALFORMED;
-    if (!index) return es_pl_field(payload, len, key, out) ? ES_PL_FOUND : ES_PL_ABSENT;
-    return es_pl_table_field(payload, len, index, fields, key, hint, out);
-}
-
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out) {
     uint32_t fields;
     size_t at;

@@ -114,14 +114,8 @@ static inline size_t es_pl_value_size(const uint8_t *p, size_t left) {
  * byte first). False when the payload is no map or has no such field. */
 bool es_pl_field(const uint8_t *payload, size_t len, uint64_t key, es_pl_span *out);
 
-/* The same, remembering in *hint (any value to begin with) the field's place in an
- * indexed map, to look there first next time: events of one kind share their layout,
- * so a scan that passes one hint per field for every event finds each field at once.
- * ES_PL_FOUND, ES_PL_ABSENT, or ES_PL_MALFORMED for an image that is no map or whose
- * table of offsets points outside it where it was read. */
+/* What a lookup in an indexed map's table finds. */
 enum { ES_PL_MALFORMED = -1, ES_PL_ABSENT = 0, ES_PL_FOUND = 1 };
-int es_pl_field_hinted(const uint8_t *payload, size_t len, uint64_t key, uint8_t *hint,
-                       es_pl_span *out);
 
 /* Entry i of an indexed map's table (es_pl_map() gave it, and its count): ES_PL_FOUND
  * and the value's span when its key is the atom `key`, ES_PL_MALFORMED when the entry
@@ -139,8 +133,12 @@ static inline int es_pl_table_entry(const uint8_t *payload, size_t len, const ui
     return ES_PL_FOUND;
 }
 
-/* es_pl_field_hinted() in an indexed map already found by es_pl_map() (inline: scans
- * look up a few fields of every event). */
+/* Field `key` of an indexed map found by es_pl_map(), looked for first at *hint (any
+ * value to begin with), which remembers where it was: events of one kind share their
+ * layout, so a scan that passes one hint per field for every event finds each field at
+ * once. ES_PL_FOUND (and the value), ES_PL_ABSENT, or ES_PL_MALFORMED when the table
+ * points outside the image where it was read. Inline: scans look up a few fields of
+ * every event. */
 static inline int es_pl_table_field(const uint8_t *payload, size_t len, const uint8_t *index,
                                     uint32_t count, uint64_t key, uint8_t *hint, es_pl_span *out) {
     int r = *hint < count ? es_pl_table_entry(payload, len, index, *hint, count, key, out)
