@@ -122,7 +122,7 @@ await withBrowser(async (page, problems) => {
 
   // 6. Phoenix (this application has none: the view says so).
   await open(page, 'phoenix');
-  await page.waitForSelector('section.phoenix p.muted, table[data-testid=requests]', { timeout: T });
+  await page.waitForSelector('section.phoenix p.muted:not(.loading), table[data-testid=requests]', { timeout: T });
   seen.phoenix = { text: (await texts(page, 'section.phoenix'))[0] };
   await shot(page, shots, 'phoenix');
 
