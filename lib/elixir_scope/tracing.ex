@@ -9,7 +9,10 @@ defmodule ElixirScope.Tracing do
   # Where that state lives depends on the OTP release, and one backend module per path
   # does the runtime calls: ElixirScope.Tracing.Session on OTP 27+ (a trace session of
   # ElixirScope's own, so other tools neither see nor clear it), ElixirScope.Tracing.Legacy
-  # before (the one shared tracing state). Everything else here is the same on both.
+  # before (the one shared tracing state). Everything else here is the same on both:
+  # which patterns each module carries (ElixirScope.Tracing.Patterns, derived from what
+  # this server was asked to trace), and which processes are GenServers and how their
+  # states are recorded (ElixirScope.Tracing.GenServers).
   #
   # Also here, on every tick of the governor's interval:
   # - patterns a module reload dropped are set again, and that is recorded;
@@ -23,17 +26,10 @@ defmodule ElixirScope.Tracing do
   require Logger
 
   alias ElixirScope.{Config, Native, TraceDB}
-  alias ElixirScope.Tracing.{Frames, Legacy, Session, Watchdog}
+  alias ElixirScope.Tracing.{Frames, GenServers, Legacy, Patterns, Session, Watchdog}
 
-  # Return-tracing match spec: the message marker tells the C tracer that this call
-  # pushed a return frame (c_src/tracer.h). Calls only: no frame, no marker.
-  @returns_ms [
-    {:_, [], [{:return_trace}, {:exception_trace}, {:message, :"$elixir_scope_returns"}]}
-  ]
-  @calls_only_ms [{:_, [], []}]
   # The most stack a traced process may hold in ElixirScope's return frames.
   @max_frame_words 100_000
-  @gen_server_callbacks [handle_call: 3, handle_cast: 2, handle_info: 2, handle_continue: 2]
   @timeout 10_000
 
   def start_link(config), do: GenServer.start_link(__MODULE__, config, name: __MODULE__)
@@ -170,7 +166,7 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:trace_process, pid}, _from, state) do
     with :ok <- check_traceable(pid, state) do
-      case gen_server_module(pid) do
+      case GenServers.callback_module(pid) do
         {:ok, module} -> reply_with(watch_gen_server(pid, module, state))
         _ -> {:reply, :ok, set_flags(pid, state)}
       end
@@ -181,7 +177,7 @@ defmodule ElixirScope.Tracing do
 
   def handle_call({:trace_genserver, pid}, _from, state) do
     with :ok <- check_traceable(pid, state),
-         {:ok, module} <- gen_server_module(pid) do
+         {:ok, module} <- GenServers.callback_module(pid) do
       reply_with(watch_gen_server(pid, module, state))
     else
       error -> {:reply, error, state}
@@ -228,7 +224,7 @@ defmodule ElixirScope.Tracing do
     with :ok <- loaded(module) do
       Native.tracer_watch(state.tracer, {:module, module, true})
       state = %{state | modules: Map.put(state.modules, module, returns)}
-      {:reply, :ok, state |> calls_everywhere() |> set_patterns(module)}
+      {:reply, :ok, state |> calls_everywhere() |> Patterns.set(module)}
     else
       error -> {:reply, error, state}
     end
@@ -242,7 +238,7 @@ defmodule ElixirScope.Tracing do
         state.backend.function(state.handle, {module, :_, :_}, false)
         # Functions of this module traced one by one, and watched GenServers of it,
         # keep their patterns.
-        set_patterns(%{state | modules: Map.delete(state.modules, module)}, module)
+        Patterns.set(%{state | modules: Map.delete(state.modules, module)}, module)
       else
         state
       end
@@ -255,7 +251,7 @@ defmodule ElixirScope.Tracing do
          true <- {f, a} in m.module_info(:functions) or {:error, {:undefined_function, mfa}} do
       Native.tracer_watch(state.tracer, {:function, m, f, true})
       state = %{state | functions: Map.put(state.functions, mfa, returns)}
-      {:reply, :ok, state |> calls_everywhere() |> set_patterns(m)}
+      {:reply, :ok, state |> calls_everywhere() |> Patterns.set(m)}
     else
       error -> {:reply, error, state}
     end
@@ -264,12 +260,12 @@ defmodule ElixirScope.Tracing do
   # Calls of a function in every process, recorded with a meta pattern: no process's
   # trace flags are set, so no process's one tracer (OTP < 27) is taken. A function that
   # is also traced by trace_module/trace_function has only that pattern meanwhile
-  # (set_patterns/2): one call is never recorded twice.
+  # (Patterns.set/2): one call is never recorded twice.
   def handle_call({:trace_meta, {m, f, a} = mfa}, _from, state) do
     with :ok <- loaded(m),
          true <- {f, a} in m.module_info(:functions) or {:error, {:undefined_function, mfa}} do
       Native.tracer_watch(state.tracer, {:function, m, f, true})
-      {:reply, :ok, set_patterns(%{state | meta: MapSet.put(state.meta, mfa)}, m)}
+      {:reply, :ok, Patterns.set(%{state | meta: MapSet.put(state.meta, mfa)}, m)}
     else
       error -> {:reply, error, state}
     end
@@ -322,10 +318,10 @@ defmodule ElixirScope.Tracing do
   # the process's calls may go on (it discards them from its soft bound until then).
   def handle_info({:elixir_scope_frames, pid, {m, f, a} = mfa, depth}, state) do
     state =
-      if mfa in state.calls_only or not returns_traced?(state, mfa) do
+      if mfa in state.calls_only or not Patterns.returns_traced?(state, mfa) do
         state
       else
-        state.backend.function(state.handle, mfa, @calls_only_ms)
+        state.backend.function(state.handle, mfa, Patterns.calls_only_ms())
 
         TraceDB.store_event(:governor, %{
           reason: :return_frames,
@@ -358,7 +354,7 @@ defmodule ElixirScope.Tracing do
 
     state.backend.close(
       state.handle,
-      Enum.flat_map(traced_modules(state), &pattern_keys(state, &1))
+      Enum.flat_map(Patterns.modules(state), &Patterns.keys(state, &1))
     )
 
     :persistent_term.erase({__MODULE__, :tracer})
@@ -458,79 +454,22 @@ defmodule ElixirScope.Tracing do
   defp parent([first | _]) when is_atom(first), do: Process.whereis(first)
   defp parent(_), do: nil
 
-  ## GenServers
-
-  # The callback module of a :gen_server process. Only processes started by proc_lib
-  # are asked (a plain process would never answer the system message, and it would sit
-  # in its mailbox).
-  defp gen_server_module(pid) do
-    with {:dictionary, dict} <- Process.info(pid, :dictionary),
-         {_, _, _} = initial <- dict[:"$initial_call"],
-         {:status, ^pid, {:module, :gen_server}, _} <- :sys.get_status(pid, 1000) do
-      callback_module(pid, initial)
-    else
-      _ -> {:error, :not_a_gen_server}
-    end
-  catch
-    :exit, _ -> {:error, :not_a_gen_server}
-  end
-
-  # proc_lib's initial call names the callback module ({Mod, :init, 1}) unless the
-  # process put something else there: an Agent its function, a LiveView its view
-  # ({View, :mount, 3}: the process runs Phoenix.LiveView.Channel), a Phoenix channel
-  # its channel ({Channel, :join, 3}: Phoenix.Channel.Server). Then the gen_server
-  # loop's own frame tells: its callback module is in the loop's variables, which the
-  # process's backtrace lists (alone on OTP < 27, in a callback cache after).
-  defp callback_module(pid, {m, :init, 1}) do
-    if callbacks?(m), do: {:ok, m}, else: loop_module(pid)
-  end
-
-  defp callback_module(pid, _initial), do: loop_module(pid)
-
-  @register ~r/^y\(\d+\)\s+(?:\{callback_cache,)?('(?:[^'\\]|\\.)+'|[a-z][\w@]*)/m
-
-  defp loop_module(pid) do
-    with {:backtrace, text} <- Process.info(pid, :backtrace),
-         [_ | _] = names <- Regex.scan(@register, text, capture: :all_but_first),
-         module when module != nil <- Enum.find_value(names, &callback_named/1) do
-      {:ok, module}
-    else
-      _ -> {:error, :callback_module_not_found}
+  defp loaded(module) do
+    case Code.ensure_loaded(module) do
+      {:module, _} -> :ok
+      _ -> {:error, {:module_not_loaded, module}}
     end
   end
 
-  # An atom the runtime printed (quoted or not) that names a loaded callback module;
-  # never a new atom.
-  defp callback_named([text]) do
-    name = text |> String.trim("'") |> String.replace("\\'", "'")
-    module = String.to_existing_atom(name)
-    if callbacks?(module) and function_exported?(module, :init, 1), do: module
-  rescue
-    ArgumentError -> nil
-  end
-
-  defp callbacks?(module) do
-    Code.ensure_loaded?(module) and
-      Enum.any?([handle_call: 3, handle_cast: 2, handle_info: 2], fn {f, a} ->
-        function_exported?(module, f, a)
-      end)
-  end
-
-  # How a GenServer's states are recorded (c_src/tracer_internal.h: gs_view), and
-  # whether its messages are traced. A LiveView: its assigns, without LiveView's change
-  # tracking, and its states and their causes (the messages its forms send) redacted
-  # as its params are; its messages, which carry the same params, are not traced.
-  @live_view Phoenix.LiveView.Channel
-  defp view(@live_view), do: {{[:socket, :assigns], :__changed__, true}, :quiet}
-  defp view(_module), do: {nil, :messages}
+  ## GenServers (which ones, and how their states are read: ElixirScope.Tracing.GenServers)
 
   # The starting state is recorded from inside the GenServer, between two callbacks,
   # so no state change falls between it and the first traced callback.
   defp watch_gen_server(pid, module, state) do
-    {view, messages} = view(module)
+    {view, messages} = GenServers.view(module)
     quiet = if messages == :quiet, do: MapSet.put(state.quiet, pid), else: state.quiet
     state = set_flags(pid, %{state | quiet: quiet})
-    state = set_patterns(%{state | genservers: Map.put(state.genservers, pid, module)}, module)
+    state = Patterns.set(%{state | genservers: Map.put(state.genservers, pid, module)}, module)
     tracer = state.tracer
 
     watch =
@@ -548,94 +487,6 @@ defmodule ElixirScope.Tracing do
     state
   end
 
-  ## Patterns
-
-  # The patterns a module should carry, in the order they are set (a later one wins on
-  # the functions it covers): the whole module, functions traced one by one, the
-  # callbacks of watched GenServers, functions switched to calls only.
-  defp patterns(state, m) do
-    module = for {^m, returns} <- state.modules, do: {{m, :_, :_}, match_spec(returns)}
-    functions = for {{^m, _, _} = mfa, returns} <- state.functions, do: {mfa, match_spec(returns)}
-
-    callbacks =
-      if m in Map.values(state.genservers),
-        do: for({f, a} <- @gen_server_callbacks, do: {{m, f, a}, @returns_ms}),
-        else: []
-
-    calls_only = for {^m, _, _} = mfa <- state.calls_only, do: {mfa, @calls_only_ms}
-    module ++ Enum.sort(functions) ++ callbacks ++ Enum.sort(calls_only)
-  end
-
-  defp match_spec(true), do: @returns_ms
-  defp match_spec(false), do: @calls_only_ms
-
-  defp pattern_keys(state, m),
-    do:
-      for({key, _} <- patterns(state, m), do: key) ++
-        for({mfa, _} <- metas(state, m), do: {:meta, mfa})
-
-  # The meta patterns a module should carry: its meta-traced functions, but those that
-  # trace_module/trace_function trace with a pattern of their own (`nil`: removed).
-  defp metas(state, m) do
-    for {^m, _, _} = mfa <- state.meta do
-      if Map.has_key?(state.modules, m) or Map.has_key?(state.functions, mfa),
-        do: {mfa, nil},
-        else: {mfa, @returns_ms}
-    end
-  end
-
-  # The match spec a function gets from ElixirScope, or nil.
-  defp expected_match_spec(state, {m, f, a}) do
-    patterns(state, m)
-    |> Enum.filter(fn {{_, pf, pa}, _} -> pf in [:_, f] and pa in [:_, a] end)
-    |> List.last()
-    |> case do
-      nil -> nil
-      {_, ms} -> ms
-    end
-  end
-
-  # Meta patterns a process pattern replaces go first, and those it no longer does come
-  # back last: a call is never recorded twice (at worst, not at all meanwhile).
-  defp set_patterns(state, m) do
-    metas = metas(state, m)
-    for {mfa, nil} <- metas, do: state.backend.meta(state.handle, mfa, false)
-
-    case patterns(state, m) do
-      [] when metas == [] ->
-        %{state | loaded: Map.delete(state.loaded, m)}
-
-      patterns ->
-        for {key, ms} <- patterns, do: state.backend.function(state.handle, key, ms)
-        for {mfa, ms} <- metas, ms != nil, do: state.backend.meta(state.handle, mfa, ms)
-        %{state | loaded: Map.put(state.loaded, m, md5(m))}
-    end
-  end
-
-  defp traced_modules(state) do
-    Enum.uniq(
-      Map.keys(state.modules) ++
-        Enum.map(Map.keys(state.functions), &elem(&1, 0)) ++
-        Map.values(state.genservers) ++
-        Enum.map(state.calls_only, &elem(&1, 0)) ++ Enum.map(state.meta, &elem(&1, 0))
-    )
-  end
-
-  defp returns_traced?(state, mfa), do: expected_match_spec(state, mfa) == @returns_ms
-
-  defp md5(m) do
-    m.module_info(:md5)
-  rescue
-    UndefinedFunctionError -> nil
-  end
-
-  defp loaded(module) do
-    case Code.ensure_loaded(module) do
-      {:module, _} -> :ok
-      _ -> {:error, {:module_not_loaded, module}}
-    end
-  end
-
   ## Every tick: reloads and, on OTP < 27, the watchdog
 
   defp schedule_tick(state), do: Process.send_after(self(), :tick, state.interval)
@@ -647,7 +498,7 @@ defmodule ElixirScope.Tracing do
   # before, the watchdog takes that case as another tool's doing.
   defp reapply_reloaded(state) do
     Enum.reduce(state.loaded, state, fn {m, md5}, acc ->
-      case md5(m) do
+      case Patterns.md5(m) do
         nil ->
           acc
 
@@ -664,14 +515,14 @@ defmodule ElixirScope.Tracing do
     ctx = %{
       backend: state.backend,
       handle: state.handle,
-      expected_ms: &expected_match_spec(state, &1)
+      expected_ms: &Patterns.expected_match_spec(state, &1)
     }
 
-    Watchdog.in_place?(ctx, m, patterns(state, m))
+    Watchdog.in_place?(ctx, m, Patterns.of(state, m))
   end
 
   defp reloaded(state, m) do
-    state = set_patterns(state, m)
+    state = Patterns.set(state, m)
     Logger.info("ElixirScope: #{inspect(m)} was reloaded; its trace patterns are set again")
     TraceDB.store_event(:governor, %{reason: :module_reloaded, module: m})
     state
@@ -689,10 +540,15 @@ defmodule ElixirScope.Tracing do
     %{
       backend: state.backend,
       handle: state.handle,
-      patterns: Map.new(traced_modules(state), &{&1, patterns(state, &1)}),
+      patterns: Map.new(Patterns.modules(state), &{&1, Patterns.of(state, &1)}),
       metas:
-        for(m <- traced_modules(state), {mfa, ms} <- metas(state, m), ms != nil, do: {mfa, ms}),
-      expected_ms: &expected_match_spec(state, &1),
+        for(
+          m <- Patterns.modules(state),
+          {mfa, ms} <- Patterns.metas(state, m),
+          ms != nil,
+          do: {mfa, ms}
+        ),
+      expected_ms: &Patterns.expected_match_spec(state, &1),
       all_flags: state.all_flags,
       pids: MapSet.to_list(state.pids)
     }
