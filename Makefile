@@ -19,7 +19,7 @@ CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
 CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/store_read.c c_src/payload.c \
-            c_src/pred.c c_src/zone.c c_src/query.c c_src/vocab.c c_src/history.c c_src/cause.c c_src/group.c \
+            c_src/pred.c c_src/zone.c c_src/query.c c_src/vocab.c c_src/history.c c_src/call_tree.c c_src/cause.c c_src/group.c \
             c_src/agg.c c_src/wallclock.c
 NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/redact.c c_src/vocab_nif.c c_src/wallclock_nif.c \
             c_src/spec_nif.c c_src/query_nif.c c_src/history_nif.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
