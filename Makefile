@@ -18,13 +18,14 @@ CJSON_LIBS := $(or $(shell pkg-config --libs libcjson 2>/dev/null),-lcjson)
 CRIT_FLAGS := $(shell pkg-config --cflags --libs criterion 2>/dev/null)
 LIBS       := -lmimalloc $(ZSTD_LIBS) -pthread
 
-CORE_SRC := c_src/clock.c c_src/vmem.c c_src/intern.c c_src/sample.c c_src/store.c c_src/store_read.c c_src/payload.c \
-            c_src/pred.c c_src/zone.c c_src/query.c c_src/vocab.c c_src/history.c c_src/cause.c c_src/group.c \
-            c_src/agg.c c_src/wallclock.c
-NIF_SRC  := $(CORE_SRC) c_src/etf.c c_src/codec.c c_src/map_order.c c_src/diff.c c_src/tracer.c c_src/tracer_control.c c_src/redact.c c_src/vocab_nif.c c_src/wallclock_nif.c \
-            c_src/spec_nif.c c_src/query_nif.c c_src/history_nif.c c_src/agg_nif.c c_src/export.c c_src/persist.c \
-            c_src/json_decode.c c_src/json_encode.c c_src/es_nif.c
-HEADERS  := $(wildcard c_src/*.h)
+# The folders are the layers: c_src/core builds and is tested without erl_nif (the
+# Criterion tests link it alone); c_src/nif converts terms, holds resources and makes
+# the NIF library with the core (layers-check keeps the core free of erl_nif).
+CORE_SRC := $(wildcard c_src/core/*.c)
+NIF_SRC  := $(CORE_SRC) $(wildcard c_src/nif/*.c)
+HEADERS  := $(wildcard c_src/core/*.h c_src/nif/*.h)
+CORE_INC := -Ic_src/core
+NIF_INC  := -Ic_src/core -Ic_src/nif
 NIF      := priv/otp$(OTP_RELEASE)/elixir_scope_nif.so
 CTESTS   := $(wildcard test/c/test_*.c)
 
@@ -47,7 +48,7 @@ PHOENIX_DEPS    := build/phoenix-1.7.21-deps
 # (ElixirScope.Test.PhoenixApp loads it from there.)
 SCOPE_APP_BUILD := $(CURDIR)/build/otp$(OTP_RELEASE)/scope_app
 
-.PHONY: all setup nif test test-c test-elixir test-otp27 test-sanitize bench demo format \
+.PHONY: all setup nif layers-check test test-c test-elixir test-otp27 test-sanitize bench demo format \
         format-check clean phoenix-app ui-screenshots
 
 all: nif
@@ -74,15 +75,36 @@ nif: $(NIF)
 # model for a shared library calls __tls_get_addr each time.
 $(NIF): $(NIF_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) -shared -o $@ $(NIF_SRC) $(LIBS) $(CJSON_LIBS)
+	$(CC) $(CFLAGS) -ftls-model=initial-exec $(ERL_CFLAGS) $(NIF_INC) -shared -o $@ $(NIF_SRC) $(LIBS) $(CJSON_LIBS)
 
 build/test_%: test/c/test_%.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -Ic_src -o $@ $< $(CORE_SRC) $(LIBS) $(CRIT_FLAGS)
+	$(CC) $(CFLAGS) $(CORE_INC) -o $@ $< $(CORE_SRC) $(LIBS) $(CRIT_FLAGS)
 
 test: setup
+	$(MAKE) layers-check
 	$(MAKE) test-c
 	$(MAKE) test-elixir
+
+# Fails when a file of c_src/core includes erl_nif.h (or the driver's, or ei.h) or
+# anything but a header of c_src/core by its bare name, or when a C file lies in
+# c_src/ itself, outside both layers.
+layers-check:
+	@status=0; \
+	for f in $(wildcard c_src/*.c c_src/*.h); do \
+	  echo "layers: $$f is in neither c_src/core nor c_src/nif"; status=1; \
+	done; \
+	for f in $(wildcard c_src/core/*.c c_src/core/*.h); do \
+	  for inc in $$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' $$f); do \
+	    case "$$inc" in */*) ok=no;; *) test -f "c_src/core/$$inc" && ok=yes || ok=no;; esac; \
+	    [ $$ok = yes ] || { echo "layers: $$f includes \"$$inc\", not a header of c_src/core"; status=1; }; \
+	  done; \
+	  if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]?(erl_nif|erl_driver|ei)\.h' $$f; then \
+	    echo "layers: $$f includes an erl_nif header: the core builds without erl_nif"; status=1; \
+	  fi; \
+	done; \
+	[ $$status = 0 ] && echo "layers: c_src/core includes nothing of erl_nif or c_src/nif"; \
+	exit $$status
 
 test-c: $(CTESTS:test/c/test_%.c=build/test_%)
 	@for t in $^; do echo "== $$t"; ./$$t --jobs 1 || exit 1; done
@@ -156,7 +178,7 @@ test-sanitize: setup
 	@mkdir -p build
 	@for t in $(TSAN_TESTS); do \
 	  clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -fsanitize=thread -DES_NO_CRITERION \
-	    -Ic_src -o build/tsan_$$t test/c/$$t.c $(CORE_SRC) -lmimalloc -pthread || exit 1; \
+	    $(CORE_INC) -o build/tsan_$$t test/c/$$t.c $(CORE_SRC) -lmimalloc -pthread || exit 1; \
 	  echo "== TSan $$t"; TSAN_OPTIONS=halt_on_error=1 ./build/tsan_$$t || exit 1; \
 	done
 	rm -f build/tsan_*
@@ -172,7 +194,7 @@ clean-tests:
 
 build/bench_store: bench/bench_store.c $(CORE_SRC) $(HEADERS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -O2 -Ic_src -o $@ $< $(CORE_SRC) $(LIBS)
+	$(CC) $(CFLAGS) -O2 $(CORE_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
 build/otp$(OTP_RELEASE)/noop_tracer.so: bench/noop_tracer.c
 	@mkdir -p $(dir $@)
@@ -195,11 +217,11 @@ demo: setup
 	mix run demo/demo.exs
 
 format:
-	clang-format -i c_src/*.c c_src/*.h test/c/*.c bench/*.c
+	clang-format -i $(NIF_SRC) $(HEADERS) test/c/*.c test/c/*.h bench/*.c
 	mix format
 
 format-check:
-	clang-format --dry-run -Werror c_src/*.c c_src/*.h test/c/*.c bench/*.c
+	clang-format --dry-run -Werror $(NIF_SRC) $(HEADERS) test/c/*.c test/c/*.h bench/*.c
 	mix format --check-formatted
 
 clean:

@@ -107,7 +107,7 @@ defmodule Bench.EngineBench do
     phoenix_events = Query.count(type: :phoenix)
 
     # The first status query at this size reads every block appended since the last
-    # size's questions and notes what the field holds there (c_src/zone.c): timed once.
+    # size's questions and notes what the field holds there (c_src/core/zone.c): timed once.
     first =
       compare(
         "Phoenix requests(status: 598), the first status query (summarizes new blocks)",

@@ -1,6 +1,6 @@
 defmodule ElixirScope.CallTreePropertyTest do
   @moduledoc """
-  Property test of `ElixirScope.Analysis.call_tree/2` (built in C, c_src/history.c and
+  Property test of `ElixirScope.Analysis.call_tree/2` (built in C, c_src/core/call_tree.c and
   history_nif.c) with a seeded random generator of our own (:rand, so it runs on every
   OTP release): random :call, :return and :exception events of a few processes, stored
   by hand — returns that close the innermost call, an outer one or no call at all,

@@ -44,7 +44,7 @@ defmodule ElixirScope.QueryPropertyTest do
   defp value(:era), do: era_value(:rand.uniform(6) - 1)
 
   # An :era field's values depend on the block of 256 events an event is in (its id's):
-  # so the block summaries of payload fields (c_src/zone.c) rule blocks in and out, and
+  # so the block summaries of payload fields (c_src/core/zone.c) rule blocks in and out, and
   # a summary built by one spec serves later specs with other values.
   defp era_value(block) do
     pick([

@@ -95,7 +95,7 @@ defmodule ElixirScope.TraceDBRoundTripTest do
   end
 
   # Events of 8 fields or more are stored with a table of where each field starts
-  # (c_src/payload.h), unless they pass 64 KiB; nothing of it shows.
+  # (c_src/core/payload.h), unless they pass 64 KiB; nothing of it shows.
   test "wide events, with and without their table of fields, come back whole and answer predicates" do
     for width <- [7, 8, 9, 40, 256, 257] do
       event = Map.new(1..width, fn i -> {:"field_#{i}", {i, "v#{i}", [i * 1.5]}} end)
@@ -281,7 +281,7 @@ defmodule ElixirScope.TraceDBRoundTripTest do
     assert TraceDB.query_events(pid: self()) == []
   end
 
-  # Small terms are encoded directly in C (c_src/etf.c), larger or unusual ones by
+  # Small terms are encoded directly in C (c_src/nif/etf.c), larger or unusual ones by
   # the VM: terms on both sides of every switch-over must come back the same.
   test "terms around the encoder's size, depth and kind limits" do
     sizes = [0, 1, 254, 255, 256, 257, 1000]

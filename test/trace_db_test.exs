@@ -137,7 +137,7 @@ defmodule ElixirScope.TraceDBTest do
     end
 
     # The clock reads the TSC once a rate has been measured over a second (see
-    # c_src/clock.h), where the kernel keeps time with it: timestamps stay
+    # c_src/core/clock.h), where the kernel keeps time with it: timestamps stay
     # System.monotonic_time/0 values either way.
     test "timestamps stay System.monotonic_time/0 values when read from the TSC" do
       ElixirScope.Native.calibrate_clock()

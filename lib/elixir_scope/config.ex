@@ -3,7 +3,7 @@ defmodule ElixirScope.Config do
   # Validation of ElixirScope.setup/1 options, merged over `config :elixir_scope, ...`.
 
   # The levels, and the categories of events each records (the C tracer's mask), are
-  # the vocabulary's (c_src/vocab.c, ElixirScope.TraceDB.vocabulary/0). The store's
+  # the vocabulary's (c_src/core/vocab.c, ElixirScope.TraceDB.vocabulary/0). The store's
   # options and defaults are the store's (TraceDB.defaults/0), the persister's its own
   # (ElixirScope.Persister). The default of :lifecycle depends on the OTP release
   # (lifecycle_default/0).

@@ -65,7 +65,7 @@ defmodule ElixirScope.Governor do
     }
 
     Tracing.counts(state.tracer)
-    # Event timestamps read the TSC only while its line is fresh (see c_src/clock.h):
+    # Event timestamps read the TSC only while its line is fresh (see c_src/core/clock.h):
     # re-anchor it now rather than at the first tick.
     TraceDB.calibrate_clock()
     schedule(state)

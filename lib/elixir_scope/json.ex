@@ -1,6 +1,6 @@
 defmodule ElixirScope.JSON do
   @moduledoc """
-  JSON decoding and encoding in C (`c_src/json.c`), safe for untrusted input: it is
+  JSON decoding and encoding in C (`c_src/nif/json.h`), safe for untrusted input: it is
   what the MCP server reads requests and writes responses with. OTP 25 has no `:json`
   and hex packages are not assumed, so ElixirScope carries its own.
 

@@ -1,9 +1,9 @@
 defmodule ElixirScope.Native do
   @moduledoc false
-  # The C core (c_src/es_nif.c). Every function here is replaced by a NIF when the
-  # module loads; the bodies only run when the library could not be loaded. Only
-  # ElixirScope.TraceDB (the store) and ElixirScope.Tracing (the tracer) call it, and
-  # ElixirScope.JSON its JSON codec.
+  # The NIF library (c_src/nif/es_nif.c, over the C core of c_src/core). Every function
+  # here is replaced by a NIF when the module loads; the bodies only run when the
+  # library could not be loaded. Only ElixirScope.TraceDB (the store) and
+  # ElixirScope.Tracing (the tracer) call it, and ElixirScope.JSON its JSON codec.
 
   @on_load :load_nif
 

@@ -201,7 +201,7 @@ defmodule ElixirScope.Persister do
   defp rotate(state), do: state
 
   # Where erlang:halt/0,1, which runs no terminate callback, writes the events after
-  # the last one written (OTP 26+; c_src/persist.h): the current file. nil forgets it.
+  # the last one written (OTP 26+; c_src/nif/persist.h): the current file. nil forgets it.
   defp on_halt(state, file \\ :current) do
     path = if file == :current, do: state.file, else: file
     TraceDB.persist_on_halt(path, state.last_id, state.segment_bytes, state.store)

@@ -268,7 +268,7 @@ defmodule ElixirScope.Phoenix do
 
   The callee's messages are recorded when it is traced at a level that records
   messages (`:full` or `:messages_only`). One query of the C store
-  (`c_src/cause.h`): it reads the events of the request's window, whatever the store
+  (`c_src/core/cause.h`): it reads the events of the request's window, whatever the store
   holds besides.
 
   `request` is one of `requests/1` (or any endpoint `:phoenix` event), or its id.

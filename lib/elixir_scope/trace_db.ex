@@ -2,7 +2,7 @@ defmodule ElixirScope.TraceDB do
   @moduledoc """
   The event store every ElixirScope feature reads and writes, backed by C.
 
-  Events live in a bounded, lock-free ring inside a NIF (see `c_src/store.h`): any
+  Events live in a bounded, lock-free ring inside a NIF (see `c_src/core/store.h`): any
   number of processes (and, later, tracer callbacks on every scheduler) append at
   once without a lock, readers never block writers, and queries walk per-key index
   chains, so their cost follows the number of results, not the size of the store.
@@ -368,7 +368,7 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc """
-  The event vocabulary, from the one table in C (`c_src/vocab.c`): every event type
+  The event vocabulary, from the one table in C (`c_src/core/vocab.c`): every event type
   ElixirScope records or knows, with its category (what tracing levels record it), whether it is
   critical (never sampled out), its lifecycle role (`:born`, `:died`, `:link`,
   `:unlink`, `:named`, `:unnamed` or `:none`) and the fields it indexes; and the
@@ -424,7 +424,7 @@ defmodule ElixirScope.TraceDB do
   def slowest(limit, module, name), do: Native.slowest(store!(name), limit, module)
 
   @doc false
-  # The events of a spec with the largest `field`, largest first (c_src/agg.h: es_agg_top).
+  # The events of a spec with the largest `field`, largest first (c_src/core/agg.h: es_agg_top).
   def top(filters, field, struct) do
     {name, native} = Query.normalize!(filters)
     Native.top(store!(name), Map.put(native, :struct, struct), field)
@@ -449,7 +449,7 @@ defmodule ElixirScope.TraceDB do
   end
 
   @doc false
-  # What `pid` did and caused in a window, one hop deep (c_src/cause.h): `window` and
+  # What `pid` did and caused in a window, one hop deep (c_src/core/cause.h): `window` and
   # `page` are normalized specs, the window's bounds, and the page's types, positions,
   # order, limit and :struct.
   def request_timeline(pid, window, page, name),
@@ -462,7 +462,7 @@ defmodule ElixirScope.TraceDB do
 
   def load(path, offset, index, name), do: Native.load(store!(name), path, offset, index)
 
-  # Where erlang:halt/0,1 writes the events after last_id (OTP 26+, c_src/persist.h);
+  # Where erlang:halt/0,1 writes the events after last_id (OTP 26+, c_src/nif/persist.h);
   # a nil path forgets it. Nothing when the store is gone.
   def persist_on_halt(path, last_id, segment_bytes, name) do
     case lookup(name) do
@@ -518,7 +518,7 @@ defmodule ElixirScope.TraceDB do
   ## Validation
 
   @doc """
-  The store options with their defaults, from the store itself (`c_src/store.c`):
+  The store options with their defaults, from the store itself (`c_src/core/store.c`):
   `max_events`, `max_bytes`, `max_payload_bytes`, `max_keys`, `sample_rate`.
   """
   @spec defaults() :: keyword()

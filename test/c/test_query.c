@@ -1,8 +1,9 @@
 /* Unit tests of the query engine without erl_nif: payload readers (payload.c),
  * predicates (pred.c), key lists, cursors and deferred predicates (query.c), sorting
- * runs, group-by with exact percentiles (group.c), and history (history.c): call trees,
- * state transitions by digest, live processes, snapshots and links. Paging under
+ * runs, group-by with exact percentiles (group.c), call trees (call_tree.c) and history
+ * (history.c): state transitions by digest, live processes, snapshots and links. Paging under
  * concurrent appends and pruning is test_paging.c's (also run under TSan). */
+#include "call_tree.h"
 #include "group.h"
 #include "helpers.h"
 #include "payload_writer.h"

@@ -4,7 +4,7 @@ defmodule ElixirScope.Crashes.Collector do
   # (ElixirScope.Crashes explains the sources, their order and the bounds).
   #
   # Per pid an entry gathers fields until the process is known dead — from the tracer's
-  # exit (it hands over every exit OTP reports, c_src/tracer.h) or from a monitor set
+  # exit (it hands over every exit OTP reports, c_src/nif/tracer.h) or from a monitor set
   # when a report named a live process — and, when its parent is a supervisor, that
   # supervisor's report, or @supervisor_wait ms without it. Then the event is written,
   # timestamped when the process ended (the tracer's time; else the time its own last

@@ -260,7 +260,7 @@ defmodule ElixirScope.Phoenix.Capture do
   # Redacts `term` with the (lowercase) patterns, a list or a compiled pattern (nil:
   # none): the value under any map key, keyword key or {key, value} pair whose key
   # contains a pattern, any case. (The tracer redacts a LiveView's states and causes by
-  # the same rule in C: c_src/redact.h.)
+  # the same rule in C: c_src/nif/redact.h.)
   def redact(term, nil), do: term
   def redact(term, []), do: term
 

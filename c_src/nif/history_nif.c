@@ -1,14 +1,15 @@
 /*
- * history_nif.c — the NIFs of history.c: processes alive at a moment, snapshots with
- * names, states, links and parents, one process's links, call trees and state
- * transitions. The lifecycle types come from the vocabulary's roles (vocab.h); results
+ * history_nif.c — the NIFs of history.c and call_tree.c: processes alive at a moment,
+ * snapshots with names, states, links and parents, one process's links, call trees and
+ * state transitions. The lifecycle types come from the vocabulary's roles (vocab.h); results
  * are built from the few events each answer names, decoding only the fields it shows.
  *
- * All run on dirty CPU schedulers. Thread-safety: as history.c.
+ * All run on dirty CPU schedulers. Thread-safety: as history.c and call_tree.c.
  */
 #include "codec.h"
 #include "etf.h"
 #include "cause.h"
+#include "call_tree.h"
 #include "history.h"
 #include "nif.h"
 
@@ -306,7 +307,7 @@ static ERL_NIF_TERM node_map(tree_terms *tt, const es_call_node *n, ERL_NIF_TERM
  * top-level calls in order, each a node with its :children. Built bottom-up: a node's
  * children have later indexes, so walking the nodes backwards finds every child list
  * complete when its parent is made. Linear in the calls; the store is not read again
- * (history.h), the nodes' fields are decoded from the walk's payload copies. */
+' * (call_tree.h), the nodes' fields are decoded from the walk's payload copies. */
 ERL_NIF_TERM es_nif_call_tree(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     STORE_OR_RAISE(s, argv[0]);

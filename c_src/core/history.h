@@ -1,13 +1,13 @@
 /*
  * history.h — questions about the history of processes, answered on the query engine
  * (query.h): which were alive at a moment and what they were then (name, state, links,
- * parent), how one process's calls nested, and where its state went from one value to
- * another.
+ * parent), and where its state went from one value to another. How one process's calls
+ * nested is call_tree.h.
  *
  * Contract: every function takes the event types it reads from the caller (the
  * vocabulary's lifecycle roles, vocab.h: born, died, link, unlink, named, unnamed, and
- * the :state, :call, :return and :exception types) and walks only their chains, or one
- * process's chain: its cost follows those chains and its output, not the store.
+ * the :state type) and walks only their chains, or one process's chain: its cost
+ * follows those chains and its output, not the store.
  *   es_history_live()      the actors of a born event at or before ts with no died
  *                          event at or before ts (sorted by pid key id).
  *   es_history_snapshot()  every actor with any event at or before ts and no died event
@@ -21,19 +21,6 @@
  *                          of either side replayed in (timestamp, id) order, less the
  *                          peers dead by ts.
  *   es_history_links()     one actor's links at ts, replayed the same way.
- *   es_history_call_tree() one actor's :call events in order, each with the event that
- *                          closed it — the next :return/:exception of the actor whose
- *                          call_id field names it while it is the innermost open call —
- *                          and its parent: the call open around it (a return that names
- *                          another call is left unmatched). Each event is read once, in
- *                          one walk of the actor's chain that fetches payloads ahead: its
- *                          slot, and the values of the fields a node shows, copied out
- *                          of the walk's copy of its payload once checked
- *                          (es_store_payload_verify), so that the caller makes the nodes
- *                          without reading the store again (a second pass over scattered
- *                          events would pay their cache and TLB misses twice). Linear in
- *                          those events, plus a sort when
- *                          their timestamps run out of id order.
  *   es_history_state_change() among one actor's state events (a filter), the first whose
  *                          hashed field (vocab.h) equals `before`, then the first later
  *                          one equal to `after`: compared by the digest the store keeps
@@ -94,57 +81,6 @@ void es_snapshot_free(es_snapshot *snap);
 /* pid's links at ts (ts INT64_MAX: ever since), ascending pid key ids. */
 enum es_query_status es_history_links(es_store *s, const es_life_keys *k, es_key *pid, int64_t ts,
                                       uint32_t **links, size_t *n);
-
-/* A field's value, copied into es_call_tree.bytes; len 0: absent
- * (no encoded term is empty). */
-typedef struct es_call_span {
-    uint32_t off, len;
-} es_call_span;
-
-/* The fields whose values a node shows, found in each event's payload: of a :call, its
- * args; of a :return or :exception, its result, duration, class and reason. */
-enum { ES_CALL_ARGS = 0, ES_CALL_FIELDS = 1 };
-enum { ES_END_RESULT, ES_END_DURATION, ES_END_CLASS, ES_END_REASON, ES_END_FIELDS };
-
-/* One :call, :return or :exception event as the walk read it. */
-typedef struct es_call_event {
-    uint64_t id;
-    int64_t ts;
-    uint64_t closes; /* an end's call_id field (0: none, or not a positive integer) */
-    uint32_t actor, mf;
-    uint16_t type_id;
-    uint8_t flags, arity;
-    es_call_span field[ES_END_FIELDS]; /* ES_CALL_* for a call, ES_END_* for an end */
-} es_call_event;
-
-typedef struct es_call_node {
-    uint64_t call_id;   /* the :call event */
-    uint64_t end_id;    /* the :return or :exception that closed it, 0: still open */
-    int32_t parent;     /* index of the enclosing call's node, -1 for a top-level call */
-    uint32_t call, end; /* indexes in es_call_tree.events (end: UINT32_MAX when open) */
-} es_call_node;
-
-typedef struct es_call_tree {
-    es_call_node *nodes; /* in call order */
-    size_t n;
-    es_call_event *events; /* in walk order */
-    size_t nevents;
-    uint8_t *bytes; /* the values of the events' fields (es_call_span), back to back */
-    size_t nbytes, cap;
-} es_call_tree;
-
-typedef struct es_call_keys {
-    es_key *call, *ret, *exc;
-    uint64_t call_id_field; /* atom word of the `call_id` payload field */
-    /* atom words of the fields nodes show (0: not looked for) */
-    uint64_t call_fields[ES_CALL_FIELDS], end_fields[ES_END_FIELDS];
-} es_call_keys;
-
-/* `f` narrows the walk (the actor, a time range, after_id): its types and predicates
- * are set here. Events pruned before the walk reads them are left out. */
-enum es_query_status es_history_call_tree(es_store *s, const es_filter *f, const es_call_keys *k,
-                                          es_call_tree *out);
-void es_call_tree_free(es_call_tree *t);
 
 /* `f` selects the state events (an actor and the :state type). ids are 0 when not found. */
 enum es_query_status es_history_state_change(es_store *s, const es_filter *f, uint64_t field,

@@ -1,7 +1,7 @@
 /*
  * payload.h — the format of a stored event's payload, in one place for every C reader
  * and writer: the term encoder and decoder (etf.c), the predicate evaluator (pred.c),
- * the aggregations (agg.c, group.c) and the history queries (history.c).
+ * the aggregations (agg.c, group.c) and the history queries (history.c, call_tree.c).
  *
  * Format: Erlang's external term format (version byte 131 first) with two private tags
  * that keep a round trip cheap inside one running VM:
