@@ -92,7 +92,7 @@ defmodule ElixirScope.Tracing do
     frame_words = Frames.words(backend)
     Native.tracer_set(tracer, :max_frames, div(@max_frame_words, frame_words))
     Native.tracer_set(tracer, :owner, self())
-    # what a redacting view (a LiveView's assigns) leaves out: c_src/redact.h
+    # what a redacting view (a LiveView's assigns) leaves out: c_src/nif/redact.h
     Native.tracer_set(tracer, :redact, Config.redaction(config).patterns)
     :persistent_term.put({__MODULE__, :tracer}, tracer)
 

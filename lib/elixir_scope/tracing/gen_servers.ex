@@ -66,7 +66,7 @@ defmodule ElixirScope.Tracing.GenServers do
       end)
   end
 
-  # How a GenServer's states are recorded (c_src/tracer_internal.h: gs_view), and
+  # How a GenServer's states are recorded (c_src/nif/tracer_internal.h: gs_view), and
   # whether its messages are traced. A LiveView: its assigns, without LiveView's change
   # tracking, and its states and their causes (the messages its forms send) redacted
   # as its params are; its messages, which carry the same params, are not traced.

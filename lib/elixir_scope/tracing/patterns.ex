@@ -9,7 +9,7 @@ defmodule ElixirScope.Tracing.Patterns do
   alias ElixirScope.Tracing.GenServers
 
   # Return-tracing match spec: the message marker tells the C tracer that this call
-  # pushed a return frame (c_src/tracer.h). Calls only: no frame, no marker.
+  # pushed a return frame (c_src/nif/tracer.h). Calls only: no frame, no marker.
   @returns_ms [
     {:_, [], [{:return_trace}, {:exception_trace}, {:message, :"$elixir_scope_returns"}]}
   ]
