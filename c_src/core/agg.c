@@ -72,13 +72,7 @@ static es_fn_stats *fn_stats(perf_ctx *c, uint32_t mf, uint8_t arity) {
     es_perf *p = c->out;
     for (size_t i = 0; i < p->n; i++)
         if (p->fns[i].mf == mf && p->fns[i].arity == arity) return &p->fns[i];
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        es_fn_stats *f = mi_realloc(p->fns, cap * sizeof *f);
-        if (!f) return NULL;
-        p->fns = f;
-        p->cap = cap;
-    }
+    if (!es_grow((void **)&p->fns, &p->cap, p->n + 1, sizeof *p->fns)) return NULL;
     es_fn_stats *f = &p->fns[p->n++];
     memset(f, 0, sizeof *f);
     f->mf = mf;

@@ -118,14 +118,9 @@ static int second_visit(const es_event_view *v, const uint8_t *payload, void *p)
     (void)payload;
     cause_ctx *c = p;
     if (!bsearch(&v->actor, c->callees, c->ncallees, sizeof *c->callees, cmp_u32)) return ES_REJECT;
-    if (c->ntheirs == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        theirs *t = mi_realloc(c->theirs, cap * sizeof *t);
-        if (!t) {
-            c->oom = true;
-            return ES_ABORT;
-        }
-        c->theirs = t, c->cap = cap;
+    if (!es_grow((void **)&c->theirs, &c->cap, c->ntheirs + 1, sizeof *c->theirs)) {
+        c->oom = true;
+        return ES_ABORT;
     }
     c->theirs[c->ntheirs++] = (theirs){v->actor, {v->ts, v->id}};
     return ES_ACCEPT;

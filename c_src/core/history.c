@@ -213,15 +213,9 @@ static int links_visit(const es_event_view *v, const uint8_t *payload, void *p) 
     (void)payload;
     links_ctx *c = p;
     if (!v->actor || !v->peer || v->actor == v->peer) return ES_REJECT;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        link_event *e = mi_realloc(c->v, cap * sizeof *e);
-        if (!e) {
-            c->oom = true;
-            return ES_ABORT;
-        }
-        c->v = e;
-        c->cap = cap;
+    if (!es_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) {
+        c->oom = true;
+        return ES_ABORT;
     }
     bool is_link = false;
     for (uint32_t i = 0; i < c->k->link.n; i++) is_link |= v->type_id == c->k->link.v[i]->id;
@@ -441,15 +435,9 @@ static int change_visit(const es_event_view *v, const uint8_t *payload, void *p)
         h = es_pl_hash(val.p, val.len);
     }
     if (h != c->hb && h != c->ha) return ES_REJECT;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        candidate *e = mi_realloc(c->v, cap * sizeof *e);
-        if (!e) {
-            c->oom = true;
-            return ES_ABORT;
-        }
-        c->v = e;
-        c->cap = cap;
+    if (!es_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) {
+        c->oom = true;
+        return ES_ABORT;
     }
     c->v[c->n++] = (candidate){{v->ts, v->id}, h == c->hb, h == c->ha};
     return ES_ACCEPT;

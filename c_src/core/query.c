@@ -55,13 +55,7 @@ void es_hits_free(es_hits *h) {
 }
 
 static bool hits_push(es_hits *h, int64_t ts, uint64_t id) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        es_hit *v = mi_realloc(h->v, cap * sizeof *v);
-        if (!v) return false;
-        h->v = v;
-        h->cap = cap;
-    }
+    if (!es_grow((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v)) return false;
     h->v[h->n++] = (es_hit){ts, id};
     return true;
 }
