@@ -266,7 +266,8 @@ void es_store_walk_chain(es_store *s, es_key *key, enum es_chain chain, const es
 
 /* Walks all events by time, using the block summaries to skip what cannot match. A
  * forward walk that has not found `want` events by the newest one goes on over the events
- * appended meanwhile (at most a lap of the ring's worth). */
+ * appended meanwhile, from the live floor when the ring has pruned past them, reading at
+ * most a ring's worth of ids that way. */
 void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx);
 
 /* For a store being filled from a file, by one writer: the first id it will hand out

@@ -391,18 +391,23 @@ void es_store_walk_time(es_store *s, const es_walk *w, es_visit_fn fn, void *ctx
             if (to > high) to = high;
             if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
         }
-        /* Short of `want`: the events appended since the walk began follow (at most a lap
-         * of the ring's worth), so that a walk the ring overtook — its events pruned
-         * while it read them — still finds the ones that replaced them. */
-        for (uint64_t first = high + 1, end = high + s->cap; w->want && accepted < w->want;) {
-            uint64_t now = es_store_high_id(s);
-            if (now < first || first > end) return;
-            if (now > end) now = end;
+        /* Short of `want`: the events appended since the walk began follow, so that a
+         * walk the ring overtook — its events pruned while it read them — still finds
+         * the ones that replaced them. What the ring pruned meanwhile is passed over
+         * (a walk stalled for laps of the ring starts again at the live floor), and at
+         * most a ring's worth of ids is read this way: a writer faster than the walk
+         * cannot keep it going. */
+        for (uint64_t first = high + 1, left = s->cap; w->want && accepted < w->want && left;) {
+            uint64_t now = es_store_high_id(s), floor = live_floor(s);
+            if (first < floor) first = floor;
+            if (now < first) return;
+            if (now - first >= left) now = first + left - 1;
             for (uint64_t b = block_of(first); b <= block_of(now); b++) {
                 uint64_t from = b * ES_BLOCK + 1 > first ? b * ES_BLOCK + 1 : first;
                 uint64_t to = (b + 1) * ES_BLOCK < now ? (b + 1) * ES_BLOCK : now;
                 if (scan_ids(s, from, to, true, w, fn, ctx, &accepted, &best) == ES_ABORT) return;
             }
+            left -= now - first + 1;
             first = now + 1;
         }
     } else {
