@@ -280,6 +280,9 @@ defmodule ElixirScope.QueryPropertyTest do
 
           :ok = TraceDB.store_event(:tick, event, store: @store)
           :atomics.put(written, 1, n)
+          # An application's pace, below the listing's: a writer spinning on the other
+          # core outruns it, and every page's events are then pruned before they are read.
+          if rem(n, 25) == 0, do: Process.sleep(1)
 
           receive do
             :stop -> send(parent, {:written, n})
@@ -292,24 +295,26 @@ defmodule ElixirScope.QueryPropertyTest do
       end)
 
     start = Query.run(store: @store, type: :tick, select: [:n])
-    # After 5 pages the listing waits for the store (2,000 events) to go round once
-    # more, so that what it has not reached yet is pruned while it runs.
-    round = fn -> wait_until(fn -> :atomics.get(written, 1) > 4_500 end, 60_000) end
-    listed = page_live([store: @store, type: :tick, where: [n: {:>, 0}]], nil, [], 0, round)
+    # After 5 pages the listing waits until the writer has pruned the oldest 1,000 of the
+    # store's 2,000 events, so that part of what it has not reached yet is pruned while
+    # it runs, and the rest is there to be listed.
+    prune = fn -> wait_until(fn -> :atomics.get(written, 1) > 3_000 end, 60_000) end
+    listed = page_live([store: @store, type: :tick, where: [n: {:>, 0}]], nil, [], 0, prune)
     send(writer, :stop)
     assert_receive {:written, written}, 5_000
 
-    assert written > 4_500 and length(listed) > 100,
-           "#{written} written, #{length(listed)} listed"
-
     live_now = MapSet.new(Query.run(store: @store, type: :tick, select: :ids))
+    survivors = Enum.filter(start, &MapSet.member?(live_now, &1.id))
+
+    assert written > 3_000 and length(listed) > 100 and survivors != [],
+           "#{written} written, #{length(listed)} listed, #{length(survivors)} first events left"
 
     positions = Enum.map(listed, &{&1.timestamp, &1.id})
     assert positions == Enum.sort(positions) and positions == Enum.uniq(positions)
     listed_ids = MapSet.new(listed, & &1.id)
 
     # Every event there when the listing began and still there at its end was listed.
-    for e <- start, MapSet.member?(live_now, e.id) do
+    for e <- survivors do
       assert MapSet.member?(listed_ids, e.id), "event #{e.id} skipped (seed #{ctx.seed})"
     end
   end
