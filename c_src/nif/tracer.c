@@ -247,7 +247,7 @@ static ERL_NIF_TERM state_of_result(ErlNifEnv *env, ERL_NIF_TERM result) {
     if (el[0] == A.reply && n >= 3) return el[2];
     if (el[0] == A.noreply) return el[1];
     if (el[0] == A.stop) return n == 3 ? el[2] : n == 4 ? el[3] : 0;
-    if (el[0] == A.ok) return el[1];
+    if (el[0] == es_atom.ok) return el[1];
     return 0;
 }
 
@@ -336,7 +336,7 @@ static void on_call(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, ER
     call_event(&in, f->ts, t->k[ES_EV_CALL], pid, f, (uint8_t)arity);
     if (!keep(t, step, &in)) return;
     payload pl = payload_begin(step);
-    if (pl.fields && !etf_map_term(env, pl.b, A.args, el[2])) return;
+    if (pl.fields && !etf_map_term(env, pl.b, es_atom.args, el[2])) return;
     payload_end(t, &pl, step, &in);
     append(t, &in, &f->call_id);
 }
@@ -412,15 +412,15 @@ static void on_return(ErlNifEnv *env, es_tracer *t, uint32_t step, es_key *pid, 
     in.sampled = true;
     payload pl = payload_begin(step);
     if (pl.fields) {
-        bool ok = etf_map_int(pl.b, A.duration, now - f.ts) &&
-                  etf_map_int(pl.b, A.call_id, (int64_t)f.call_id);
+        bool ok = etf_map_int(pl.b, es_atom.duration, now - f.ts) &&
+                  etf_map_int(pl.b, es_atom.call_id, (int64_t)f.call_id);
         const ERL_NIF_TERM *cv;
         int cn;
         if (exception && enif_get_tuple(env, extra, &cn, &cv) && cn == 2)
-            ok = ok && etf_map_term(env, pl.b, A.class_, cv[0]) &&
-                 etf_map_term(env, pl.b, A.reason, cv[1]);
+            ok = ok && etf_map_term(env, pl.b, es_atom.class_, cv[0]) &&
+                 etf_map_term(env, pl.b, es_atom.reason, cv[1]);
         else
-            ok = ok && etf_map_term(env, pl.b, A.result, extra);
+            ok = ok && etf_map_term(env, pl.b, es_atom.result, extra);
         if (!ok) return;
     }
     payload_end(t, &pl, step, &in);
@@ -435,11 +435,11 @@ static ERL_NIF_TERM opt_extra(ErlNifEnv *env, ERL_NIF_TERM opts) {
 ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     es_tracer *t = get_tracer(env, argv[1]);
-    if (!t || atomic_load_explicit(&t->stopped, memory_order_relaxed)) return A.ok;
+    if (!t || atomic_load_explicit(&t->stopped, memory_order_relaxed)) return es_atom.ok;
     ERL_NIF_TERM tag = argv[0], tracee = argv[2], term = argv[3];
     es_store *s = t->store;
     es_key *pid = tracee_key(env, t, tracee);
-    if (!pid) return A.ok; /* a port, or the key table is full */
+    if (!pid) return es_atom.ok; /* a port, or the key table is full */
     uint32_t step = atomic_load_explicit(&t->step, memory_order_relaxed);
     uint32_t mask = atomic_load_explicit(&t->mask, memory_order_relaxed);
 
@@ -448,11 +448,11 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         on_call(env, t, step, pid, tracee, term,
                 enif_get_map_value(env, argv[4], A.match_spec_result, &ms_result) &&
                     ms_result == A.returns);
-        return A.ok;
+        return es_atom.ok;
     }
     if (tag == A.return_from || tag == A.exception_from) {
         on_return(env, t, step, pid, term, opt_extra(env, argv[4]), tag == A.exception_from);
-        return A.ok;
+        return es_atom.ok;
     }
 
     es_event_in in = {.ts = ES_TS_NOW, .actor = pid, .flags = ES_F_ACTOR};
@@ -461,10 +461,10 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (tag == A.send || tag == A.receive || to_dead) {
         int row = to_dead ? ES_EV_SEND_TO_DEAD : tag == A.send ? ES_EV_SEND : ES_EV_RECEIVE;
         bool sends = tag != A.receive;
-        if (!(mask & es_vocab[row].category)) return A.ok;
+        if (!(mask & es_vocab[row].category)) return es_atom.ok;
         if (sends && !atomic_load_explicit(&t->senders[pid->id], memory_order_relaxed))
             atomic_store_explicit(&t->senders[pid->id], 1, memory_order_relaxed);
-        if (!keep(t, step, &in)) return A.ok;
+        if (!keep(t, step, &in)) return es_atom.ok;
         in.type = t->k[row];
         /* A send to a registered name is reported with the name: resolve it, so the
          * message joins the pair index, and keep the name as :to_name. */
@@ -504,23 +504,24 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
         }
         pl = payload_begin(step);
-        if (pl.fields && !etf_map_term(env, pl.b, A.message, term)) return A.ok;
-        if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, A.to_name, to)) return A.ok;
-        if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, A.to, to)) return A.ok;
+        if (pl.fields && !etf_map_term(env, pl.b, es_atom.message, term)) return es_atom.ok;
+        if (pl.fields && to && to != to_pid && !etf_map_term(env, pl.b, A.to_name, to))
+            return es_atom.ok;
+        if (pl.fields && to && !in.peer && !etf_map_term(env, pl.b, A.to, to)) return es_atom.ok;
     } else if (tag == A.spawn) {
         in.type = t->k[ES_EV_SPAWN];
         if (es_vocab[ES_EV_SPAWN].critical) in.flags |= ES_F_CRITICAL;
-        if (!(in.actor = es_codec_pid_key(env, s, term, true))) return A.ok;
+        if (!(in.actor = es_codec_pid_key(env, s, term, true))) return es_atom.ok;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_FULL); /* small: always whole */
         const ERL_NIF_TERM *el;
         int n;
         unsigned len;
         ERL_NIF_TERM mfa = opt_extra(env, argv[4]);
-        if (!etf_map_term(env, pl.b, A.parent, tracee)) return A.ok;
+        if (!etf_map_term(env, pl.b, es_atom.parent, tracee)) return es_atom.ok;
         if (mfa && enif_get_tuple(env, mfa, &n, &el) && n == 3 &&
             enif_get_list_length(env, el[2], &len)) {
             ERL_NIF_TERM ic = enif_make_tuple3(env, el[0], el[1], enif_make_uint(env, len));
-            if (!etf_map_term(env, pl.b, A.initial_call, ic)) return A.ok;
+            if (!etf_map_term(env, pl.b, A.initial_call, ic)) return es_atom.ok;
         }
     } else if (tag == A.exit) {
         /* The process is gone: what the tracer kept of it goes, recorded or not. */
@@ -528,15 +529,16 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         atomic_store_explicit(&t->passing[pid->id], 0, memory_order_relaxed);
         atomic_store_explicit(&t->senders[pid->id], 0, memory_order_relaxed);
         bool normal = is_normal_exit(env, term);
-        if (!normal && hand_over_exit(env, t, tracee, term)) return A.ok;
+        if (!normal && hand_over_exit(env, t, tracee, term)) return es_atom.ok;
         int row = normal ? ES_EV_EXIT : ES_EV_CRASH;
-        if (!(mask & es_vocab[row].category)) return A.ok; /* crashes: at every level but :off */
+        if (!(mask & es_vocab[row].category))
+            return es_atom.ok; /* crashes: at every level but :off */
         in.type = t->k[row];
         if (es_vocab[row].critical) in.flags |= ES_F_CRITICAL;
         pl = payload_begin(step < STEP_METADATA ? step : STEP_TRUNCATE);
-        if (!etf_map_term(env, pl.b, A.reason, term)) return A.ok;
+        if (!etf_map_term(env, pl.b, es_atom.reason, term)) return es_atom.ok;
     } else if (tag == A.link || tag == A.unlink || tag == A.register_ || tag == A.unregister) {
-        if (!keep(t, step, &in)) return A.ok;
+        if (!keep(t, step, &in)) return es_atom.ok;
         bool links = tag == A.link || tag == A.unlink;
         in.type = tag == A.link        ? t->k[ES_EV_LINK]
                   : tag == A.unlink    ? t->k[ES_EV_UNLINK]
@@ -547,13 +549,13 @@ ERL_NIF_TERM es_tracer_trace(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
             in.flags |= ES_F_PEER;
             uint32_t ids[2] = {pid->id, in.peer->id};
             in.pair = es_intern_get(&es_store_tables(s)->pair, ids, sizeof ids, true, 0);
-        } else if (pl.fields && !etf_map_term(env, pl.b, links ? A.other : A.name, term)) {
-            return A.ok;
+        } else if (pl.fields && !etf_map_term(env, pl.b, links ? A.other : es_atom.name, term)) {
+            return es_atom.ok;
         }
     } else {
-        return A.ok;
+        return es_atom.ok;
     }
     payload_end(t, &pl, step, &in);
     append(t, &in, NULL);
-    return A.ok;
+    return es_atom.ok;
 }

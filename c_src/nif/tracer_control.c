@@ -54,7 +54,6 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(reply, "reply");
     ATOM(noreply, "noreply");
     ATOM(stop, "stop");
-    ATOM(ok, "ok");
     ATOM(handle_call, "handle_call");
     ATOM(handle_cast, "handle_cast");
     ATOM(handle_info, "handle_info");
@@ -64,8 +63,6 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(truncate_bytes, "truncate_bytes");
     ATOM(step3_rate, "step3_rate");
     ATOM(stopped, "stopped");
-    ATOM(module, "module");
-    ATOM(function, "function");
     ATOM(genserver, "genserver");
     ATOM(initial, "initial");
     ATOM(max_frames, "max_frames");
@@ -78,22 +75,12 @@ int es_tracer_load(ErlNifEnv *env) {
     ATOM(exits_taken, "exits_taken");
     ATOM(exit_msg, "elixir_scope_exit");
     ATOM(redact, "redact");
-    ATOM(args, "args");
-    ATOM(result, "result");
-    ATOM(class_, "class");
-    ATOM(reason, "reason");
-    ATOM(duration, "duration");
-    ATOM(call_id, "call_id");
-    ATOM(state, "state");
     ATOM(callback, "callback");
     ATOM(cause, "cause");
-    ATOM(message, "message");
     ATOM(to_name, "to_name");
     ATOM(to, "to");
-    ATOM(parent, "parent");
     ATOM(initial_call, "initial_call");
     ATOM(other, "other");
-    ATOM(name, "name");
     ATOM(gen_call, "$gen_call");
     ATOM(alias, "alias");
     es_tracer_type = enif_open_resource_type(env, NULL, "elixir_scope_tracer", tracer_dtor,
@@ -182,7 +169,7 @@ ERL_NIF_TERM es_tracer_set(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) 
                                  "step3_rate 0.0..1.0, stopped, max_frames >= 2, owner, "
                                  "exit_sink (a pid or nil), exits_taken or redact (before any "
                                  "view)");
-    return A.ok;
+    return es_atom.ok;
 }
 
 ERL_NIF_TERM es_tracer_mask(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
@@ -198,7 +185,7 @@ ERL_NIF_TERM es_tracer_mask(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
  * digest (never 0), or 0 when the state cannot be encoded. */
 uint64_t es_tracer_state_payload(ErlNifEnv *env, etf_buf *b, ERL_NIF_TERM state) {
     etf_reset(b);
-    if (!etf_map_begin(b) || !etf_map_key(b, A.state)) return 0;
+    if (!etf_map_begin(b) || !etf_map_key(b, es_atom.state)) return 0;
     size_t at = b->len;
     if (!etf_field_term(env, b, state)) return 0;
     return es_pl_hash(b->data + at, b->len - at);
@@ -255,23 +242,24 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
                                  "{:genserver, pid, module, state[, view]} or {:frames_ok, pid}");
     es_store *s = t->store;
-    if (el[0] == A.module && n == 3 && enif_is_atom(env, el[1])) {
+    if (el[0] == es_atom.module && n == 3 && enif_is_atom(env, el[1])) {
         es_key *m = es_codec_atom_key(&es_store_tables(s)->module, el[1], true);
         if (!m) return es_raise_arg(env, "too many distinct modules to index (max_keys)");
         atomic_store(&t->modules[m->id], el[2] == es_atom.true_);
-        return A.ok;
+        return es_atom.ok;
     }
-    if (el[0] == A.function && n == 4 && enif_is_atom(env, el[1]) && enif_is_atom(env, el[2])) {
+    if (el[0] == es_atom.function && n == 4 && enif_is_atom(env, el[1]) &&
+        enif_is_atom(env, el[2])) {
         es_key *mf = es_codec_mf_key(s, el[1], el[2], true);
         if (!mf) return es_raise_arg(env, "too many distinct functions to index (max_keys)");
         atomic_store(&t->functions[mf->id], el[3] == es_atom.true_);
-        return A.ok;
+        return es_atom.ok;
     }
     if (el[0] == A.frames_ok && n == 2 && enif_is_pid(env, el[1])) {
         es_key *pid = es_codec_pid_key(env, s, el[1], true);
         if (!pid) return es_raise_arg(env, "too many distinct pids to index (max_keys)");
         atomic_store(&t->passing[pid->id], 1);
-        return A.ok;
+        return es_atom.ok;
     }
     if (el[0] == A.genserver && (n == 4 || n == 5) && enif_is_pid(env, el[1]) &&
         enif_is_atom(env, el[2])) {
@@ -280,7 +268,7 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         gs_watch *w = &t->gs[pid->id];
         if (el[2] == es_atom.nil) { /* stop watching */
             atomic_store(&w->module, 0);
-            return A.ok;
+            return es_atom.ok;
         }
         int view = n == 5 ? view_index(env, t, el[4]) : 0;
         if (view < 0)
@@ -294,7 +282,7 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (!(atomic_load(&t->mask) & es_vocab[ES_EV_STATE].category) || !state) {
             atomic_store(&w->last_state, 0);
             atomic_store(&w->module, (uint64_t)el[2]);
-            return A.ok;
+            return es_atom.ok;
         }
         etf_buf *b = &es_tracer_buf;
         uint64_t h = es_tracer_state_payload(env, b, state);
@@ -314,7 +302,7 @@ ERL_NIF_TERM es_tracer_watch(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         es_store_append(s, &in);
         atomic_store(&w->last_state, h);
         atomic_store(&w->module, (uint64_t)el[2]);
-        return A.ok;
+        return es_atom.ok;
     }
     return es_raise_arg(env, "watch expects {:module, m, on}, {:function, m, f, on}, "
                              "{:genserver, pid, module, state[, view]} or {:frames_ok, pid}");

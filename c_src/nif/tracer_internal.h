@@ -139,13 +139,12 @@ extern ErlNifResourceType *es_tracer_type;
 typedef struct tracer_atoms {
     ERL_NIF_TERM send, receive, send_to_dead, call, return_from, exception_from, spawn, exit, link,
         unlink, register_, unregister, trace_status, trace, discard, remove, extra, normal,
-        shutdown, reply, noreply, stop, ok, handle_call, handle_cast, handle_info, handle_continue,
-        mask, step, truncate_bytes, step3_rate, stopped, module, function, genserver, initial,
-        max_frames, owner, match_spec_result, returns, frames_msg, frames_ok, exit_sink,
-        exits_taken, exit_msg, redact;
-    /* payload field names */
-    ERL_NIF_TERM args, result, class_, reason, duration, call_id, state, callback, cause, message,
-        to_name, to, parent, initial_call, other, name, gen_call, alias;
+        shutdown, reply, noreply, stop, handle_call, handle_cast, handle_info, handle_continue,
+        mask, step, truncate_bytes, step3_rate, stopped, genserver, initial, max_frames, owner,
+        match_spec_result, returns, frames_msg, frames_ok, exit_sink, exits_taken, exit_msg, redact;
+    /* payload field names (those the store reads too are es_atom's: ok, module, function,
+     * args, result, class, reason, duration, call_id, state, message, name, parent) */
+    ERL_NIF_TERM callback, cause, to_name, to, initial_call, other, gen_call, alias;
 } tracer_atoms;
 extern tracer_atoms es_tracer_atoms;
 #define A es_tracer_atoms
